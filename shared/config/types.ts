@@ -1,0 +1,70 @@
+/**
+ * The typed result of loading server.hcl / agent.hcl (see SPEC.md "Config files").
+ * Durations are already converted to milliseconds; every default is filled in.
+ * No raw JSON travels past the loader: the rest of the code sees only these types.
+ */
+import type { DriftPolicy, Labels } from '../types.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFormat = 'json' | 'pretty';
+
+export interface LogConfig {
+  level: LogLevel;
+  format: LogFormat;
+}
+
+export interface ScopedAgentToken {
+  id: string;
+  token: string;
+  /** label key → allowed values; an agent must not claim any other value for these keys. */
+  allowed_labels: Record<string, string[]>;
+  /** glob over the agent name (`*` and `?`), or null for any name. */
+  name_pattern: string | null;
+}
+
+export interface ServerConfig {
+  /** The file it came from (absolute), for messages. */
+  source: string;
+  listen_agents: string;
+  listen_http: string;
+  agent_tokens: string[];
+  scoped_agent_tokens: ScopedAgentToken[];
+  api_tokens: string[];
+  heartbeat_interval_ms: number;
+  redis: { url: string; prefix: string };
+  git: {
+    url: string;
+    branch: string;
+    poll_interval_ms: number;
+    manifest_glob: string;
+    ssh_key_file: string | null;
+    basic_auth_user: string | null;
+    basic_auth_password: string | null;
+    webhook_secret: string | null;
+  };
+  tls: { enabled: boolean; cert_file: string | null; key_file: string | null };
+  drift: { policy: DriftPolicy; alert_webhook: string | null };
+  event_store: {
+    backend: 'redis' | 'memory';
+    memory: { max_events_per_agent: number };
+    redis: { url: string; ttl_ms: number };
+  };
+  log: LogConfig;
+}
+
+export interface AgentConfig {
+  source: string;
+  server_url: string;
+  token: string;
+  name: string;
+  labels: Labels;
+  tls: { ca_file: string | null; insecure_skip_verify: boolean };
+  execution: { default_shell: string; command_timeout_ms: number };
+  log: LogConfig;
+}
+
+/** Split "host:port" / ":port" / "[::1]:port" into parts; an empty host means all interfaces. */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}

@@ -1,0 +1,122 @@
+/**
+ * Every Redis key and channel Fluke uses comes from here.
+ *
+ * Cluster safety: keys touched together in one command or MULTI share a hash tag.
+ * - BullMQ queues use the prefix `{<prefix>}` so each queue's keys share one slot (BullMQ's advice).
+ * - Per-agent keys carry `{a:<name>}` so an agent's registry entry, statuses and events can be
+ *   updated in one MULTI.
+ * - Cluster-wide indexes (agent index, desired state) live under `{<prefix>:g}`.
+ */
+export const QUEUE_NAMES = {
+  /** The repeatable Git poll (single-flight). */
+  poll: 'poll',
+  /** Reconcile one agent (data: agent, trigger) or fan out to many. */
+  reconcile: 'reconcile',
+  /** Agent results forwarded by gateways. */
+  results: 'results',
+  /** Webhook alerts, retried with backoff. */
+  alerts: 'alerts',
+} as const;
+export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
+
+export class Keys {
+  readonly prefix: string;
+  constructor(prefix: string) {
+    this.prefix = prefix;
+  }
+
+  /** The `prefix` option for every BullMQ Queue/Worker/FlowProducer. */
+  get bullPrefix(): string {
+    return `{${this.prefix}}`;
+  }
+
+  private g(rest: string): string {
+    return `{${this.prefix}:g}:${rest}`;
+  }
+  private a(agent: string, rest: string): string {
+    return `${this.prefix}:{a:${agent}}:${rest}`;
+  }
+
+  // ---- registry ----
+  /** Hash: the live registry entry of one agent; TTL 3× heartbeat. */
+  agent(name: string): string {
+    return this.a(name, 'reg');
+  }
+  /** Sorted set: agent name → last-seen ms. Entries whose hash expired are pruned on read. */
+  agentIndex(): string {
+    return this.g('agents');
+  }
+  /** Sorted set: every agent seen recently (name → last-seen ms), kept as long as events. */
+  knownAgents(): string {
+    return this.g('known');
+  }
+  /** Set with TTL: instruction ids an agent reported running (for cancel/timeout bookkeeping). */
+  gatewayChannel(gatewayId: string): string {
+    return `${this.prefix}:gw:${gatewayId}`;
+  }
+  /** Hash: gateway id → last-seen ms (gateways announce themselves). */
+  gateways(): string {
+    return this.g('gateways');
+  }
+
+  // ---- desired state ----
+  /** String: compiled desired state JSON for one commit. */
+  desiredState(revision: string): string {
+    return this.g(`state:${revision}`);
+  }
+  /** Hash: current revision, last poll time, last error … (what /api/v1/status shows). */
+  sourceStatus(): string {
+    return this.g('source');
+  }
+
+  // ---- results ----
+  /** Hash: task → JSON status of (agent, task); TTL refreshed on write. */
+  taskStatus(agent: string): string {
+    return this.a(agent, 'status');
+  }
+  /** Hash: task → JSON of the open drift episode (alerts sent once per episode). */
+  driftEpisodes(agent: string): string {
+    return this.a(agent, 'drift');
+  }
+  /** String (SET NX): marks a result id as already handled (idempotent result jobs). */
+  resultSeen(resultId: string): string {
+    return `${this.prefix}:seen:${resultId}`;
+  }
+  /** Hash: one dispatched instruction (agent, tasks, deadline) until its results are in. */
+  instruction(instructionId: string): string {
+    return `${this.prefix}:instr:${instructionId}`;
+  }
+
+  // ---- events ----
+  /** Sorted set per agent: event id → time. */
+  agentEvents(agent: string): string {
+    return this.a(agent, 'events');
+  }
+  /** Sorted set per task: `agent\0eventId` → time. */
+  taskEvents(task: string): string {
+    return `${this.prefix}:{t:${task}}:events`;
+  }
+  /** Sorted set of all events (event id → time), bounded. */
+  allEvents(): string {
+    return this.g('events');
+  }
+  /** String: one event JSON, with TTL. */
+  event(id: string): string {
+    return `${this.prefix}:ev:${id}`;
+  }
+
+  // ---- live output ----
+  /** Pub/sub channel for one execution's live output. */
+  outputChannel(executionId: string): string {
+    return `${this.prefix}:out:${executionId}`;
+  }
+  /** List: capped replay buffer of one execution's output lines, with TTL. */
+  outputBuffer(executionId: string): string {
+    return `${this.prefix}:outbuf:${executionId}`;
+  }
+
+  // ---- manual reconciles ----
+  reconcileRun(id: string): string {
+    return `${this.prefix}:run:${id}`;
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * The agent ⇄ gateway wire protocol: JSON text frames, one discriminated union per direction,
+ * validated at the boundary. Documented in docs/protocol.md. Bump PROTOCOL_VERSION on any
+ * incompatible change; the gateway refuses versions it does not speak.
+ */
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+
+/** WebSocket close codes Fluke uses (4000–4999 is the application range). */
+export const CloseCode = {
+  /** Normal close. */
+  normal: 1000,
+  /** Gateway is shutting down: reconnect, possibly elsewhere. */
+  goingAway: 1001,
+  /** Malformed JSON or a message that fails the schema. */
+  badMessage: 4400,
+  /** Registration refused (scope, version, name). */
+  refused: 4403,
+  /** A message of the wrong type for the connection's phase. */
+  wrongPhase: 4409,
+  /** Frame larger than the gateway accepts. */
+  tooLarge: 1009,
+  /** A newer session for the same agent name replaced this one. */
+  replaced: 4001,
+  /** The socket could not keep up (backpressure limit) or went silent. */
+  slow: 4002,
+} as const;
+
+const name = z.string().min(1).max(253);
+const id = z.string().min(1).max(128);
+const labelKey = z.string().min(1).max(253);
+const labelValue = z.string().max(253);
+export const LabelsSchema = z.record(labelKey, labelValue);
+
+const stringMap = z.record(z.string(), z.string());
+
+export const StepSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('shell'),
+    name,
+    check: z.string(),
+    command: z.string(),
+    working_dir: z.string().nullable(),
+    run_as: z.string().nullable(),
+    env: stringMap,
+    on_failure: z.enum(['abort', 'continue']),
+  }),
+  z.object({
+    type: z.literal('systemd'),
+    name,
+    unit: z.string().min(1),
+    state: z.enum(['running', 'stopped']),
+    enabled: z.boolean(),
+  }),
+  z.object({
+    type: z.literal('mise'),
+    name,
+    working_dir: z.string().min(1),
+    check_task: z.string().min(1),
+    apply_task: z.string().min(1),
+    git: z.object({ url: z.string().min(1), branch: z.string().min(1) }).nullable(),
+  }),
+]);
+
+export const RunTaskSchema = z.object({
+  /** Unique per (instruction, task); events and live output refer to it. */
+  execution_id: id,
+  task: name,
+  mode: z.enum(['check', 'apply']),
+  steps: z.array(StepSchema).max(1000),
+});
+export type RunTask = z.infer<typeof RunTaskSchema>;
+
+export const StepOutcomeSchema = z.enum([
+  'satisfied',
+  'applied',
+  'drifted',
+  'unconverged',
+  'failed',
+  'skipped',
+  'timeout',
+]);
+
+export const StepResultSchema = z.object({
+  step: name,
+  type: z.enum(['shell', 'systemd', 'mise']),
+  outcome: StepOutcomeSchema,
+  /** Exit code of the last command that ran for this step (check, apply or re-check); null if none ran. */
+  exit_code: z.number().int().nullable(),
+  /** Exit code of the apply, when one ran. */
+  apply_exit_code: z.number().int().nullable(),
+  duration_ms: z.number().nonnegative(),
+  /** Last bytes of combined output, capped by the agent. */
+  output_tail: z.string(),
+  error: z.string().nullable(),
+});
+export type StepResult = z.infer<typeof StepResultSchema>;
+
+const resultBase = {
+  /** Unique per result message; the agent re-sends until a `result_ack` names it. */
+  result_id: id,
+  instruction_id: id,
+  execution_id: id,
+  task: name,
+};
+
+// ---- agent → gateway --------------------------------------------------------
+
+export const RegisterMessage = z.object({
+  type: z.literal('register'),
+  v: z.number().int(),
+  name,
+  labels: LabelsSchema,
+  agent_version: z.string().max(64),
+  executors: z.array(z.enum(['shell', 'systemd', 'mise'])).max(16),
+  /** Instruction ids the agent is running right now (after a reconnect). */
+  running: z.array(id).max(1000).default([]),
+});
+export type RegisterMessage = z.infer<typeof RegisterMessage>;
+
+export const HeartbeatMessage = z.object({
+  type: z.literal('heartbeat'),
+  running: z.array(id).max(1000).default([]),
+});
+export type HeartbeatMessage = z.infer<typeof HeartbeatMessage>;
+
+/** The agent accepted or refused an instruction (refusal: duplicate id, busy task, bad steps). */
+export const InstructionReceiptMessage = z.object({
+  type: z.literal('instruction_receipt'),
+  instruction_id: id,
+  accepted: z.boolean(),
+  reason: z.string().max(1000).nullable(),
+});
+export type InstructionReceiptMessage = z.infer<typeof InstructionReceiptMessage>;
+
+/** A step's first check finished: sent at once so drift can be alerted before a long apply ends. */
+export const CheckResultMessage = z.object({
+  type: z.literal('check_result'),
+  ...resultBase,
+  step: name,
+  satisfied: z.boolean(),
+  exit_code: z.number().int().nullable(),
+  duration_ms: z.number().nonnegative(),
+  output_tail: z.string(),
+});
+export type CheckResultMessage = z.infer<typeof CheckResultMessage>;
+
+export const StepResultMessage = z.object({
+  type: z.literal('step_result'),
+  ...resultBase,
+  result: StepResultSchema,
+});
+export type StepResultMessage = z.infer<typeof StepResultMessage>;
+
+export const TaskResultMessage = z.object({
+  type: z.literal('task_result'),
+  ...resultBase,
+  mode: z.enum(['check', 'apply']),
+  outcome: StepOutcomeSchema,
+  started_at: z.string(),
+  finished_at: z.string(),
+  duration_ms: z.number().nonnegative(),
+  steps: z.array(StepResultSchema),
+});
+export type TaskResultMessage = z.infer<typeof TaskResultMessage>;
+
+/** One line of live output; best effort, not acknowledged, not re-sent. */
+export const OutputMessage = z.object({
+  type: z.literal('output'),
+  execution_id: id,
+  task: name,
+  step: name,
+  phase: z.enum(['check', 'apply', 'recheck', 'prepare']),
+  stream: z.enum(['stdout', 'stderr']),
+  line: z.string().max(16_384),
+});
+export type OutputMessage = z.infer<typeof OutputMessage>;
+
+export const AgentMessage = z.discriminatedUnion('type', [
+  RegisterMessage,
+  HeartbeatMessage,
+  InstructionReceiptMessage,
+  CheckResultMessage,
+  StepResultMessage,
+  TaskResultMessage,
+  OutputMessage,
+]);
+export type AgentMessage = z.infer<typeof AgentMessage>;
+/** The messages that carry a `result_id` and wait for an ack. */
+export type AgentResult = CheckResultMessage | StepResultMessage | TaskResultMessage;
+
+// ---- gateway → agent --------------------------------------------------------
+
+export const RegisteredMessage = z.object({
+  type: z.literal('registered'),
+  v: z.number().int(),
+  session_id: id,
+  gateway_id: id,
+  heartbeat_interval_ms: z.number().int().positive(),
+});
+export type RegisteredMessage = z.infer<typeof RegisteredMessage>;
+
+/** Sent just before the gateway closes the socket with CloseCode.refused. */
+export const RefusedMessage = z.object({
+  type: z.literal('refused'),
+  reason: z.string(),
+});
+export type RefusedMessage = z.infer<typeof RefusedMessage>;
+
+export const RunMessage = z.object({
+  type: z.literal('run'),
+  instruction_id: id,
+  /** Git revision the steps were compiled from. */
+  revision: z.string().max(64),
+  /** Why: `commit`, `connect`, `drift_check`, `manual`. Informational. */
+  trigger: z.string().max(32),
+  tasks: z.array(RunTaskSchema).max(1000),
+});
+export type RunMessage = z.infer<typeof RunMessage>;
+
+export const ResultAckMessage = z.object({
+  type: z.literal('result_ack'),
+  result_ids: z.array(id).max(10_000),
+});
+export type ResultAckMessage = z.infer<typeof ResultAckMessage>;
+
+/** Stop an instruction (all its tasks) or one execution; running commands are killed. */
+export const CancelMessage = z.object({
+  type: z.literal('cancel'),
+  instruction_id: id,
+  execution_id: id.nullable(),
+  reason: z.string().max(1000),
+});
+export type CancelMessage = z.infer<typeof CancelMessage>;
+
+export const GatewayMessage = z.discriminatedUnion('type', [
+  RegisteredMessage,
+  RefusedMessage,
+  RunMessage,
+  ResultAckMessage,
+  CancelMessage,
+]);
+export type GatewayMessage = z.infer<typeof GatewayMessage>;
+
+export type ParseResult<T> = { ok: true; message: T } | { ok: false; error: string };
+
+function parseWith<T>(schema: z.ZodType<T>, text: string): ParseResult<T> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { ok: false, error: 'malformed JSON' };
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
+    return { ok: false, error: `invalid message${where}: ${issue?.message ?? 'schema mismatch'}` };
+  }
+  return { ok: true, message: parsed.data };
+}
+
+export function parseAgentMessage(text: string): ParseResult<AgentMessage> {
+  return parseWith(AgentMessage, text);
+}
+
+export function parseGatewayMessage(text: string): ParseResult<GatewayMessage> {
+  return parseWith(GatewayMessage, text);
+}
+
+export function encode(message: AgentMessage | GatewayMessage): string {
+  return JSON.stringify(message);
+}
