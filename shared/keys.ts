@@ -50,7 +50,6 @@ export class Keys {
   knownAgents(): string {
     return this.g('known');
   }
-  /** Set with TTL: instruction ids an agent reported running (for cancel/timeout bookkeeping). */
   gatewayChannel(gatewayId: string): string {
     return `${this.prefix}:gw:${gatewayId}`;
   }
