@@ -77,6 +77,10 @@ export class Keys {
   driftEpisodes(agent: string): string {
     return this.a(agent, 'drift');
   }
+  /** Sorted set: `agent\0task` → ms of every (agent, task) whose last status is drifted or failing (GET /drift). */
+  statusProblems(): string {
+    return this.g('problems');
+  }
   /** String (SET NX): marks a result id as already handled (idempotent result jobs). */
   resultSeen(resultId: string): string {
     return `${this.prefix}:seen:${resultId}`;
@@ -87,21 +91,30 @@ export class Keys {
   }
 
   // ---- events ----
-  /** Sorted set per agent: event id → time. */
+  // Index members are `eventSortKey` strings (time, agent, id) in score-0 sorted sets, so Redis
+  // orders them by bytes and cursors are exclusive lex bounds (docs/events.md).
+  /** Sorted set per agent: event sort keys, trimmed to the per-agent bound. */
   agentEvents(agent: string): string {
     return this.a(agent, 'events');
   }
-  /** Sorted set per task: `agent\0eventId` → time. */
+  /** Sorted set per task: event sort keys (which name the agent), bounded. */
   taskEvents(task: string): string {
     return `${this.prefix}:{t:${task}}:events`;
   }
-  /** Sorted set of all events (event id → time), bounded. */
+  /** Sorted set of all events' sort keys, bounded. */
   allEvents(): string {
     return this.g('events');
   }
-  /** String: one event JSON, with TTL. */
+  /** String: one event JSON, with TTL. Unused by the Redis event store, which uses agentEvent. */
   event(id: string): string {
     return `${this.prefix}:ev:${id}`;
+  }
+  /**
+   * String: one event JSON, with TTL, beside its agent's index (same hash tag) so one script can
+   * write it and delete what the per-agent bound trims.
+   */
+  agentEvent(agent: string, id: string): string {
+    return this.a(agent, `ev:${id}`);
   }
 
   // ---- live output ----
@@ -112,6 +125,15 @@ export class Keys {
   /** List: capped replay buffer of one execution's output lines, with TTL. */
   outputBuffer(executionId: string): string {
     return `${this.prefix}:outbuf:${executionId}`;
+  }
+
+  /** String: end (ms) of the last window the drift tick scheduled. */
+  driftCursor(): string {
+    return this.g('drift-cursor');
+  }
+  /** String (SET NX PX): held while one poll runs, so polls are single-flight across replicas. */
+  pollLock(): string {
+    return this.g('poll-lock');
   }
 
   // ---- manual reconciles ----

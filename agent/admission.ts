@@ -1,0 +1,45 @@
+/**
+ * Whether to accept a run instruction: the rules behind "no double apply" on the agent side.
+ * Pure: the runner passes in what it knows.
+ */
+import type { RunMessage } from '../shared/protocol.js';
+
+export interface AdmissionState {
+  /** False while the agent shuts down. */
+  accepting: boolean;
+  /** The instruction id was accepted before (it may still be running, or long finished). */
+  seen(instructionId: string): boolean;
+  /** The instruction id currently executing this task, if any. */
+  busyWith(task: string): string | undefined;
+}
+
+export type Admission = { accepted: true } | { accepted: false; reason: string };
+
+export function admit(run: Pick<RunMessage, 'instruction_id' | 'tasks'>, state: AdmissionState): Admission {
+  if (!state.accepting) return { accepted: false, reason: 'agent is shutting down' };
+  if (state.seen(run.instruction_id)) {
+    return {
+      accepted: false,
+      reason: `duplicate instruction ${run.instruction_id}: already run by this agent`,
+    };
+  }
+  const names = new Set<string>();
+  const executions = new Set<string>();
+  for (const task of run.tasks) {
+    if (names.has(task.task))
+      return { accepted: false, reason: `task ${task.task} appears twice in the instruction` };
+    if (executions.has(task.execution_id)) {
+      return {
+        accepted: false,
+        reason: `execution id ${task.execution_id} appears twice in the instruction`,
+      };
+    }
+    names.add(task.task);
+    executions.add(task.execution_id);
+    const busy = state.busyWith(task.task);
+    // At most one execution per task at a time: refuse the whole instruction rather than run part of it.
+    if (busy !== undefined)
+      return { accepted: false, reason: `task ${task.task} is already executing (instruction ${busy})` };
+  }
+  return { accepted: true };
+}

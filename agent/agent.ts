@@ -1,0 +1,133 @@
+/**
+ * One agent: the connection, the runner and the outbox wired together. Takes a loaded config and
+ * a logger; bin/commands/agent.ts does the process-level wiring (config file, signals).
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { AgentConfig } from '../shared/config/types.js';
+import type { Logger } from '../shared/logger.js';
+import { type AgentResult, PROTOCOL_VERSION } from '../shared/protocol.js';
+import type { ExecutorType } from '../shared/types.js';
+import { AgentConnection, type ConnectionOptions } from './connection.js';
+import type { Executors } from './executors/executor.js';
+import { availableExecutors, createExecutors, type ExecutorOptions } from './executors/index.js';
+import { Outbox } from './outbox.js';
+import { Runner } from './runner.js';
+
+export interface AgentOptions {
+  config: AgentConfig;
+  logger: Logger;
+  version: string;
+  /** Overrides for tests: executors, binaries, backoff timings. */
+  executors?: Executors;
+  executorOptions?: Partial<ExecutorOptions>;
+  connection?: Pick<ConnectionOptions, 'backoffBaseMs' | 'backoffCapMs' | 'registerTimeoutMs' | 'random'>;
+  outboxCapacity?: number;
+  /** On shutdown, how long to wait for the gateway to acknowledge the last results. */
+  drainTimeoutMs?: number;
+}
+
+export interface Agent {
+  start(): void;
+  /** Stop accepting, cancel running commands, give results a moment to be acked, close the socket. */
+  stop(): Promise<void>;
+  readonly runner: Runner;
+  readonly outbox: Outbox;
+  readonly connection: AgentConnection;
+}
+
+export function createAgent(opts: AgentOptions): Agent {
+  const { config, logger } = opts;
+  const execOptions: ExecutorOptions = {
+    defaultShell: config.execution.default_shell,
+    ...opts.executorOptions,
+  };
+  const executors = opts.executors ?? createExecutors(execOptions);
+  const offered: ExecutorType[] = opts.executors
+    ? ['shell', 'systemd', 'mise']
+    : availableExecutors(execOptions);
+  const outbox = new Outbox(logger, opts.outboxCapacity);
+  const ackWaiters = new Set<() => void>();
+
+  let connection: AgentConnection;
+  const emitResult = (result: AgentResult): void => {
+    outbox.add(result);
+    connection.send(result);
+  };
+  const runner = new Runner({
+    executors,
+    commandTimeoutMs: config.execution.command_timeout_ms,
+    logger: logger.child({ component: 'runner' }),
+    sendReceipt: (m) => connection.send(m),
+    sendOutput: (m) => connection.sendBestEffort(m),
+    emitResult,
+  });
+
+  connection = new AgentConnection({
+    serverUrl: config.server_url,
+    token: config.token,
+    ca: config.tls.ca_file ? readFileSync(config.tls.ca_file) : undefined,
+    insecureSkipVerify: config.tls.insecure_skip_verify,
+    logger: logger.child({ component: 'connection' }),
+    ...opts.connection,
+    buildRegister: () => ({
+      type: 'register',
+      v: PROTOCOL_VERSION,
+      name: config.name || hostname(),
+      labels: config.labels,
+      agent_version: opts.version,
+      executors: offered,
+      running: runner.runningInstructions(),
+    }),
+    buildHeartbeat: () => ({ type: 'heartbeat', running: runner.runningInstructions() }),
+    onRegistered: () => {
+      // Everything not acknowledged goes again, oldest first; the gateway dedupes by result_id.
+      const pending = outbox.pending();
+      if (pending.length > 0) logger.info({ count: pending.length }, 're-sending unacknowledged results');
+      for (const r of pending) connection.send(r);
+    },
+    onMessage: (msg) => {
+      switch (msg.type) {
+        case 'run':
+          runner.handleRun(msg);
+          return;
+        case 'result_ack':
+          outbox.ack(msg.result_ids);
+          if (outbox.size === 0) for (const w of ackWaiters) w();
+          return;
+        case 'cancel':
+          runner.cancel(msg);
+          return;
+      }
+    },
+  });
+
+  if (config.tls.insecure_skip_verify)
+    logger.warn('TLS certificate verification is disabled (insecure_skip_verify)');
+
+  return {
+    runner,
+    outbox,
+    connection,
+    start() {
+      logger.info({ server_url: config.server_url, name: config.name, executors: offered }, 'agent starting');
+      connection.start();
+    },
+    async stop() {
+      await runner.shutdown();
+      if (outbox.size > 0 && connection.isRegistered) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            clearTimeout(timer);
+            ackWaiters.delete(done);
+            resolve();
+          };
+          const timer = setTimeout(done, opts.drainTimeoutMs ?? 3000);
+          ackWaiters.add(done);
+        });
+      }
+      if (outbox.size > 0) logger.warn({ count: outbox.size }, 'exiting with unacknowledged results');
+      await connection.stop();
+    },
+  };
+}

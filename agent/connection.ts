@@ -1,0 +1,276 @@
+/**
+ * The agent's one WebSocket to a gateway, kept up for as long as the agent runs: connect to
+ * `<server_url>/agent` with the token as a Bearer header, register, heartbeat, and reconnect with
+ * capped exponential backoff and full jitter whenever the socket goes away. Knows nothing about
+ * running steps: it hands registered-phase messages to `onMessage`.
+ */
+import { type RawData, WebSocket } from 'ws';
+import type { Logger } from '../shared/logger.js';
+import {
+  type AgentMessage,
+  type CancelMessage,
+  CloseCode,
+  encode,
+  type HeartbeatMessage,
+  parseGatewayMessage,
+  type RegisteredMessage,
+  type RegisterMessage,
+  type ResultAckMessage,
+  type RunMessage,
+} from '../shared/protocol.js';
+import { assertNever, coerceError } from '../shared/types.js';
+import { backoffDelay, refusalDelay } from './backoff.js';
+
+export type RegisteredPhaseMessage = RunMessage | ResultAckMessage | CancelMessage;
+
+export interface ConnectionOptions {
+  /** `ws://host:port` or `wss://host:port`; `/agent` is appended. */
+  serverUrl: string;
+  token: string;
+  /** PEM CA bundle replacing the system store (self-signed gateways). */
+  ca?: string | Buffer;
+  insecureSkipVerify?: boolean;
+  logger: Logger;
+  buildRegister(): RegisterMessage;
+  buildHeartbeat(): HeartbeatMessage;
+  onRegistered(info: RegisteredMessage): void;
+  onMessage(message: RegisteredPhaseMessage): void;
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+  /** How long the gateway may take to answer `register`. */
+  registerTimeoutMs?: number;
+  /** Largest frame accepted from the gateway. */
+  maxPayloadBytes?: number;
+  /** Above this many buffered bytes, live output is dropped (results are never dropped: they wait in the outbox). */
+  outputHighWaterBytes?: number;
+  random?: () => number;
+}
+
+type Phase = 'idle' | 'connecting' | 'registering' | 'registered' | 'stopped';
+
+export class AgentConnection {
+  private ws: WebSocket | null = null;
+  private phase: Phase = 'idle';
+  private attempt = 0;
+  private refused = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private registerTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private lastHeard = 0;
+  private droppedOutput = 0;
+  private stopWaiters: Array<() => void> = [];
+  private started = false;
+  /** Log an outage once, not once per reconnect attempt. */
+  private outageLogged = false;
+  private readonly log: Logger;
+  private readonly url: string;
+
+  constructor(private readonly opts: ConnectionOptions) {
+    this.url = `${opts.serverUrl.replace(/\/+$/, '')}/agent`;
+    this.log = opts.logger.child({ url: this.url });
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.connect();
+  }
+
+  get isRegistered(): boolean {
+    return this.phase === 'registered';
+  }
+
+  /** Sends when registered; returns false otherwise (the caller keeps what must not be lost). */
+  send(message: AgentMessage): boolean {
+    const ws = this.ws;
+    if (this.phase !== 'registered' || !ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(encode(message));
+    return true;
+  }
+
+  /** Live output: dropped rather than queued without bound when the socket is slow. */
+  sendBestEffort(message: AgentMessage): boolean {
+    const ws = this.ws;
+    if (ws && ws.bufferedAmount > (this.opts.outputHighWaterBytes ?? 1024 * 1024)) {
+      if (this.droppedOutput++ === 0) this.log.warn('socket backed up: dropping live output until it drains');
+      return false;
+    }
+    if (this.droppedOutput > 0 && this.phase === 'registered') {
+      this.log.info({ dropped: this.droppedOutput }, 'socket drained: live output resumed');
+      this.droppedOutput = 0;
+    }
+    return this.send(message);
+  }
+
+  /** Close for good (no reconnect); resolves once the socket is closed. */
+  stop(reason = 'agent shutting down'): Promise<void> {
+    const previous = this.phase;
+    this.phase = 'stopped';
+    clearTimeout(this.reconnectTimer);
+    this.clearSessionTimers();
+    const ws = this.ws;
+    if (!ws || previous === 'stopped' || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => this.stopWaiters.push(resolve));
+    if (ws.readyState === WebSocket.OPEN) {
+      ws.close(CloseCode.normal, reason);
+      // A gateway that never answers the close frame must not hold up shutdown.
+      setTimeout(() => ws.terminate(), 2000).unref();
+    } else {
+      ws.terminate();
+    }
+    return closed;
+  }
+
+  private connect(): void {
+    this.phase = 'connecting';
+    this.refused = false;
+    const ws = new WebSocket(this.url, {
+      headers: { Authorization: `Bearer ${this.opts.token}` },
+      ca: this.opts.ca,
+      rejectUnauthorized: !this.opts.insecureSkipVerify,
+      maxPayload: this.opts.maxPayloadBytes ?? 16 * 1024 * 1024,
+      perMessageDeflate: false,
+      handshakeTimeout: this.opts.registerTimeoutMs ?? 10_000,
+    });
+    this.ws = ws;
+    let closedOnce = false;
+
+    ws.on('unexpected-response', (_req, res) => {
+      // 401/403: the token is wrong or not allowed; hammering the gateway will not fix that.
+      if (res.statusCode === 401 || res.statusCode === 403) this.refused = true;
+      this.log.error({ status: res.statusCode }, 'gateway refused the WebSocket upgrade');
+      ws.terminate();
+    });
+    ws.on('open', () => {
+      if (this.phase === 'stopped') return;
+      this.phase = 'registering';
+      this.lastHeard = Date.now();
+      ws.send(encode(this.opts.buildRegister()));
+      this.registerTimer = setTimeout(() => {
+        this.log.warn('no answer to register; reconnecting');
+        ws.terminate();
+      }, this.opts.registerTimeoutMs ?? 10_000);
+    });
+    ws.on('message', (data, isBinary) => this.onFrame(ws, data, isBinary));
+    ws.on('pong', () => {
+      this.lastHeard = Date.now();
+    });
+    ws.on('error', (err) => {
+      if (this.outageLogged) this.log.debug({ err: coerceError(err) }, 'connection error');
+      else this.log.warn({ err: coerceError(err) }, 'connection error');
+    });
+    ws.on('close', (code, reasonBuf) => {
+      if (closedOnce) return;
+      closedOnce = true;
+      this.onClose(ws, code, reasonBuf.toString());
+    });
+  }
+
+  private onFrame(ws: WebSocket, data: RawData, isBinary: boolean): void {
+    if (ws !== this.ws) return;
+    this.lastHeard = Date.now();
+    const text = isBinary ? null : rawToString(data);
+    const parsed = text === null ? { ok: false as const, error: 'binary frame' } : parseGatewayMessage(text);
+    if (!parsed.ok) {
+      this.log.error({ error: parsed.error }, 'bad message from gateway; closing');
+      ws.close(CloseCode.badMessage, 'bad message');
+      return;
+    }
+    const msg = parsed.message;
+    switch (msg.type) {
+      case 'registered': {
+        if (this.phase !== 'registering') {
+          this.wrongPhase(ws, msg.type);
+          return;
+        }
+        clearTimeout(this.registerTimer);
+        this.phase = 'registered';
+        this.attempt = 0;
+        this.droppedOutput = 0;
+        this.outageLogged = false;
+        this.log.info({ session_id: msg.session_id, gateway_id: msg.gateway_id }, 'registered');
+        this.startHeartbeat(ws, msg.heartbeat_interval_ms);
+        this.opts.onRegistered(msg);
+        return;
+      }
+      case 'refused':
+        this.refused = true;
+        this.log.error({ reason: msg.reason }, 'registration refused');
+        ws.close(CloseCode.normal, 'refused');
+        return;
+      case 'run':
+      case 'result_ack':
+      case 'cancel':
+        if (this.phase !== 'registered') {
+          this.wrongPhase(ws, msg.type);
+          return;
+        }
+        this.opts.onMessage(msg);
+        return;
+      default:
+        assertNever(msg, 'gateway message');
+    }
+  }
+
+  private wrongPhase(ws: WebSocket, type: string): void {
+    this.log.error({ type, phase: this.phase }, 'gateway message out of phase; closing');
+    ws.close(CloseCode.wrongPhase, 'wrong phase');
+  }
+
+  private startHeartbeat(ws: WebSocket, intervalMs: number): void {
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = setInterval(() => {
+      // A gateway that vanished without a FIN (host death, network cut) is only noticed by silence.
+      if (Date.now() - this.lastHeard > 3 * intervalMs) {
+        this.log.warn({ silent_ms: Date.now() - this.lastHeard }, 'gateway silent; reconnecting');
+        ws.terminate();
+        return;
+      }
+      if (ws.readyState !== WebSocket.OPEN) return;
+      ws.send(encode(this.opts.buildHeartbeat()));
+      ws.ping();
+    }, intervalMs);
+  }
+
+  private clearSessionTimers(): void {
+    clearTimeout(this.registerTimer);
+    clearInterval(this.heartbeatTimer);
+  }
+
+  private onClose(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.ws) return;
+    this.clearSessionTimers();
+    this.ws = null;
+    if (this.phase === 'stopped') {
+      for (const resolve of this.stopWaiters.splice(0)) resolve();
+      return;
+    }
+    const wasRegistered = this.phase === 'registered';
+    if (wasRegistered) this.attempt = 0;
+    const base = this.opts.backoffBaseMs ?? 500;
+    const cap = this.opts.backoffCapMs ?? 30_000;
+    const random = this.opts.random ?? Math.random;
+    let delay: number;
+    if (this.refused || code === CloseCode.refused) {
+      delay = refusalDelay(cap, random);
+    } else if (code === CloseCode.goingAway) {
+      // The gateway is draining, not failing: come back promptly (jittered) to another one.
+      delay = backoffDelay(0, base, cap, random);
+    } else {
+      delay = backoffDelay(this.attempt, base, cap, random);
+      this.attempt++;
+    }
+    this.phase = 'idle';
+    const fields = { code, reason, delay_ms: delay, was_registered: wasRegistered, attempt: this.attempt };
+    if (this.outageLogged) this.log.debug(fields, 'disconnected; will reconnect');
+    else this.log.warn(fields, 'disconnected; will reconnect');
+    this.outageLogged = true;
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+}
+
+function rawToString(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}

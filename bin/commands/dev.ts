@@ -1,0 +1,241 @@
+/**
+ * `fluke dev` (what `npm start` runs): a private Redis unless $REDIS_URL is set, `examples/` as a
+ * local Git repository, the all-in-one server and one local agent, and the URL to open. Prints
+ * events as they happen so a newcomer sees the agent connect, drift found and remediated.
+ * Ctrl-C stops everything it started.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import type { FlukeEvent } from '../../shared/events.js';
+import { parseServerConfig } from '../../shared/config/load.js';
+import { packageRoot } from '../../shared/paths.js';
+import { coerceError } from '../../shared/types.js';
+import { startServices } from '../services.js';
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+function hasBinary(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => res(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.once('error', () => res(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
+  });
+}
+
+async function startRedis(dir: string): Promise<{ url: string; proc: ChildProcess }> {
+  const port = await freePort();
+  mkdirSync(dir, { recursive: true });
+  const proc = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--maxmemory-policy', 'noeviction'],
+    { stdio: 'ignore' },
+  );
+  const url = `redis://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    const c = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    c.on('error', () => {});
+    try {
+      await c.connect();
+      await c.ping();
+      c.disconnect();
+      return { url, proc };
+    } catch {
+      c.disconnect();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  proc.kill('SIGKILL');
+  throw new Error('redis-server did not start');
+}
+
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', ['-c', 'user.name=fluke dev', '-c', 'user.email=dev@fluke.invalid', ...args], { cwd, stdio: 'pipe' }).toString();
+
+/** Copies examples/ into a Git repo under the data dir and commits any change. */
+function prepareRepo(repo: string): string {
+  const examples = join(packageRoot, 'examples');
+  if (!existsSync(join(repo, '.git'))) {
+    mkdirSync(repo, { recursive: true });
+    git(repo, 'init', '-q', '-b', 'main');
+  }
+  for (const entry of readdirSync(examples)) cpSync(join(examples, entry), join(repo, entry), { recursive: true });
+  git(repo, 'add', '-A');
+  if (git(repo, 'status', '--porcelain').trim() !== '') git(repo, 'commit', '-q', '-m', 'Demo manifests from examples/');
+  return git(repo, 'rev-parse', 'HEAD').trim();
+}
+
+function secret(file: string): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const value = randomBytes(18).toString('base64url');
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  return value;
+}
+
+function describe(e: FlukeEvent): string {
+  const where = `${e.agent} ${e.task}`;
+  switch (e.kind) {
+    case 'task_run': {
+      const steps = e.steps.map((s) => `${s.step}=${s.outcome}`).join(' ');
+      return `${e.at.slice(11, 19)} ${where}: ${e.outcome} (${e.trigger}, ${e.mode}) ${steps} [execution ${e.execution_id}]`;
+    }
+    case 'timeout':
+      return `${e.at.slice(11, 19)} ${where}: timeout after ${Math.round(e.waited_ms / 1000)}s`;
+    case 'undeliverable':
+      return `${e.at.slice(11, 19)} ${where}: undeliverable: ${e.reason}`;
+    case 'alert_failed':
+      return `${e.at.slice(11, 19)} ${where}: alert ${e.alert_event} failed: ${e.error}`;
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'data-dir': { type: 'string', default: '.fluke-dev' },
+      'http-port': { type: 'string', default: '7071' },
+      'agents-port': { type: 'string', default: '7070' },
+      'poll-interval': { type: 'string', default: '15s' },
+    },
+  });
+  const dataDir = resolve(values['data-dir'] as string);
+  mkdirSync(dataDir, { recursive: true });
+  const stopping: (() => Promise<void> | void)[] = [];
+  const stopAll = async () => {
+    for (const s of stopping.reverse()) await Promise.resolve(s()).catch(() => {});
+  };
+  try {
+    let redisUrl = process.env.REDIS_URL;
+    if (!redisUrl) {
+      if (!hasBinary('redis-server')) {
+        process.stderr.write(
+          'fluke dev: no redis-server found. Install it (Debian/Ubuntu: sudo apt-get install redis-server;\n' +
+            'macOS: brew install redis) or point REDIS_URL at a Redis 7 with maxmemory-policy noeviction.\n',
+        );
+        return 1;
+      }
+      const redis = await startRedis(join(dataDir, 'redis'));
+      redisUrl = redis.url;
+      stopping.push(() => {
+        redis.proc.kill('SIGTERM');
+      });
+    }
+    const revision = prepareRepo(join(dataDir, 'repo'));
+    const agentToken = secret(join(dataDir, 'agent-token'));
+    const apiToken = secret(join(dataDir, 'api-token'));
+    let httpPort = Number(values['http-port']);
+    let agentsPort = Number(values['agents-port']);
+    if (!(await portFree(httpPort))) httpPort = await freePort();
+    if (!(await portFree(agentsPort))) agentsPort = await freePort();
+    const prefix = process.env.REDIS_URL ? `fluke-dev-${randomBytes(3).toString('hex')}` : 'fluke';
+    const serverHcl = `server {
+  listen_agents      = "127.0.0.1:${agentsPort}"
+  listen_http        = "127.0.0.1:${httpPort}"
+  agent_tokens       = ["${agentToken}"]
+  api_tokens         = ["${apiToken}"]
+  heartbeat_interval = "5s"
+  redis { url = "${redisUrl}"  prefix = "${prefix}" }
+  git {
+    url           = "${join(dataDir, 'repo')}"
+    poll_interval = "${values['poll-interval']}"
+  }
+  tls { enabled = false }
+  drift { policy = "remediate" }
+  log { level = "warn"  format = "pretty" }
+}
+`;
+    const agentHcl = `agent {
+  server_url = "ws://127.0.0.1:${agentsPort}"
+  token      = "${agentToken}"
+  name       = "demo-agent"
+  labels     = { role = "demo", env = "dev" }
+  execution { command_timeout = "1m" }
+  log { level = "warn"  format = "pretty" }
+}
+`;
+    writeFileSync(join(dataDir, 'server.hcl'), serverHcl);
+    writeFileSync(join(dataDir, 'agent.hcl'), agentHcl);
+    const config = await parseServerConfig(join(dataDir, 'server.hcl'), serverHcl, {});
+    const services = await startServices(config, 'server', { dataDir });
+    stopping.push(() => services.close());
+
+    const agent = spawn(process.execPath, [join(packageRoot, 'bin', 'fluke'), 'agent', '--config', join(dataDir, 'agent.hcl')], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    stopping.push(
+      () =>
+        new Promise<void>((res) => {
+          if (agent.exitCode !== null) return res();
+          agent.once('exit', () => res());
+          agent.kill('SIGTERM');
+        }),
+    );
+
+    const base = `http://127.0.0.1:${httpPort}`;
+    out('');
+    out('Fluke demo is running.');
+    out(`  HTTP API      ${base}/api/v1/status   (agents: ${base}/api/v1/agents, events: ${base}/api/v1/events)`);
+    out(`  demo repo     ${join(dataDir, 'repo')} at ${revision.slice(0, 12)} (commit to it; polled every ${values['poll-interval']})`);
+    out(`  agent         demo-agent {role=demo, env=dev} on ws://127.0.0.1:${agentsPort}`);
+    out(`  API token     ${apiToken}`);
+    out(`  reconcile     curl -X POST -H 'Authorization: Bearer ${apiToken}' -H 'Content-Type: application/json' -d '{"target":"all"}' ${base}/api/v1/reconcile`);
+    out('  drift         the demo tasks write under /tmp/fluke-demo: delete a file there and watch it come back');
+    out('Events (Ctrl-C to stop):');
+
+    const seen = new Set<string>();
+    const timer = setInterval(async () => {
+      try {
+        const res = await fetch(`${base}/api/v1/events?limit=50`);
+        const page = (await res.json()) as { events: FlukeEvent[] };
+        for (const e of page.events.reverse()) {
+          if (seen.has(e.id)) continue;
+          seen.add(e.id);
+          out(`  ${describe(e)}`);
+        }
+      } catch {
+        // The server is stopping or busy; the next tick tries again.
+      }
+    }, 1000);
+    stopping.push(() => clearInterval(timer));
+
+    await new Promise<void>((res) => {
+      process.once('SIGINT', res);
+      process.once('SIGTERM', res);
+      agent.once('exit', (code) => {
+        out(`agent exited with ${code}`);
+        res();
+      });
+    });
+    out('stopping…');
+    await stopAll();
+    return 0;
+  } catch (err) {
+    process.stderr.write(`fluke dev: ${coerceError(err).message}\n`);
+    await stopAll();
+    return 1;
+  }
+}

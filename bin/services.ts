@@ -1,0 +1,235 @@
+/**
+ * Process wiring: the one place that reads config and builds the real clients for
+ * `fluke server`, `fluke gateway` and `fluke reconciler`. Every other module takes what it needs.
+ */
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import uWS from 'uWebSockets.js';
+import { createApiRouter } from '../gateway/console/api.js';
+import { mountRouter } from '../gateway/console/http-server.js';
+import { createGateway, type Gateway } from '../gateway/gateway.js';
+import { parseListenAddress } from '../gateway/listen-address.js';
+import { RedisAgentDirectory } from '../reconciler/agent-directory.js';
+import type { EventStore } from '../reconciler/event-store/event-store.js';
+import { MemoryEventStore } from '../reconciler/event-store/memory-event-store.js';
+import { RedisEventStore } from '../reconciler/event-store/redis-event-store.js';
+import { SimpleGitSource } from '../reconciler/git/simple-git-source.js';
+import { checkEvictionPolicy, createQueues, createRedis, closeQueues } from '../reconciler/queues.js';
+import { type Reconciler, startReconciler } from '../reconciler/reconciler.js';
+import { RunStore, type RunTarget } from '../reconciler/run-store.js';
+import { keepSchedules, pollNow } from '../reconciler/schedules.js';
+import { RedisStateStore } from '../reconciler/state-store.js';
+import { RedisStatusStore } from '../reconciler/status-store/redis-status-store.js';
+import { ConfigError, loadServerConfig } from '../shared/config/load.js';
+import type { ServerConfig } from '../shared/config/types.js';
+import { Keys } from '../shared/keys.js';
+import { createLogger } from '../shared/logger.js';
+import { coerceError } from '../shared/types.js';
+
+export type Role = 'server' | 'gateway' | 'reconciler';
+
+export interface Services {
+  config: ServerConfig;
+  logger: Logger;
+  gateway: Gateway | null;
+  reconciler: Reconciler | null;
+  /** Ports actually bound (port 0 in tests). */
+  ports: { agents: number | null; http: number | null };
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Where the git cache lives (one per process). */
+  dataDir?: string;
+  logger?: Logger;
+  /** The gateway id (tests pin it). */
+  gatewayId?: string;
+}
+
+/** Fails with a clear message on an evicting Redis: BullMQ would lose jobs. */
+async function connectRedis(url: string, logger: Logger): Promise<Redis> {
+  const redis = createRedis(url);
+  let warned = false;
+  redis.on('error', (err) => {
+    if (!warned) logger.warn({ err: err.message }, 'redis connection error; retrying');
+    warned = true;
+  });
+  redis.on('ready', () => {
+    if (warned) logger.info('redis connection restored');
+    warned = false;
+  });
+  const problem = await checkEvictionPolicy(redis);
+  if (problem) {
+    redis.disconnect();
+    throw new ConfigError([{ file: 'redis', line: 0, field: 'server.redis.url', message: problem }]);
+  }
+  return redis;
+}
+
+function eventStoreFor(config: ServerConfig, role: Role, redis: Redis, eventsRedis: Redis | null): EventStore {
+  const keys = new Keys(config.redis.prefix);
+  if (config.event_store.backend === 'memory') {
+    if (role !== 'server') {
+      throw new ConfigError([
+        {
+          file: config.source,
+          line: 0,
+          field: 'server.event_store.backend',
+          message: `"memory" works only for the all-in-one \`fluke server\`: a separate ${role} cannot share it; use "redis"`,
+        },
+      ]);
+    }
+    return new MemoryEventStore({ maxEventsPerAgent: config.event_store.memory.max_events_per_agent });
+  }
+  return new RedisEventStore({ redis: eventsRedis ?? redis, keys, ttlMs: config.event_store.redis.ttl_ms, ownsClient: eventsRedis !== null });
+}
+
+function listenHttp(app: uWS.TemplatedApp, address: string): Promise<{ port: number; socket: uWS.us_listen_socket }> {
+  const { host, port } = parseListenAddress(address);
+  return new Promise((resolve, reject) => {
+    app.listen(host || '0.0.0.0', port, (socket) => {
+      if (!socket) reject(new Error(`cannot listen on ${address} (listen_http)`));
+      else resolve({ port: uWS.us_socket_local_port(socket), socket });
+    });
+  });
+}
+
+export async function startServices(config: ServerConfig, role: Role, options: StartOptions = {}): Promise<Services> {
+  const logger = options.logger ?? createLogger(config.log, `fluke-${role}`);
+  const redis = await connectRedis(config.redis.url, logger);
+  const eventsRedis =
+    config.event_store.backend === 'redis' && config.event_store.redis.url !== config.redis.url
+      ? await connectRedis(config.event_store.redis.url, logger)
+      : null;
+  const events = eventStoreFor(config, role, redis, eventsRedis);
+  const keys = new Keys(config.redis.prefix);
+  const closers: (() => Promise<void>)[] = [];
+  const ports: Services['ports'] = { agents: null, http: null };
+  let gateway: Gateway | null = null;
+  let reconciler: Reconciler | null = null;
+
+  try {
+    if (role !== 'gateway') {
+      const git = SimpleGitSource.fromConfig(config.git, {
+        cacheDir: join(options.dataDir ?? join(process.cwd(), '.fluke-data'), `git-cache-${process.pid}`),
+        logger,
+      });
+      reconciler = startReconciler({ config, redis, logger, events, git });
+      const r = reconciler;
+      closers.push(() => r.close());
+    }
+    if (role !== 'reconciler') {
+      gateway = createGateway({ config, redis, logger, ...(options.gatewayId ? { gatewayId: options.gatewayId } : {}) });
+      ports.agents = (await gateway.listen()).port;
+      const g = gateway;
+      closers.push(() => g.drain());
+
+      // Gateways keep the schedules alive too, so nothing depends on a long-lived reconciler.
+      const queues = reconciler?.queues ?? createQueues(redis, keys);
+      const stopSchedules = keepSchedules(queues, config.git.poll_interval_ms, logger);
+      const runs = new RunStore(redis, keys);
+      const router = createApiRouter({
+        directory: new RedisAgentDirectory(redis, keys, 3 * config.heartbeat_interval_ms + 5000, config.event_store.redis.ttl_ms),
+        statuses: new RedisStatusStore({ redis, keys, ttlMs: config.event_store.redis.ttl_ms }),
+        events,
+        state: new RedisStateStore(redis, keys),
+        runs,
+        defaultPolicy: config.drift.policy,
+        apiTokens: config.api_tokens,
+        requestReconcile: async (target: RunTarget) => {
+          const id = randomUUID();
+          await runs.create({ id, target: target.target, name: 'name' in target ? target.name : null, created_at: new Date().toISOString() });
+          await queues.reconcile.add('fanout', {
+            trigger: 'manual',
+            run_id: id,
+            task: target.target === 'task' ? target.name : null,
+            agent: target.target === 'agent' ? target.name : null,
+          });
+          return id;
+        },
+        ping: async () => (await redis.ping()) === 'PONG',
+      });
+      const app = config.tls.enabled
+        ? uWS.SSLApp({ cert_file_name: config.tls.cert_file ?? '', key_file_name: config.tls.key_file ?? '' })
+        : uWS.App();
+      mountRouter(app, { router, maxBodyBytes: 64 * 1024, logger });
+      const http = await listenHttp(app, config.listen_http);
+      ports.http = http.port;
+      closers.push(async () => {
+        stopSchedules();
+        uWS.us_listen_socket_close(http.socket);
+        if (!reconciler) await closeQueues(queues);
+      });
+    }
+    if (reconciler) await pollNow(reconciler.queues);
+  } catch (err) {
+    for (const c of closers.reverse()) await c().catch(() => {});
+    redis.disconnect();
+    throw err;
+  }
+
+  return {
+    config,
+    logger,
+    gateway,
+    reconciler,
+    ports,
+    async close() {
+      for (const c of closers.reverse()) await c().catch((err) => logger.warn({ err: coerceError(err).message }, 'close failed'));
+      await events.close().catch(() => {});
+      redis.disconnect();
+      eventsRedis?.disconnect();
+    },
+  };
+}
+
+/** `fluke server|gateway|reconciler --config server.hcl`: run until SIGTERM/SIGINT. */
+export async function runRole(role: Role, argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', short: 'c', default: 'server.hcl' },
+      'exit-when-idle': { type: 'boolean', default: false },
+      'data-dir': { type: 'string' },
+    },
+    allowPositionals: false,
+  });
+  let services: Services;
+  try {
+    const config = await loadServerConfig(values.config as string);
+    services = await startServices(config, role, values['data-dir'] ? { dataDir: values['data-dir'] } : {});
+  } catch (err) {
+    process.stderr.write(`fluke ${role}: ${coerceError(err).message}\n`);
+    return 1;
+  }
+  const { logger } = services;
+  logger.info({ agents_port: services.ports.agents, http_port: services.ports.http }, `fluke ${role} started`);
+  const stop = new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  if (role === 'reconciler' && values['exit-when-idle']) {
+    await waitUntilIdle(services.reconciler as Reconciler, stop);
+  } else {
+    await stop;
+  }
+  logger.info(`fluke ${role} stopping`);
+  await services.close();
+  return 0;
+}
+
+/** Idle = nothing waiting or active on two checks in a row (a job may be between queues). */
+async function waitUntilIdle(reconciler: Reconciler, stop: Promise<void>): Promise<void> {
+  let stopped = false;
+  void stop.then(() => {
+    stopped = true;
+  });
+  let quiet = 0;
+  while (!stopped && quiet < 2) {
+    await new Promise((r) => setTimeout(r, 500));
+    quiet = (await reconciler.idle().catch(() => false)) ? quiet + 1 : 0;
+  }
+}

@@ -1,0 +1,34 @@
+import type { EventEmitter } from 'node:events';
+import type { Logger } from '../shared/logger.js';
+
+/** What a gateway reports to whoever watches it (metrics, tests). Names are `noun:verb`. */
+export interface GatewayEventMap {
+  'agent:registered': [{ agent: string; session_id: string; replaced: string | null }];
+  'agent:refused': [{ agent: string | null; code: number; reason: string }];
+  'agent:closed': [{ agent: string | null; session_id: string | null; code: number; reason: string }];
+  'registry:rebuilt': [{ agent: string }];
+  'results:enqueued': [{ count: number }];
+  'results:failed': [{ count: number; error: string }];
+  'instruction:delivered': [{ agent: string; instruction_id: string }];
+  'instruction:undeliverable': [{ agent: string; instruction_id: string; reason: string }];
+}
+
+export type GatewayEvents = EventEmitter<GatewayEventMap>;
+
+/** Emit so that a throwing listener is logged and can never break the socket path that emitted. */
+export function safeEmit<K extends keyof GatewayEventMap>(
+  events: GatewayEvents,
+  logger: Logger,
+  name: K,
+  ...args: GatewayEventMap[K]
+): void {
+  try {
+    // The generic overloads of EventEmitter<T> cannot follow K here; the map above is the contract.
+    (events.emit as (n: string, ...a: unknown[]) => boolean)(name, ...args);
+  } catch (err) {
+    logger.error(
+      { err: err instanceof Error ? err.message : String(err), event: name },
+      'gateway event listener threw',
+    );
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * createGateway: assembles the agent endpoint (uWS), the session controller, the Redis registry,
+ * the channel subscriber and the result/output forwarders. Takes a connected ioredis client and a
+ * logger; builds nothing from config files itself (that is start.ts, the process wiring).
+ */
+
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { bearerToken, createTokenVerifier } from '../shared/auth.js';
+import type { ServerConfig } from '../shared/config/types.js';
+import { Keys, QUEUE_NAMES } from '../shared/keys.js';
+import type { Logger } from '../shared/logger.js';
+import { CloseCode } from '../shared/protocol.js';
+import { AgentConnection } from './agent-connection.js';
+import { createAgentEndpoint } from './agent-endpoint.js';
+import { ChannelSubscriber } from './channel-subscriber.js';
+import { type GatewayEventMap, safeEmit } from './gateway-events.js';
+import { parseListenAddress } from './listen-address.js';
+import { OutputPublisher } from './output-publisher.js';
+import { RedisRegistry } from './redis-registry.js';
+import type { Registry } from './registry.js';
+import { type JobQueue, ResultForwarder } from './result-forwarder.js';
+import { SessionController } from './session-controller.js';
+import { SessionTable } from './session-table.js';
+import { clampIdleTimeout, uwsImplementation } from './uws.js';
+
+export type GatewayConfig = Pick<
+  ServerConfig,
+  'listen_agents' | 'agent_tokens' | 'scoped_agent_tokens' | 'heartbeat_interval_ms' | 'tls' | 'redis'
+>;
+
+export interface GatewayLimits {
+  /** Largest agent frame accepted; larger ones close the socket with 1009. */
+  maxPayloadBytes: number;
+  /** Per-socket unsent bytes; a send beyond it disconnects the agent (4002). */
+  maxBackpressureBytes: number;
+  /** An enqueue slower than this is treated as failed: no ack, the agent re-sends. */
+  enqueueTimeoutMs: number;
+  /** Time an authorised socket gets to send `register`. */
+  registerTimeoutMs: number;
+  maxPendingResults: number;
+  maxPendingOutput: number;
+  outputBufferLines: number;
+  outputBufferTtlMs: number;
+  maxBacklog: number;
+}
+
+export interface GatewayOptions {
+  config: GatewayConfig;
+  /** Command connection (shared with the BullMQ queues); the subscriber is duplicated from it. */
+  redis: Redis;
+  logger: Logger;
+  gatewayId?: string;
+  limits?: Partial<GatewayLimits>;
+  /** Replace the BullMQ queues (tests inject failing ones). */
+  queues?: { results: JobQueue; reconcile: JobQueue };
+  /** Replace the Redis registry. */
+  registry?: Registry;
+}
+
+export interface Gateway {
+  readonly id: string;
+  readonly events: EventEmitter<GatewayEventMap>;
+  listen(): Promise<{ port: number }>;
+  /** SIGTERM: stop accepting, close agents with 1001, deregister them, unsubscribe. */
+  drain(): Promise<void>;
+  /** Same as drain; for symmetry with other resources. */
+  close(): Promise<void>;
+  stats(): { sockets: number; agents: number };
+}
+
+export function defaultLimits(heartbeatIntervalMs: number): GatewayLimits {
+  return {
+    maxPayloadBytes: 1024 * 1024,
+    maxBackpressureBytes: 4 * 1024 * 1024,
+    enqueueTimeoutMs: 10_000,
+    registerTimeoutMs: Math.max(3 * heartbeatIntervalMs, 10_000),
+    maxPendingResults: 50_000,
+    maxPendingOutput: 50_000,
+    outputBufferLines: 1000,
+    outputBufferTtlMs: 3600_000,
+    maxBacklog: 256,
+  };
+}
+
+export function createGateway(opts: GatewayOptions): Gateway {
+  const { config, redis } = opts;
+  const id =
+    opts.gatewayId ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}-${randomBytes(4).toString('hex')}`;
+  const logger = opts.logger.child({ gateway: id });
+  const limits = { ...defaultLimits(config.heartbeat_interval_ms), ...opts.limits };
+  const keys = new Keys(config.redis.prefix);
+  const events = new EventEmitter<GatewayEventMap>();
+  const table = new SessionTable();
+  const registry = opts.registry ?? new RedisRegistry(redis, keys, 3 * config.heartbeat_interval_ms);
+  const ownQueues = opts.queues
+    ? null
+    : {
+        results: new Queue(QUEUE_NAMES.results, { connection: redis, prefix: keys.bullPrefix }),
+        reconcile: new Queue(QUEUE_NAMES.reconcile, { connection: redis, prefix: keys.bullPrefix }),
+      };
+  const queues = opts.queues ?? (ownQueues as { results: JobQueue; reconcile: JobQueue });
+  for (const q of Object.values(ownQueues ?? {})) {
+    q.on('error', (err) => logger.warn({ err: err.message, queue: q.name }, 'queue connection error'));
+  }
+  const forwarder = new ResultForwarder({
+    queue: queues.results,
+    gatewayId: id,
+    timeoutMs: limits.enqueueTimeoutMs,
+    maxPending: limits.maxPendingResults,
+    logger,
+    onBatch: (b) => {
+      if (b.ok) safeEmit(events, logger, 'results:enqueued', { count: b.count });
+      else safeEmit(events, logger, 'results:failed', { count: b.count, error: b.error ?? 'unknown' });
+    },
+  });
+  const output = new OutputPublisher({
+    redis,
+    keys,
+    logger,
+    bufferLines: limits.outputBufferLines,
+    bufferTtlMs: limits.outputBufferTtlMs,
+    maxPending: limits.maxPendingOutput,
+  });
+  const controller = new SessionController({
+    gatewayId: id,
+    heartbeatIntervalMs: config.heartbeat_interval_ms,
+    maxBacklog: limits.maxBacklog,
+    registry,
+    table,
+    forwarder,
+    output,
+    queues,
+    redis,
+    keys,
+    events,
+    logger,
+  });
+  const verify = createTokenVerifier(config);
+  const onSlow = (conn: AgentConnection) =>
+    conn.end(CloseCode.slow, 'backpressure limit: agent is not reading');
+  let nextConn = 0;
+  const tls =
+    config.tls.enabled && config.tls.cert_file && config.tls.key_file
+      ? { cert_file: config.tls.cert_file, key_file: config.tls.key_file }
+      : null;
+  if (config.tls.enabled && !tls) throw new Error('server.tls.enabled needs tls.cert_file and tls.key_file');
+
+  const implementation = uwsImplementation();
+  if (implementation === 'fallback') {
+    logger.warn('uWebSockets.js native binary did not load; using the slower ws fallback');
+  } else {
+    logger.info({ uws: implementation }, 'uWebSockets.js implementation loaded');
+  }
+
+  const endpoint = createAgentEndpoint({
+    tls,
+    maxPayloadBytes: limits.maxPayloadBytes,
+    // Above one heartbeat interval, so only a truly silent socket (no heartbeat, no pong) times out.
+    idleTimeoutSeconds: clampIdleTimeout((3 * config.heartbeat_interval_ms) / 1000),
+    maxBackpressureBytes: limits.maxBackpressureBytes,
+    logger,
+    handlers: {
+      authorize: (header) => verify(bearerToken(header)),
+      accepting: () => !controller.draining,
+      create: (grant, remote) => new AgentConnection(++nextConn, grant, remote, Date.now(), logger, onSlow),
+      open: (conn) => controller.opened(conn),
+      message: (conn, frame) => controller.message(conn, frame),
+      close: (conn, code, reason) => controller.closed(conn, code, reason),
+    },
+  });
+
+  const subscriber = new ChannelSubscriber(
+    redis.duplicate(),
+    keys.gatewayChannel(id),
+    (text) => controller.channelMessage(text),
+    logger,
+  );
+  let sweepTimer: NodeJS.Timeout | null = null;
+  let draining: Promise<void> | null = null;
+
+  const announce = () =>
+    registry.announce(id, Date.now()).catch((err: unknown) => {
+      logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'gateway announce failed');
+    });
+
+  const drain = (): Promise<void> => {
+    draining ??= (async () => {
+      controller.draining = true;
+      endpoint.stopListening();
+      if (sweepTimer) clearInterval(sweepTimer);
+      logger.info({ sockets: table.size }, 'gateway draining');
+      // Let results already read reach the queue and their acks go out before the sockets close.
+      await Promise.race([
+        forwarder.idle(),
+        new Promise((r) => setTimeout(r, limits.enqueueTimeoutMs).unref()),
+      ]);
+      for (const conn of table.all()) conn.end(CloseCode.goingAway, 'gateway shutting down, reconnect');
+      await controller.settled();
+      await registry.retire(id).catch(() => {});
+      await subscriber.stop();
+      if (ownQueues) await Promise.allSettled([ownQueues.results.close(), ownQueues.reconcile.close()]);
+      logger.info('gateway drained');
+    })();
+    return draining;
+  };
+
+  return {
+    id,
+    events,
+    async listen() {
+      const address = parseListenAddress(config.listen_agents);
+      await subscriber.start();
+      const port = await endpoint.listen(address.host, address.port);
+      await announce();
+      sweepTimer = setInterval(() => {
+        controller.sweep(Date.now(), limits.registerTimeoutMs);
+        void announce();
+      }, config.heartbeat_interval_ms);
+      sweepTimer.unref();
+      return { port };
+    },
+    drain,
+    close: drain,
+    stats: () => ({ sockets: table.size, agents: table.agents }),
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * The BullMQ jobs a gateway produces, built by pure functions. Data shapes match `ResultJob` and
+ * `ReconcileAgentJob` in reconciler/jobs.ts (the consumer validates them).
+ */
+import type { JobsOptions } from 'bullmq';
+import type {
+  CheckResultMessage,
+  InstructionReceiptMessage,
+  StepResultMessage,
+  TaskResultMessage,
+} from '../shared/protocol.js';
+
+export type ForwardedMessage =
+  | InstructionReceiptMessage
+  | CheckResultMessage
+  | StepResultMessage
+  | TaskResultMessage;
+
+export interface ResultJobData {
+  kind: 'result';
+  agent: string;
+  session_id: string;
+  gateway_id: string;
+  /** ISO time the gateway read the message. */
+  received_at: string;
+  message: ForwardedMessage;
+}
+
+export interface UndeliverableJobData {
+  kind: 'undeliverable';
+  agent: string;
+  instruction_id: string;
+  reason: string;
+}
+
+export interface ReconcileAgentJobData {
+  agent: string;
+  trigger: 'connect';
+  run_id: null;
+  tasks: null;
+}
+
+export interface JobSpec<T> {
+  name: string;
+  data: T;
+  opts: JobsOptions;
+}
+
+/** Bounded retention: results are consumed quickly; failures stay a week for inspection. */
+const RETENTION: JobsOptions = {
+  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+};
+
+/**
+ * BullMQ custom job ids must not contain ':' and must not be plain integers; the `kind~` prefix
+ * rules out integers, and ':' / whitespace become '_'.
+ */
+export function safeJobId(kind: string, id: string): string {
+  return `${kind}~${id.replace(/[:\s]/g, '_')}`;
+}
+
+export function resultJob(data: ResultJobData): JobSpec<ResultJobData> {
+  const m = data.message;
+  // Same result id re-sent after a reconnect = same job id: BullMQ ignores the duplicate while the
+  // first is retained; after that the consumer's idempotency (result seen-set) takes over.
+  const jobId =
+    m.type === 'instruction_receipt' ? safeJobId('receipt', m.instruction_id) : safeJobId('r', m.result_id);
+  return { name: 'result', data, opts: { ...RETENTION, jobId } };
+}
+
+export function undeliverableJob(data: UndeliverableJobData): JobSpec<UndeliverableJobData> {
+  return {
+    name: 'undeliverable',
+    data,
+    opts: { ...RETENTION, jobId: safeJobId('undeliverable', data.instruction_id) },
+  };
+}
+
+/**
+ * A reconcile for a freshly connected agent. Deduplicated per agent with keepLastIfActive: a
+ * reconnect storm leaves at most one job running and one waiting per agent.
+ */
+export function connectReconcileJob(agent: string): JobSpec<ReconcileAgentJobData> {
+  return {
+    name: 'agent',
+    data: { agent, trigger: 'connect', run_id: null, tasks: null },
+    opts: {
+      deduplication: { id: safeJobId('connect', agent), keepLastIfActive: true },
+      removeOnComplete: { age: 3600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+    },
+  };
+}

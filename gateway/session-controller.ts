@@ -1,0 +1,355 @@
+/**
+ * The agent protocol as the gateway runs it: phases, registration, heartbeats, results, output,
+ * instruction delivery, replacement and silence. No uWS or Redis types leak in: sockets arrive as
+ * AgentConnection, storage goes through the Registry port and the queues through JobQueue.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { checkScope } from '../shared/auth.js';
+import type { Keys } from '../shared/keys.js';
+import type { Logger } from '../shared/logger.js';
+import {
+  type AgentMessage,
+  CloseCode,
+  PROTOCOL_VERSION,
+  parseAgentMessage,
+  type RegisterMessage,
+} from '../shared/protocol.js';
+import { assertNever } from '../shared/types.js';
+import type { AgentConnection } from './agent-connection.js';
+import type { Frame } from './agent-endpoint.js';
+import {
+  type ChannelMessage,
+  decodeChannelMessage,
+  encodeChannelMessage,
+  type InstructionEnvelope,
+} from './gateway-channel.js';
+import { type GatewayEventMap, type GatewayEvents, safeEmit } from './gateway-events.js';
+import { connectReconcileJob, undeliverableJob } from './jobs.js';
+import type { OutputPublisher } from './output-publisher.js';
+import type { Registry } from './registry.js';
+import type { JobQueue, ResultForwarder } from './result-forwarder.js';
+import type { SessionTable } from './session-table.js';
+
+/** Not in CloseCode: registration could not be stored; the agent retries with backoff. */
+export const TRY_AGAIN_LATER = 1013;
+
+export interface SessionControllerDeps {
+  gatewayId: string;
+  heartbeatIntervalMs: number;
+  /** Messages an agent may send while its registration is being written, before we give up on it. */
+  maxBacklog: number;
+  registry: Registry;
+  table: SessionTable;
+  forwarder: ResultForwarder;
+  output: OutputPublisher;
+  queues: { results: JobQueue; reconcile: JobQueue };
+  /** For kicks on other gateways' channels. */
+  redis: Redis;
+  keys: Keys;
+  events: GatewayEvents;
+  logger: Logger;
+}
+
+export class SessionController {
+  /** Registry writes in flight; drain waits for them so no entry outlives its socket. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly beats = new Set<AgentConnection>();
+  private beatScheduled = false;
+  private registryDown = false;
+  draining = false;
+
+  constructor(private readonly d: SessionControllerDeps) {}
+
+  private emit<K extends keyof GatewayEventMap>(name: K, ...args: GatewayEventMap[K]): void {
+    safeEmit(this.d.events, this.d.logger, name, ...args);
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.inFlight.add(promise);
+    void promise.finally(() => this.inFlight.delete(promise)).catch(() => {});
+    return promise;
+  }
+
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  opened(conn: AgentConnection): void {
+    this.d.table.add(conn);
+  }
+
+  message(conn: AgentConnection, frame: Frame): void {
+    if (conn.phase === 'closed') return;
+    if (!frame.ok) {
+      this.reject(conn, frame.code, frame.reason);
+    } else if (conn.phase === 'registering') {
+      const backlog = conn.backlog ?? [];
+      if (backlog.length >= this.d.maxBacklog) this.reject(conn, CloseCode.wrongPhase, 'wait for registered');
+      else backlog.push(frame.text);
+      conn.backlog = backlog;
+    } else {
+      this.handle(conn, frame.text);
+    }
+  }
+
+  private handle(conn: AgentConnection, text: string): void {
+    const parsed = parseAgentMessage(text);
+    if (!parsed.ok) {
+      this.reject(conn, CloseCode.badMessage, parsed.error);
+      return;
+    }
+    const msg: AgentMessage = parsed.message;
+    if (msg.type === 'register') {
+      if (conn.phase === 'new') void this.track(this.register(conn, msg));
+      else this.reject(conn, CloseCode.wrongPhase, 'already registered');
+      return;
+    }
+    if (conn.phase !== 'registered') {
+      this.reject(conn, CloseCode.wrongPhase, `expected register, got ${msg.type}`);
+      return;
+    }
+    switch (msg.type) {
+      case 'heartbeat':
+        this.heartbeat(conn);
+        break;
+      case 'instruction_receipt':
+      case 'check_result':
+      case 'step_result':
+      case 'task_result':
+        // A full backlog (Redis slow or down) takes nothing: no ack, so the agent re-sends later.
+        this.d.forwarder.push(conn, msg);
+        break;
+      case 'output':
+        this.d.output.push(conn.agent, msg);
+        break;
+      default:
+        assertNever(msg, 'agent message');
+    }
+  }
+
+  private reject(conn: AgentConnection, code: number, reason: string): void {
+    conn.log().warn({ code, reason }, 'closing agent socket');
+    this.emit('agent:refused', { agent: conn.entry?.name ?? null, code, reason });
+    conn.end(code, reason);
+  }
+
+  private refuse(conn: AgentConnection, reason: string): void {
+    conn.send({ type: 'refused', reason });
+    this.reject(conn, CloseCode.refused, reason);
+  }
+
+  private async register(conn: AgentConnection, msg: RegisterMessage): Promise<void> {
+    if (msg.v !== PROTOCOL_VERSION) {
+      return this.refuse(
+        conn,
+        `protocol version ${msg.v} not supported (gateway speaks ${PROTOCOL_VERSION})`,
+      );
+    }
+    const scope = checkScope(conn.grant, msg.name, msg.labels);
+    if (!scope.ok) return this.refuse(conn, scope.reason);
+    if (this.draining) return conn.end(CloseCode.goingAway, 'gateway shutting down, reconnect');
+
+    const now = Date.now();
+    conn.phase = 'registering';
+    conn.entry = {
+      name: msg.name,
+      labels: msg.labels,
+      gateway_id: this.d.gatewayId,
+      session_id: randomUUID(),
+      connected_at: now,
+      last_seen: now,
+      agent_version: msg.agent_version,
+      executors: msg.executors,
+    };
+    // Local replacement first, so this gateway never serves two sessions of one name.
+    this.d.table.claim(msg.name, conn)?.end(CloseCode.replaced, 'replaced by a newer session of this agent');
+    let replaced: string | null = null;
+    try {
+      const previous = await this.d.registry.register(conn.entry);
+      replaced = previous?.session_id ?? null;
+      if (previous && previous.gateway_id !== this.d.gatewayId) {
+        // The registry write is authoritative (the old gateway's next heartbeat would find it
+        // replaced); the kick only makes the old socket go now rather than a heartbeat later.
+        await this.d.redis.publish(
+          this.d.keys.gatewayChannel(previous.gateway_id),
+          encodeChannelMessage({
+            kind: 'kick',
+            agent: msg.name,
+            session_id: previous.session_id,
+            by_gateway: this.d.gatewayId,
+          }),
+        );
+      }
+    } catch (err) {
+      conn.log().error({ err: errMessage(err) }, 'registry write failed');
+      if (!isClosed(conn)) conn.end(TRY_AGAIN_LATER, 'registry unavailable, retry later');
+      else await this.d.registry.deregister(msg.name, conn.entry.session_id).catch(() => {});
+      return;
+    }
+    if (isClosed(conn)) {
+      // The socket went away while we wrote: its close handler could not deregister yet.
+      await this.d.registry.deregister(msg.name, conn.entry.session_id).catch(() => {});
+      return;
+    }
+    conn.phase = 'registered';
+    conn.lastHeartbeat = now;
+    conn.send({
+      type: 'registered',
+      v: PROTOCOL_VERSION,
+      session_id: conn.entry.session_id,
+      gateway_id: this.d.gatewayId,
+      heartbeat_interval_ms: this.d.heartbeatIntervalMs,
+    });
+    conn.log().info({ labels: msg.labels, version: msg.agent_version, replaced }, 'agent registered');
+    this.emit('agent:registered', { agent: msg.name, session_id: conn.entry.session_id, replaced });
+    const backlog = conn.backlog ?? [];
+    conn.backlog = null;
+    for (const text of backlog) if (conn.phase === 'registered') this.handle(conn, text);
+    await this.enqueueReconcile(conn);
+  }
+
+  private async enqueueReconcile(conn: AgentConnection): Promise<void> {
+    const job = connectReconcileJob(conn.agent);
+    try {
+      await this.d.queues.reconcile.add(job.name, job.data, job.opts);
+    } catch (err) {
+      // Without its connect reconcile the agent would wait a full drift interval; make it retry.
+      conn.log().error({ err: errMessage(err) }, 'cannot enqueue connect reconcile');
+      conn.end(TRY_AGAIN_LATER, 'cannot schedule reconcile, retry later');
+    }
+  }
+
+  private heartbeat(conn: AgentConnection): void {
+    const now = Date.now();
+    conn.lastHeartbeat = now;
+    if (conn.entry) conn.entry.last_seen = now;
+    this.beats.add(conn);
+    if (!this.beatScheduled) {
+      this.beatScheduled = true;
+      setImmediate(() => void this.track(this.flushBeats()));
+    }
+  }
+
+  private async flushBeats(): Promise<void> {
+    this.beatScheduled = false;
+    const conns = [...this.beats].filter((c) => c.phase === 'registered' && c.entry);
+    this.beats.clear();
+    try {
+      const outcomes = await this.d.registry.heartbeat(conns.map((c) => c.entry!));
+      if (this.registryDown) this.d.logger.info('registry reachable again');
+      this.registryDown = false;
+      outcomes.forEach((outcome, i) => {
+        const conn = conns[i]!;
+        if (outcome === 'replaced') {
+          conn.end(CloseCode.replaced, 'replaced by a newer session of this agent');
+        } else if (outcome === 'rebuilt') {
+          // Redis lost the entry (flush, restart, lapse): it is back; reconcile as after a connect.
+          conn.log().info('registry entry rebuilt');
+          this.emit('registry:rebuilt', { agent: conn.agent });
+          void this.track(this.enqueueReconcile(conn));
+        }
+      });
+    } catch (err) {
+      if (!this.registryDown)
+        this.d.logger.error({ err: errMessage(err) }, 'heartbeat registry write failed');
+      this.registryDown = true;
+    }
+  }
+
+  closed(conn: AgentConnection, code: number, reason: string): void {
+    const wasRegistered = conn.phase === 'registered';
+    const cause = conn.closeCause ?? { code, reason };
+    conn.detach();
+    this.d.table.remove(conn);
+    this.beats.delete(conn);
+    const entry = conn.entry;
+    if (wasRegistered && entry) {
+      conn.log().info(cause, 'agent disconnected');
+      void this.track(
+        this.d.registry.deregister(entry.name, entry.session_id).catch((err: unknown) => {
+          conn.log().warn({ err: errMessage(err) }, 'deregister failed; the entry will expire');
+        }),
+      );
+    }
+    this.emit('agent:closed', {
+      agent: entry?.name ?? null,
+      session_id: entry?.session_id ?? null,
+      ...cause,
+    });
+  }
+
+  /** Close what went silent: registered without a heartbeat for 3 intervals, or never registered. */
+  sweep(now: number, registerTimeoutMs: number): void {
+    const silentAfter = 3 * this.d.heartbeatIntervalMs;
+    for (const conn of this.d.table.all()) {
+      if (conn.phase === 'registered' && now - conn.lastHeartbeat > silentAfter) {
+        conn.end(CloseCode.slow, `no heartbeat for ${now - conn.lastHeartbeat}ms`);
+      } else if (conn.phase === 'new' && now - conn.openedAt > registerTimeoutMs) {
+        this.reject(conn, CloseCode.slow, 'no register message');
+      }
+    }
+  }
+
+  channelMessage(text: string): void {
+    const msg: ChannelMessage | null = decodeChannelMessage(text);
+    if (!msg) {
+      this.d.logger.warn({ bytes: text.length }, 'ignoring malformed gateway channel message');
+      return;
+    }
+    switch (msg.kind) {
+      case 'instruction':
+        this.deliver(msg);
+        break;
+      case 'kick': {
+        const conn = this.d.table.get(msg.agent);
+        if (conn && conn.sessionId === msg.session_id) {
+          conn.end(CloseCode.replaced, `replaced by a newer session on gateway ${msg.by_gateway}`);
+        }
+        break;
+      }
+      default:
+        assertNever(msg, 'gateway channel message');
+    }
+  }
+
+  private deliver(env: InstructionEnvelope): void {
+    const id = env.message.instruction_id;
+    const conn = this.d.table.get(env.agent);
+    let reason: string | null = null;
+    if (this.draining) reason = 'gateway shutting down';
+    else if (!conn || conn.phase !== 'registered')
+      reason = `agent not connected to gateway ${this.d.gatewayId}`;
+    else if (env.session_id !== null && env.session_id !== conn.sessionId) reason = 'session replaced';
+    else if (!conn.send(env.message)) reason = 'agent disconnected: too slow to read (backpressure limit)';
+    if (reason === null) {
+      this.emit('instruction:delivered', { agent: env.agent, instruction_id: id });
+      return;
+    }
+    void this.track(this.undeliverable(env.agent, id, reason));
+  }
+
+  private async undeliverable(agent: string, instructionId: string, reason: string): Promise<void> {
+    this.d.logger.warn({ agent, instruction: instructionId, reason }, 'instruction undeliverable');
+    this.emit('instruction:undeliverable', { agent, instruction_id: instructionId, reason });
+    const job = undeliverableJob({ kind: 'undeliverable', agent, instruction_id: instructionId, reason });
+    try {
+      await this.d.queues.results.add(job.name, job.data, job.opts);
+    } catch (err) {
+      // Last resort: the reconciler's deadline job turns the silence into a timeout.
+      this.d.logger.error(
+        { err: errMessage(err), instruction: instructionId },
+        'cannot report undeliverable instruction',
+      );
+    }
+  }
+}
+
+/** Re-reads the phase after an await (TypeScript keeps the narrowing from before it). */
+function isClosed(conn: AgentConnection): boolean {
+  return conn.phase === 'closed';
+}
+
+export function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,21 @@
+/**
+ * The event store port: recent operational history (docs/events.md). Two backends: `memory`
+ * (ring buffer per agent, all-in-one `fluke server` only) and `redis` (TTL, bounded indexes).
+ */
+import type { EventPage, EventQuery, FlukeEvent } from '../../shared/events.js';
+
+export interface EventStore {
+  /**
+   * Stores the event once per id: recording an id again (a BullMQ retry) changes nothing.
+   * Resolves true when the event was new.
+   */
+  record(event: FlukeEvent): Promise<boolean>;
+  /**
+   * Newest first, by agent, by task, both, or all. Throws InvalidCursorError for a cursor this
+   * store did not hand out.
+   */
+  query(query: EventQuery): Promise<EventPage>;
+  /** Events currently held (approximate for Redis: see docs/events.md), for metrics. */
+  size(): Promise<number>;
+  close(): Promise<void>;
+}

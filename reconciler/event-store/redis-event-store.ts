@@ -1,0 +1,206 @@
+/**
+ * Event history in Redis (docs/events.md): each event a string key with a TTL beside its agent's
+ * index; per-agent, per-task and global indexes are score-0 sorted sets of sort keys, trimmed on
+ * write and expiring with their newest event. Index members whose event is gone (TTL, per-agent
+ * trim) are pruned lazily when a read meets them.
+ */
+import type { Redis } from 'ioredis';
+import {
+  clampLimit,
+  decodeCursor,
+  type EventPage,
+  type EventQuery,
+  encodeCursor,
+  eventSortKey,
+  FlukeEvent,
+  parseSortKey,
+  sortKeyFloor,
+} from '../../shared/events.js';
+import type { Keys } from '../../shared/keys.js';
+import type { EventStore } from './event-store.js';
+
+export interface RedisEventStoreOptions {
+  redis: Redis;
+  keys: Keys;
+  /** `event_store.redis.ttl`. */
+  ttlMs: number;
+  /** Events kept per agent; the oldest are deleted as new ones arrive. */
+  maxEventsPerAgent?: number;
+  /** Entries kept in each per-task index. */
+  maxTaskIndex?: number;
+  /** Entries kept in the global index (`GET /events` with no filter). */
+  maxAllIndex?: number;
+  /** Whether close() quits the client (a dedicated `event_store.redis.url` connection). */
+  ownsClient?: boolean;
+  now?: () => number;
+}
+
+// One slot (the agent's hash tag): the event, its agent index entry, and deleting what the
+// per-agent bound trims, atomically, so a reader never sees an index entry before its event.
+// A repeated id returns the stored event so the caller indexes it under its original time.
+const RECORD_SCRIPT = `
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
+  return {0, redis.call('GET', KEYS[1])}
+end
+redis.call('ZADD', KEYS[2], 0, ARGV[3])
+redis.call('ZREMRANGEBYLEX', KEYS[2], '-', '(' .. ARGV[7])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if over > 0 then
+  local old = redis.call('ZRANGE', KEYS[2], 0, over - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
+  local skip = tonumber(ARGV[6])
+  for _, m in ipairs(old) do
+    redis.call('DEL', ARGV[5] .. string.sub(m, skip + 1))
+  end
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return {1}
+`;
+
+export class RedisEventStore implements EventStore {
+  private readonly redis: Redis;
+  private readonly keys: Keys;
+  private readonly ttlMs: number;
+  private readonly maxPerAgent: number;
+  private readonly maxTask: number;
+  private readonly maxAll: number;
+  private readonly ownsClient: boolean;
+  private readonly now: () => number;
+
+  constructor(options: RedisEventStoreOptions) {
+    if (!(options.ttlMs >= 1)) throw new RangeError('ttlMs must be positive');
+    this.redis = options.redis;
+    this.keys = options.keys;
+    this.ttlMs = Math.floor(options.ttlMs);
+    this.maxPerAgent = positive(options.maxEventsPerAgent ?? 1000, 'maxEventsPerAgent');
+    this.maxTask = positive(options.maxTaskIndex ?? 10_000, 'maxTaskIndex');
+    this.maxAll = positive(options.maxAllIndex ?? 10_000, 'maxAllIndex');
+    this.ownsClient = options.ownsClient ?? false;
+    this.now = options.now ?? Date.now;
+  }
+
+  async record(event: FlukeEvent): Promise<boolean> {
+    let member = eventSortKey(event);
+    const floor = this.floor();
+    const reply = await this.redis.eval(
+      RECORD_SCRIPT,
+      2,
+      this.keys.agentEvent(event.agent, event.id),
+      this.keys.agentEvents(event.agent),
+      JSON.stringify(event),
+      this.ttlMs,
+      member,
+      this.maxPerAgent,
+      this.keys.agentEvent(event.agent, ''),
+      AT_AND_SEPARATORS + Buffer.byteLength(event.agent, 'utf8'),
+      floor,
+    );
+    const created = Array.isArray(reply) && reply[0] === 1;
+    if (!created) {
+      const stored = Array.isArray(reply) ? parseEvent(reply[1]) : null;
+      if (stored) member = eventSortKey(stored);
+    }
+    // Written every time, even for a repeat: the attempt that stored the event may have died
+    // before reaching these (other slots, so not in the script). ZADD of a present member is a no-op.
+    await Promise.all([
+      this.index(this.keys.taskEvents(event.task), member, this.maxTask, floor),
+      this.index(this.keys.allEvents(), member, this.maxAll, floor),
+    ]);
+    return created;
+  }
+
+  async query(query: EventQuery): Promise<EventPage> {
+    const limit = clampLimit(query.limit);
+    const before = query.before ? decodeCursor(query.before) : null;
+    const { agent, task } = query;
+    // The task index names the agent in each member, so agent+task filters without reading events.
+    const key =
+      task !== undefined
+        ? this.keys.taskEvents(task)
+        : agent !== undefined
+          ? this.keys.agentEvents(agent)
+          : this.keys.allEvents();
+    await this.redis.zremrangebylex(key, '-', `(${this.floor()}`);
+    const batch = Math.min(500, Math.max(50, limit + 1));
+    const found: { member: string; event: FlukeEvent }[] = [];
+    const stale: string[] = [];
+    let upper = before === null ? '+' : `(${before}`;
+    while (found.length <= limit) {
+      const members = await this.redis.zrevrangebylex(key, upper, '-', 'LIMIT', 0, batch);
+      const last = members[members.length - 1];
+      if (last === undefined) break;
+      upper = `(${last}`;
+      const wanted = members.flatMap((member) => {
+        const parsed = parseSortKey(member);
+        if (parsed === null || (agent !== undefined && parsed.agent !== agent)) return [];
+        return [{ member, parsed }];
+      });
+      const values = await Promise.all(
+        wanted.map((w) => this.redis.get(this.keys.agentEvent(w.parsed.agent, w.parsed.id))),
+      );
+      wanted.forEach((w, i) => {
+        const raw = values[i];
+        if (raw === null || raw === undefined) {
+          stale.push(w.member);
+          return;
+        }
+        // An event this version cannot read (written by another version) is skipped, not deleted.
+        const event = parseEvent(raw);
+        if (event && (task === undefined || event.task === task)) found.push({ member: w.member, event });
+      });
+      if (members.length < batch) break;
+    }
+    if (stale.length > 0) await this.redis.zrem(key, ...stale);
+    const page = found.slice(0, limit);
+    const tail = page[page.length - 1];
+    return {
+      events: page.map((f) => f.event),
+      next_cursor: found.length > limit && tail ? encodeCursor(tail.member) : null,
+    };
+  }
+
+  /** Entries in the global index: every live event up to maxAllIndex (may count a few already expired). */
+  async size(): Promise<number> {
+    const key = this.keys.allEvents();
+    await this.redis.zremrangebylex(key, '-', `(${this.floor()}`);
+    return this.redis.zcard(key);
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsClient) await this.redis.quit();
+  }
+
+  private floor(): string {
+    return sortKeyFloor(this.now() - this.ttlMs);
+  }
+
+  private async index(key: string, member: string, max: number, floor: string): Promise<void> {
+    const replies = await this.redis
+      .multi()
+      .zadd(key, 0, member)
+      .zremrangebylex(key, '-', `(${floor}`)
+      .zremrangebyrank(key, 0, -(max + 1))
+      .pexpire(key, this.ttlMs)
+      .exec();
+    const failed = replies?.find(([err]) => err !== null);
+    if (failed?.[0]) throw failed[0];
+  }
+}
+
+/** Bytes before the id in a sort key: 15 time digits and two NUL separators. */
+const AT_AND_SEPARATORS = 15 + 2;
+
+function positive(n: number, what: string): number {
+  if (!(n >= 1)) throw new RangeError(`${what} must be at least 1`);
+  return Math.floor(n);
+}
+
+function parseEvent(raw: unknown): FlukeEvent | null {
+  if (typeof raw !== 'string') return null;
+  try {
+    const parsed = FlukeEvent.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Dispatched instructions waiting for results. One hash per instruction with a TTL; fields:
+ * `meta` (JSON) and `t:<task>` → "pending" | the final outcome. Lets the deadline job turn silence
+ * into `timeout` events and lets result handlers find the trigger, run and revision of a result.
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from '../shared/keys.js';
+import type { PlannedTask } from '../shared/plan.js';
+import type { Trigger } from './jobs.js';
+
+export type InstructionTask = PlannedTask;
+
+export interface InstructionRecord {
+  instruction_id: string;
+  agent: string;
+  session_id: string;
+  trigger: Trigger;
+  run_id: string | null;
+  revision: string;
+  created_at: string;
+  /** How often this reconcile was already put back because the agent was busy. */
+  retry: number;
+  tasks: InstructionTask[];
+}
+
+const FINISH_TASK = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local n = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if string.sub(all[i], 1, 2) == 't:' and all[i + 1] == 'pending' then n = n + 1 end
+end
+return n`;
+
+/** How long a finished instruction stays readable for late or redelivered results. */
+const DONE_TTL_S = 600;
+
+/** Long enough for any run; the deadline job normally finishes the record much sooner. */
+const TTL_S = 24 * 3600;
+
+export class InstructionStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  async save(record: InstructionRecord): Promise<void> {
+    const key = this.keys.instruction(record.instruction_id);
+    const fields: Record<string, string> = { meta: JSON.stringify(record) };
+    for (const t of record.tasks) fields[`t:${t.task}`] = 'pending';
+    await this.redis.multi().hset(key, fields).expire(key, TTL_S).exec();
+  }
+
+  async get(instructionId: string): Promise<{ record: InstructionRecord; pending: string[] } | null> {
+    const raw = await this.redis.hgetall(this.keys.instruction(instructionId));
+    if (!raw.meta) return null;
+    const record = JSON.parse(raw.meta) as InstructionRecord;
+    const pending = record.tasks.filter((t) => raw[`t:${t.task}`] === 'pending').map((t) => t.task);
+    return { record, pending };
+  }
+
+  /** Marks a task finished; returns how many tasks are still pending. Idempotent. */
+  async finishTask(instructionId: string, task: string, outcome: string): Promise<number> {
+    const key = this.keys.instruction(instructionId);
+    // Only touch a record that still exists: a late duplicate must not resurrect it without a TTL.
+    const left = await this.redis.eval(FINISH_TASK, 1, key, `t:${task}`, outcome);
+    return Number(left);
+  }
+
+  /**
+   * Every task is accounted for: keep the record a little longer so a late result (one that
+   * arrives after its timeout was recorded) is still recorded, then let it expire.
+   */
+  async complete(instructionId: string): Promise<void> {
+    await this.redis.expire(this.keys.instruction(instructionId), DONE_TTL_S);
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * The reconciler: BullMQ workers over the poll, reconcile, results and alerts queues, each
+ * handing its job to a small stateless handler with the real adapters injected here.
+ * Killable at any moment: jobs are at-least-once and every handler is idempotent.
+ */
+import { randomUUID } from 'node:crypto';
+import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { publishInstruction } from '../gateway/publish-instruction.js';
+import type { Alert } from '../shared/alerts.js';
+import type { ServerConfig } from '../shared/config/types.js';
+import { newEventId } from '../shared/events.js';
+import { Keys, QUEUE_NAMES } from '../shared/keys.js';
+import { ManifestCompiler } from '../shared/manifest/compile.js';
+import { coerceError } from '../shared/types.js';
+import { RedisAgentDirectory } from './agent-directory.js';
+import { ALERT_JOB_OPTIONS, alertBackoff, alertFailureError, sendAlert } from './alert-sender.js';
+import type { EventStore } from './event-store/event-store.js';
+import type { GitSource } from './git-source.js';
+import { checkAlertWebhook } from './handlers/alert-policy.js';
+import { deadlineHandler } from './handlers/deadline.js';
+import { driftTickHandler, fanoutHandler, type AgentJob } from './handlers/fanout.js';
+import { pollHandler } from './handlers/poll.js';
+import { reconcileAgentHandler } from './handlers/reconcile-agent.js';
+import { type ResultDeps, resultHandler, timeOutTasks } from './handlers/result.js';
+import { InstructionStore } from './instruction-store.js';
+import { DeadlineJob, FanoutJob, parseJob, ReconcileAgentJob, ResultJob } from './jobs.js';
+import { createQueues, closeQueues, type Queues } from './queues.js';
+import { RunStore } from './run-store.js';
+import { driftTickEvery, keepSchedules } from './schedules.js';
+import { RedisStateStore } from './state-store.js';
+import { RedisStatusStore } from './status-store/redis-status-store.js';
+
+export interface ReconcilerOptions {
+  config: ServerConfig;
+  redis: Redis;
+  logger: Logger;
+  events: EventStore;
+  git: GitSource;
+  /** Per-queue worker concurrency. */
+  concurrency?: Partial<Record<'reconcile' | 'results' | 'alerts', number>>;
+  /** How long an instruction may run at most before it is called a timeout. */
+  maxInstructionMs?: number;
+  alertTimeoutMs?: number;
+}
+
+export interface Reconciler {
+  queues: Queues;
+  /** Resolves when every queue has nothing waiting or active (delayed jobs do not count). */
+  idle(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+const AGENT_JOB_OPTIONS = { removeOnComplete: { count: 1000, age: 3600 }, removeOnFail: { count: 5000 }, attempts: 3 };
+const ENQUEUE_BATCH = 1000;
+
+export function startReconciler(opts: ReconcilerOptions): Reconciler {
+  const { config, redis } = opts;
+  const logger = opts.logger.child({ component: 'reconciler' });
+  const keys = new Keys(config.redis.prefix);
+  const queues = createQueues(redis, keys);
+  const state = new RedisStateStore(redis, keys);
+  const statuses = new RedisStatusStore({ redis, keys, ttlMs: config.event_store.redis.ttl_ms });
+  const instructions = new InstructionStore(redis, keys);
+  const runs = new RunStore(redis, keys);
+  const hb = config.heartbeat_interval_ms;
+  const directory = new RedisAgentDirectory(redis, keys, 3 * hb + 5000, config.event_store.redis.ttl_ms);
+  const compiler = new ManifestCompiler();
+  const checkEveryMs = Math.max(3 * hb, 1000);
+
+  const enqueueAgents = async (jobs: AgentJob[]) => {
+    for (let i = 0; i < jobs.length; i += ENQUEUE_BATCH) {
+      await queues.reconcile.addBulk(
+        jobs.slice(i, i + ENQUEUE_BATCH).map((j) => ({ name: 'agent', data: j.data, opts: { ...AGENT_JOB_OPTIONS, delay: j.delayMs } })),
+      );
+    }
+  };
+  const enqueueAlert = async (alert: Alert) => {
+    if (!config.drift.alert_webhook) {
+      logger.warn({ alert: alert.payload.event, task: alert.payload.task }, 'alert dropped: no alert_webhook configured');
+      return;
+    }
+    await queues.alerts.add('alert', { alert, url: config.drift.alert_webhook }, { ...ALERT_JOB_OPTIONS, jobId: alert.id });
+  };
+  const resultDeps: ResultDeps = {
+    instructions,
+    events: opts.events,
+    statuses,
+    runs,
+    labelsOf: async (agent) => (await directory.get(agent))?.labels ?? {},
+    enqueueAlert,
+    retryLater: async (job, delayMs) => enqueueAgents([{ data: job, delayMs }]),
+    logger,
+  };
+
+  const singleFlight = async <T>(fn: () => Promise<T>): Promise<T | null> => {
+    const token = randomUUID();
+    const lockMs = 10 * 60_000;
+    if ((await redis.set(keys.pollLock(), token, 'PX', lockMs, 'NX')) !== 'OK') return null;
+    try {
+      return await fn();
+    } finally {
+      // Release only our own lock (it may have expired and been taken by another poll).
+      await redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, keys.pollLock(), token);
+    }
+  };
+
+  const pollWorker = async () =>
+    pollHandler({
+      fetch: async () => opts.git.fetch(),
+      compile: async (files) => checkAlertWebhook(await compiler.compile(files), config.drift),
+      state,
+      fanoutAll: async () => {
+        await queues.reconcile.add('fanout', { trigger: 'commit', run_id: null, task: null, agent: null });
+      },
+      singleFlight,
+      logger,
+    });
+
+  const reconcileWorker = async (job: Job) => {
+    switch (job.name) {
+      case 'agent': {
+        const data = parseJob(ReconcileAgentJob, job.data, 'reconcile agent');
+        // Stable across retries of this job, unique across FLUSHALLs (the timestamp).
+        const instructionId = `i${job.id ?? randomUUID()}-${job.timestamp.toString(36)}`.replace(/[^A-Za-z0-9._~-]/g, '_');
+        return reconcileAgentHandler(data, instructionId, {
+          getAgent: (name) => directory.get(name),
+          current: () => state.current(),
+          defaultPolicy: config.drift.policy,
+          send: async (entry, message) => {
+            const out = await publishInstruction(redis, keys, entry, message);
+            if (out.status === 'undeliverable') {
+              await queues.results.add('undeliverable', { kind: 'undeliverable', agent: entry.name, instruction_id: message.instruction_id, reason: out.reason });
+            }
+            return out.status === 'published' ? 'delivered' : 'undeliverable';
+          },
+          saveInstruction: (record) => instructions.save(record),
+          scheduleDeadline: async (id) => {
+            await queues.reconcile.add('deadline', { instruction_id: id, misses: 0 }, { delay: checkEveryMs, ...AGENT_JOB_OPTIONS });
+          },
+          runState: (runId, agent, s, tasks) => runs.setAgentState(runId, agent, s, tasks),
+          logger: logger.child({ job: job.id, agent: data.agent }),
+        });
+      }
+      case 'fanout':
+        return fanoutHandler(parseJob(FanoutJob, job.data, 'fanout'), {
+          listAgents: () => directory.list(),
+          agentNames: () => directory.names(),
+          current: () => state.current(),
+          enqueueAgents,
+          setRunAgents: (runId, agents) => runs.setAgents(runId, agents),
+        });
+      case 'deadline':
+        return deadlineHandler(parseJob(DeadlineJob, job.data, 'deadline'), {
+          getInstruction: (id) => instructions.get(id),
+          isRunning: async (agent, id) => {
+            const entry = (await directory.get(agent)) as { running?: string[] } | null;
+            return entry?.running?.includes(id) ?? false;
+          },
+          timeOut: (record, tasks, waited) => timeOutTasks(resultDeps, record, tasks, waited),
+          reschedule: async (data, delay) => {
+            await queues.reconcile.add('deadline', data, { delay, ...AGENT_JOB_OPTIONS });
+          },
+          checkEveryMs,
+          maxWaitMs: opts.maxInstructionMs ?? 6 * 3600_000,
+        });
+      case 'drift-tick': {
+        const now = Date.now();
+        const every = driftTickEvery(config.git.poll_interval_ms);
+        const end = now + every;
+        const previous = await redis.set(keys.driftCursor(), String(end), 'GET');
+        const start = Math.max(previous ? Number(previous) : now, now - config.git.poll_interval_ms);
+        return driftTickHandler(start, end, now, { agentNames: () => directory.names(), enqueueAgents, pollIntervalMs: config.git.poll_interval_ms });
+      }
+      default:
+        throw new UnrecoverableError(`unknown reconcile job "${job.name}"`);
+    }
+  };
+
+  const resultWorker = async (job: Job) => resultHandler(parseJob(ResultJob, job.data, 'result'), resultDeps);
+
+  const alertWorker = async (job: Job) => {
+    const { alert, url } = job.data as { alert: Alert; url: string };
+    const result = await sendAlert({ url, payload: alert.payload, alertId: alert.id, timeoutMs: opts.alertTimeoutMs ?? 10_000 });
+    if (result.ok) return { status: result.status };
+    const lastAttempt = !result.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    if (lastAttempt) {
+      await opts.events.record({
+        kind: 'alert_failed',
+        id: newEventId(),
+        at: new Date().toISOString(),
+        agent: alert.payload.agent.name,
+        labels: alert.payload.agent.labels,
+        task: alert.payload.task,
+        revision: alert.payload.revision,
+        alert_id: alert.id,
+        alert_event: alert.payload.event,
+        attempts: job.attemptsMade + 1,
+        error: result.error.slice(0, 2000),
+      });
+    }
+    throw alertFailureError(result);
+  };
+
+  const workerOptions = { connection: redis, prefix: keys.bullPrefix };
+  const c = opts.concurrency ?? {};
+  const workers = [
+    new Worker(QUEUE_NAMES.poll, pollWorker, { ...workerOptions, concurrency: 1 }),
+    new Worker(QUEUE_NAMES.reconcile, reconcileWorker, { ...workerOptions, concurrency: c.reconcile ?? 50 }),
+    new Worker(QUEUE_NAMES.results, resultWorker, { ...workerOptions, concurrency: c.results ?? 50 }),
+    new Worker(QUEUE_NAMES.alerts, alertWorker, {
+      ...workerOptions,
+      concurrency: c.alerts ?? 10,
+      settings: { backoffStrategy: alertBackoff },
+    }),
+  ];
+  const loggedErrors = new Set<string>();
+  for (const w of workers) {
+    // After a FLUSHALL, in-flight jobs fail with "Missing key"; workers carry on. Log once per kind.
+    w.on('error', (err) => {
+      const kind = `${w.name}:${coerceError(err).message.slice(0, 60)}`;
+      if (loggedErrors.has(kind)) return;
+      loggedErrors.add(kind);
+      setTimeout(() => loggedErrors.delete(kind), 60_000).unref();
+      logger.warn({ queue: w.name, err: coerceError(err).message }, 'worker error');
+    });
+    w.on('failed', (job, err) => {
+      logger.warn({ queue: w.name, job: job?.id, name: job?.name, err: err.message, attempts: job?.attemptsMade }, 'job failed');
+    });
+  }
+  const stopSchedules = keepSchedules(queues, config.git.poll_interval_ms, logger);
+
+  return {
+    queues,
+    async idle() {
+      const counts = await Promise.all(
+        Object.values(queues).map((q) => q.getJobCounts('waiting', 'active', 'prioritized', 'waiting-children')),
+      );
+      return counts.every((c) => Object.values(c).every((n) => n === 0));
+    },
+    async close() {
+      stopSchedules();
+      await Promise.allSettled(workers.map((w) => w.close()));
+      await closeQueues(queues);
+    },
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * Progress of manual reconciles (`POST /api/v1/reconcile` → `GET /api/v1/reconcile/{id}`).
+ * One hash per run with a TTL: `meta`, `fanout` ("pending"|"done"), `a:<agent>` → agent state,
+ * `p:<agent>\u0000<task>` → "pending" | outcome.
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from '../shared/keys.js';
+
+export type RunTarget = { target: 'all' } | { target: 'agent'; name: string } | { target: 'task'; name: string };
+
+export interface RunMeta {
+  id: string;
+  target: RunTarget['target'];
+  name: string | null;
+  created_at: string;
+}
+
+export type AgentRunState = 'pending' | 'dispatched' | 'not_connected' | 'no_tasks' | 'undeliverable';
+
+export interface RunProgress {
+  meta: RunMeta;
+  done: boolean;
+  agents: Record<string, AgentRunState>;
+  results: { agent: string; task: string; outcome: string }[];
+  summary: { targeted_agents: number; pending: number; succeeded: number; failed: number; skipped: number; timed_out: number };
+}
+
+const TTL_S = 24 * 3600;
+const SUCCESS = new Set(['satisfied', 'applied']);
+const FAILURE = new Set(['failed', 'unconverged', 'drifted']);
+
+export class RunStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  async create(meta: RunMeta): Promise<void> {
+    const key = this.keys.reconcileRun(meta.id);
+    await this.redis.multi().hset(key, { meta: JSON.stringify(meta), fanout: 'pending' }).expire(key, TTL_S).exec();
+  }
+
+  /** Called by the fan-out: which agents the run targets. */
+  async setAgents(id: string, agents: string[]): Promise<void> {
+    const key = this.keys.reconcileRun(id);
+    const fields: Record<string, string> = { fanout: 'done' };
+    for (const a of agents) fields[`a:${a}`] = 'pending';
+    await this.redis.hset(key, fields);
+  }
+
+  async setAgentState(id: string, agent: string, state: AgentRunState, tasks: string[] = []): Promise<void> {
+    const fields: Record<string, string> = { [`a:${agent}`]: state };
+    for (const t of tasks) fields[`p:${agent}\u0000${t}`] = 'pending';
+    await this.redis.hset(this.keys.reconcileRun(id), fields);
+  }
+
+  async setOutcome(id: string, agent: string, task: string, outcome: string): Promise<void> {
+    const key = this.keys.reconcileRun(id);
+    if ((await this.redis.exists(key)) === 0) return;
+    await this.redis.hset(key, `p:${agent}\u0000${task}`, outcome);
+  }
+
+  async get(id: string): Promise<RunProgress | null> {
+    const raw = await this.redis.hgetall(this.keys.reconcileRun(id));
+    if (!raw.meta) return null;
+    return summarize(JSON.parse(raw.meta) as RunMeta, raw);
+  }
+}
+
+/** Pure: turn the run hash into progress and a summary. */
+export function summarize(meta: RunMeta, raw: Record<string, string>): RunProgress {
+  const agents: Record<string, AgentRunState> = {};
+  const results: RunProgress['results'] = [];
+  const summary = { targeted_agents: 0, pending: 0, succeeded: 0, failed: 0, skipped: 0, timed_out: 0 };
+  for (const [field, value] of Object.entries(raw)) {
+    if (field.startsWith('a:')) {
+      agents[field.slice(2)] = value as AgentRunState;
+      summary.targeted_agents++;
+      if (value === 'pending') summary.pending++;
+      else if (value === 'not_connected' || value === 'undeliverable') summary.skipped++;
+    } else if (field.startsWith('p:')) {
+      const [agent = '', task = ''] = field.slice(2).split('\u0000');
+      results.push({ agent, task, outcome: value });
+      if (value === 'pending') summary.pending++;
+      else if (SUCCESS.has(value)) summary.succeeded++;
+      else if (FAILURE.has(value)) summary.failed++;
+      else if (value === 'timeout') summary.timed_out++;
+      else summary.skipped++;
+    }
+  }
+  results.sort((a, b) => a.agent.localeCompare(b.agent) || a.task.localeCompare(b.task));
+  return { meta, done: raw.fanout === 'done' && summary.pending === 0, agents, results, summary };
+}

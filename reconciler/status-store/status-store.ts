@@ -1,0 +1,30 @@
+/**
+ * The status store port: the last status of each (agent, task) and its open drift episode
+ * (shared/status.ts). Redis holds it with a TTL; the memory twin backs handler unit tests.
+ * Every method is idempotent, because result jobs are delivered at least once.
+ */
+import type { AlertEvent } from '../../shared/alerts.js';
+import type { DriftEpisode, NewDriftEpisode, ProblemEntry, TaskStatus } from '../../shared/status.js';
+
+export interface StatusStore {
+  /** Replaces the (agent, task) status and refreshes the agent's TTL. */
+  setStatus(agent: string, status: TaskStatus): Promise<void>;
+  getStatus(agent: string, task: string): Promise<TaskStatus | null>;
+  /** One agent's statuses, sorted by task. */
+  listStatuses(agent: string): Promise<TaskStatus[]>;
+  /** Every (agent, task) whose last status is drifted or failing, sorted by agent then task. */
+  listProblems(): Promise<ProblemEntry[]>;
+  /** True only for the call that opened it: a second open of the same task (any id) is refused. */
+  openEpisode(agent: string, episode: NewDriftEpisode): Promise<boolean>;
+  getEpisode(agent: string, task: string): Promise<DriftEpisode | null>;
+  /**
+   * Claims `event` for the open episode `episodeId`: true only the first time, and false when that
+   * episode is no longer open, so each alert goes out once per episode even under racing workers.
+   */
+  markAlerted(agent: string, task: string, episodeId: string, event: AlertEvent): Promise<boolean>;
+  /** Closes the task's episode (only if it is `episodeId`, when given). True if one was closed. */
+  closeEpisode(agent: string, task: string, episodeId?: string): Promise<boolean>;
+  /** Drops statuses and episodes of the agent's tasks not in `keep` (no longer matched); returns them sorted. */
+  forgetTasks(agent: string, keep: readonly string[]): Promise<string[]>;
+  close(): Promise<void>;
+}

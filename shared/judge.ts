@@ -1,0 +1,192 @@
+/**
+ * Judging one result: the new (agent, task) status, the drift episode change, and the alerts.
+ * Pure; the result handler applies the verdict (docs/events.md, "Applying a verdict").
+ *
+ * Rules (SPEC "Drift policies and alerts"):
+ * - An episode opens with the first run that finds the task drifted or failing and closes with
+ *   the first run that comes back satisfied or applied. Its id is the opening execution's id.
+ * - `remediate` never alerts. `remediate_and_alert` and `alert_only` alert once per episode each:
+ *   `drift_detected` when drift is first seen, `remediation_failed` when an apply of known drift
+ *   fails, and `drift_remediated` when an episode that alerted closes.
+ * - Errors without drift (a check that cannot run) open an episode and show in GET /drift, but
+ *   do not alert: no drift was detected and no remediation attempted.
+ */
+import { type Alert, type AlertEvent, buildAlert, type RemediationStatus } from './alerts.js';
+import type { DriftEpisode, NewDriftEpisode, TaskStatus } from './status.js';
+import type { DriftPolicy, Labels, RunMode, StepOutcome, TaskOutcome } from './types.js';
+
+/** A step's first check, sent before any apply (CheckResultMessage fits). */
+export interface CheckObservation {
+  type: 'check_result';
+  execution_id: string;
+  step: string;
+  satisfied: boolean;
+}
+
+/** The final result of a task run (TaskResultMessage fits). */
+export interface ResultObservation {
+  type: 'task_result';
+  execution_id: string;
+  outcome: TaskOutcome;
+  steps: readonly { step: string; outcome: StepOutcome; apply_exit_code: number | null }[];
+}
+
+/** The instruction's deadline passed with no task_result for this execution. */
+export interface TimeoutObservation {
+  type: 'timeout';
+  execution_id: string;
+}
+
+export type Observation = CheckObservation | ResultObservation | TimeoutObservation;
+
+export interface JudgeInput {
+  agent: { name: string; labels: Labels };
+  task: string;
+  /** The effective policy and mode the instruction was planned with. */
+  policy: DriftPolicy;
+  mode: RunMode;
+  revision: string;
+  /** ISO time of judging: the status's `at`, the episode's `opened_at`, the alerts' timestamp. */
+  now: string;
+  previous: TaskStatus | null;
+  episode: DriftEpisode | null;
+  observation: Observation;
+}
+
+export type IgnoredBecause =
+  /** This execution's final result was already judged (a redelivered job). */
+  | 'duplicate'
+  /** A check_result or timeout that arrived after its execution's final result. */
+  | 'superseded'
+  /** A passing check, or a check in check mode: the task_result will say everything. */
+  | 'not_decisive'
+  /** A cancelled run says nothing about the host. */
+  | 'skipped';
+
+export interface Verdict {
+  ignored: IgnoredBecause | null;
+  /** Write last: once written, a redelivered result is recognised as a duplicate. */
+  status: TaskStatus | null;
+  /** Open before claiming the alerts. */
+  openEpisode: NewDriftEpisode | null;
+  /** In send order. */
+  alerts: Alert[];
+  /** The episode id to close, after the alerts are enqueued. */
+  closeEpisode: string | null;
+}
+
+const NOTHING: Omit<Verdict, 'ignored'> = { status: null, openEpisode: null, alerts: [], closeEpisode: null };
+
+function ignore(because: IgnoredBecause): Verdict {
+  return { ignored: because, ...NOTHING, alerts: [] };
+}
+
+/** Steps whose check found drift, whatever came after. */
+export function driftedSteps(steps: ResultObservation['steps']): string[] {
+  return steps
+    .filter(
+      (s) =>
+        ['applied', 'drifted', 'unconverged'].includes(s.outcome) ||
+        (s.outcome === 'failed' && s.apply_exit_code !== null),
+    )
+    .map((s) => s.step);
+}
+
+export function failedSteps(steps: ResultObservation['steps']): string[] {
+  return steps.filter((s) => ['failed', 'unconverged', 'timeout'].includes(s.outcome)).map((s) => s.step);
+}
+
+export function judge(input: JudgeInput): Verdict {
+  const { observation: obs, previous } = input;
+  const judgedAlready = previous !== null && previous.execution_id === obs.execution_id;
+  switch (obs.type) {
+    case 'check_result':
+      if (judgedAlready) return ignore('superseded');
+      if (obs.satisfied || input.mode === 'check' || input.policy === 'remediate')
+        return ignore('not_decisive');
+      return decide(input, { outcome: null, drifted: [obs.step], failed: [] });
+    case 'timeout':
+      if (judgedAlready) return ignore('superseded');
+      return decide(input, { outcome: 'timeout', drifted: [], failed: [] });
+    case 'task_result':
+      // A synthetic timeout status for this execution does not make the real result a duplicate.
+      if (judgedAlready && previous.outcome !== 'timeout') return ignore('duplicate');
+      if (obs.outcome === 'skipped') return ignore('skipped');
+      return decide(input, {
+        outcome: obs.outcome,
+        drifted: driftedSteps(obs.steps),
+        failed: failedSteps(obs.steps),
+      });
+  }
+}
+
+interface Finding {
+  /** Null for an early check result: the run is still going and the status stays as it was. */
+  outcome: TaskOutcome | null;
+  drifted: string[];
+  failed: string[];
+}
+
+function decide(input: JudgeInput, finding: Finding): Verdict {
+  const { outcome, drifted } = finding;
+  const clean = outcome === 'satisfied' || outcome === 'applied';
+  const opening = input.episode === null && outcome !== 'satisfied';
+  const openEpisode: NewDriftEpisode | null = opening
+    ? {
+        id: input.observation.execution_id,
+        task: input.task,
+        opened_at: input.now,
+        revision: input.revision,
+        policy: input.policy,
+        drifted_steps: drifted,
+      }
+    : null;
+  const episode = input.episode ?? (openEpisode ? { ...openEpisode, alerts: [] } : null);
+
+  const alerts: Alert[] = [];
+  if (episode && input.policy !== 'remediate') {
+    const sent = new Set<AlertEvent>(episode.alerts);
+    const knownDrift = drifted.length > 0 ? drifted : episode.drifted_steps;
+    const send = (event: AlertEvent, status: RemediationStatus, steps: readonly string[]) => {
+      if (sent.has(event)) return;
+      sent.add(event);
+      alerts.push(
+        buildAlert({
+          event,
+          at: input.now,
+          agent: input.agent,
+          task: input.task,
+          policy: input.policy,
+          remediation_status: status,
+          revision: input.revision,
+          drifted_steps: steps,
+          episode_id: episode.id,
+        }),
+      );
+    };
+    if (drifted.length > 0)
+      send('drift_detected', input.mode === 'check' ? 'pending_manual' : 'in_progress', drifted);
+    const applyFailed = outcome === 'failed' || outcome === 'unconverged' || outcome === 'timeout';
+    if (input.mode === 'apply' && applyFailed && knownDrift.length > 0)
+      send('remediation_failed', 'failed', knownDrift);
+    // Only an episode that alerted gets its all-clear; a silent one closes silently.
+    if (clean && sent.size > 0)
+      send('drift_remediated', outcome === 'applied' ? 'remediated' : 'resolved', knownDrift);
+  }
+
+  const status: TaskStatus | null =
+    outcome === null
+      ? null
+      : {
+          task: input.task,
+          outcome,
+          mode: input.mode,
+          revision: input.revision,
+          execution_id: input.observation.execution_id,
+          at: input.now,
+          drifted_steps: drifted,
+          failed_steps: finding.failed,
+          policy: input.policy,
+        };
+  return { ignored: null, status, openEpisode, alerts, closeEpisode: clean && episode ? episode.id : null };
+}

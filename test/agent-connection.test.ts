@@ -1,0 +1,235 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { type Agent, createAgent } from '../agent/agent.js';
+import type { AgentConfig } from '../shared/config/types.js';
+import type { AgentMessage, RegisterMessage, TaskResultMessage } from '../shared/protocol.js';
+import { shell, silentLogger, task, tempDir } from './helpers/agent-harness.js';
+import { type FakeGateway, startFakeGateway } from './helpers/fake-gateway.js';
+
+function config(url: string, token = 'test-token'): AgentConfig {
+  return {
+    source: '/dev/null',
+    server_url: url,
+    token,
+    name: 'web-01',
+    labels: { role: 'web' },
+    tls: { ca_file: null, insecure_skip_verify: false },
+    execution: { default_shell: '/bin/bash', command_timeout_ms: 30_000 },
+    log: { level: 'error', format: 'json' },
+  };
+}
+
+function startAgent(
+  t: Parameters<typeof tempDir>[0],
+  url: string,
+  extra: { token?: string; capMs?: number } = {},
+): Agent {
+  const agent = createAgent({
+    config: config(url, extra.token),
+    logger: silentLogger,
+    version: '9.9.9-test',
+    connection: { backoffBaseMs: 20, backoffCapMs: extra.capMs ?? 200, random: () => 0.5 },
+    drainTimeoutMs: 500,
+  });
+  agent.start();
+  t.teardown(() => agent.stop());
+  return agent;
+}
+
+async function gateway(
+  t: Parameters<typeof tempDir>[0],
+  opts: Parameters<typeof startFakeGateway>[0] = {},
+): Promise<FakeGateway> {
+  const gw = await startFakeGateway(opts);
+  t.teardown(() => gw.close());
+  return gw;
+}
+
+const isType =
+  <K extends AgentMessage['type']>(type: K) =>
+  (m: AgentMessage): m is Extract<AgentMessage, { type: K }> =>
+    m.type === type;
+
+t.test('register, heartbeat, run, results and acks', async (t) => {
+  const gw = await gateway(t, { heartbeatIntervalMs: 50 });
+  const agent = startAgent(t, gw.url);
+  const register = (await gw.waitFor(isType('register'))) as RegisterMessage;
+  t.match(register, {
+    v: 1,
+    name: 'web-01',
+    labels: { role: 'web' },
+    agent_version: '9.9.9-test',
+    running: [],
+  });
+  t.ok(register.executors.includes('shell'));
+  t.equal(gw.authorizations[0], 'Bearer test-token');
+  await gw.waitFor(isType('heartbeat'));
+
+  const run = task('hello', [shell('greet', 'echo checking; false', 'echo applying')], 'check');
+  gw.send({ type: 'run', instruction_id: 'i-1', revision: 'abc', trigger: 'manual', tasks: [run] });
+  t.match(await gw.waitFor(isType('instruction_receipt')), { instruction_id: 'i-1', accepted: true });
+  const result = (await gw.waitFor(isType('task_result'))) as TaskResultMessage;
+  t.equal(result.outcome, 'drifted');
+  t.ok(
+    gw.received.some((r) => r.message.type === 'output' && r.message.line === 'checking'),
+    'live output reached the gateway',
+  );
+  t.same(
+    gw.received.map((r) => r.message.type).filter((ty) => ty.endsWith('_result')),
+    ['check_result', 'step_result', 'task_result'],
+  );
+  await agent.runner.idle();
+  // The fake acks each result as it arrives; the last ack may still be in flight.
+  await gw.waitFor(isType('heartbeat'), gw.received.length);
+  t.equal(agent.outbox.size, 0, 'acked results are forgotten');
+
+  gw.send({ type: 'run', instruction_id: 'i-1', revision: 'abc', trigger: 'manual', tasks: [run] });
+  t.match(await gw.waitFor((m) => m.type === 'instruction_receipt' && !m.accepted), { reason: /duplicate/ });
+});
+
+t.test('unacked results are re-sent, in order, to the next gateway; running ids re-registered', async (t) => {
+  const dir = tempDir(t);
+  const fifo = join(dir, 'go');
+  execFileSync('mkfifo', [fifo]);
+  const first = await startFakeGateway({ autoAck: false });
+  const agent = startAgent(t, first.url);
+  await first.waitFor(isType('register'));
+
+  const run = task('slow', [shell('quick', 'true', 'true'), shell('waits', `cat ${fifo}`, 'true')]);
+  first.send({ type: 'run', instruction_id: 'i-long', revision: 'abc', trigger: 'commit', tasks: [run] });
+  const check = await first.waitFor(isType('check_result'));
+  await first.waitFor(isType('step_result'));
+  // kill -9 the gateway while the second step still runs.
+  await first.kill();
+
+  const second = await gateway(t, { port: first.port, gatewayId: 'gw-2' });
+  const reregister = (await second.waitFor(isType('register'))) as RegisterMessage;
+  t.same(reregister.running, ['i-long'], 'the running instruction is declared on re-registration');
+  const firstResend = await second.waitFor((m) => 'result_id' in m);
+  t.equal(
+    'result_id' in firstResend && firstResend.result_id,
+    check.result_id,
+    'the oldest unacked result comes first',
+  );
+
+  writeFileSync(fifo, 'go\n');
+  const final = (await second.waitFor(isType('task_result'))) as TaskResultMessage;
+  t.equal(final.outcome, 'satisfied');
+  await agent.runner.idle();
+  await second.waitFor((m) => m.type === 'task_result');
+  const ids = second.received.flatMap((r) => ('result_id' in r.message ? [r.message.result_id] : []));
+  t.equal(new Set(ids).size, ids.length, 'each result reached the second gateway exactly once');
+  t.same(
+    second.received.map((r) => r.message.type).filter((ty) => ty.endsWith('_result')),
+    ['check_result', 'step_result', 'check_result', 'step_result', 'task_result'],
+  );
+});
+
+t.test('a refused registration is retried slowly, not hammered', async (t) => {
+  const gw = await gateway(t, { refuse: 'labels not allowed for this token' });
+  startAgent(t, gw.url, { capMs: 400 });
+  await gw.waitForAttempts(2);
+  const gap = (gw.attempts[1] ?? 0) - (gw.attempts[0] ?? 0);
+  // random = 0.5 → refusal delay = 200 + 100 = 300 ms (a plain retry would be 10 ms).
+  t.ok(gap >= 280, `second attempt after ${gap} ms`);
+});
+
+t.test('a wrong token (401 before the upgrade) is also retried slowly', async (t) => {
+  const gw = await gateway(t);
+  startAgent(t, gw.url, { token: 'wrong', capMs: 400 });
+  await gw.waitForAttempts(2);
+  t.equal(gw.connections, 0);
+  t.equal(gw.authorizations[0], 'Bearer wrong');
+  t.ok((gw.attempts[1] ?? 0) - (gw.attempts[0] ?? 0) >= 280);
+});
+
+t.test('going away (1001): reconnects and registers again', async (t) => {
+  const gw = await gateway(t);
+  startAgent(t, gw.url, { capMs: 10_000 });
+  await gw.waitFor(isType('register'));
+  gw.closeAgent(1001, 'draining');
+  const again = await gw.waitFor(isType('register'), 1);
+  t.ok(again);
+  t.equal(gw.connections, 2);
+  t.ok((gw.attempts[1] ?? 0) - (gw.attempts[0] ?? 0) < 5000);
+});
+
+t.test('a malformed frame from the gateway: the agent closes with 4400 and reconnects', async (t) => {
+  const gw = await gateway(t);
+  startAgent(t, gw.url);
+  await gw.waitFor(isType('register'));
+  gw.sendRaw('{"type":"run","instruction_id":');
+  await gw.waitForClose(1);
+  t.equal(gw.closeCodes[0], 4400);
+  await gw.waitFor(isType('register'), 1);
+  gw.sendRaw(JSON.stringify({ type: 'run', instruction_id: 'x' }));
+  await gw.waitForClose(2);
+  t.equal(gw.closeCodes[1], 4400, 'schema failures too');
+});
+
+t.test('wss://: verified with ca_file, refused without it, allowed by insecure_skip_verify', async (t) => {
+  const dir = tempDir(t);
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ssl(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=fluke-test-ca',
+  );
+  ssl('req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1');
+  writeFileSync(join(dir, 'ext'), 'subjectAltName=IP:127.0.0.1\n');
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    'srv.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'srv.pem',
+    '-days',
+    '1',
+    '-extfile',
+    'ext',
+  );
+  const read = (f: string) => readFileSync(join(dir, f), 'utf8');
+  const gw = await gateway(t, { tls: { cert: read('srv.pem'), key: read('srv.key') } });
+  t.match(gw.url, /^wss:/);
+
+  const withCa = (tls: AgentConfig['tls']) => {
+    const agent = createAgent({
+      config: { ...config(gw.url), tls },
+      logger: silentLogger,
+      version: 'test',
+      connection: { backoffBaseMs: 20, backoffCapMs: 200, random: () => 0.5 },
+    });
+    agent.start();
+    t.teardown(() => agent.stop());
+    return agent;
+  };
+
+  // No CA: the system store does not know our CA, so the handshake fails before any upgrade.
+  const untrusting = withCa({ ca_file: null, insecure_skip_verify: false });
+  await gw.waitForTlsClientErrors(2);
+  t.equal(gw.attempts.length, 0, 'no upgrade request got through an unverified TLS session');
+  await untrusting.stop();
+
+  withCa({ ca_file: join(dir, 'ca.pem'), insecure_skip_verify: false });
+  await gw.waitFor(isType('register'));
+  withCa({ ca_file: null, insecure_skip_verify: true });
+  await gw.waitFor(isType('register'), 1);
+  t.equal(gw.connections, 2);
+});

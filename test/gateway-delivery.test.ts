@@ -1,0 +1,267 @@
+/**
+ * Traffic through a gateway: instructions in (publish → run), undeliverable reported as a results
+ * job, results out as BullMQ jobs acked only after enqueue, output to pub/sub + replay buffer, a
+ * frozen agent disconnected, and behaviour across a Redis outage (no ack, re-subscribe, rebuild).
+ */
+import { once } from 'node:events';
+import { Queue } from 'bullmq';
+import t from 'tap';
+import { safeJobId } from '../gateway/jobs.js';
+import type { OutputRecord } from '../gateway/output-publisher.js';
+import { publishInstruction } from '../gateway/publish-instruction.js';
+import { QUEUE_NAMES } from '../shared/keys.js';
+import { CloseCode, type RunMessage, type TaskResultMessage } from '../shared/protocol.js';
+import { eventually, startGateway, TestAgent } from './helpers/gateway.js';
+import { startRedis } from './helpers/redis.js';
+
+const r = await startRedis();
+t.teardown(() => r.stop());
+const gw = await startGateway(r, {
+  gatewayId: 'gw-d',
+  limits: { enqueueTimeoutMs: 500, outputBufferLines: 5, maxBackpressureBytes: 256 * 1024 },
+});
+t.teardown(() => gw.stop());
+const redis = r.client();
+const results = new Queue(QUEUE_NAMES.results, { connection: r.client(), prefix: gw.keys.bullPrefix });
+results.on('error', () => {});
+t.teardown(() => results.close());
+
+const run = (id: string, padding = 0): RunMessage => ({
+  type: 'run',
+  instruction_id: id,
+  revision: 'abc123',
+  trigger: 'manual',
+  tasks: [
+    {
+      execution_id: `${id}-t1`,
+      task: 'deploy',
+      mode: 'apply',
+      steps: [
+        {
+          type: 'shell',
+          name: 'one',
+          check: 'true',
+          command: 'x'.repeat(padding),
+          working_dir: null,
+          run_as: null,
+          env: {},
+          on_failure: 'abort',
+        },
+      ],
+    },
+  ],
+});
+
+const taskResult = (resultId: string): TaskResultMessage => ({
+  type: 'task_result',
+  result_id: resultId,
+  instruction_id: 'i-1',
+  execution_id: 'i-1-t1',
+  task: 'deploy',
+  mode: 'apply',
+  outcome: 'applied',
+  started_at: '2025-01-01T00:00:00Z',
+  finished_at: '2025-01-01T00:00:01Z',
+  duration_ms: 1000,
+  steps: [],
+});
+
+t.test('publishInstruction reaches the agent as a run message', async (t) => {
+  const agent = new TestAgent(gw.url);
+  t.teardown(() => agent.close());
+  const reg = await agent.register('run-01');
+  const outcome = await publishInstruction(redis, gw.keys, 'run-01', run('i-100'));
+  t.same(outcome, { status: 'published', gateway_id: 'gw-d', session_id: reg.session_id });
+  const got = await agent.next('run');
+  t.same(got, run('i-100'));
+});
+
+t.test('publishInstruction for an agent nobody holds is undeliverable at once', async (t) => {
+  const outcome = await publishInstruction(redis, gw.keys, 'nobody', run('i-101'));
+  t.same(outcome, { status: 'undeliverable', reason: 'agent not connected' });
+  const stale = await publishInstruction(
+    redis,
+    gw.keys,
+    {
+      name: 'x',
+      labels: {},
+      gateway_id: 'gw-gone',
+      session_id: 's',
+      connected_at: 0,
+      last_seen: 0,
+      agent_version: '1',
+      executors: [],
+    },
+    run('i-102'),
+  );
+  t.equal(stale.status, 'undeliverable', 'no gateway listening on that channel');
+});
+
+t.test('an instruction the gateway cannot deliver becomes an undeliverable results job', async (t) => {
+  const agent = new TestAgent(gw.url);
+  t.teardown(() => agent.close());
+  await agent.register('moved-01');
+  const entry = { kind: 'instruction', agent: 'ghost-01', session_id: null, message: run('i-200') };
+  const reported = once(gw.gateway.events, 'instruction:undeliverable');
+  t.equal(await redis.publish(gw.keys.gatewayChannel('gw-d'), JSON.stringify(entry)), 1);
+  await reported;
+  const job = await eventually(
+    () => results.getJob(safeJobId('undeliverable', 'i-200')),
+    (j) => j !== undefined,
+  );
+  t.same(job?.data, {
+    kind: 'undeliverable',
+    agent: 'ghost-01',
+    instruction_id: 'i-200',
+    reason: 'agent not connected to gateway gw-d',
+  });
+  // A held agent but an older session: also undeliverable, never sent to the new session.
+  const old = { kind: 'instruction', agent: 'moved-01', session_id: 'old-session', message: run('i-201') };
+  const again = once(gw.gateway.events, 'instruction:undeliverable');
+  await redis.publish(gw.keys.gatewayChannel('gw-d'), JSON.stringify(old));
+  t.match((await again)[0], { instruction_id: 'i-201', reason: 'session replaced' });
+});
+
+t.test('a result is a BullMQ job before its ack arrives', async (t) => {
+  const agent = new TestAgent(gw.url);
+  t.teardown(() => agent.close());
+  const reg = await agent.register('res-01');
+  const ids = ['res:01:a', 'res-01-b', '12345'];
+  for (const id of ids) agent.send(taskResult(id));
+  agent.send({ type: 'instruction_receipt', instruction_id: 'i-1', accepted: true, reason: null });
+  const acked: string[] = [];
+  while (acked.length < ids.length) {
+    const ack = await agent.next('result_ack');
+    // Read the queue the moment the ack arrives: every acked result must already be there.
+    for (const id of ack.result_ids) {
+      const job = await results.getJob(safeJobId('r', id));
+      t.ok(job, `job for ${id} exists when acked`);
+      t.match(job?.data, {
+        kind: 'result',
+        agent: 'res-01',
+        session_id: reg.session_id,
+        gateway_id: 'gw-d',
+        message: { type: 'task_result', result_id: id },
+      });
+      acked.push(id);
+    }
+  }
+  t.same(acked.sort(), [...ids].sort());
+  const receipt = await eventually(
+    () => results.getJob(safeJobId('receipt', 'i-1')),
+    (j) => j !== undefined,
+  );
+  t.match(receipt?.data.message, { type: 'instruction_receipt', accepted: true });
+  // Re-sending an acked result (after a reconnect) is acked again without a second job.
+  agent.send(taskResult('res-01-b'));
+  t.same((await agent.next('result_ack')).result_ids, ['res-01-b']);
+  const all = await results.getJobs(['waiting', 'prioritized']);
+  t.equal(all.filter((j) => j.data.message?.result_id === 'res-01-b').length, 1);
+});
+
+t.test('output lines are published and kept in a capped replay buffer', async (t) => {
+  const agent = new TestAgent(gw.url);
+  t.teardown(() => agent.close());
+  await agent.register('out-01');
+  const watcher = r.client().duplicate();
+  t.teardown(() => watcher.disconnect());
+  await watcher.subscribe(gw.keys.outputChannel('e-1'));
+  const received: OutputRecord[] = [];
+  const allIn = new Promise<void>((resolve) => {
+    watcher.on('message', (_ch: string, text: string) => {
+      received.push(JSON.parse(text) as OutputRecord);
+      if (received.length === 8) resolve();
+    });
+  });
+  for (let i = 0; i < 8; i++) {
+    agent.send({
+      type: 'output',
+      execution_id: 'e-1',
+      task: 'deploy',
+      step: 'one',
+      phase: 'apply',
+      stream: 'stdout',
+      line: `line ${i}`,
+    });
+  }
+  await allIn;
+  t.same(
+    received.map((x) => x.line),
+    [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `line ${i}`),
+  );
+  t.match(received[0], { agent: 'out-01', execution_id: 'e-1', task: 'deploy', stream: 'stdout' });
+  const buffered = await redis.lrange(gw.keys.outputBuffer('e-1'), 0, -1);
+  t.same(
+    buffered.map((b) => (JSON.parse(b) as OutputRecord).line),
+    ['line 3', 'line 4', 'line 5', 'line 6', 'line 7'],
+    'capped to the last 5',
+  );
+  t.ok((await redis.pttl(gw.keys.outputBuffer('e-1'))) > 0, 'buffer expires');
+  const bullKeys = await redis.keys(`*${QUEUE_NAMES.results}*e-1*`);
+  t.same(bullKeys, [], 'not through BullMQ');
+});
+
+t.test('a frozen agent is disconnected, not silently skipped', async (t) => {
+  const agent = new TestAgent(gw.url);
+  t.teardown(() => agent.close());
+  await agent.register('frozen-01');
+  // Stop reading: the gateway's sends pile up in the kernel buffers, then in uWS's.
+  agent.ws.pause();
+  const closed = once(gw.gateway.events, 'agent:closed');
+  const undeliverable = once(gw.gateway.events, 'instruction:undeliverable');
+  let published = 0;
+  for (let i = 0; i < 400; i++) {
+    const outcome = await publishInstruction(redis, gw.keys, 'frozen-01', run(`flood-${i}`, 128 * 1024));
+    if (outcome.status !== 'published') break;
+    published++;
+  }
+  const [info] = await closed;
+  t.match(info, { agent: 'frozen-01', code: CloseCode.slow });
+  t.match((await undeliverable)[0], { agent: 'frozen-01', reason: /too slow/ });
+  t.ok(published < 400, `gateway gave up after ${published} instructions`);
+  t.equal(await redis.exists(gw.keys.agent('frozen-01')), 0, 'deregistered');
+  agent.ws.resume();
+  await agent.closed;
+});
+
+// Last: kills Redis.
+t.test('Redis outage: no ack while enqueue fails; re-subscribe and rebuild after restart', async (t) => {
+  const agent = new TestAgent(gw.url);
+  t.teardown(() => agent.close());
+  await agent.register('outage-01');
+  await r.kill();
+  const failed = once(gw.gateway.events, 'results:failed');
+  agent.send(taskResult('during-outage'));
+  await failed;
+  let ackDuringOutage = false;
+  const early = agent.next('result_ack').then(() => {
+    ackDuringOutage = true;
+  });
+  await r.restart();
+  t.notOk(ackDuringOutage, 'no ack while Redis was down');
+  // The registry is empty after the restart: the next heartbeat rebuilds it.
+  const rebuilt = once(gw.gateway.events, 'registry:rebuilt');
+  await eventually(
+    async () => {
+      agent.heartbeat();
+      return redis.exists(gw.keys.agent('outage-01'));
+    },
+    (n) => n === 1,
+    10_000,
+    100,
+  );
+  await rebuilt;
+  // The agent re-sends what was not acknowledged; now it is enqueued and acked.
+  agent.send(taskResult('during-outage'));
+  await early;
+  t.ok(await results.getJob(safeJobId('r', 'during-outage')), 'enqueued after the outage');
+  // The subscriber re-subscribed by itself.
+  const outcome = await eventually(
+    () => publishInstruction(redis, gw.keys, 'outage-01', run('after-outage')),
+    (o) => o.status === 'published',
+    10_000,
+    100,
+  );
+  t.equal(outcome.status, 'published');
+  t.equal((await agent.next('run')).instruction_id, 'after-outage');
+});

@@ -1,0 +1,190 @@
+/**
+ * Every refusal is clean: the right HTTP status or close code, the gateway stays up (another agent
+ * registers right after), and NOTHING is written to Redis.
+ */
+import t, { type Test } from 'tap';
+import { CloseCode, PROTOCOL_VERSION } from '../shared/protocol.js';
+import { startGateway, TestAgent, TOKEN } from './helpers/gateway.js';
+import { startRedis } from './helpers/redis.js';
+
+const r = await startRedis();
+t.teardown(() => r.stop());
+const redis = r.client();
+const gw = await startGateway(r, {
+  gatewayId: 'gw-refuse',
+  limits: { maxPayloadBytes: 64 * 1024 },
+  scoped: [
+    {
+      id: 'staging',
+      token: 'scoped-staging-token',
+      allowed_labels: { env: ['staging'] },
+      name_pattern: 'stg-*',
+    },
+  ],
+});
+t.teardown(() => gw.stop());
+// Everything a gateway writes by just running (its own announce) — not caused by any agent.
+const baseline = async () => (await redis.keys('*')).filter((k) => k !== gw.keys.gateways()).sort();
+const register = (name: string, labels: Record<string, string> = {}) => ({
+  type: 'register',
+  v: PROTOCOL_VERSION,
+  name,
+  labels,
+  agent_version: 'test',
+  executors: ['shell'],
+  running: [],
+});
+
+/** A refusal test: clean Redis before; after, nothing written and the gateway still serves. */
+function refusal(name: string, body: (t: Test) => Promise<void>): void {
+  t.test(name, async (t) => {
+    await redis.flushall();
+    await body(t);
+    t.same(await baseline(), [], 'nothing written to Redis');
+    const ok = new TestAgent(gw.url);
+    t.ok((await ok.register('healthy-01')).session_id, 'a second agent still registers');
+    await ok.close();
+    await redis.flushall();
+  });
+}
+
+refusal('no token: HTTP 401 with a JSON body', async (t) => {
+  const a = new TestAgent(gw.url, { token: null });
+  const res = await a.httpStatus;
+  t.equal(res?.status, 401);
+  t.same(JSON.parse(res?.body ?? '{}'), { error: 'missing bearer token', code: 'unauthorized' });
+  await a.closed;
+});
+
+refusal('wrong token: HTTP 401', async (t) => {
+  for (const token of ['nope', `${TOKEN}x`, TOKEN.slice(0, -1), '']) {
+    const a = new TestAgent(gw.url, { token });
+    const res = await a.httpStatus;
+    t.equal(res?.status, 401, `token ${JSON.stringify(token)}`);
+    await a.closed;
+  }
+  const basic = new TestAgent(gw.url, { token: null, headers: { authorization: `Basic ${TOKEN}` } });
+  t.equal((await basic.httpStatus)?.status, 401, 'not a bearer token');
+  await basic.closed;
+});
+
+refusal('scoped token: disallowed label is refused with a reason and 4403', async (t) => {
+  const a = new TestAgent(gw.url, { token: 'scoped-staging-token' });
+  await a.opened;
+  a.send(register('stg-web-01', { env: 'production' }));
+  const refused = await a.next('refused');
+  t.match(refused.reason, /env=production/);
+  t.match(refused.reason, /staging/);
+  const c = await a.closed;
+  t.equal(c.code, CloseCode.refused);
+});
+
+refusal('scoped token: disallowed name is refused', async (t) => {
+  const a = new TestAgent(gw.url, { token: 'scoped-staging-token' });
+  await a.opened;
+  a.send(register('prod-web-01', { env: 'staging' }));
+  t.match((await a.next('refused')).reason, /name "prod-web-01"/);
+  t.equal((await a.closed).code, CloseCode.refused);
+});
+
+t.test('scoped token within scope registers', async (t) => {
+  const a = new TestAgent(gw.url, { token: 'scoped-staging-token' });
+  t.ok((await a.register('stg-web-01', { env: 'staging', role: 'web' })).session_id);
+  await a.close();
+  await redis.flushall();
+});
+
+refusal('unsupported protocol version is refused', async (t) => {
+  const a = new TestAgent(gw.url);
+  await a.opened;
+  a.send({ ...register('v-01'), v: PROTOCOL_VERSION + 1 });
+  t.match((await a.next('refused')).reason, /protocol version/);
+  t.equal((await a.closed).code, CloseCode.refused);
+});
+
+refusal('oversized frame closes with 1009', async (t) => {
+  const a = new TestAgent(gw.url);
+  await a.opened;
+  a.send('x'.repeat(100 * 1024));
+  const c = await a.closed;
+  t.equal(c.code, CloseCode.tooLarge);
+  t.match(c.reason, /larger than 65536/);
+});
+
+refusal('far oversized frame is dropped by uWS itself', async (t) => {
+  const a = new TestAgent(gw.url);
+  await a.opened;
+  a.send('x'.repeat(1024 * 1024));
+  const c = await a.closed;
+  t.ok(c.code === 1006 || c.code === CloseCode.tooLarge, `closed (${c.code})`);
+});
+
+refusal('malformed JSON closes with 4400', async (t) => {
+  const a = new TestAgent(gw.url);
+  await a.opened;
+  a.send('{"type": "register", ');
+  const c = await a.closed;
+  t.equal(c.code, CloseCode.badMessage);
+  t.equal(c.reason, 'malformed JSON');
+});
+
+refusal('schema failure closes with 4400 and names the field', async (t) => {
+  const a = new TestAgent(gw.url);
+  await a.opened;
+  a.send({ ...register('bad-01'), labels: { role: 7 } });
+  const c = await a.closed;
+  t.equal(c.code, CloseCode.badMessage);
+  t.match(c.reason, /labels/);
+});
+
+refusal('binary frame closes with 4400', async (t) => {
+  const a = new TestAgent(gw.url);
+  await a.opened;
+  a.ws.send(Buffer.from(JSON.stringify(register('bin-01'))));
+  t.equal((await a.closed).code, CloseCode.badMessage);
+});
+
+refusal('a message of the wrong type for the phase closes with 4409', async (t) => {
+  const a = new TestAgent(gw.url);
+  await a.opened;
+  a.send({ type: 'heartbeat', running: [] });
+  const c = await a.closed;
+  t.equal(c.code, CloseCode.wrongPhase);
+  t.match(c.reason, /expected register/);
+});
+
+t.test('a second register closes with 4409 and deregisters', async (t) => {
+  const a = new TestAgent(gw.url);
+  await a.register('twice-01');
+  a.send(register('twice-01'));
+  t.equal((await a.closed).code, CloseCode.wrongPhase);
+  // This agent did register, so its entry existed; the close must remove it again.
+  const deadline = Date.now() + 2000;
+  while ((await redis.exists(gw.keys.agent('twice-01'))) && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  // Index, known-agents and the connect reconcile job stay by design: only the hash must go.
+  t.equal(await redis.exists(gw.keys.agent('twice-01')), 0);
+  await redis.flushall();
+});
+
+t.test('an unknown path is a 404, the agent path needs an upgrade', async (t) => {
+  const res = await fetch(`http://127.0.0.1:${gw.port}/nope`);
+  t.equal(res.status, 404);
+  await res.text();
+});
+
+refusal('a client aborting right after the upgrade request leaves nothing behind', async (t) => {
+  const { connect } = await import('node:net');
+  for (let i = 0; i < 20; i++) {
+    const s = connect(gw.port, '127.0.0.1');
+    await new Promise((res) => s.once('connect', res));
+    s.write(
+      `GET /agent HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
+        `Authorization: Bearer ${TOKEN}\r\n\r\n`,
+    );
+    s.destroy();
+  }
+  t.pass('gateway survived aborted upgrades');
+});

@@ -1,0 +1,176 @@
+/**
+ * Gateway lifecycle on a real Redis with real sockets: register, heartbeat, TTL expiry after a
+ * silent death, replacement (same and other gateway), drain, registry rebuild after FLUSHALL.
+ */
+import { once } from 'node:events';
+import t from 'tap';
+import { decodeRegistryEntry } from '../gateway/registry-entry.js';
+import { uwsImplementation } from '../gateway/uws.js';
+import { QUEUE_NAMES } from '../shared/keys.js';
+import { CloseCode } from '../shared/protocol.js';
+import { eventually, startGateway, TestAgent } from './helpers/gateway.js';
+import { startRedis } from './helpers/redis.js';
+
+const r = await startRedis();
+t.teardown(() => r.stop());
+const gw = await startGateway(r, { gatewayId: 'gw-a' });
+t.teardown(() => gw.stop());
+const redis = r.client();
+const entryOf = async (name: string) => decodeRegistryEntry(await redis.hgetall(gw.keys.agent(name)));
+
+t.test('logs which uWebSockets.js implementation loaded', async (t) => {
+  t.equal(uwsImplementation(), 'native');
+  t.ok(gw.logs.some((l) => l.msg === 'uWebSockets.js implementation loaded' && l.uws === 'native'));
+});
+
+t.test('register writes the registry entry, index and a connect reconcile', async (t) => {
+  const agent = new TestAgent(gw.url);
+  t.teardown(() => agent.close());
+  const reg = await agent.register('web-01', { role: 'web', env: 'prod' });
+  t.equal(reg.gateway_id, 'gw-a');
+  t.equal(reg.heartbeat_interval_ms, 200);
+  const entry = await entryOf('web-01');
+  t.match(entry, {
+    name: 'web-01',
+    labels: { role: 'web', env: 'prod' },
+    gateway_id: 'gw-a',
+    session_id: reg.session_id,
+    agent_version: 'test',
+    executors: ['shell'],
+  });
+  const ttl = await redis.pttl(gw.keys.agent('web-01'));
+  t.ok(ttl > 0 && ttl <= 600, `TTL is 3x heartbeat (${ttl}ms)`);
+  t.not(await redis.zscore(gw.keys.agentIndex(), 'web-01'), null);
+  t.not(await redis.zscore(gw.keys.knownAgents(), 'web-01'), null);
+  const jobs = await redis.keys(`{${r.prefix}}:${QUEUE_NAMES.reconcile}:*`);
+  t.ok(jobs.length > 0, 'reconcile queue has keys');
+  const { Queue } = await import('bullmq');
+  const q = new Queue(QUEUE_NAMES.reconcile, { connection: r.client(), prefix: gw.keys.bullPrefix });
+  t.teardown(() => q.close());
+  const waiting = await q.getJobs(['waiting', 'prioritized', 'delayed']);
+  const job = waiting.find((j) => j.data.agent === 'web-01');
+  t.match(job?.data, { agent: 'web-01', trigger: 'connect' });
+  t.equal(job?.name, 'agent');
+
+  // A reconnect storm does not pile up duplicate connect reconciles.
+  for (let i = 0; i < 3; i++) {
+    const again = new TestAgent(gw.url);
+    await again.register('web-01', { role: 'web', env: 'prod' });
+    await again.close();
+  }
+  const after = (await q.getJobs(['waiting', 'prioritized', 'delayed'])).filter(
+    (j) => j.data.agent === 'web-01',
+  );
+  t.equal(after.length, 1, 'one pending connect reconcile per agent');
+});
+
+t.test('heartbeats renew the TTL; silence lets it expire and closes the socket', async (t) => {
+  const agent = new TestAgent(gw.url);
+  t.teardown(() => agent.close());
+  await agent.register('silent-01');
+  const key = gw.keys.agent('silent-01');
+  const before = Number((await entryOf('silent-01'))?.last_seen);
+  // Heartbeat for longer than one TTL: the entry must survive.
+  for (let i = 0; i < 8; i++) {
+    agent.heartbeat();
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  t.equal(await redis.exists(key), 1, 'alive after 800ms of heartbeats (TTL 600ms)');
+  const renewed = await entryOf('silent-01');
+  t.ok(Number(renewed?.last_seen) > before, 'last_seen moved');
+  // Silent death: stop heartbeating and stop reading (no FIN reaches the gateway).
+  agent.ws.pause();
+  const gone = Date.now();
+  await eventually(
+    () => redis.exists(key),
+    (n) => n === 0,
+  );
+  t.ok(Date.now() - gone < 2000, 'entry expired by TTL');
+  agent.ws.resume();
+  const closed = await agent.closed;
+  t.equal(closed.code, CloseCode.slow, 'gateway closed the silent socket');
+});
+
+t.test('a newer session replaces the older one on the same gateway', async (t) => {
+  const a1 = new TestAgent(gw.url);
+  const a2 = new TestAgent(gw.url);
+  t.teardown(() => Promise.all([a1.close(), a2.close()]));
+  const r1 = await a1.register('dup-01');
+  const oldClosed = a1.closed;
+  const r2 = await a2.register('dup-01');
+  t.not(r1.session_id, r2.session_id);
+  const c = await oldClosed;
+  t.equal(c.code, CloseCode.replaced);
+  t.match(c.reason, /replaced/);
+  // The old session's close must not delete the new session's entry.
+  const entry = await eventually(
+    () => entryOf('dup-01'),
+    (e) => e !== null,
+  );
+  t.equal(entry?.session_id, r2.session_id);
+  a2.heartbeat();
+  a2.heartbeat();
+  t.equal((await entryOf('dup-01'))?.session_id, r2.session_id, 'still the new session');
+});
+
+t.test('a newer session on another gateway kicks the old one', async (t) => {
+  const gwB = await startGateway(r, { gatewayId: 'gw-b' });
+  t.teardown(() => gwB.stop());
+  const a1 = new TestAgent(gw.url);
+  const a2 = new TestAgent(gwB.url);
+  t.teardown(() => Promise.all([a1.close(), a2.close()]));
+  await a1.register('roam-01');
+  const closedOnA = once(gw.gateway.events, 'agent:closed');
+  const r2 = await a2.register('roam-01');
+  const c = await a1.closed;
+  t.equal(c.code, CloseCode.replaced);
+  t.match(c.reason, /gw-b/);
+  await closedOnA;
+  const entry = await entryOf('roam-01');
+  t.equal(entry?.gateway_id, 'gw-b');
+  t.equal(entry?.session_id, r2.session_id, 'old close did not delete the new entry');
+});
+
+t.test('registry entries are rebuilt on the next heartbeat after FLUSHALL', async (t) => {
+  const agent = new TestAgent(gw.url);
+  t.teardown(() => agent.close());
+  const reg = await agent.register('flush-01', { zone: 'a' });
+  await redis.flushall();
+  const rebuilt = once(gw.gateway.events, 'registry:rebuilt');
+  agent.heartbeat();
+  await rebuilt;
+  const entry = await entryOf('flush-01');
+  t.match(entry, { name: 'flush-01', labels: { zone: 'a' }, session_id: reg.session_id, gateway_id: 'gw-a' });
+  t.ok((await redis.pttl(gw.keys.agent('flush-01'))) > 0, 'with a TTL');
+  t.not(await redis.zscore(gw.keys.agentIndex(), 'flush-01'), null, 'back in the index');
+});
+
+t.test('gateways announce themselves', async (t) => {
+  const seen = await eventually(
+    () => redis.hget(gw.keys.gateways(), 'gw-a'),
+    (v) => v !== null,
+  );
+  t.ok(Number(seen) > 0);
+});
+
+t.test('drain closes agents with 1001 and clears their registry entries', async (t) => {
+  const gwC = await startGateway(r, { gatewayId: 'gw-c' });
+  const agents = [new TestAgent(gwC.url), new TestAgent(gwC.url), new TestAgent(gwC.url)];
+  t.teardown(() => Promise.all(agents.map((a) => a.close())));
+  await Promise.all(agents.map((a, i) => a.register(`drain-0${i}`)));
+  for (let i = 0; i < 3; i++) t.equal(await redis.exists(gw.keys.agent(`drain-0${i}`)), 1);
+  await gwC.gateway.drain();
+  for (const a of agents) {
+    const c = await a.closed;
+    t.equal(c.code, CloseCode.goingAway);
+    t.match(c.reason, /reconnect/);
+  }
+  for (let i = 0; i < 3; i++) {
+    t.equal(await redis.exists(gw.keys.agent(`drain-0${i}`)), 0, `drain-0${i} deregistered`);
+    t.equal(await redis.zscore(gw.keys.agentIndex(), `drain-0${i}`), null);
+  }
+  t.equal(await redis.hget(gw.keys.gateways(), 'gw-c'), null, 'gateway retired');
+  // No longer listening.
+  const late = new TestAgent(gwC.url);
+  await t.rejects(late.opened);
+});

@@ -1,0 +1,288 @@
+import t from 'tap';
+import { AlertPayloadSchema, alertId } from '../shared/alerts.js';
+import { type JudgeInput, judge, type Observation, type ResultObservation } from '../shared/judge.js';
+import type { DriftEpisode, TaskStatus } from '../shared/status.js';
+import type { DriftPolicy, RunMode } from '../shared/types.js';
+
+const NOW = '2025-03-13T14:22:01.734Z';
+const agent = { name: 'web-01', labels: { role: 'web', env: 'production' } };
+
+const result = (outcome: ResultObservation['outcome'], steps: ResultObservation['steps']): Observation => ({
+  type: 'task_result',
+  execution_id: 'i2.0',
+  outcome,
+  steps,
+});
+
+/** Each observation, as the agent reports it for one step named `renew`. */
+const OBSERVATIONS = {
+  satisfied: result('satisfied', [{ step: 'renew', outcome: 'satisfied', apply_exit_code: null }]),
+  applied: result('applied', [{ step: 'renew', outcome: 'applied', apply_exit_code: 0 }]),
+  drifted: result('drifted', [{ step: 'renew', outcome: 'drifted', apply_exit_code: null }]),
+  unconverged: result('unconverged', [{ step: 'renew', outcome: 'unconverged', apply_exit_code: 0 }]),
+  apply_failed: result('failed', [{ step: 'renew', outcome: 'failed', apply_exit_code: 1 }]),
+  check_error: result('failed', [{ step: 'renew', outcome: 'failed', apply_exit_code: null }]),
+  step_timeout: result('timeout', [{ step: 'renew', outcome: 'timeout', apply_exit_code: null }]),
+  no_answer: { type: 'timeout', execution_id: 'i2.0' },
+} satisfies Record<string, Observation>;
+type ObservationName = keyof typeof OBSERVATIONS;
+
+const episodeBase = {
+  id: 'i1.0',
+  task: 'certs',
+  opened_at: '2025-03-13T14:21:00.000Z',
+  revision: 'c0ffee',
+  policy: 'remediate_and_alert',
+} as const;
+/** none; open without alerts (opened by a check error); drift alerted; drift and failure alerted. */
+const EPISODES: Record<string, DriftEpisode | null> = {
+  none: null,
+  quiet: { ...episodeBase, drifted_steps: [], alerts: [] },
+  detected: { ...episodeBase, drifted_steps: ['renew'], alerts: ['drift_detected'] },
+  failed: { ...episodeBase, drifted_steps: ['renew'], alerts: ['drift_detected', 'remediation_failed'] },
+};
+const EPISODE_ORDER = ['none', 'quiet', 'detected', 'failed'] as const;
+
+function input(
+  policy: DriftPolicy,
+  mode: RunMode,
+  observation: Observation,
+  episode: DriftEpisode | null,
+): JudgeInput {
+  return {
+    agent,
+    task: 'certs',
+    policy,
+    mode,
+    revision: 'c0ffee',
+    now: NOW,
+    previous: null,
+    episode,
+    observation,
+  };
+}
+
+const D = 'drift_detected';
+const R = 'drift_remediated';
+const F = 'remediation_failed';
+// Alerts per [episode none, quiet, detected, failed], as `event:remediation_status`.
+const applying: Record<ObservationName, string[]> = {
+  satisfied: ['', '', `${R}:resolved`, `${R}:resolved`],
+  applied: [
+    `${D}:in_progress ${R}:remediated`,
+    `${D}:in_progress ${R}:remediated`,
+    `${R}:remediated`,
+    `${R}:remediated`,
+  ],
+  drifted: [`${D}:in_progress`, `${D}:in_progress`, '', ''],
+  unconverged: [`${D}:in_progress ${F}:failed`, `${D}:in_progress ${F}:failed`, `${F}:failed`, ''],
+  apply_failed: [`${D}:in_progress ${F}:failed`, `${D}:in_progress ${F}:failed`, `${F}:failed`, ''],
+  check_error: ['', '', `${F}:failed`, ''],
+  step_timeout: ['', '', `${F}:failed`, ''],
+  no_answer: ['', '', `${F}:failed`, ''],
+};
+const silent: Record<ObservationName, string[]> = {
+  satisfied: ['', '', '', ''],
+  applied: ['', '', '', ''],
+  drifted: ['', '', '', ''],
+  unconverged: ['', '', '', ''],
+  apply_failed: ['', '', '', ''],
+  check_error: ['', '', '', ''],
+  step_timeout: ['', '', '', ''],
+  no_answer: ['', '', '', ''],
+};
+const EXPECTED: { policy: DriftPolicy; mode: RunMode; alerts: Record<ObservationName, string[]> }[] = [
+  { policy: 'remediate', mode: 'apply', alerts: silent },
+  { policy: 'remediate_and_alert', mode: 'apply', alerts: applying },
+  // A manual reconcile of an alert_only task applies, and alerts as remediate_and_alert does.
+  { policy: 'alert_only', mode: 'apply', alerts: applying },
+  {
+    policy: 'alert_only',
+    mode: 'check',
+    alerts: {
+      satisfied: ['', '', `${R}:resolved`, `${R}:resolved`],
+      applied: [
+        `${D}:pending_manual ${R}:remediated`,
+        `${D}:pending_manual ${R}:remediated`,
+        `${R}:remediated`,
+        `${R}:remediated`,
+      ],
+      drifted: [`${D}:pending_manual`, `${D}:pending_manual`, '', ''],
+      unconverged: [`${D}:pending_manual`, `${D}:pending_manual`, '', ''],
+      apply_failed: [`${D}:pending_manual`, `${D}:pending_manual`, '', ''],
+      check_error: ['', '', '', ''],
+      step_timeout: ['', '', '', ''],
+      no_answer: ['', '', '', ''],
+    },
+  },
+];
+
+t.test('every policy × outcome × episode state', async (t) => {
+  for (const { policy, mode, alerts } of EXPECTED) {
+    for (const [name, row] of Object.entries(alerts) as [ObservationName, string[]][]) {
+      EPISODE_ORDER.forEach((state, i) => {
+        const observation = OBSERVATIONS[name];
+        const verdict = judge(input(policy, mode, observation, EPISODES[state] ?? null));
+        const what = `${policy}/${mode}/${name}/${state}`;
+        const got = verdict.alerts.map((a) => `${a.payload.event}:${a.payload.remediation_status}`).join(' ');
+        t.equal(got, row[i], `${what}: alerts`);
+        const clean = name === 'satisfied' || name === 'applied';
+        t.equal(
+          verdict.openEpisode?.id ?? null,
+          state === 'none' && name !== 'satisfied' ? 'i2.0' : null,
+          `${what}: opens`,
+        );
+        const expectClose = clean ? (state === 'none' ? (name === 'applied' ? 'i2.0' : null) : 'i1.0') : null;
+        t.equal(verdict.closeEpisode, expectClose, `${what}: closes`);
+        t.equal(verdict.ignored, null);
+        const outcome = observation.type === 'task_result' ? observation.outcome : 'timeout';
+        t.equal(verdict.status?.outcome, outcome, `${what}: status`);
+        for (const alert of verdict.alerts) t.equal(alert.episode_id, state === 'none' ? 'i2.0' : 'i1.0');
+      });
+    }
+  }
+});
+
+t.test('the status records what the run found', async (t) => {
+  const verdict = judge(
+    input(
+      'remediate',
+      'apply',
+      result('failed', [
+        { step: 'a', outcome: 'applied', apply_exit_code: 0 },
+        { step: 'b', outcome: 'failed', apply_exit_code: 2 },
+        { step: 'c', outcome: 'skipped', apply_exit_code: null },
+      ]),
+      null,
+    ),
+  );
+  t.same(verdict.status, {
+    task: 'certs',
+    outcome: 'failed',
+    mode: 'apply',
+    revision: 'c0ffee',
+    execution_id: 'i2.0',
+    at: NOW,
+    drifted_steps: ['a', 'b'],
+    failed_steps: ['b'],
+    policy: 'remediate',
+  });
+  t.same(verdict.openEpisode, {
+    id: 'i2.0',
+    task: 'certs',
+    opened_at: NOW,
+    revision: 'c0ffee',
+    policy: 'remediate',
+    drifted_steps: ['a', 'b'],
+  });
+});
+
+t.test('an early failing check alerts before the apply ends, once', async (t) => {
+  const check: Observation = { type: 'check_result', execution_id: 'i2.0', step: 'renew', satisfied: false };
+  const first = judge(input('remediate_and_alert', 'apply', check, null));
+  t.equal(first.status, null, 'the run is still going');
+  t.equal(first.openEpisode?.id, 'i2.0');
+  t.same(
+    first.alerts.map((a) => [a.payload.event, a.payload.remediation_status, a.payload.drifted_steps]),
+    [['drift_detected', 'in_progress', ['renew']]],
+  );
+  const episode: DriftEpisode = {
+    ...(first.openEpisode as NonNullable<typeof first.openEpisode>),
+    alerts: ['drift_detected'],
+  };
+  const again = judge(input('remediate_and_alert', 'apply', { ...check, step: 'other' }, episode));
+  t.same(
+    [again.alerts, again.openEpisode, again.closeEpisode, again.ignored],
+    [[], null, null, null],
+    'a second drifted step',
+  );
+  const done = judge(input('remediate_and_alert', 'apply', OBSERVATIONS.applied, episode));
+  t.same(
+    done.alerts.map((a) => a.payload.event),
+    ['drift_remediated'],
+  );
+  t.equal(done.closeEpisode, 'i2.0');
+
+  t.equal(
+    judge(input('remediate_and_alert', 'apply', { ...check, satisfied: true }, null)).ignored,
+    'not_decisive',
+  );
+  t.equal(
+    judge(input('alert_only', 'check', check, null)).ignored,
+    'not_decisive',
+    'check mode waits for the task result',
+  );
+  t.equal(judge(input('remediate', 'apply', check, null)).ignored, 'not_decisive');
+});
+
+const prior = (execution_id: string, outcome: TaskStatus['outcome']): TaskStatus => ({
+  task: 'certs',
+  outcome,
+  mode: 'apply',
+  revision: 'c0ffee',
+  execution_id,
+  at: NOW,
+  drifted_steps: [],
+  failed_steps: [],
+  policy: 'remediate_and_alert',
+});
+
+t.test('redelivered and late observations change nothing', async (t) => {
+  const withPrevious = (obs: Observation, previous: TaskStatus) => ({
+    ...input('remediate_and_alert', 'apply', obs, null),
+    previous,
+  });
+  const none = { status: null, openEpisode: null, alerts: [], closeEpisode: null };
+  t.same(judge(withPrevious(OBSERVATIONS.applied, prior('i2.0', 'applied'))), {
+    ignored: 'duplicate',
+    ...none,
+  });
+  t.same(judge(withPrevious(OBSERVATIONS.no_answer, prior('i2.0', 'applied'))), {
+    ignored: 'superseded',
+    ...none,
+  });
+  const lateCheck: Observation = {
+    type: 'check_result',
+    execution_id: 'i2.0',
+    step: 'renew',
+    satisfied: false,
+  };
+  t.same(
+    judge(withPrevious(lateCheck, prior('i2.0', 'applied'))),
+    { ignored: 'superseded', ...none },
+    'no new episode after close',
+  );
+  t.same(judge(input('remediate_and_alert', 'apply', result('skipped', []), null)), {
+    ignored: 'skipped',
+    ...none,
+  });
+
+  const late = judge(withPrevious(OBSERVATIONS.applied, prior('i2.0', 'timeout')));
+  t.equal(late.ignored, null, 'a real result after the deadline still counts');
+  t.equal(late.status?.outcome, 'applied');
+  t.equal(
+    judge(withPrevious(OBSERVATIONS.applied, prior('i1.0', 'drifted'))).ignored,
+    null,
+    'an earlier execution',
+  );
+});
+
+t.test('alert payloads are exactly SPEC.md’s shape, with stable ids', async (t) => {
+  const drift = judge(input('alert_only', 'check', OBSERVATIONS.drifted, null));
+  const [alert] = drift.alerts;
+  t.equal(
+    JSON.stringify(alert?.payload),
+    '{"event":"drift_detected","timestamp":"2025-03-13T14:22:01Z","agent":{"name":"web-01","labels":{"role":"web","env":"production"}},' +
+      '"task":"certs","policy":"alert_only","remediation_status":"pending_manual","revision":"c0ffee","drifted_steps":["renew"]}',
+  );
+  t.ok(AlertPayloadSchema.safeParse(alert?.payload).success);
+  t.equal(alert?.id, alertId('web-01', 'certs', 'i2.0', 'drift_detected'));
+  t.match(alert?.id, /^alert-[0-9a-f]{32}$/);
+  t.equal(
+    judge(input('alert_only', 'check', OBSERVATIONS.drifted, null)).alerts[0]?.id,
+    alert?.id,
+    'same decision, same id',
+  );
+  t.not(alertId('web-01', 'certs', 'i3.0', 'drift_detected'), alert?.id, 'another episode');
+  t.not(alertId('web-01', 'certs', 'i2.0', 'drift_remediated'), alert?.id, 'another event');
+});

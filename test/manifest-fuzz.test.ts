@@ -1,0 +1,134 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: these are HCL templates, not JS ones
+/**
+ * Generated garbage into the compiler: it must always resolve with diagnostics (never throw,
+ * never hang), and still compile a good manifest afterwards. Seeded, so failures reproduce.
+ */
+import t from 'tap';
+import { ManifestCompiler } from '../shared/manifest/compile.js';
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let x = s;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const VALID = `locals {
+  dir  = "/opt/app"
+  list = [for n in ["a", "b"] : upper(n) if n != ""]
+}
+task "deploy" {
+  description = "x \${local.dir} %{ if true }y%{ endif }"
+  drift { policy = "remediate" }
+  selector {
+    match_labels      = { role = "web" }
+    match_expressions = [{ key = "zone", operator = "In", values = ["a"] }]
+  }
+  shell "a" {
+    check   = "test -d \${local.dir}"
+    command = "mkdir -p \${local.dir} && echo $HOME"
+    env     = { A = join(",", local.list) }
+  }
+  systemd "b" { unit = "x.service" }
+  mise "c" {
+    working_dir = local.dir
+    git { url = "https://example.org/x.git" }
+  }
+}
+`;
+
+const PIECES = ['{', '}', '[', ']', '(', ')', '"', '${', '%{', '}', '=', '\n', 'task', 'local.', '<<EOT\n', 'EOT\n', '\\', '#', '/*', ',', '...', '~', '?', ':', 'for x in ', 'if ', '\u0000', '\uffff', 'é'];
+
+function mutate(src: string, r: () => number): string {
+  let s = src;
+  const edits = 1 + Math.floor(r() * 6);
+  for (let i = 0; i < edits; i++) {
+    const at = Math.floor(r() * (s.length + 1));
+    const kind = r();
+    if (kind < 0.35) s = s.slice(0, at) + (PIECES[Math.floor(r() * PIECES.length)] ?? '') + s.slice(at);
+    else if (kind < 0.7) s = s.slice(0, at) + s.slice(at + 1 + Math.floor(r() * 20));
+    else if (kind < 0.85) s = s.slice(0, at) + s.slice(Math.floor(r() * s.length)) + s.slice(at);
+    else s = s.slice(0, at) + String.fromCharCode(Math.floor(r() * 0x3000)) + s.slice(at + 1);
+  }
+  return s;
+}
+
+function randomBytes(r: () => number, n: number): string {
+  let s = '';
+  for (let i = 0; i < n; i++) s += String.fromCharCode(Math.floor(r() * (r() < 0.8 ? 128 : 0xffff)));
+  return s;
+}
+
+async function survives(t: Tap.Test, compiler: ManifestCompiler, content: string, label: string): Promise<void> {
+  const started = performance.now();
+  let threw: unknown = null;
+  try {
+    const result = await compiler.compile([{ path: 'fuzz.fluke.hcl', content }]);
+    if (!Array.isArray(result.errors) || !Array.isArray(result.state.tasks)) threw = new Error('bad result shape');
+    for (const e of result.errors) {
+      if (typeof e.line !== 'number' || e.line < 1 || typeof e.message !== 'string') threw = new Error(`bad diagnostic ${JSON.stringify(e)}`);
+    }
+  } catch (err) {
+    threw = err;
+  }
+  const ms = performance.now() - started;
+  if (threw || ms > 20_000) t.fail(label, { threw: String(threw), ms, sample: content.slice(0, 300) });
+}
+
+type Tap = typeof t;
+declare namespace Tap {
+  type Test = Parameters<Parameters<typeof t.test>[1]>[0];
+}
+
+t.test('mutated valid manifests', async (t) => {
+  const compiler = new ManifestCompiler();
+  const r = rng(42);
+  for (let i = 0; i < 400; i++) await survives(t, compiler, mutate(VALID, r), `mutation ${i}`);
+  t.pass('400 mutations');
+});
+
+t.test('random bytes', async (t) => {
+  const compiler = new ManifestCompiler();
+  const r = rng(7);
+  for (let i = 0; i < 150; i++) await survives(t, compiler, randomBytes(r, 1 + Math.floor(r() * 2000)), `bytes ${i}`);
+  t.pass('150 random inputs');
+});
+
+t.test('deep nesting and huge strings', async (t) => {
+  const compiler = new ManifestCompiler();
+  const deep = (n: number) => [
+    `locals {\n  x = ${'['.repeat(n)}${']'.repeat(n)}\n}\n`,
+    `locals {\n  x = ${'('.repeat(n)}1${')'.repeat(n)}\n}\n`,
+    `locals {\n  x = ${'{a = '.repeat(n)}1${'}'.repeat(n)}\n}\n`,
+    `${'a {\n'.repeat(n)}${'}\n'.repeat(n)}`,
+    `locals {\n  x = ${'"${'.repeat(n)}1${'}"'.repeat(n)}\n}\n`,
+    `locals {\n  x = ${'-'.repeat(n)}1\n}\n`,
+    `locals {\n  x = ${'!'.repeat(n)}true\n}\n`,
+    `locals {\n  x = "${'%{ if true }'.repeat(n)}x${'%{ endif }'.repeat(n)}"\n}\n`,
+    `locals {\n  x = 1${' + 1'.repeat(n)}\n}\n`,
+    `locals {\n  x = ${'[for a in '.repeat(n)}[1]${' : a]'.repeat(n)}\n}\n`,
+  ];
+  for (const n of [50, 65, 101, 5000, 200_000]) {
+    for (const [i, content] of deep(n).entries()) await survives(t, compiler, content, `depth ${n} shape ${i}`);
+  }
+  const huge = [
+    `locals {\n  x = "${'x'.repeat(900_000)}"\n}\n`,
+    `locals {\n  x = "${'${1}'.repeat(20_000)}"\n}\n`,
+    `locals {\n  x = [${'1,'.repeat(40_000)}]\n}\n`,
+    `# ${'x'.repeat(2_000_000)}`,
+    'task "t" {\n  selector { match_labels = { a = "b" } }\n' + 'shell "s" {\n check = "a"\n command = "b"\n}\n'.repeat(3000) + '}\n',
+    `locals {\n${Array.from({ length: 5000 }, (_, i) => `  l${i} = "\${local.l${(i + 1) % 5000}}"`).join('\n')}\n}\n`,
+  ];
+  for (const [i, content] of huge.entries()) await survives(t, compiler, content, `huge ${i}`);
+  t.pass('nesting and size');
+});
+
+t.test('the parser still works after all that', async (t) => {
+  const result = await new ManifestCompiler().compile([{ path: 'ok.fluke.hcl', content: VALID }]);
+  t.same(result.errors, []);
+  t.equal(result.state.tasks[0]?.steps.length, 3);
+});
