@@ -11,12 +11,12 @@ import { createLogger } from '../shared/logger.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
 import { startEchoServer } from './echo-servers.js';
 
-type Msg = { type: string };
+type Msg = { type: string; upto?: number };
 const send = (m: Record<string, unknown>) => process.send?.(m);
 const gc = (globalThis as { gc?: () => void }).gc;
 
-function onMessage(handler: (m: Msg) => void): void {
-  process.on('message', (m: Msg) => handler(m));
+function onMessage(handler: (m: Msg) => void | Promise<void>): void {
+  process.on('message', (m: Msg) => void handler(m));
 }
 
 export async function runServer(opts: {
@@ -46,9 +46,20 @@ export async function runServer(opts: {
   } else {
     port = (await startEchoServer(opts.kind === 'ws' ? 'ws' : 'uws')).port;
   }
-  onMessage((m) => {
+  onMessage(async (m) => {
     if (m.type !== 'measure') return;
-    gc?.();
+    // V8's memory reducer gives emptied heap pages back only after a few idle seconds (the idle
+    // server still holds ~30 MiB of module-loading garbage at first): GC once a second until the
+    // heap size has been stable for 3 s, so RSS is compared at rest.
+    let stable = 0;
+    let last = -1;
+    for (let i = 0; i < 15 && stable < 3; i++) {
+      gc?.();
+      const total = process.memoryUsage().heapTotal;
+      stable = total === last ? stable + 1 : 0;
+      last = total;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
     gc?.();
     const mem = process.memoryUsage();
     send({
@@ -117,18 +128,18 @@ export async function runClients(opts: {
         resolve();
       });
     });
-  await new Promise<void>((resolve) => {
-    onMessage((m) => {
-      if (m.type === 'go') resolve();
-    });
-    send({ type: 'loaded' });
-  });
-  const worker = async () => {
-    while (next < opts.count) await openOne(next++);
+  // The parent opens sockets in steps (`go {upto}` → `done`), so it can read RSS in between.
+  const step = async (upto: number) => {
+    const target = Math.min(upto, opts.count);
+    const worker = async () => {
+      while (next < target) await openOne(next++);
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, target) }, worker));
+    send({ type: 'done', connected });
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, opts.count) }, worker));
   onMessage((m) => {
+    if (m.type === 'go') void step(Number((m as { upto?: number }).upto ?? opts.count));
     if (m.type === 'count') send({ type: 'count', heartbeats });
   });
-  send({ type: 'done', connected });
+  send({ type: 'loaded' });
 }

@@ -83,6 +83,8 @@ interface Row {
   rssBeforeMiB: number;
   rssAfterMiB: number;
   perSocketBytes: number;
+  /** (RSS at N − RSS at N/2) / (N/2): the cost of one more socket, without one-time growth. */
+  marginalBytes: number;
   connected: number;
   seconds: number;
 }
@@ -124,14 +126,21 @@ async function measureServer(
     );
     loaded.push(waitFor(clients[i] as ChildProcess, 'loaded'));
   }
-  // Time the sockets, not the client processes' startup.
+  // Time the sockets, not the client processes' startup. Two steps: half, then all, so the marginal
+  // cost per socket (slope) can be told apart from one-time growth (JIT, allocator pools).
   await Promise.all(loaded);
+  const open = async (upto: number) => {
+    const finished = clients.map((c) => waitFor(c, 'done'));
+    for (const c of clients) c.send({ type: 'go', upto });
+    return (await Promise.all(finished)).reduce((s, m) => s + Number(m.connected), 0);
+  };
   const started = Date.now();
-  const finished = clients.map((c) => waitFor(c, 'done'));
-  for (const c of clients) c.send({ type: 'go' });
-  const done = await Promise.all(finished);
-  const seconds = (Date.now() - started) / 1000;
-  const connected = done.reduce((s, m) => s + Number(m.connected), 0);
+  const half = await open(Math.ceil(per / 2));
+  const halfSeconds = (Date.now() - started) / 1000;
+  const mid = Number((await ask(server, 'measure', 'rss')).rss);
+  const resumed = Date.now();
+  const connected = await open(per);
+  const seconds = halfSeconds + (Date.now() - resumed) / 1000;
   const afterMem = await ask(server, 'measure', 'rss');
   const after = Number(afterMem.rss);
   console.log(JSON.stringify({ kind, before: beforeMem, after: afterMem }));
@@ -140,6 +149,7 @@ async function measureServer(
     rssBeforeMiB: before / 2 ** 20,
     rssAfterMiB: after / 2 ** 20,
     perSocketBytes: (after - before) / connected,
+    marginalBytes: (after - mid) / (connected - half),
     connected,
     seconds,
   };
@@ -233,18 +243,21 @@ function renderReport(r: {
       `${process.platform}/${process.arch}; open-file limit ${openFileLimit()}. ` +
       `uWebSockets.js implementation: **${r.implementation}**. Date: ${new Date().toISOString().slice(0, 10)}.`,
     '',
-    'Each server runs alone in a child process; RSS is read after two forced GCs, before and after the',
-    'sockets connect; clients run in separate processes. Gateway clients register as agents (real Redis,',
-    'registry entry + index + connect-reconcile job each) and then heartbeat.',
+    'Each server runs alone in a child process; clients run in other processes. RSS is read at rest',
+    '(GC once a second until the heap size is stable for 3 s) idle, at N/2 and at N sockets. "Marginal"',
+    'is the slope between N/2 and N: the cost of one more socket without one-time growth. Gateway',
+    'clients register as agents (real Redis: registry entry, index, connect-reconcile job each) and',
+    'heartbeat, spread over the interval, during the second half and the heartbeat window.',
     '',
-    '| server | sockets held | RSS idle (MiB) | RSS holding (MiB) | RSS per socket | connect (+register) time |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| server | sockets held | RSS idle (MiB) | RSS holding (MiB) | (holding − idle) / N | marginal (N/2 → N) | connect (+register) time |',
+    '|---|---:|---:|---:|---:|---:|---:|',
     ...r.rows.map(
       (x) =>
-        `| ${x.server === 'uws' ? 'bare uWebSockets.js echo' : x.server === 'ws' ? 'plain `ws` echo' : 'Fluke gateway (registered agents)'} | ${x.connected} | ${x.rssBeforeMiB.toFixed(1)} | ${x.rssAfterMiB.toFixed(1)} | ${(x.perSocketBytes / 1024).toFixed(2)} KiB | ${x.seconds.toFixed(1)} s |`,
+        `| ${x.server === 'uws' ? 'bare uWebSockets.js echo' : x.server === 'ws' ? 'plain `ws` echo' : 'Fluke gateway (registered agents)'} | ${x.connected} | ${x.rssBeforeMiB.toFixed(1)} | ${x.rssAfterMiB.toFixed(1)} | ${(x.perSocketBytes / 1024).toFixed(2)} KiB | ${(x.marginalBytes / 1024).toFixed(2)} KiB | ${x.seconds.toFixed(1)} s |`,
     ),
     '',
-    `- Gateway RSS per agent at ${gw?.connected ?? 0} agents: **${((gw?.perSocketBytes ?? 0) / 1024).toFixed(2)} KiB** (target ≤ 3 KB).`,
+    `- Gateway RSS per agent at ${gw?.connected ?? 0} agents: **${((gw?.perSocketBytes ?? 0) / 1024).toFixed(2)} KiB** overall, ` +
+      `**${((gw?.marginalBytes ?? 0) / 1024).toFixed(2)} KiB** marginal (target ≤ 3 KB).`,
     `- Registrations per second (connect + upgrade + register + registry write + reconcile job, ${r.clientProcs} client processes): **${gw ? Math.round(gw.connected / gw.seconds) : 0}/s**.`,
     `- Heartbeat cost, measured over ${r.windowMs / 1000} s (${r.heartbeat.heartbeats ?? 0} heartbeats, INFO commandstats delta): ` +
       `**${total.toFixed(2)} Redis commands per heartbeat** counting the Lua script's inner calls ` +

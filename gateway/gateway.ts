@@ -18,6 +18,7 @@ import { AgentConnection } from './agent-connection.js';
 import { createAgentEndpoint } from './agent-endpoint.js';
 import { ChannelSubscriber } from './channel-subscriber.js';
 import { type GatewayEventMap, safeEmit } from './gateway-events.js';
+import { InstructionDelivery } from './instruction-delivery.js';
 import { parseListenAddress } from './listen-address.js';
 import { OutputPublisher } from './output-publisher.js';
 import { RedisRegistry } from './redis-registry.js';
@@ -139,6 +140,15 @@ export function createGateway(opts: GatewayOptions): Gateway {
     events,
     logger,
   });
+  const delivery = new InstructionDelivery({
+    gatewayId: id,
+    table,
+    results: queues.results,
+    events,
+    logger,
+    draining: () => controller.draining,
+    track: (p) => controller.track(p),
+  });
   const verify = createTokenVerifier(config);
   const onSlow = (conn: AgentConnection) =>
     conn.end(CloseCode.slow, 'backpressure limit: agent is not reading');
@@ -176,7 +186,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const subscriber = new ChannelSubscriber(
     redis.duplicate(),
     keys.gatewayChannel(id),
-    (text) => controller.channelMessage(text),
+    (text) => delivery.channelMessage(text),
     logger,
   );
   let sweepTimer: NodeJS.Timeout | null = null;

@@ -16,11 +16,11 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return prev`;
 
-// KEYS[1] hash; ARGV session_id, last_seen, ttl ms. 1 renewed, 0 missing, -1 owned by another session.
+// KEYS[1] hash; ARGV session_id, last_seen, ttl ms, running (JSON). 1 renewed, 0 missing, -1 owned by another session.
 const HEARTBEAT = `
 local sid = redis.call('HGET', KEYS[1], 'session_id')
 if sid == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'last_seen', ARGV[2])
+  redis.call('HSET', KEYS[1], 'last_seen', ARGV[2], 'running', ARGV[4])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   return 1
 end
@@ -106,7 +106,13 @@ export class RedisRegistry implements Registry {
     const scripted = pipe as unknown as ScriptPipeline;
     const index: Arg[] = [];
     for (const e of entries) {
-      scripted.flukeHeartbeat(this.keys.agent(e.name), e.session_id, e.last_seen, this.ttlMs);
+      scripted.flukeHeartbeat(
+        this.keys.agent(e.name),
+        e.session_id,
+        e.last_seen,
+        this.ttlMs,
+        JSON.stringify(e.running),
+      );
       index.push(e.last_seen, e.name);
     }
     // One ZADD for the whole batch keeps the per-agent cost at about one command per heartbeat.

@@ -18,6 +18,9 @@ export interface RegistryEntry {
   last_seen: number;
   agent_version: string;
   executors: ExecutorType[];
+  /** Instruction ids the agent said it is running (register and every heartbeat): lets the
+   * reconciler tell a long apply from an agent that lost the instruction. */
+  running: string[];
 }
 
 /** Hash field → string value, in the order written. */
@@ -31,6 +34,7 @@ export function encodeRegistryEntry(entry: RegistryEntry): Record<string, string
     last_seen: String(entry.last_seen),
     agent_version: entry.agent_version,
     executors: JSON.stringify(entry.executors),
+    running: JSON.stringify(entry.running),
   };
 }
 
@@ -53,6 +57,9 @@ const RegistryHash = z.object({
   last_seen: z.coerce.number().int().nonnegative(),
   agent_version: z.string(),
   executors: jsonString(z.array(z.enum(['shell', 'systemd', 'mise']))),
+  running: jsonString(z.array(z.string()))
+    .optional()
+    .transform((r) => r ?? []),
 });
 
 /** Decode an HGETALL reply; null for a missing or partial hash (e.g. mid-expiry). */

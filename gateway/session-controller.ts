@@ -18,14 +18,9 @@ import {
 import { assertNever } from '../shared/types.js';
 import type { AgentConnection } from './agent-connection.js';
 import type { Frame } from './agent-endpoint.js';
-import {
-  type ChannelMessage,
-  decodeChannelMessage,
-  encodeChannelMessage,
-  type InstructionEnvelope,
-} from './gateway-channel.js';
+import { encodeChannelMessage } from './gateway-channel.js';
 import { type GatewayEventMap, type GatewayEvents, safeEmit } from './gateway-events.js';
-import { connectReconcileJob, undeliverableJob } from './jobs.js';
+import { connectReconcileJob } from './jobs.js';
 import type { OutputPublisher } from './output-publisher.js';
 import type { Registry } from './registry.js';
 import type { JobQueue, ResultForwarder } from './result-forwarder.js';
@@ -65,7 +60,8 @@ export class SessionController {
     safeEmit(this.d.events, this.d.logger, name, ...args);
   }
 
-  private track<T>(promise: Promise<T>): Promise<T> {
+  /** Remember a Redis write until it settles (drain waits for all of them). */
+  track<T>(promise: Promise<T>): Promise<T> {
     this.inFlight.add(promise);
     void promise.finally(() => this.inFlight.delete(promise)).catch(() => {});
     return promise;
@@ -111,6 +107,7 @@ export class SessionController {
     }
     switch (msg.type) {
       case 'heartbeat':
+        if (conn.entry) conn.entry.running = msg.running;
         this.heartbeat(conn);
         break;
       case 'instruction_receipt':
@@ -161,6 +158,7 @@ export class SessionController {
       last_seen: now,
       agent_version: msg.agent_version,
       executors: msg.executors,
+      running: msg.running,
     };
     // Local replacement first, so this gateway never serves two sessions of one name.
     this.d.table.claim(msg.name, conn)?.end(CloseCode.replaced, 'replaced by a newer session of this agent');
@@ -288,59 +286,6 @@ export class SessionController {
       } else if (conn.phase === 'new' && now - conn.openedAt > registerTimeoutMs) {
         this.reject(conn, CloseCode.slow, 'no register message');
       }
-    }
-  }
-
-  channelMessage(text: string): void {
-    const msg: ChannelMessage | null = decodeChannelMessage(text);
-    if (!msg) {
-      this.d.logger.warn({ bytes: text.length }, 'ignoring malformed gateway channel message');
-      return;
-    }
-    switch (msg.kind) {
-      case 'instruction':
-        this.deliver(msg);
-        break;
-      case 'kick': {
-        const conn = this.d.table.get(msg.agent);
-        if (conn && conn.sessionId === msg.session_id) {
-          conn.end(CloseCode.replaced, `replaced by a newer session on gateway ${msg.by_gateway}`);
-        }
-        break;
-      }
-      default:
-        assertNever(msg, 'gateway channel message');
-    }
-  }
-
-  private deliver(env: InstructionEnvelope): void {
-    const id = env.message.instruction_id;
-    const conn = this.d.table.get(env.agent);
-    let reason: string | null = null;
-    if (this.draining) reason = 'gateway shutting down';
-    else if (!conn || conn.phase !== 'registered')
-      reason = `agent not connected to gateway ${this.d.gatewayId}`;
-    else if (env.session_id !== null && env.session_id !== conn.sessionId) reason = 'session replaced';
-    else if (!conn.send(env.message)) reason = 'agent disconnected: too slow to read (backpressure limit)';
-    if (reason === null) {
-      this.emit('instruction:delivered', { agent: env.agent, instruction_id: id });
-      return;
-    }
-    void this.track(this.undeliverable(env.agent, id, reason));
-  }
-
-  private async undeliverable(agent: string, instructionId: string, reason: string): Promise<void> {
-    this.d.logger.warn({ agent, instruction: instructionId, reason }, 'instruction undeliverable');
-    this.emit('instruction:undeliverable', { agent, instruction_id: instructionId, reason });
-    const job = undeliverableJob({ kind: 'undeliverable', agent, instruction_id: instructionId, reason });
-    try {
-      await this.d.queues.results.add(job.name, job.data, job.opts);
-    } catch (err) {
-      // Last resort: the reconciler's deadline job turns the silence into a timeout.
-      this.d.logger.error(
-        { err: errMessage(err), instruction: instructionId },
-        'cannot report undeliverable instruction',
-      );
     }
   }
 }

@@ -100,6 +100,7 @@ t.test('registry entry round trip', async (t) => {
     last_seen: 2,
     agent_version: '0.1.0',
     executors: ['shell', 'mise'],
+    running: ['i-1'],
   };
   t.same(decodeRegistryEntry(encodeRegistryEntry(entry)), entry);
   t.equal(decodeRegistryEntry({}), null, 'missing');

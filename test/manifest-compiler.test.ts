@@ -37,7 +37,14 @@ const SPEC_EXPECTED = {
       selector: { match_labels: { role: 'web', env: 'production' }, match_expressions: [] },
       drift: { policy: 'alert_only' },
       steps: [
-        { type: 'mise', name: 'runtimes', working_dir: '/opt/app', check_task: 'check-node-22', apply_task: 'apply', git: null },
+        {
+          type: 'mise',
+          name: 'runtimes',
+          working_dir: '/opt/app',
+          check_task: 'check-node-22',
+          apply_task: 'apply',
+          git: null,
+        },
         {
           type: 'shell',
           name: 'config',
@@ -54,7 +61,8 @@ const SPEC_EXPECTED = {
   ],
 };
 
-const compileOne = (content: string, path = 'm.fluke.hcl') => new ManifestCompiler().compile([{ path, content }]);
+const compileOne = (content: string, path = 'm.fluke.hcl') =>
+  new ManifestCompiler().compile([{ path, content }]);
 
 t.test("SPEC.md's manifest example compiles to the expected state", async (t) => {
   const r = await compileOne(SPEC_EXAMPLE);
@@ -66,7 +74,10 @@ t.test("SPEC.md's manifest example compiles to the expected state", async (t) =>
 });
 
 t.test("SPEC.md's example with its match_expressions uncommented", async (t) => {
-  const src = SPEC_EXAMPLE.replace('    # match_expressions', '    match_expressions').replace('    #                      {', '                         {');
+  const src = SPEC_EXAMPLE.replace('    # match_expressions', '    match_expressions').replace(
+    '    #                      {',
+    '                         {',
+  );
   const r = await compileOne(src);
   t.same(r.errors, []);
   t.strictSame(r.state.tasks[0]?.selector, {
@@ -112,10 +123,33 @@ task "full" {
 `);
   t.same(r.errors, []);
   t.strictSame(r.state.tasks[0]?.steps, [
-    { type: 'shell', name: 's', check: 'c', command: 'd', working_dir: '/w', run_as: 'deploy', env: { A: '1', B_2: 'x' }, on_failure: 'continue' },
+    {
+      type: 'shell',
+      name: 's',
+      check: 'c',
+      command: 'd',
+      working_dir: '/w',
+      run_as: 'deploy',
+      env: { A: '1', B_2: 'x' },
+      on_failure: 'continue',
+    },
     { type: 'systemd', name: 'u', unit: 'x.timer', state: 'stopped', enabled: false },
-    { type: 'mise', name: 'm', working_dir: '/srv/app', check_task: 'ck', apply_task: 'ap', git: { url: 'https://example.org/app.git', branch: 'release' } },
-    { type: 'mise', name: 'defaults', working_dir: '/srv/b', check_task: 'check', apply_task: 'apply', git: { url: 'git@example.org:b.git', branch: 'main' } },
+    {
+      type: 'mise',
+      name: 'm',
+      working_dir: '/srv/app',
+      check_task: 'ck',
+      apply_task: 'ap',
+      git: { url: 'https://example.org/app.git', branch: 'release' },
+    },
+    {
+      type: 'mise',
+      name: 'defaults',
+      working_dir: '/srv/b',
+      check_task: 'check',
+      apply_task: 'apply',
+      git: { url: 'git@example.org:b.git', branch: 'main' },
+    },
   ]);
   t.equal(r.state.tasks[0]?.description, null);
   t.equal(r.state.tasks[0]?.drift, null);
@@ -123,16 +157,39 @@ task "full" {
 
 t.test('steps keep declaration order across executor types; tasks sort by name', async (t) => {
   const step = (type: string, name: string) =>
-    type === 'shell' ? `  shell "${name}" {\n    check = "c"\n    command = "d"\n  }` : type === 'systemd' ? `  systemd "${name}" { unit = "${name}.service" }` : `  mise "${name}" { working_dir = "/x" }`;
-  const order = [['systemd', 'z1'], ['shell', 'a2'], ['mise', 'm3'], ['shell', 'b4'], ['systemd', 'c5'], ['mise', 'a6']];
+    type === 'shell'
+      ? `  shell "${name}" {\n    check = "c"\n    command = "d"\n  }`
+      : type === 'systemd'
+        ? `  systemd "${name}" { unit = "${name}.service" }`
+        : `  mise "${name}" { working_dir = "/x" }`;
+  const order = [
+    ['systemd', 'z1'],
+    ['shell', 'a2'],
+    ['mise', 'm3'],
+    ['shell', 'b4'],
+    ['systemd', 'c5'],
+    ['mise', 'a6'],
+  ];
   const body = order.map(([type, name]) => step(type as string, name as string)).join('\n');
   const r = await new ManifestCompiler().compile([
-    { path: 'b.fluke.hcl', content: `task "zeta" {\n  selector { match_labels = { a = "b" } }\n${body}\n}\n` },
-    { path: 'a.fluke.hcl', content: `task "alpha" {\n  selector { match_labels = { a = "b" } }\n${body}\n}\ntask "Beta" {\n  selector { match_labels = { a = "b" } }\n}\n` },
+    {
+      path: 'b.fluke.hcl',
+      content: `task "zeta" {\n  selector { match_labels = { a = "b" } }\n${body}\n}\n`,
+    },
+    {
+      path: 'a.fluke.hcl',
+      content: `task "alpha" {\n  selector { match_labels = { a = "b" } }\n${body}\n}\ntask "Beta" {\n  selector { match_labels = { a = "b" } }\n}\n`,
+    },
   ]);
   t.same(r.errors, []);
-  t.same(r.state.tasks.map((x) => x.name), ['Beta', 'alpha', 'zeta']);
-  t.same(r.state.tasks[2]?.steps.map((s) => `${s.type}:${s.name}`), order.map(([a, b]) => `${a}:${b}`));
+  t.same(
+    r.state.tasks.map((x) => x.name),
+    ['Beta', 'alpha', 'zeta'],
+  );
+  t.same(
+    r.state.tasks[2]?.steps.map((s) => `${s.type}:${s.name}`),
+    order.map(([a, b]) => `${a}:${b}`),
+  );
 });
 
 t.test('incremental: one changed file is the only one parsed again', async (t) => {
@@ -156,7 +213,11 @@ t.test('incremental: one changed file is the only one parsed again', async (t) =
   files[0] = { path: 'f0.fluke.hcl', content: files[0]?.content.replace('/srv/0', '/data/0') ?? '' };
   const shared = await compiler.compile(files);
   t.equal(compiler.parseCount, 6);
-  t.match(JSON.stringify(shared.state.tasks[3]), /mkdir -p \/data\/0/, "a changed local reaches other files' tasks");
+  t.match(
+    JSON.stringify(shared.state.tasks[3]),
+    /mkdir -p \/data\/0/,
+    "a changed local reaches other files' tasks",
+  );
 });
 
 t.test('limits: each is a clear error, never a hang', async (t) => {
@@ -165,22 +226,88 @@ t.test('limits: each is a clear error, never a hang', async (t) => {
     const r = await new ManifestCompiler(limits).compile(files);
     return r.errors.map((e) => e.message).join('\n');
   };
-  t.match(await first({ maxFiles: 2 }, [1, 2, 3].map((i) => ({ path: `${i}.fluke.hcl`, content: '' }))), /more than 2 manifest files/);
-  t.match(await first({ maxFileBytes: 100 }, [{ path: 'a', content: `# ${'x'.repeat(200)}` }]), /202 bytes, more than the limit of 100/);
-  t.match(await first({ maxTotalBytes: 100 }, [{ path: 'a', content: `# ${'x'.repeat(60)}` }, { path: 'b', content: `# ${'x'.repeat(60)}` }]), /exceed 100 bytes in total/);
-  t.match(await first({ maxTokensPerFile: 10 }, [{ path: 'a', content: 'a = 1\n'.repeat(20) }]), /more than 10 tokens/);
-  t.match(await first({ maxTasks: 2 }, [{ path: 'a', content: [1, 2, 3].map((i) => okTask(`t${i}`)).join('') }]), /more than 2 tasks/);
-  t.match(await first({ maxDepth: 5 }, [{ path: 'a', content: 'locals {\n  x = [[[[[[[1]]]]]]]\n}\n' }]), /nested deeper than 5/);
-  t.match(await first({ maxDepth: 3 }, [{ path: 'a', content: 'a {\n b {\n  c {\n   d {\n   }\n  }\n }\n}\n' }]), /blocks nested deeper than 3/);
-  t.match(await first({}, [{ path: 'a', content: `locals {\n  x = ${'['.repeat(150)}${']'.repeat(150)}\n}\n` }]), /nesting deeper than 100/);
-  t.match(await first({ maxEvalSteps: 1000 }, [{ path: 'a', content: 'locals {\n  x = [for i in range(100) : [for j in range(100) : i * j]]\n}\n' }]), /more than 1000 evaluation steps/);
-  t.match(await first({ maxStringLength: 1000 }, [{ path: 'a', content: 'locals {\n  x = join("", [for i in range(200) : "abcdefgh"])\n}\n' }]), /string too long/);
-  const doubling = Array.from({ length: 40 }, (_, i) => `  s${i + 1} = "\${local.s${i}}\${local.s${i}}"`).join('\n');
-  t.match(await first({}, [{ path: 'a', content: `locals {\n  s0 = "ab"\n${doubling}\n}\n` }]), /string too long/, 'exponential strings stop');
+  t.match(
+    await first(
+      { maxFiles: 2 },
+      [1, 2, 3].map((i) => ({ path: `${i}.fluke.hcl`, content: '' })),
+    ),
+    /more than 2 manifest files/,
+  );
+  t.match(
+    await first({ maxFileBytes: 100 }, [{ path: 'a', content: `# ${'x'.repeat(200)}` }]),
+    /202 bytes, more than the limit of 100/,
+  );
+  t.match(
+    await first({ maxTotalBytes: 100 }, [
+      { path: 'a', content: `# ${'x'.repeat(60)}` },
+      { path: 'b', content: `# ${'x'.repeat(60)}` },
+    ]),
+    /exceed 100 bytes in total/,
+  );
+  t.match(
+    await first({ maxTokensPerFile: 10 }, [{ path: 'a', content: 'a = 1\n'.repeat(20) }]),
+    /more than 10 tokens/,
+  );
+  t.match(
+    await first({ maxTasks: 2 }, [{ path: 'a', content: [1, 2, 3].map((i) => okTask(`t${i}`)).join('') }]),
+    /more than 2 tasks/,
+  );
+  t.match(
+    await first({ maxDepth: 5 }, [{ path: 'a', content: 'locals {\n  x = [[[[[[[1]]]]]]]\n}\n' }]),
+    /nested deeper than 5/,
+  );
+  t.match(
+    await first({ maxDepth: 3 }, [{ path: 'a', content: 'a {\n b {\n  c {\n   d {\n   }\n  }\n }\n}\n' }]),
+    /blocks nested deeper than 3/,
+  );
+  t.match(
+    await first({}, [{ path: 'a', content: `locals {\n  x = ${'['.repeat(150)}${']'.repeat(150)}\n}\n` }]),
+    /nesting deeper than 100/,
+  );
+  t.match(
+    await first({ maxEvalSteps: 1000 }, [
+      { path: 'a', content: 'locals {\n  x = [for i in range(100) : [for j in range(100) : i * j]]\n}\n' },
+    ]),
+    /more than 1000 evaluation steps/,
+  );
+  t.match(
+    await first({ maxStringLength: 1000 }, [
+      { path: 'a', content: 'locals {\n  x = join("", [for i in range(200) : "abcdefgh"])\n}\n' },
+    ]),
+    /string too long/,
+  );
+  const doubling = Array.from(
+    { length: 40 },
+    (_, i) => `  s${i + 1} = "\${local.s${i}}\${local.s${i}}"`,
+  ).join('\n');
+  t.match(
+    await first({}, [{ path: 'a', content: `locals {\n  s0 = "ab"\n${doubling}\n}\n` }]),
+    /string too long/,
+    'exponential strings stop',
+  );
   const many = Array.from({ length: 30 }, (_, i) => `  l${i} = length([for x in range(900) : x])`).join('\n');
-  t.match(await first({ maxTotalEvalSteps: 5000 }, [{ path: 'a', content: `locals {\n${many}\n}\n` }]), /evaluation stopped: more than 5000 steps/);
+  t.match(
+    await first({ maxTotalEvalSteps: 5000 }, [{ path: 'a', content: `locals {\n${many}\n}\n` }]),
+    /evaluation stopped: more than 5000 steps/,
+  );
+  t.match(
+    await first({}, [{ path: 'a', content: `locals {\n  x = ${'-'.repeat(300)}1\n}\n` }]),
+    /more than 256 "-" or "!" in a row/,
+  );
+  t.match(
+    await first({}, [
+      {
+        path: 'a',
+        content: `locals {\n  x = "${'%{ if true }'.repeat(101)}${'%{ endif }'.repeat(101)}"\n}\n`,
+      },
+    ]),
+    /template directives nested deeper than 100/,
+  );
   const chain = Array.from({ length: 400 }, (_, i) => `  c${i} = local.c${i + 1}`).join('\n');
-  t.match(await first({}, [{ path: 'a', content: `locals {\n${chain}\n  c400 = 1\n}\n` }]), /more than 256 deep/);
+  t.match(
+    await first({}, [{ path: 'a', content: `locals {\n${chain}\n  c400 = 1\n}\n` }]),
+    /more than 256 deep/,
+  );
 });
 
 t.test('readManifestDir: glob, skipped folders, symlinks and size limits', async (t) => {
@@ -201,8 +328,14 @@ t.test('readManifestDir: glob, skipped folders, symlinks and size limits', async
   await symlink(outside, join(dir, 'linked-dir'));
 
   const files = await readManifestDir(dir);
-  t.same(files.map((f) => f.path), ['alias.fluke.hcl', 'apps/web/web.fluke.hcl', 'top.fluke.hcl']);
-  t.same((await readManifestDir(dir, 'apps/**/*.hcl')).map((f) => f.path), ['apps/web/web.fluke.hcl']);
+  t.same(
+    files.map((f) => f.path),
+    ['alias.fluke.hcl', 'apps/web/web.fluke.hcl', 'top.fluke.hcl'],
+  );
+  t.same(
+    (await readManifestDir(dir, 'apps/**/*.hcl')).map((f) => f.path),
+    ['apps/web/web.fluke.hcl'],
+  );
   await t.rejects(readManifestDir(dir, undefined, { maxFiles: 2 }), /more than 2 manifest files/);
   await writeFile(join(dir, 'big.fluke.hcl'), 'x'.repeat(500));
   const err = await readManifestDir(dir, undefined, { maxFileBytes: 100 }).catch((e: unknown) => e);

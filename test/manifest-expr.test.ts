@@ -24,7 +24,7 @@ async function check(attr: string, locals = LOCALS): Promise<string> {
   const src = `locals {${locals}}\ntask "t" {\n  selector { match_labels = { a = "b" } }\n  shell "s" {\n    check = ${attr}\n    command = "x"\n  }\n}\n`;
   const r = await compiler.compile([{ path: 'e.fluke.hcl', content: src }]);
   if (r.errors.length > 0) return `ERROR ${r.errors.map((e) => `${e.line}: ${e.message}`).join('; ')}`;
-  return (r.state.tasks[0]?.steps[0] as ShellStep).check;
+  return (r.state.tasks[0]?.steps[0] as ShellStep | undefined)?.check ?? '';
 }
 
 /** Evaluates HCL expression `expr` and returns its value as JSON data. */
@@ -37,7 +37,10 @@ t.test('literals, strings and `$`', async (t) => {
   t.equal(await check('"plain"'), 'plain');
   t.equal(await check('"test -n \\"$HOME\\""'), 'test -n "$HOME"', '$ without { stays literal');
   t.equal(await check('"cost: $5 and 100%"'), 'cost: $5 and 100%');
-  t.equal(await check('"$${not_interpolated} %%{ not_a_directive }"'), '${not_interpolated} %{ not_a_directive }');
+  t.equal(
+    await check('"$${not_interpolated} %%{ not_a_directive }"'),
+    '${not_interpolated} %{ not_a_directive }',
+  );
   t.equal(await check('"tab\\tnewline\\nquote\\" back\\\\ \\u00e9"'), 'tab\tnewline\nquote" back\\ é');
   t.equal(await check('<<EOT\nline ${local.node}\n  $PATH\nEOT'), 'line 22\n  $PATH\n', 'heredoc');
   t.equal(await check('<<-EOT\n    indented\n      more\n    EOT'), 'indented\n  more\n', 'indented heredoc');
@@ -48,13 +51,18 @@ t.test('literals, strings and `$`', async (t) => {
 t.test('templates', async (t) => {
   t.equal(await check('"${local.app_dir}/bin"'), '/opt/app/bin');
   t.equal(await check('"node-${local.node}"'), 'node-22', 'numbers interpolate');
-  t.equal(await check('"${local.on}"'), 'ERROR 13: shell "s": check must be a string, got bool', 'a lone interpolation keeps its type');
+  t.equal(await check('"${local.on}"'), 'true', 'a computed bool becomes text where text is wanted');
+  t.same(await value('"${local.on}"'), true, 'a lone interpolation keeps its type');
   t.equal(await check('"v${local.on}"'), 'vtrue');
   t.equal(await check('"%{ if local.on }yes%{ else }no%{ endif }"'), 'yes');
   t.equal(await check('"%{ if !local.on }yes%{ endif }!"'), '!');
   t.equal(await check('"%{ for n in local.names }${n},%{ endfor }"'), 'web,db,cache,');
   t.equal(await check('"%{ for i, n in local.names }${i}=${n} %{ endfor }"'), '0=web 1=db 2=cache ');
-  t.equal(await check('"%{ for k, v in local.ports }${k}:${v};%{ endfor }"'), 'db:5432;web:80;', 'maps iterate by key');
+  t.equal(
+    await check('"%{ for k, v in local.ports }${k}:${v};%{ endfor }"'),
+    'db:5432;web:80;',
+    'maps iterate by key',
+  );
   t.equal(await check('"a  %{~ if true ~}  b  %{~ endif ~}  c"'), 'abc', 'strip markers');
   t.equal(await check('"x ${ "inner ${local.node}" } y"'), 'x inner 22 y', 'nested templates');
   t.equal(await check('"${upper("a")}${lower("B")}"'), 'Ab');
@@ -64,7 +72,15 @@ t.test('operators, conditionals, collections, for expressions', async (t) => {
   t.same(await value('1 + 2 * 3 - 4 / 2'), 5);
   t.same(await value('(1 + 2) * 3 % 4'), 1);
   t.same(await value('-local.node'), -22);
-  t.same(await value('[1 < 2, 2 <= 2, 3 > 4, 4 >= 5, 1 == 1, "a" != "b", 1 == "1"]'), [true, true, false, false, true, true, false]);
+  t.same(await value('[1 < 2, 2 <= 2, 3 > 4, 4 >= 5, 1 == 1, "a" != "b", 1 == "1"]'), [
+    true,
+    true,
+    false,
+    false,
+    true,
+    true,
+    false,
+  ]);
   t.same(await value('[true && false, true || false, !true]'), [false, true, false]);
   t.same(await value('local.node > 20 ? "new" : "old"'), 'new');
   t.same(await value('local.names[1]'), 'db');
@@ -76,9 +92,16 @@ t.test('operators, conditionals, collections, for expressions', async (t) => {
   t.same(await value('[for i, n in local.names : "${i}-${n}" if n != "db"]'), ['0-web', '2-cache']);
   t.same(await value('{ for n in local.names : n => length(n) }'), { web: 3, db: 2, cache: 5 });
   t.same(await value('{ for k, v in local.ports : v => k }'), { '80': 'web', '5432': 'db' });
-  t.same(await value('{ for n in local.names : length(n) => n... }'), { '3': ['web'], '2': ['db'], '5': ['cache'] });
+  t.same(await value('{ for n in local.names : length(n) => n... }'), {
+    '3': ['web'],
+    '2': ['db'],
+    '5': ['cache'],
+  });
   t.same(await value('{ (local.app_dir) = 1 }'), { '/opt/app': 1 }, 'parenthesised keys are expressions');
-  t.same(await value('{ for x in [1, 2] : "k" => x }'), 'ERROR 13: check: duplicate key "k" in a for expression; add \'...\' to group');
+  t.same(
+    await value('{ for x in [1, 2] : "k" => x }'),
+    'ERROR 13: check: duplicate key "k" in a for expression; add \'...\' to group',
+  );
 });
 
 t.test('functions', async (t) => {
@@ -89,7 +112,10 @@ t.test('functions', async (t) => {
     ['join(",", local.names)', 'web,db,cache'],
     ['join("-", ["a"], ["b", "c"])', 'a-b-c'],
     ['split(",", "a,b,,c")', ['a', 'b', '', 'c']],
-    ['format("%s-%d-%05.1f-%q-%t-%x-%v-%%", "a", 7.9, 3.14159, "q", true, 255, [1])', 'a-7-003.1-"q"-true-ff-[1]-%'],
+    [
+      'format("%s-%d-%05.1f-%q-%t-%x-%v-%%", "a", 7.9, 3.14159, "q", true, 255, [1])',
+      'a-7-003.1-"q"-true-ff-[1]-%',
+    ],
     ['format("%-4s|%4s", "a", "b")', 'a   |   b'],
     ['concat(["a"], [], ["b", "c"])', ['a', 'b', 'c']],
     ['merge({ a = 1, b = 1 }, { b = 2 }, null)', { a: 1, b: 2 }],
@@ -110,7 +136,14 @@ t.test('functions', async (t) => {
     ['tolist(["a"])', ['a']],
     ['flatten([["a", ["b"]], [], "c"])', ['a', 'b', 'c']],
     ['distinct(["a", "b", "a"])', ['a', 'b']],
-    ['[range(3), range(1, 4), range(10, 0, -4)]', [[0, 1, 2], [1, 2, 3], [10, 6, 2]]],
+    [
+      '[range(3), range(1, 4), range(10, 0, -4)]',
+      [
+        [0, 1, 2],
+        [1, 2, 3],
+        [10, 6, 2],
+      ],
+    ],
     ['[min(3, 1, 2), max(3, 1, 2), abs(-4), ceil(1.2), floor(1.8)]', [1, 3, 4, 2, 1]],
     ['[substr("hello", 1, 3), substr("hello", -3, -1)]', ['ell', 'llo']],
     ['[startswith("hello", "he"), endswith("hello", "lo"), strcontains("hello", "ll")]', [true, true, true]],
@@ -158,11 +191,12 @@ t.test('locals refer to each other in any order, across files', async (t) => {
     },
   ]);
   t.same(r.errors, []);
-  t.equal((r.state.tasks[0]?.steps[0] as ShellStep).check, 'curl https://example.org/x');
+  t.equal((r.state.tasks[0]?.steps[0] as ShellStep | undefined)?.check, 'curl https://example.org/x');
 });
 
 t.test('the evaluator on its own', async (t) => {
-  const run = (text: string) => toPlain(evaluate(parseTemplateBody(text, 64), { budget: new Budget(1000, 100), local: () => 'L' }));
+  const run = (text: string) =>
+    toPlain(evaluate(parseTemplateBody(text, 64), { budget: new Budget(1000, 100), local: () => 'L' }));
   t.equal(run('${local.x}-${upper("a")}'), 'L-A');
   t.equal(run('no braces at all'), 'no braces at all');
   t.throws(() => run('${range(5000)}'), /more than 1000 evaluation steps/);

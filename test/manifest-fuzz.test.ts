@@ -6,6 +6,11 @@
 import t from 'tap';
 import { ManifestCompiler } from '../shared/manifest/compile.js';
 
+/** The one assertion survives() needs. */
+interface Failer {
+  fail(message: string, extra: { threw: string; ms: number; sample: string }): boolean;
+}
+
 function rng(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
@@ -41,7 +46,37 @@ task "deploy" {
 }
 `;
 
-const PIECES = ['{', '}', '[', ']', '(', ')', '"', '${', '%{', '}', '=', '\n', 'task', 'local.', '<<EOT\n', 'EOT\n', '\\', '#', '/*', ',', '...', '~', '?', ':', 'for x in ', 'if ', '\u0000', '\uffff', 'é'];
+const PIECES = [
+  '{',
+  '}',
+  '[',
+  ']',
+  '(',
+  ')',
+  '"',
+  '${',
+  '%{',
+  '}',
+  '=',
+  '\n',
+  'task',
+  'local.',
+  '<<EOT\n',
+  'EOT\n',
+  '\\',
+  '#',
+  '/*',
+  ',',
+  '...',
+  '~',
+  '?',
+  ':',
+  'for x in ',
+  'if ',
+  '\u0000',
+  '\uffff',
+  'é',
+];
 
 function mutate(src: string, r: () => number): string {
   let s = src;
@@ -63,25 +98,27 @@ function randomBytes(r: () => number, n: number): string {
   return s;
 }
 
-async function survives(t: Tap.Test, compiler: ManifestCompiler, content: string, label: string): Promise<void> {
+async function survives(
+  t: Failer,
+  compiler: ManifestCompiler,
+  content: string,
+  label: string,
+): Promise<void> {
   const started = performance.now();
   let threw: unknown = null;
   try {
     const result = await compiler.compile([{ path: 'fuzz.fluke.hcl', content }]);
-    if (!Array.isArray(result.errors) || !Array.isArray(result.state.tasks)) threw = new Error('bad result shape');
+    if (!Array.isArray(result.errors) || !Array.isArray(result.state.tasks))
+      threw = new Error('bad result shape');
     for (const e of result.errors) {
-      if (typeof e.line !== 'number' || e.line < 1 || typeof e.message !== 'string') threw = new Error(`bad diagnostic ${JSON.stringify(e)}`);
+      if (typeof e.line !== 'number' || e.line < 1 || typeof e.message !== 'string')
+        threw = new Error(`bad diagnostic ${JSON.stringify(e)}`);
     }
   } catch (err) {
     threw = err;
   }
   const ms = performance.now() - started;
   if (threw || ms > 20_000) t.fail(label, { threw: String(threw), ms, sample: content.slice(0, 300) });
-}
-
-type Tap = typeof t;
-declare namespace Tap {
-  type Test = Parameters<Parameters<typeof t.test>[1]>[0];
 }
 
 t.test('mutated valid manifests', async (t) => {
@@ -94,7 +131,8 @@ t.test('mutated valid manifests', async (t) => {
 t.test('random bytes', async (t) => {
   const compiler = new ManifestCompiler();
   const r = rng(7);
-  for (let i = 0; i < 150; i++) await survives(t, compiler, randomBytes(r, 1 + Math.floor(r() * 2000)), `bytes ${i}`);
+  for (let i = 0; i < 150; i++)
+    await survives(t, compiler, randomBytes(r, 1 + Math.floor(r() * 2000)), `bytes ${i}`);
   t.pass('150 random inputs');
 });
 
@@ -110,17 +148,22 @@ t.test('deep nesting and huge strings', async (t) => {
     `locals {\n  x = ${'!'.repeat(n)}true\n}\n`,
     `locals {\n  x = "${'%{ if true }'.repeat(n)}x${'%{ endif }'.repeat(n)}"\n}\n`,
     `locals {\n  x = 1${' + 1'.repeat(n)}\n}\n`,
+    `locals {\n  x = true${' ? 1 : true'.repeat(n)}\n}\n`,
+    `locals {\n  x = "${'%{ for a in [1] }'.repeat(n)}x${'%{ endfor }'.repeat(n)}"\n}\n`,
     `locals {\n  x = ${'[for a in '.repeat(n)}[1]${' : a]'.repeat(n)}\n}\n`,
   ];
   for (const n of [50, 65, 101, 5000, 200_000]) {
-    for (const [i, content] of deep(n).entries()) await survives(t, compiler, content, `depth ${n} shape ${i}`);
+    for (const [i, content] of deep(n).entries())
+      await survives(t, compiler, content, `depth ${n} shape ${i}`);
   }
   const huge = [
     `locals {\n  x = "${'x'.repeat(900_000)}"\n}\n`,
     `locals {\n  x = "${'${1}'.repeat(20_000)}"\n}\n`,
     `locals {\n  x = [${'1,'.repeat(40_000)}]\n}\n`,
     `# ${'x'.repeat(2_000_000)}`,
-    'task "t" {\n  selector { match_labels = { a = "b" } }\n' + 'shell "s" {\n check = "a"\n command = "b"\n}\n'.repeat(3000) + '}\n',
+    'task "t" {\n  selector { match_labels = { a = "b" } }\n' +
+      'shell "s" {\n check = "a"\n command = "b"\n}\n'.repeat(3000) +
+      '}\n',
     `locals {\n${Array.from({ length: 5000 }, (_, i) => `  l${i} = "\${local.l${(i + 1) % 5000}}"`).join('\n')}\n}\n`,
   ];
   for (const [i, content] of huge.entries()) await survives(t, compiler, content, `huge ${i}`);

@@ -21,11 +21,17 @@ t.test('examples/ validate cleanly and --json prints the state', async (t) => {
   t.match(plain.stdout, /7 task\(s\) in 3 file\(s\), 0 warning\(s\), no errors/);
   const json = await run([examples, '--json']);
   t.equal(json.code, 0);
-  const state = JSON.parse(json.stdout) as { tasks: { name: string; selector: { match_labels: Record<string, string> }; steps: { type: string }[] }[] };
+  const state = JSON.parse(json.stdout) as {
+    tasks: { name: string; selector: { match_labels: Record<string, string> }; steps: { type: string }[] }[];
+  };
   t.same(Object.keys(state), ['tasks']);
   const names = state.tasks.map((x) => x.name);
   t.same(names, [...names].sort(), 'sorted by name');
-  t.same(new Set(state.tasks.flatMap((x) => x.steps.map((s) => s.type))), new Set(['shell', 'systemd', 'mise']), 'all executors');
+  t.same(
+    new Set(state.tasks.flatMap((x) => x.steps.map((s) => s.type))),
+    new Set(['shell', 'systemd', 'mise']),
+    'all executors',
+  );
   const demo = state.tasks.filter((x) => x.selector.match_labels['role'] === 'demo');
   t.ok(demo.length >= 1, 'a demo task');
   t.notMatch(JSON.stringify(demo), /"\/(?!tmp\/fluke-demo)[a-z]/, 'demo tasks only touch /tmp/fluke-demo');
@@ -38,7 +44,10 @@ t.test('errors print as file:line:col and exit 1', async (t) => {
   const lines = r.stderr.trim().split('\n');
   t.match(lines[0], /bad\/broken\.fluke\.hcl:3:3: shell "a": missing required attribute "check"$/);
   t.match(lines[1], /bad\/broken\.fluke\.hcl:7:5: systemd "b": unit "nginx" needs a unit type suffix/);
-  t.match(lines[2], /bad\/broken\.fluke\.hcl:8:5: systemd "b": state must be one of running, stopped; got "started"$/);
+  t.match(
+    lines[2],
+    /bad\/broken\.fluke\.hcl:8:5: systemd "b": state must be one of running, stopped; got "started"$/,
+  );
   t.match(lines[3], /3 error\(s\), 0 warning\(s\)/);
 });
 
@@ -62,14 +71,22 @@ t.test('missing directory, no manifests, --glob and bad options', async (t) => {
 });
 
 t.test('as a real process through bin/fluke.ts', async (t) => {
-  const script = "import { main } from './bin/fluke.ts'; process.exitCode = await main(process.argv.slice(1));";
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, 'validate', 'test/fixtures/manifests/bad'], {
-    cwd: packageRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const script =
+    "import { main } from './bin/fluke.ts'; process.exitCode = await main(process.argv.slice(1));";
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--input-type=module', '-e', script, 'validate', 'test/fixtures/manifests/bad'],
+    {
+      cwd: packageRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   t.equal(code, 1);
-  t.match(stderr, /^test\/fixtures\/manifests\/bad\/broken\.fluke\.hcl:3:3: shell "a": missing required attribute "check"$/m);
+  t.match(
+    stderr,
+    /^test\/fixtures\/manifests\/bad\/broken\.fluke\.hcl:3:3: shell "a": missing required attribute "check"$/m,
+  );
 });

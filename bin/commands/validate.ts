@@ -78,7 +78,9 @@ export async function validate(argv: string[], io: ValidateIo): Promise<number> 
   const result = await new ManifestCompiler().compile(files);
   for (const d of result.errors) io.stderr(`${formatDiagnostic(shown(opts.dir, d))}\n`);
   for (const w of result.warnings) {
-    io.stderr(`${formatDiagnostic(shown(opts.dir, { file: w.file, line: w.line, message: w.message }), 'warning')}\n`);
+    io.stderr(
+      `${formatDiagnostic(shown(opts.dir, { file: w.file, line: w.line, message: w.message }), 'warning')}\n`,
+    );
   }
   const counts = `${result.state.tasks.length} task(s) in ${files.length} file(s)`;
   if (result.errors.length > 0) {

@@ -2,16 +2,17 @@
  * The JSON routes of `/api/v1` (SPEC.md "HTTP API"). Reads are open; state changes need an API
  * token in `Authorization: Bearer`, a JSON body and POST — no cookies, so no CSRF path.
  */
-import { bearerToken, createTokenVerifier } from '../../shared/auth.js';
-import { clampLimit, InvalidCursorError } from '../../shared/events.js';
-import { tasksForAgent } from '../../shared/plan.js';
-import type { TaskStatus } from '../../shared/status.js';
-import type { DriftPolicy } from '../../shared/types.js';
+
 import type { AgentDirectory } from '../../reconciler/agent-directory.js';
 import type { EventStore } from '../../reconciler/event-store/event-store.js';
 import type { RunStore, RunTarget } from '../../reconciler/run-store.js';
 import type { StateStore } from '../../reconciler/state-store.js';
 import type { StatusStore } from '../../reconciler/status-store/status-store.js';
+import { bearerToken, createTokenVerifier } from '../../shared/auth.js';
+import { clampLimit, InvalidCursorError } from '../../shared/events.js';
+import { tasksForAgent } from '../../shared/plan.js';
+import type { TaskStatus } from '../../shared/status.js';
+import type { DriftPolicy } from '../../shared/types.js';
 import { HttpError, type HttpRequest, Router } from './router.js';
 import { agentView, hasLabels, parseLabelFilters, taskSummary } from './views.js';
 
@@ -31,8 +32,13 @@ export interface ApiDeps {
 
 const API = '/api/v1';
 
-export function requireToken(verify: (t: string | null) => unknown, hasTokens: boolean, req: HttpRequest): void {
-  if (!hasTokens) throw new HttpError(403, 'api_read_only', 'no api_tokens are configured: the API is read-only');
+export function requireToken(
+  verify: (t: string | null) => unknown,
+  hasTokens: boolean,
+  req: HttpRequest,
+): void {
+  if (!hasTokens)
+    throw new HttpError(403, 'api_read_only', 'no api_tokens are configured: the API is read-only');
   const token = bearerToken(req.headers.authorization);
   if (!token) throw new HttpError(401, 'unauthorized', 'missing Authorization: Bearer <api token>');
   if (!verify(token)) throw new HttpError(403, 'forbidden', 'API token refused');
@@ -40,7 +46,8 @@ export function requireToken(verify: (t: string | null) => unknown, hasTokens: b
 
 export function jsonBody(req: HttpRequest): unknown {
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-  if (type !== 'application/json') throw new HttpError(415, 'unsupported_media_type', 'send Content-Type: application/json');
+  if (type !== 'application/json')
+    throw new HttpError(415, 'unsupported_media_type', 'send Content-Type: application/json');
   try {
     return JSON.parse(req.body?.toString('utf8') ?? '');
   } catch {
@@ -65,7 +72,9 @@ export function createApiRouter(deps: ApiDeps, router = new Router()): Router {
   const statusMap = async (agents: string[]) => {
     const map = new Map<string, Map<string, TaskStatus>>();
     await Promise.all(
-      agents.map(async (a) => map.set(a, new Map((await deps.statuses.listStatuses(a)).map((s) => [s.task, s])))),
+      agents.map(async (a) =>
+        map.set(a, new Map((await deps.statuses.listStatuses(a)).map((s) => [s.task, s]))),
+      ),
     );
     return map;
   };
@@ -73,18 +82,31 @@ export function createApiRouter(deps: ApiDeps, router = new Router()): Router {
   router.get('/healthz', () => ({ status: 200, json: { ok: true } }));
   router.get('/readyz', async () => {
     const ok = await deps.ping().catch(() => false);
-    return { status: ok ? 200 : 503, json: ok ? { ok: true } : { error: 'redis unreachable', code: 'not_ready' } };
+    return {
+      status: ok ? 200 : 503,
+      json: ok ? { ok: true } : { error: 'redis unreachable', code: 'not_ready' },
+    };
   });
 
   router.get(`${API}/agents`, async (req) => {
     const filter = parseLabelFilters(req.query.getAll('label'));
     if (typeof filter === 'string') throw new HttpError(400, 'bad_request', filter);
-    const [entries, known, current] = await Promise.all([deps.directory.list(), deps.directory.known(), deps.state.current()]);
+    const [entries, known, current] = await Promise.all([
+      deps.directory.list(),
+      deps.directory.known(),
+      deps.state.current(),
+    ]);
     const connected = new Map(entries.map((e) => [e.name, e]));
     const names = [...new Set([...connected.keys(), ...known.keys()])].sort();
     const views = await Promise.all(
       names.map(async (n) =>
-        agentView(n, connected.get(n) ?? null, known.get(n) ?? null, current?.state ?? null, await deps.statuses.listStatuses(n)),
+        agentView(
+          n,
+          connected.get(n) ?? null,
+          known.get(n) ?? null,
+          current?.state ?? null,
+          await deps.statuses.listStatuses(n),
+        ),
       ),
     );
     return { status: 200, json: { agents: views.filter((v) => hasLabels(v.labels, filter)) } };
@@ -98,14 +120,22 @@ export function createApiRouter(deps: ApiDeps, router = new Router()): Router {
       deps.state.current(),
       deps.statuses.listStatuses(name),
     ]);
-    if (!entry && !known.has(name) && statuses.length === 0) throw new HttpError(404, 'not_found', `no agent "${name}"`);
+    if (!entry && !known.has(name) && statuses.length === 0)
+      throw new HttpError(404, 'not_found', `no agent "${name}"`);
     const view = agentView(name, entry, known.get(name) ?? null, current?.state ?? null, statuses);
     const byTask = new Map(statuses.map((s) => [s.task, s]));
-    const matched = entry && current ? tasksForAgent(entry.labels, current.state).map((t) => t.name) : [...byTask.keys()];
+    const matched =
+      entry && current ? tasksForAgent(entry.labels, current.state).map((t) => t.name) : [...byTask.keys()];
     const events = await deps.events.query({ agent: name, limit: 20 });
     return {
       status: 200,
-      json: { agent: { ...view, tasks: matched.map((task) => ({ task, status: byTask.get(task) ?? null })), events: events.events } },
+      json: {
+        agent: {
+          ...view,
+          tasks: matched.map((task) => ({ task, status: byTask.get(task) ?? null })),
+          events: events.events,
+        },
+      },
     };
   });
 
@@ -133,7 +163,11 @@ export function createApiRouter(deps: ApiDeps, router = new Router()): Router {
           ...task,
           ...summary,
           steps: task.steps,
-          agents: matched.map((a) => ({ name: a.name, connected: true, status: statuses.get(a.name)?.get(task.name) ?? null })),
+          agents: matched.map((a) => ({
+            name: a.name,
+            connected: true,
+            status: statuses.get(a.name)?.get(task.name) ?? null,
+          })),
         },
       },
     };

@@ -52,7 +52,8 @@ export function agentView(
   statuses: TaskStatus[],
 ): AgentView {
   const labels = entry?.labels ?? {};
-  const tasks = entry && state ? tasksForAgent(labels, state).map((t) => t.name) : statuses.map((s) => s.task);
+  const tasks =
+    entry && state ? tasksForAgent(labels, state).map((t) => t.name) : statuses.map((s) => s.task);
   return {
     name,
     labels,

@@ -3,8 +3,9 @@
  * ones present, the right type, enums in range. Every problem is reported, none thrown, so one
  * run lists all of them; a bad field reads as its default so checking can go on.
  */
-import type { Value } from '../hcl/eval/value.js';
+
 import { toText } from '../hcl/eval/evaluate.js';
+import type { Value } from '../hcl/eval/value.js';
 import { isMap, typeName } from '../hcl/eval/value.js';
 import type { AttrDecl, BlockDecl } from './loadFile.js';
 
@@ -51,8 +52,13 @@ export class BodyReader {
     for (const attr of block.attrs) {
       if (allowedAttrs.includes(attr.name)) this.attrs.set(attr.name, attr);
       else {
-        const hint = allowedBlocks.includes(attr.name) ? ` ("${attr.name}" is a block: write ${attr.name} { ... })` : '';
-        this.error(attr, `unknown attribute "${attr.name}"${hint}; expected one of ${allowedAttrs.join(', ') || 'none'}`);
+        const hint = allowedBlocks.includes(attr.name)
+          ? ` ("${attr.name}" is a block: write ${attr.name} { ... })`
+          : '';
+        this.error(
+          attr,
+          `unknown attribute "${attr.name}"${hint}; expected one of ${allowedAttrs.join(', ') || 'none'}`,
+        );
       }
     }
   }

@@ -67,7 +67,12 @@ export class ManifestCompiler {
       return await this.compileAll(files);
     } catch (err) {
       const message = `internal error while compiling (please report it): ${messageOf(err)}`;
-      return { state: { tasks: [] }, sources: {}, errors: [diag(files[0]?.path ?? '.', 1, undefined, message)], warnings: [] };
+      return {
+        state: { tasks: [] },
+        sources: {},
+        errors: [diag(files[0]?.path ?? '.', 1, undefined, message)],
+        warnings: [],
+      };
     }
   }
 
@@ -82,7 +87,8 @@ export class ManifestCompiler {
     const totalMessage = `evaluation stopped: more than ${this.limits.maxTotalEvalSteps} steps in this compile`;
     const newBudget = (): Budget => {
       const left = Math.max(0, this.limits.maxTotalEvalSteps - totalSteps);
-      if (left >= this.limits.maxEvalSteps) return new Budget(this.limits.maxEvalSteps, this.limits.maxStringLength);
+      if (left >= this.limits.maxEvalSteps)
+        return new Budget(this.limits.maxEvalSteps, this.limits.maxStringLength);
       return new Budget(left, this.limits.maxStringLength, totalMessage);
     };
     const settle = (b: Budget): void => {
@@ -104,7 +110,8 @@ export class ManifestCompiler {
       try {
         locals.get(name);
       } catch (err) {
-        if (!(err instanceof AlreadyReported)) errors.push(diag(decl.file, decl.attr.line, decl.attr.column, messageOf(err)));
+        if (!(err instanceof AlreadyReported))
+          errors.push(diag(decl.file, decl.attr.line, decl.attr.column, messageOf(err)));
       }
     }
 
@@ -138,7 +145,11 @@ export class ManifestCompiler {
         },
       };
       for (const attr of unit.attrs) {
-        env.error(attr.line, attr.column, `unexpected attribute "${attr.name}" at the top level; only locals and task blocks belong here`);
+        env.error(
+          attr.line,
+          attr.column,
+          `unexpected attribute "${attr.name}" at the top level; only locals and task blocks belong here`,
+        );
       }
       for (const block of unit.blocks) {
         if (block.type === 'locals') continue;
@@ -148,22 +159,30 @@ export class ManifestCompiler {
         }
         if (!this.checkTaskHeader(block, path, errors)) continue;
         if (++taskCount > this.limits.maxTasks) {
-          if (taskCount === this.limits.maxTasks + 1) env.error(block.line, block.column, `more than ${this.limits.maxTasks} tasks`);
+          if (taskCount === this.limits.maxTasks + 1)
+            env.error(block.line, block.column, `more than ${this.limits.maxTasks} tasks`);
           continue;
         }
         const name = block.labels[0] as string;
         const loc: SourceLocation = { file: path, line: block.line, column: block.column };
-        const task = this.buildCached(block, env, path, errors, warnings, exhausted);
+        const task = this.buildCached(block, env, path, errors, warnings, () => exhausted);
         const first = tasks.get(name);
         if (first) {
-          env.error(block.line, block.column, `task "${name}" is declared twice: at ${at(first.loc.file, first.loc.line)} and ${at(path, block.line)}`);
+          env.error(
+            block.line,
+            block.column,
+            `task "${name}" is declared twice: at ${at(first.loc.file, first.loc.line)} and ${at(path, block.line)}`,
+          );
           continue;
         }
         tasks.set(name, { task, loc });
         sources.push([name, loc]);
         for (const step of task.steps) {
           const b = block.blocks.find((x) => x.type === step.type && x.labels[0] === step.name);
-          sources.push([`${name}/${step.name}`, { file: path, line: b?.line ?? block.line, column: b?.column ?? 1 }]);
+          sources.push([
+            `${name}/${step.name}`,
+            { file: path, line: b?.line ?? block.line, column: b?.column ?? 1 },
+          ]);
         }
       }
     }
@@ -183,7 +202,7 @@ export class ManifestCompiler {
     path: string,
     errors: CompileDiagnostic[],
     warnings: CompileDiagnostic[],
-    exhausted: boolean,
+    exhausted: () => boolean,
   ): CompiledTask {
     let built = this.built.get(block);
     if (!built) {
@@ -199,7 +218,7 @@ export class ManifestCompiler {
       );
       built = b;
       // A task built after the total budget ran out is incomplete: build it again next time.
-      if (!exhausted) this.built.set(block, built);
+      if (!exhausted()) this.built.set(block, built);
     }
     for (const n of built.errors) errors.push(diag(path, n.line, n.column, n.message));
     for (const n of built.warnings) warnings.push(diag(path, n.line, n.column, n.message));
@@ -207,18 +226,35 @@ export class ManifestCompiler {
   }
 
   /** Units for every file, from the cache where the content is unchanged. */
-  private async load(files: ManifestFile[], errors: CompileDiagnostic[]): Promise<{ path: string; unit: FileUnit }[]> {
+  private async load(
+    files: ManifestFile[],
+    errors: CompileDiagnostic[],
+  ): Promise<{ path: string; unit: FileUnit }[]> {
     const out: { path: string; unit: FileUnit }[] = [];
     const next = new Map<string, FileUnit>();
     let total = 0;
     for (const [i, file] of files.entries()) {
       if (i === this.limits.maxFiles) {
-        errors.push(diag(file.path, 1, undefined, `more than ${this.limits.maxFiles} manifest files; the rest were not read`));
+        errors.push(
+          diag(
+            file.path,
+            1,
+            undefined,
+            `more than ${this.limits.maxFiles} manifest files; the rest were not read`,
+          ),
+        );
         break;
       }
       total += file.content.length;
       if (total > this.limits.maxTotalBytes) {
-        errors.push(diag(file.path, 1, undefined, `manifests exceed ${this.limits.maxTotalBytes} bytes in total; the rest were not read`));
+        errors.push(
+          diag(
+            file.path,
+            1,
+            undefined,
+            `manifests exceed ${this.limits.maxTotalBytes} bytes in total; the rest were not read`,
+          ),
+        );
         break;
       }
       const hash = createHash('sha256').update(file.content).digest('hex');
@@ -228,7 +264,11 @@ export class ManifestCompiler {
         try {
           unit = await loadFile(file.path, file.content, this.limits);
         } catch (err) {
-          unit = { errors: [{ line: 1, message: `could not parse: ${messageOf(err)}` }], attrs: [], blocks: [] };
+          unit = {
+            errors: [{ line: 1, message: `could not parse: ${messageOf(err)}` }],
+            attrs: [],
+            blocks: [],
+          };
         }
       }
       next.set(hash, unit);
@@ -240,20 +280,33 @@ export class ManifestCompiler {
     return out;
   }
 
-  private collectLocals(units: { path: string; unit: FileUnit }[], errors: CompileDiagnostic[]): Map<string, LocalDecl> {
+  private collectLocals(
+    units: { path: string; unit: FileUnit }[],
+    errors: CompileDiagnostic[],
+  ): Map<string, LocalDecl> {
     const decls = new Map<string, LocalDecl>();
     for (const { path, unit } of units) {
       for (const block of unit.blocks) {
         if (block.type !== 'locals') continue;
-        if (block.labels.length > 0) errors.push(diag(path, block.line, block.column, 'a locals block takes no label'));
+        if (block.labels.length > 0)
+          errors.push(diag(path, block.line, block.column, 'a locals block takes no label'));
         for (const b of block.blocks) {
-          errors.push(diag(path, b.line, b.column, `locals: unexpected block "${b.type}"; locals holds only name = value`));
+          errors.push(
+            diag(
+              path,
+              b.line,
+              b.column,
+              `locals: unexpected block "${b.type}"; locals holds only name = value`,
+            ),
+          );
         }
         for (const attr of block.attrs) {
           const first = decls.get(attr.name);
           if (first) {
             const where = `at ${at(first.file, first.attr.line)} and ${at(path, attr.line)}`;
-            errors.push(diag(path, attr.line, attr.column, `local "${attr.name}" is declared twice: ${where}`));
+            errors.push(
+              diag(path, attr.line, attr.column, `local "${attr.name}" is declared twice: ${where}`),
+            );
           } else decls.set(attr.name, { file: path, attr });
         }
       }
@@ -263,12 +316,26 @@ export class ManifestCompiler {
 
   private checkTaskHeader(block: BlockDecl, path: string, errors: CompileDiagnostic[]): boolean {
     if (block.labels.length !== 1) {
-      errors.push(diag(path, block.line, block.column, 'a task block takes exactly one name, as in task "deploy_app" { ... }'));
+      errors.push(
+        diag(
+          path,
+          block.line,
+          block.column,
+          'a task block takes exactly one name, as in task "deploy_app" { ... }',
+        ),
+      );
       return false;
     }
     const name = block.labels[0] as string;
     if (!IDENTIFIER.test(name)) {
-      errors.push(diag(path, block.line, block.column, `task name "${name}" is not an identifier (letters, digits, _ and -, at most 128)`));
+      errors.push(
+        diag(
+          path,
+          block.line,
+          block.column,
+          `task name "${name}" is not an identifier (letters, digits, _ and -, at most 128)`,
+        ),
+      );
       return false;
     }
     return true;

@@ -18,17 +18,34 @@ function shell(r: BodyReader, name: string): Step {
   const workingDir = r.string('working_dir', false);
   const runAs = r.string('run_as', false);
   if (runAs !== null && (runAs.length > 32 || !USER_NAME.test(runAs))) {
-    r.error(r.value('run_as')?.attr ?? r.block, `run_as "${runAs}" is not a valid user name (${USER_NAME.source}, at most 32 characters)`);
+    r.error(
+      r.value('run_as')?.attr ?? r.block,
+      `run_as "${runAs}" is not a valid user name (${USER_NAME.source}, at most 32 characters)`,
+    );
   }
-  const env = r.stringMap('env', (k) => (ENV_NAME.test(k) ? null : `"${k}" is not a valid environment variable name`));
+  const env = r.stringMap('env', (k) =>
+    ENV_NAME.test(k) ? null : `"${k}" is not a valid environment variable name`,
+  );
   const onFailure = r.enumeration('on_failure', ON_FAILURE, 'abort') ?? 'abort';
-  return { type: 'shell', name, check, command, working_dir: workingDir, run_as: runAs, env, on_failure: onFailure };
+  return {
+    type: 'shell',
+    name,
+    check,
+    command,
+    working_dir: workingDir,
+    run_as: runAs,
+    env,
+    on_failure: onFailure,
+  };
 }
 
 function systemd(r: BodyReader, name: string): Step {
   const unit = r.string('unit', true);
   if (unit.trim() !== '' && !UNIT.test(unit)) {
-    r.error(r.value('unit')?.attr ?? r.block, `unit "${unit}" needs a unit type suffix such as .service or .timer`);
+    r.error(
+      r.value('unit')?.attr ?? r.block,
+      `unit "${unit}" needs a unit type suffix such as .service or .timer`,
+    );
   }
   const state = r.enumeration('state', SYSTEMD_STATES, 'running') ?? 'running';
   return { type: 'systemd', name, unit, state, enabled: r.bool('enabled', true) };
@@ -65,7 +82,8 @@ export function buildStep(block: BlockDecl, env: BuildEnv): Step {
     }
     default: {
       const r = new BodyReader(block, what, env, MISE_FIELDS, ['git']);
-      for (const b of block.blocks) if (b.type !== 'git') r.error(b, `unknown block "${b.type}"; expected git`);
+      for (const b of block.blocks)
+        if (b.type !== 'git') r.error(b, `unknown block "${b.type}"; expected git`);
       return mise(r, name, env);
     }
   }

@@ -18,10 +18,13 @@ const TASK_BLOCKS = ['drift', 'selector', ...EXECUTOR_TYPES];
 
 function matchExpression(item: Value, at: string, fail: (m: string) => void): MatchExpression | null {
   if (!isMap(item)) {
-    fail(`${at} must be an object like { key = "zone", operator = "In", values = ["a"] }, got ${typeName(item)}`);
+    fail(
+      `${at} must be an object like { key = "zone", operator = "In", values = ["a"] }, got ${typeName(item)}`,
+    );
     return null;
   }
-  for (const k of item.keys()) if (!['key', 'operator', 'values'].includes(k)) fail(`${at}: unknown field "${k}"`);
+  for (const k of item.keys())
+    if (!['key', 'operator', 'values'].includes(k)) fail(`${at}: unknown field "${k}"`);
   const key = item.get('key');
   const operator = item.get('operator');
   const values = item.has('values') ? (item.get('values') ?? null) : undefined;
@@ -31,7 +34,12 @@ function matchExpression(item: Value, at: string, fail: (m: string) => void): Ma
     ok = false;
   }
   if (typeof operator !== 'string' || !(SELECTOR_OPERATORS as readonly string[]).includes(operator)) {
-    const shown = typeof operator === 'string' ? `"${operator}"` : operator === undefined ? 'nothing' : `a ${typeName(operator)}`;
+    const shown =
+      typeof operator === 'string'
+        ? `"${operator}"`
+        : operator === undefined
+          ? 'nothing'
+          : `a ${typeName(operator)}`;
     fail(`${at}: operator must be one of ${SELECTOR_OPERATORS.join(', ')}; got ${shown}`);
     return null;
   }
@@ -73,7 +81,8 @@ function selector(task: BodyReader, env: BuildEnv, name: string): CompiledTask['
       });
     }
   }
-  if (matchesEverything(out)) env.warning(block.line, block.column, `task "${name}": selector matches every host`);
+  if (matchesEverything(out))
+    env.warning(block.line, block.column, `task "${name}": selector matches every host`);
   return out;
 }
 
@@ -97,7 +106,10 @@ export function buildTask(block: BlockDecl, env: BuildEnv, maxSteps: number): Co
     if (b.type === 'drift' || b.type === 'selector') continue;
     if (!(EXECUTOR_TYPES as readonly string[]).includes(b.type)) {
       const kind = b.labels.length === 1 ? 'executor type' : 'block';
-      task.error(b, `unknown ${kind} "${b.type}" (expected drift, selector, or an executor: ${EXECUTOR_TYPES.join(', ')})`);
+      task.error(
+        b,
+        `unknown ${kind} "${b.type}" (expected drift, selector, or an executor: ${EXECUTOR_TYPES.join(', ')})`,
+      );
       continue;
     }
     if (b.labels.length !== 1) {
@@ -105,9 +117,11 @@ export function buildTask(block: BlockDecl, env: BuildEnv, maxSteps: number): Co
       continue;
     }
     const stepName = b.labels[0] as string;
-    if (!IDENTIFIER.test(stepName)) task.error(b, `step name "${stepName}" is not an identifier (letters, digits, _ and -)`);
+    if (!IDENTIFIER.test(stepName))
+      task.error(b, `step name "${stepName}" is not an identifier (letters, digits, _ and -)`);
     const previous = seen.get(stepName);
-    if (previous !== undefined) task.error(b, `step "${stepName}" is declared twice (lines ${previous} and ${b.line})`);
+    if (previous !== undefined)
+      task.error(b, `step "${stepName}" is declared twice (lines ${previous} and ${b.line})`);
     seen.set(stepName, b.line);
     if (steps.length === maxSteps) task.error(b, `more than ${maxSteps} steps`);
     if (steps.length >= maxSteps) continue;

@@ -53,3 +53,32 @@ export function countTokens(source: string, max: number): number {
   }
   return n;
 }
+
+/** Longest run of `-`/`!` (spaces between allowed) let through to hcl2json. */
+export const MAX_UNARY_RUN = 256;
+/** Deepest `%{ if }`/`%{ for }` nesting let through to hcl2json. */
+export const MAX_DIRECTIVE_NESTING = 100;
+
+/**
+ * Shapes that nest inside hcl2json without brackets (which the HCL scanner already bounds): long
+ * unary chains and nested template directives. Thousands of them overflow the Go parser's stack
+ * and kill its WASM runtime for the whole process, so they are refused before it sees them.
+ * Counted over the raw text, strings included: the false positives need 256 dashes in a row.
+ */
+export function nestingHazard(source: string): string | null {
+  let run = 0;
+  for (let i = 0; i < source.length; i++) {
+    const c = source.charCodeAt(i);
+    if (c === 45 || c === 33) {
+      if (++run > MAX_UNARY_RUN) return `more than ${MAX_UNARY_RUN} "-" or "!" in a row`;
+    } else if (c !== 32 && c !== 9 && c !== 10 && c !== 13) run = 0;
+  }
+  let depth = 0;
+  const directive = /%\{~?\s*(if|for|endif|endfor)\b/g;
+  for (let m = directive.exec(source); m; m = directive.exec(source)) {
+    depth += m[1] === 'if' || m[1] === 'for' ? 1 : -1;
+    if (depth > MAX_DIRECTIVE_NESTING)
+      return `template directives nested deeper than ${MAX_DIRECTIVE_NESTING}`;
+  }
+  return null;
+}

@@ -8,7 +8,7 @@ import { ExprError } from '../hcl/eval/ExprError.js';
 import { parseTemplateBody } from '../hcl/eval/parseExpression.js';
 import { HclSyntaxError, type OutlineItem, scanHcl } from '../hcl/outline.js';
 import { parseHcl } from '../hcl/parse.js';
-import { type CompileLimits, countTokens } from './limits.js';
+import { type CompileLimits, countTokens, nestingHazard } from './limits.js';
 
 export interface AttrDecl {
   name: string;
@@ -50,8 +50,10 @@ function own(obj: Json, key: string): Json {
 function jsonToExpr(value: Json, depth: number, maxDepth: number): Expr {
   if (depth > maxDepth) throw new ExprError(`value nested deeper than ${maxDepth}`);
   if (typeof value === 'string') return parseTemplateBody(value, maxDepth, depth);
-  if (value === null || typeof value === 'number' || typeof value === 'boolean') return { kind: 'literal', value };
-  if (Array.isArray(value)) return { kind: 'tuple', items: value.map((v) => jsonToExpr(v, depth + 1, maxDepth)) };
+  if (value === null || typeof value === 'number' || typeof value === 'boolean')
+    return { kind: 'literal', value };
+  if (Array.isArray(value))
+    return { kind: 'tuple', items: value.map((v) => jsonToExpr(v, depth + 1, maxDepth)) };
   if (typeof value === 'object') {
     const items = Object.entries(value as Record<string, Json>).map(([k, v]) => ({
       key: parseTemplateBody(k, maxDepth, depth),
@@ -62,7 +64,13 @@ function jsonToExpr(value: Json, depth: number, maxDepth: number): Expr {
   throw new ExprError(`unexpected value from the HCL parser: ${typeof value}`);
 }
 
-function convert(items: OutlineItem[], body: Json, depth: number, limits: CompileLimits, unit: FileUnit): FileUnit {
+function convert(
+  items: OutlineItem[],
+  body: Json,
+  depth: number,
+  limits: CompileLimits,
+  unit: FileUnit,
+): FileUnit {
   const seen = new Map<string, number>();
   const out: FileUnit = { errors: unit.errors, attrs: [], blocks: [] };
   for (const item of items) {
@@ -70,7 +78,8 @@ function convert(items: OutlineItem[], body: Json, depth: number, limits: Compil
       const raw = own(body, item.name);
       let expr: Expr | null = null;
       try {
-        if (raw === undefined) throw new ExprError('the HCL parser returned no value (please report this manifest)');
+        if (raw === undefined)
+          throw new ExprError('the HCL parser returned no value (please report this manifest)');
         expr = jsonToExpr(raw, depth, limits.maxDepth);
       } catch (err) {
         if (!(err instanceof ExprError)) throw err;
@@ -80,7 +89,11 @@ function convert(items: OutlineItem[], body: Json, depth: number, limits: Compil
       continue;
     }
     if (depth + 1 > limits.maxDepth) {
-      unit.errors.push({ line: item.line, column: item.column, message: `blocks nested deeper than ${limits.maxDepth}` });
+      unit.errors.push({
+        line: item.line,
+        column: item.column,
+        message: `blocks nested deeper than ${limits.maxDepth}`,
+      });
       continue;
     }
     const key = [item.type, ...item.labels].join('\0');
@@ -90,7 +103,13 @@ function convert(items: OutlineItem[], body: Json, depth: number, limits: Compil
     for (const label of item.labels) inner = own(inner, label);
     inner = Array.isArray(inner) ? inner[occurrence] : undefined;
     const nested = convert(item.items, inner ?? {}, depth + 1, limits, unit);
-    out.blocks.push({ type: item.type, labels: item.labels, line: item.line, column: item.column, ...nested });
+    out.blocks.push({
+      type: item.type,
+      labels: item.labels,
+      line: item.line,
+      column: item.column,
+      ...nested,
+    });
   }
   return out;
 }
@@ -109,6 +128,8 @@ export async function loadFile(path: string, content: string, limits: CompileLim
   if (countTokens(content, limits.maxTokensPerFile) > limits.maxTokensPerFile) {
     return fail(1, `file has more than ${limits.maxTokensPerFile} tokens; split it into several files`);
   }
+  const hazard = nestingHazard(content);
+  if (hazard) return fail(1, hazard);
   let items: OutlineItem[] | undefined;
   try {
     items = scanHcl(content);

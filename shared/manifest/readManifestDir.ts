@@ -47,7 +47,8 @@ export async function readManifestDir(
   while (pending.length > 0) {
     const current = pending.pop() as string;
     for (const entry of await readdir(current, { withFileTypes: true })) {
-      if (++entries > MAX_ENTRIES) throw new ManifestReadError(`${dir}: more than ${MAX_ENTRIES} entries to look through`);
+      if (++entries > MAX_ENTRIES)
+        throw new ManifestReadError(`${dir}: more than ${MAX_ENTRIES} entries to look through`);
       const full = join(current, entry.name);
       if (entry.isDirectory()) {
         if (!SKIP_DIRS.has(entry.name)) pending.push(full);
@@ -66,7 +67,11 @@ export async function readManifestDir(
         throw new ManifestReadError(`${dir}: more than ${lim.maxFiles} manifest files match ${glob}`);
       }
       if (info.size > lim.maxFileBytes) {
-        problems.push({ file: rel, line: 1, message: `file is ${info.size} bytes, more than the limit of ${lim.maxFileBytes}` });
+        problems.push({
+          file: rel,
+          line: 1,
+          message: `file is ${info.size} bytes, more than the limit of ${lim.maxFileBytes}`,
+        });
         continue;
       }
       total += info.size;
@@ -76,7 +81,8 @@ export async function readManifestDir(
       found.push({ path: rel, full: target, size: info.size });
     }
   }
-  if (problems.length > 0) throw new ManifestReadError(`${problems.length} manifest file(s) could not be read`, problems);
+  if (problems.length > 0)
+    throw new ManifestReadError(`${problems.length} manifest file(s) could not be read`, problems);
   found.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const files: ManifestFile[] = [];
   for (const f of found) files.push({ path: f.path, content: await readFile(f.full, 'utf8') });

@@ -57,7 +57,11 @@ export interface System {
   post(path: string, body: unknown, token?: string | null): Promise<{ status: number; json: unknown }>;
   startAgent(name: string, labels: Record<string, string>, opts?: { agentsPort?: number }): Promise<AgentProcess>;
   /** `fluke gateway|reconciler|server` as a real process with this system's config. */
-  spawnRole(role: 'gateway' | 'reconciler' | 'server', overrides?: { agentsPort?: number; httpPort?: number }): ChildProcessHandle;
+  spawnRole(
+    role: 'gateway' | 'reconciler' | 'server',
+    overrides?: { agentsPort?: number; httpPort?: number },
+    extraArgs?: string[],
+  ): ChildProcessHandle;
 }
 
 export interface ChildProcessHandle {
@@ -205,10 +209,10 @@ export async function startSystem(t: Teardown, options: SystemOptions): Promise<
       t.teardown(() => handle.stop('SIGKILL'));
       return { name, ...handle };
     },
-    spawnRole(role, overrides = {}) {
+    spawnRole(role, overrides = {}, extraArgs = []) {
       const file = join(dir, `${role}-${roleCount++}.hcl`);
       writeFileSync(file, hclFor({ agentsPort: overrides.agentsPort ?? agentsPort, httpPort: overrides.httpPort ?? httpPort }));
-      const handle = spawnFluke([role, '--config', file, '--data-dir', join(dir, `${role}-${roleCount}`)]);
+      const handle = spawnFluke([role, '--config', file, '--data-dir', join(dir, `${role}-${roleCount}`), ...extraArgs]);
       t.teardown(() => handle.stop('SIGKILL'));
       return handle;
     },

@@ -16,7 +16,9 @@ export class Budget {
   charge(steps: number): void {
     this.used += steps;
     if (this.used > this.maxSteps) {
-      throw new ExprError(this.exhausted ?? `expression too expensive: more than ${this.maxSteps} evaluation steps`);
+      throw new ExprError(
+        this.exhausted ?? `expression too expensive: more than ${this.maxSteps} evaluation steps`,
+      );
     }
   }
 

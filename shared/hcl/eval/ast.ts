@@ -18,7 +18,7 @@ export type Expr =
   | { kind: 'call'; name: string; args: Expr[]; expandLast: boolean }
   | { kind: 'unary'; op: '-' | '!'; operand: Expr }
   | { kind: 'binary'; op: BinaryOp; left: Expr; right: Expr }
-  | { kind: 'cond'; cond: Expr; then: Expr; else: Expr }
+  | { kind: 'cond'; cond: Expr; whenTrue: Expr; whenFalse: Expr }
   | { kind: 'tuple'; items: Expr[] }
   | { kind: 'object'; items: { key: Expr; value: Expr }[] }
   | {
@@ -33,6 +33,6 @@ export type Expr =
       group: boolean;
     }
   /** `%{ if }` inside a template. */
-  | { kind: 'tplIf'; cond: Expr; then: Expr; else: Expr | null }
+  | { kind: 'tplIf'; cond: Expr; whenTrue: Expr; whenFalse: Expr | null }
   /** `%{ for }` inside a template. */
   | { kind: 'tplFor'; keyVar: string | null; valVar: string; collection: Expr; body: Expr };

@@ -197,7 +197,11 @@ export function evaluate(e: Expr, ctx: EvalContext, scope: Scope = null): Value 
     case 'binary':
       return binary(e.op, e.left, e.right, ctx, scope);
     case 'cond':
-      return evaluate(toBool(evaluate(e.cond, ctx, scope), 'a condition') ? e.then : e.else, ctx, scope);
+      return evaluate(
+        toBool(evaluate(e.cond, ctx, scope), 'a condition') ? e.whenTrue : e.whenFalse,
+        ctx,
+        scope,
+      );
     case 'tuple':
       return e.items.map((item) => evaluate(item, ctx, scope));
     case 'object': {
@@ -209,7 +213,7 @@ export function evaluate(e: Expr, ctx: EvalContext, scope: Scope = null): Value 
     case 'for':
       return forExpr(e, ctx, scope);
     case 'tplIf': {
-      const branch = toBool(evaluate(e.cond, ctx, scope), '%{ if }') ? e.then : e.else;
+      const branch = toBool(evaluate(e.cond, ctx, scope), '%{ if }') ? e.whenTrue : e.whenFalse;
       return branch ? toText(evaluate(branch, ctx, scope)) : '';
     }
     case 'tplFor': {

@@ -94,7 +94,7 @@ export function parseExpr(c: Cursor): Expr {
   c.enter();
   const then = parseExpr(c);
   c.expect(':');
-  const out: Expr = { kind: 'cond', cond, then, else: parseExpr(c) };
+  const out: Expr = { kind: 'cond', cond, whenTrue: then, whenFalse: parseExpr(c) };
   c.leave();
   return out;
 }

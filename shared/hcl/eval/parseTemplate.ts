@@ -94,7 +94,7 @@ function parseDirective(c: Cursor, st: State, parts: Expr[]): End | null {
       end = rest.end;
     }
     if (end !== 'endif') c.fail('%{ if } without a matching %{ endif }', start);
-    emitExpr(parts, st, { kind: 'tplIf', cond, then: toTemplate(then.parts), else: otherwise });
+    emitExpr(parts, st, { kind: 'tplIf', cond, whenTrue: toTemplate(then.parts), whenFalse: otherwise });
   } else if (keyword === 'for') {
     let keyVar: string | null = null;
     let valVar = c.ident() ?? c.fail('expected a variable name after %{ for');

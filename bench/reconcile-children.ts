@@ -1,0 +1,315 @@
+/**
+ * The child processes of bench/reconcile.ts. Parent ⇄ child talk over the fork IPC channel.
+ *   role (gateway | reconciler): → ready {port, implementation}.
+ *   sims: connect → connected {agents}; phase {name, drift, salt} → phased; stats → stats {...}.
+ *   baseline: → baseline {jobs, addMs, totalMs}.
+ */
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import WebSocket from 'ws';
+import { startServices } from '../bin/services.js';
+import { uwsImplementation } from '../gateway/uws.js';
+import { loadServerConfig } from '../shared/config/load.js';
+import { Keys } from '../shared/keys.js';
+import { PROTOCOL_VERSION, type RunMessage, type StepResult } from '../shared/protocol.js';
+
+type Msg = Record<string, unknown> & { type: string };
+const send = (m: Record<string, unknown>) => process.send?.(m);
+
+function onMessage(handler: (m: Msg) => void): void {
+  process.on('message', (m: Msg) => handler(m));
+}
+
+/** A gateway or a reconciler, through the same wiring `fluke gateway|reconciler` uses. */
+export async function runRole(
+  role: 'gateway' | 'reconciler',
+  configFile: string,
+  dataDir: string,
+): Promise<void> {
+  const config = await loadServerConfig(configFile);
+  // warn: per-agent info lines would measure pino, not Fluke.
+  const logger = pino({ level: 'warn', base: { role } });
+  const services = await startServices(config, role, { dataDir, logger, gatewayId: `bench-${role}` });
+  const stop = async () => {
+    await services.close().catch(() => {});
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop());
+  process.once('disconnect', () => void stop());
+  send({ type: 'ready', port: services.ports.agents ?? 0, implementation: uwsImplementation() });
+}
+
+/** 32-bit FNV-1a: decides, stably per phase, which (agent, task) pairs come back drifted. */
+function hash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+interface PhaseStats {
+  name: string;
+  runs: number;
+  firstRunAt: number | null;
+  lastRunAt: number | null;
+  receipts: number;
+  results: number;
+  taskResults: number;
+  drifted: number;
+  acked: number;
+  outOfPhase: number;
+}
+
+/**
+ * `count` simulated agents in this process. Each registers with labels that match every task,
+ * heartbeats at the interval the gateway asks for, and answers every `run` at once: a receipt,
+ * then per task (optionally a check_result and a step_result per step, like the real agent) a
+ * task_result — satisfied, or for a `drift` fraction of (agent, task) pairs drifted-then-applied.
+ */
+export async function runSims(opts: {
+  url: string;
+  token: string;
+  count: number;
+  offset: number;
+  proc: number;
+  full: boolean;
+}): Promise<void> {
+  const concurrency = 200;
+  const sockets: WebSocket[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  let phase: PhaseStats = newPhase('connect');
+  let drift = 0;
+  let salt = '';
+  let seq = 0;
+  let closed = 0;
+  const nonce = `${opts.proc}${Date.now().toString(36)}`;
+  const nextId = () => `s${nonce}-${(seq++).toString(36)}`;
+
+  function newPhase(name: string): PhaseStats {
+    return {
+      name,
+      runs: 0,
+      firstRunAt: null,
+      lastRunAt: null,
+      receipts: 0,
+      results: 0,
+      taskResults: 0,
+      drifted: 0,
+      acked: 0,
+      outOfPhase: 0,
+    };
+  }
+
+  const ranInPhase = new Set<string>();
+  const answer = (ws: WebSocket, agent: string, run: RunMessage) => {
+    const now = Date.now();
+    ranInPhase.add(agent);
+    phase.runs++;
+    phase.firstRunAt ??= now;
+    phase.lastRunAt = now;
+    ws.send(
+      JSON.stringify({
+        type: 'instruction_receipt',
+        instruction_id: run.instruction_id,
+        accepted: true,
+        reason: null,
+      }),
+    );
+    phase.receipts++;
+    const at = new Date(now).toISOString();
+    for (const task of run.tasks) {
+      const drifted = drift > 0 && hash(`${salt}|${agent}|${task.task}`) / 2 ** 32 < drift;
+      if (drifted) phase.drifted++;
+      const base = { instruction_id: run.instruction_id, execution_id: task.execution_id, task: task.task };
+      const steps: StepResult[] = task.steps.map((s) => ({
+        step: s.name,
+        type: s.type,
+        outcome: drifted ? 'applied' : 'satisfied',
+        exit_code: 0,
+        apply_exit_code: drifted ? 0 : null,
+        duration_ms: 0,
+        output_tail: '',
+        error: null,
+      }));
+      if (opts.full) {
+        for (const step of steps) {
+          ws.send(
+            JSON.stringify({
+              type: 'check_result',
+              result_id: nextId(),
+              ...base,
+              step: step.step,
+              satisfied: !drifted,
+              exit_code: drifted ? 1 : 0,
+              duration_ms: 0,
+              output_tail: '',
+            }),
+          );
+          ws.send(JSON.stringify({ type: 'step_result', result_id: nextId(), ...base, result: step }));
+          phase.results += 2;
+        }
+      }
+      ws.send(
+        JSON.stringify({
+          type: 'task_result',
+          result_id: nextId(),
+          ...base,
+          mode: task.mode,
+          outcome: drifted ? 'applied' : 'satisfied',
+          started_at: at,
+          finished_at: at,
+          duration_ms: 0,
+          steps,
+        }),
+      );
+      phase.results++;
+      phase.taskResults++;
+    }
+  };
+
+  const agentName = (i: number) => `sim-${String(opts.offset + i).padStart(6, '0')}`;
+  let next = 0;
+  let connected = 0;
+  const openOne = (i: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const agent = agentName(i);
+      const ws = new WebSocket(opts.url, {
+        headers: { authorization: `Bearer ${opts.token}` },
+        perMessageDeflate: false,
+      });
+      sockets.push(ws);
+      ws.once('error', reject);
+      ws.on('close', () => closed++);
+      ws.once('open', () => {
+        ws.send(
+          JSON.stringify({
+            type: 'register',
+            v: PROTOCOL_VERSION,
+            name: agent,
+            labels: { role: 'bench', zone: String(i % 4) },
+            agent_version: 'bench',
+            executors: ['shell'],
+            running: [],
+          }),
+        );
+      });
+      ws.on('message', (data) => {
+        const text = data.toString();
+        // Cheap dispatch on the type without parsing acks fully twice.
+        const msg = JSON.parse(text) as {
+          type: string;
+          result_ids?: string[];
+          heartbeat_interval_ms?: number;
+        };
+        switch (msg.type) {
+          case 'registered': {
+            connected++;
+            const every = msg.heartbeat_interval_ms ?? 10_000;
+            const beat = () => {
+              if (ws.readyState === WebSocket.OPEN) ws.send('{"type":"heartbeat","running":[]}');
+            };
+            // Spread heartbeats over the interval, as agents that connected at random times would.
+            timers.push(
+              setTimeout(() => {
+                beat();
+                timers.push(setInterval(beat, every));
+              }, Math.random() * every),
+            );
+            resolve();
+            return;
+          }
+          case 'run':
+            answer(ws, agent, msg as unknown as RunMessage);
+            return;
+          case 'result_ack':
+            phase.acked += msg.result_ids?.length ?? 0;
+            return;
+          default:
+            return;
+        }
+      });
+    });
+
+  const connectAll = async () => {
+    const worker = async () => {
+      while (next < opts.count) await openOne(next++);
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, opts.count) }, worker));
+    send({ type: 'connected', agents: connected });
+  };
+
+  onMessage((m) => {
+    if (m.type === 'connect') void connectAll();
+    else if (m.type === 'phase') {
+      phase = newPhase(String(m.name));
+      ranInPhase.clear();
+      drift = Number(m.drift ?? 0);
+      salt = String(m.salt ?? m.name);
+      send({ type: 'phased' });
+    } else if (m.type === 'stats') {
+      const missing: string[] = [];
+      for (let i = 0; i < opts.count && missing.length < 5; i++) {
+        const agent = agentName(i);
+        if (!ranInPhase.has(agent)) missing.push(agent);
+      }
+      send({ type: 'stats', ...phase, closed, connected, missing });
+    }
+  });
+  process.once('disconnect', () => {
+    for (const t of timers) clearTimeout(t);
+    for (const ws of sockets) ws.terminate();
+    process.exit(0);
+  });
+  send({ type: 'loaded' });
+}
+
+/**
+ * The raw BullMQ rate on this Redis: `jobs` no-op jobs added with addBulk in batches of 1000 (as
+ * the fan-out does) while one Worker of `concurrency` drains them, with the reconciler's job options.
+ */
+export async function runBaseline(opts: {
+  redis: string;
+  prefix: string;
+  jobs: number;
+  concurrency: number;
+}): Promise<void> {
+  const connection = new Redis(opts.redis, { maxRetriesPerRequest: null });
+  const keys = new Keys(opts.prefix);
+  const queue = new Queue('bench-baseline', { connection, prefix: keys.bullPrefix });
+  let done = 0;
+  let finishedAt = 0;
+  const worker = new Worker('bench-baseline', async () => {}, {
+    connection,
+    prefix: keys.bullPrefix,
+    concurrency: opts.concurrency,
+  });
+  process.once('disconnect', () => void worker.close());
+  // Counted when BullMQ has moved the job to completed, as the reconciler's jobs are.
+  const all = new Promise<void>((resolve) => {
+    worker.on('completed', () => {
+      done++;
+      if (done === opts.jobs) {
+        finishedAt = Date.now();
+        resolve();
+      }
+    });
+  });
+  const options = {
+    removeOnComplete: { count: 1000, age: 3600 },
+    removeOnFail: { count: 5000 },
+    attempts: 3,
+  };
+  const started = Date.now();
+  for (let i = 0; i < opts.jobs; i += 1000) {
+    const n = Math.min(1000, opts.jobs - i);
+    await queue.addBulk(
+      Array.from({ length: n }, (_, j) => ({ name: 'noop', data: { i: i + j }, opts: options })),
+    );
+  }
+  const addMs = Date.now() - started;
+  await all;
+  send({ type: 'baseline', jobs: opts.jobs, addMs, totalMs: finishedAt - started });
+}
