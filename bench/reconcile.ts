@@ -113,6 +113,40 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+async function redisCpu(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const get = (k: string) => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return get('used_cpu_user') + get('used_cpu_sys');
+}
+
+interface CpuSnapshot {
+  reconciler: number;
+  gateway: number;
+  sims: number;
+  redis: number;
+}
+
+async function cpuSnapshot(ctx: Ctx): Promise<CpuSnapshot> {
+  return {
+    reconciler: cpuSeconds(ctx.reconciler.pid),
+    gateway: cpuSeconds(ctx.gateway.pid),
+    sims: ctx.sims.reduce((s, c) => s + cpuSeconds(c.pid), 0),
+    redis: await redisCpu(ctx.redis),
+  };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function commandStats(info: string): Map<string, number> {
@@ -167,6 +201,8 @@ interface PhaseResult {
   topCommands: [string, number][];
   reconcileJobs: number;
   resultJobs: number;
+  /** CPU seconds used from the trigger to the last result, per process. */
+  cpu: CpuSnapshot;
   /** Sampled agents whose every task has a status written in this phase. */
   verified: string;
   /** Latency from the poll having stored the commit (revision_at) to first / last run. */
@@ -181,6 +217,8 @@ interface PhaseResult {
 }
 
 interface Ctx {
+  reconciler: ChildProcess;
+  gateway: ChildProcess;
   redis: Redis;
   keys: Keys;
   queues: Queues;
@@ -235,7 +273,13 @@ async function waitQuiet(ctx: Ctx, what: string, deadline: number): Promise<void
       (j) => j.name !== 'drift-tick',
     ).length;
     if ((await busy(ctx.queues, false)) === 0 && delayedOwn === 0) return;
-    if (Date.now() > deadline) throw new Error(`${what}: not quiet before the deadline`);
+    if (Date.now() > deadline) {
+      const delayed = await ctx.queues.reconcile.getDelayed(0, 5);
+      console.log(
+        `  still delayed: ${delayed.map((j) => `${j.name} ${JSON.stringify(j.data)} at +${j.timestamp + j.delay - Date.now()} ms, attempts ${j.attemptsMade}`).join('; ')}`,
+      );
+      throw new Error(`${what}: not quiet before the deadline`);
+    }
     await sleep(500);
   }
 }
@@ -268,6 +312,7 @@ async function runPhase(
   await Promise.all(ctx.sims.map((s) => ask(s, { type: 'phase', name, drift, salt: name }, 'phased')));
   const idBefore = await reconcileIdCounter(ctx);
   await ctx.redis.config('RESETSTAT');
+  const cpuBefore = await cpuSnapshot(ctx);
   const t0 = Date.now();
   const sinceIso = new Date(t0).toISOString();
   await trigger();
@@ -292,6 +337,13 @@ async function runPhase(
   }
   const newest = (await ctx.queues.results.getJobs(['completed'], 0, 0, false))[0];
   const lastResultAt = newest?.finishedOn ?? Date.now();
+  const cpuAfter = await cpuSnapshot(ctx);
+  const cpu: CpuSnapshot = {
+    reconciler: cpuAfter.reconciler - cpuBefore.reconciler,
+    gateway: cpuAfter.gateway - cpuBefore.gateway,
+    sims: cpuAfter.sims - cpuBefore.sims,
+    redis: cpuAfter.redis - cpuBefore.redis,
+  };
   const verified = await verifyStatuses(ctx, sinceIso);
   // The deadline jobs (one per instruction, delayed 3 heartbeats) belong to the cycle's cost too.
   await waitQuiet(ctx, name, deadline);
@@ -322,6 +374,7 @@ async function runPhase(
     reconcileJobs: idAfter - idBefore,
     resultJobs: stats.results + stats.receipts,
     verified,
+    cpu,
   };
 }
 
@@ -432,7 +485,7 @@ async function main(): Promise<void> {
     const nConnected = connected.reduce((s, m) => s + Number(m.agents), 0);
     console.log(`connected + registered ${nConnected} agents in ${(connectMs / 1000).toFixed(1)} s`);
 
-    const ctx: Ctx = { redis: c, keys, queues, sims, agents, tasks, timeoutMs, idleRate: 0 };
+    const ctx: Ctx = { reconciler, gateway, redis: c, keys, queues, sims, agents, tasks, timeoutMs, idleRate: 0 };
     // Every registration enqueued a `connect` reconcile: let that first cycle finish, deadlines included.
     const warmStart = Date.now();
     for (const until = Date.now() + timeoutMs; ; ) {
@@ -615,6 +668,12 @@ function renderReport(r: {
       ? `- **Commit → instructions**: the poll (fetch + compile + store) took ${s(commit.fromRevisionAt.pollMs)} after \`pollNow\`; from the stored commit to the first \`run\` at an agent ` +
         `**${s(commit.fromRevisionAt.first)}**, to the last **${s(commit.fromRevisionAt.last)}** (from \`pollNow\`: ${s(commit.fromRevisionAt.fromPollNow.first)} / ${s(commit.fromRevisionAt.fromPollNow.last)}).`
       : '',
+    `- CPU seconds used from trigger to last result (${cpus().length} cores = ${cpus().length} CPU-s per wall second at most): ${r.phases
+      .map(
+        (p) =>
+          `${p.name}: reconciler ${p.cpu.reconciler.toFixed(1)}, redis-server ${p.cpu.redis.toFixed(1)}, gateway ${p.cpu.gateway.toFixed(1)}, simulators ${p.cpu.sims.toFixed(1)} (wall ${(p.cycleMs / 1000).toFixed(1)})`,
+      )
+      .join('; ')}.`,
     `- Top Redis commands per agent in the satisfied cycle: ${sat ? sat.topCommands.map(([k, v]) => `${k} ${(v / r.agents).toFixed(1)}`).join(', ') : ''}.`,
     '',
   ];

@@ -5,12 +5,24 @@
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
 const commands: Record<string, Command> = {
-  validate: { summary: 'compile manifests offline and report errors', load: () => import('./commands/validate.js') },
-  server: { summary: 'all-in-one: gateway and reconciler workers', load: () => import('./commands/server.js') },
+  validate: {
+    summary: 'compile manifests offline and report errors',
+    load: () => import('./commands/validate.js'),
+  },
+  server: {
+    summary: 'all-in-one: gateway and reconciler workers',
+    load: () => import('./commands/server.js'),
+  },
   gateway: { summary: 'agent connections, HTTP API and UI', load: () => import('./commands/gateway.js') },
-  reconciler: { summary: 'BullMQ workers: poll, compile, dispatch, alerts', load: () => import('./commands/reconciler.js') },
+  reconciler: {
+    summary: 'BullMQ workers: poll, compile, dispatch, alerts',
+    load: () => import('./commands/reconciler.js'),
+  },
   agent: { summary: 'the host agent', load: () => import('./commands/agent.js') },
-  dev: { summary: 'the demo: Redis, demo repo, server and a local agent', load: () => import('./commands/dev.js') },
+  dev: {
+    summary: 'the demo: Redis, demo repo, server and a local agent',
+    load: () => import('./commands/dev.js'),
+  },
   version: { summary: 'version and build info', load: () => import('./commands/version.js') },
 };
 

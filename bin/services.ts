@@ -2,12 +2,13 @@
  * Process wiring: the one place that reads config and builds the real clients for
  * `fluke server`, `fluke gateway` and `fluke reconciler`. Every other module takes what it needs.
  */
+
+import uWS from 'uWebSockets.js';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import uWS from 'uWebSockets.js';
 import { createApiRouter } from '../gateway/console/api.js';
 import { mountRouter } from '../gateway/console/http-server.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
@@ -17,7 +18,7 @@ import type { EventStore } from '../reconciler/event-store/event-store.js';
 import { MemoryEventStore } from '../reconciler/event-store/memory-event-store.js';
 import { RedisEventStore } from '../reconciler/event-store/redis-event-store.js';
 import { SimpleGitSource } from '../reconciler/git/simple-git-source.js';
-import { checkEvictionPolicy, createQueues, createRedis, closeQueues } from '../reconciler/queues.js';
+import { checkEvictionPolicy, closeQueues, createQueues, createRedis } from '../reconciler/queues.js';
 import { type Reconciler, startReconciler } from '../reconciler/reconciler.js';
 import { RunStore, type RunTarget } from '../reconciler/run-store.js';
 import { keepSchedules, pollNow } from '../reconciler/schedules.js';
@@ -69,7 +70,12 @@ async function connectRedis(url: string, logger: Logger): Promise<Redis> {
   return redis;
 }
 
-function eventStoreFor(config: ServerConfig, role: Role, redis: Redis, eventsRedis: Redis | null): EventStore {
+function eventStoreFor(
+  config: ServerConfig,
+  role: Role,
+  redis: Redis | null,
+  eventsRedis: Redis | null,
+): EventStore {
   const keys = new Keys(config.redis.prefix);
   if (config.event_store.backend === 'memory') {
     if (role !== 'server') {
@@ -84,10 +90,20 @@ function eventStoreFor(config: ServerConfig, role: Role, redis: Redis, eventsRed
     }
     return new MemoryEventStore({ maxEventsPerAgent: config.event_store.memory.max_events_per_agent });
   }
-  return new RedisEventStore({ redis: eventsRedis ?? redis, keys, ttlMs: config.event_store.redis.ttl_ms, ownsClient: eventsRedis !== null });
+  const client = eventsRedis ?? redis;
+  if (!client) throw new Error('the redis event store needs a Redis client');
+  return new RedisEventStore({
+    redis: client,
+    keys,
+    ttlMs: config.event_store.redis.ttl_ms,
+    ownsClient: eventsRedis !== null,
+  });
 }
 
-function listenHttp(app: uWS.TemplatedApp, address: string): Promise<{ port: number; socket: uWS.us_listen_socket }> {
+function listenHttp(
+  app: uWS.TemplatedApp,
+  address: string,
+): Promise<{ port: number; socket: uWS.us_listen_socket }> {
   const { host, port } = parseListenAddress(address);
   return new Promise((resolve, reject) => {
     app.listen(host || '0.0.0.0', port, (socket) => {
@@ -97,13 +113,24 @@ function listenHttp(app: uWS.TemplatedApp, address: string): Promise<{ port: num
   });
 }
 
-export async function startServices(config: ServerConfig, role: Role, options: StartOptions = {}): Promise<Services> {
+export async function startServices(
+  config: ServerConfig,
+  role: Role,
+  options: StartOptions = {},
+): Promise<Services> {
   const logger = options.logger ?? createLogger(config.log, `fluke-${role}`);
+  // Refuse a memory event store outside the all-in-one server before connecting to anything.
+  if (config.event_store.backend === 'memory') eventStoreFor(config, role, null, null);
   const redis = await connectRedis(config.redis.url, logger);
-  const eventsRedis =
-    config.event_store.backend === 'redis' && config.event_store.redis.url !== config.redis.url
-      ? await connectRedis(config.event_store.redis.url, logger)
-      : null;
+  let eventsRedis: Redis | null = null;
+  try {
+    if (config.event_store.backend === 'redis' && config.event_store.redis.url !== config.redis.url) {
+      eventsRedis = await connectRedis(config.event_store.redis.url, logger);
+    }
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
   const events = eventStoreFor(config, role, redis, eventsRedis);
   const keys = new Keys(config.redis.prefix);
   const closers: (() => Promise<void>)[] = [];
@@ -122,7 +149,12 @@ export async function startServices(config: ServerConfig, role: Role, options: S
       closers.push(() => r.close());
     }
     if (role !== 'reconciler') {
-      gateway = createGateway({ config, redis, logger, ...(options.gatewayId ? { gatewayId: options.gatewayId } : {}) });
+      gateway = createGateway({
+        config,
+        redis,
+        logger,
+        ...(options.gatewayId ? { gatewayId: options.gatewayId } : {}),
+      });
       ports.agents = (await gateway.listen()).port;
       const g = gateway;
       closers.push(() => g.drain());
@@ -132,7 +164,12 @@ export async function startServices(config: ServerConfig, role: Role, options: S
       const stopSchedules = keepSchedules(queues, config.git.poll_interval_ms, logger);
       const runs = new RunStore(redis, keys);
       const router = createApiRouter({
-        directory: new RedisAgentDirectory(redis, keys, 3 * config.heartbeat_interval_ms + 5000, config.event_store.redis.ttl_ms),
+        directory: new RedisAgentDirectory(
+          redis,
+          keys,
+          3 * config.heartbeat_interval_ms + 5000,
+          config.event_store.redis.ttl_ms,
+        ),
         statuses: new RedisStatusStore({ redis, keys, ttlMs: config.event_store.redis.ttl_ms }),
         events,
         state: new RedisStateStore(redis, keys),
@@ -141,7 +178,12 @@ export async function startServices(config: ServerConfig, role: Role, options: S
         apiTokens: config.api_tokens,
         requestReconcile: async (target: RunTarget) => {
           const id = randomUUID();
-          await runs.create({ id, target: target.target, name: 'name' in target ? target.name : null, created_at: new Date().toISOString() });
+          await runs.create({
+            id,
+            target: target.target,
+            name: 'name' in target ? target.name : null,
+            created_at: new Date().toISOString(),
+          });
           await queues.reconcile.add('fanout', {
             trigger: 'manual',
             run_id: id,
@@ -168,6 +210,7 @@ export async function startServices(config: ServerConfig, role: Role, options: S
   } catch (err) {
     for (const c of closers.reverse()) await c().catch(() => {});
     redis.disconnect();
+    eventsRedis?.disconnect();
     throw err;
   }
 
@@ -178,7 +221,8 @@ export async function startServices(config: ServerConfig, role: Role, options: S
     reconciler,
     ports,
     async close() {
-      for (const c of closers.reverse()) await c().catch((err) => logger.warn({ err: coerceError(err).message }, 'close failed'));
+      for (const c of closers.reverse())
+        await c().catch((err) => logger.warn({ err: coerceError(err).message }, 'close failed'));
       await events.close().catch(() => {});
       redis.disconnect();
       eventsRedis?.disconnect();
@@ -206,7 +250,10 @@ export async function runRole(role: Role, argv: string[]): Promise<number> {
     return 1;
   }
   const { logger } = services;
-  logger.info({ agents_port: services.ports.agents, http_port: services.ports.http }, `fluke ${role} started`);
+  logger.info(
+    { agents_port: services.ports.agents, http_port: services.ports.http },
+    `fluke ${role} started`,
+  );
   const stop = new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);

@@ -57,7 +57,12 @@ export class RedisAgentDirectory implements AgentDirectory {
   async known(): Promise<Map<string, number>> {
     const cutoff = Date.now() - this.knownForMs;
     await this.redis.zremrangebyscore(this.keys.knownAgents(), '-inf', `(${cutoff}`);
-    const flat = (await this.redis.zrange(this.keys.knownAgents(), 0, '-1', 'WITHSCORES')) as unknown as string[];
+    const flat = (await this.redis.zrange(
+      this.keys.knownAgents(),
+      0,
+      '-1',
+      'WITHSCORES',
+    )) as unknown as string[];
     const out = new Map<string, number>();
     for (let i = 0; i + 1 < flat.length; i += 2) out.set(flat[i] as string, Number(flat[i + 1]));
     return out;

@@ -4,9 +4,13 @@
  */
 import { UnrecoverableError } from 'bullmq';
 import { z } from 'zod';
-import { CheckResultMessage, InstructionReceiptMessage, StepResultMessage, TaskResultMessage } from '../shared/protocol.js';
-
 import { TRIGGERS } from '../shared/plan.js';
+import {
+  CheckResultMessage,
+  InstructionReceiptMessage,
+  StepResultMessage,
+  TaskResultMessage,
+} from '../shared/protocol.js';
 
 export { TRIGGERS, type Trigger } from '../shared/plan.js';
 
@@ -69,7 +73,9 @@ export type ResultJob = z.infer<typeof ResultJob>;
 export function parseJob<T>(schema: z.ZodType<T>, data: unknown, what: string): T {
   const parsed = schema.safeParse(data);
   if (!parsed.success) {
-    throw new UnrecoverableError(`invalid ${what} job: ${parsed.error.issues[0]?.message ?? 'schema mismatch'}`);
+    throw new UnrecoverableError(
+      `invalid ${what} job: ${parsed.error.issues[0]?.message ?? 'schema mismatch'}`,
+    );
   }
   return parsed.data;
 }

@@ -2,7 +2,7 @@
  * BullMQ queues under the configured prefix (hash-tagged, Redis Cluster-safe) with bounded
  * retention, and the Redis connections BullMQ wants.
  */
-import { Queue, type DefaultJobOptions } from 'bullmq';
+import { type DefaultJobOptions, Queue } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { type Keys, QUEUE_NAMES, type QueueName } from '../shared/keys.js';
 

@@ -20,13 +20,13 @@ import type { EventStore } from './event-store/event-store.js';
 import type { GitSource } from './git-source.js';
 import { checkAlertWebhook } from './handlers/alert-policy.js';
 import { deadlineHandler } from './handlers/deadline.js';
-import { driftTickHandler, fanoutHandler, type AgentJob } from './handlers/fanout.js';
+import { type AgentJob, driftTickHandler, fanoutHandler } from './handlers/fanout.js';
 import { pollHandler } from './handlers/poll.js';
 import { reconcileAgentHandler } from './handlers/reconcile-agent.js';
 import { type ResultDeps, resultHandler, timeOutTasks } from './handlers/result.js';
 import { InstructionStore } from './instruction-store.js';
 import { DeadlineJob, FanoutJob, parseJob, ReconcileAgentJob, ResultJob } from './jobs.js';
-import { createQueues, closeQueues, type Queues } from './queues.js';
+import { closeQueues, createQueues, type Queues } from './queues.js';
 import { RunStore } from './run-store.js';
 import { driftTickEvery, keepSchedules } from './schedules.js';
 import { RedisStateStore } from './state-store.js';
@@ -52,7 +52,11 @@ export interface Reconciler {
   close(): Promise<void>;
 }
 
-const AGENT_JOB_OPTIONS = { removeOnComplete: { count: 1000, age: 3600 }, removeOnFail: { count: 5000 }, attempts: 3 };
+const AGENT_JOB_OPTIONS = {
+  removeOnComplete: { count: 1000, age: 3600 },
+  removeOnFail: { count: 5000 },
+  attempts: 3,
+};
 const ENQUEUE_BATCH = 1000;
 
 export function startReconciler(opts: ReconcilerOptions): Reconciler {
@@ -72,16 +76,25 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   const enqueueAgents = async (jobs: AgentJob[]) => {
     for (let i = 0; i < jobs.length; i += ENQUEUE_BATCH) {
       await queues.reconcile.addBulk(
-        jobs.slice(i, i + ENQUEUE_BATCH).map((j) => ({ name: 'agent', data: j.data, opts: { ...AGENT_JOB_OPTIONS, delay: j.delayMs } })),
+        jobs
+          .slice(i, i + ENQUEUE_BATCH)
+          .map((j) => ({ name: 'agent', data: j.data, opts: { ...AGENT_JOB_OPTIONS, delay: j.delayMs } })),
       );
     }
   };
   const enqueueAlert = async (alert: Alert) => {
     if (!config.drift.alert_webhook) {
-      logger.warn({ alert: alert.payload.event, task: alert.payload.task }, 'alert dropped: no alert_webhook configured');
+      logger.warn(
+        { alert: alert.payload.event, task: alert.payload.task },
+        'alert dropped: no alert_webhook configured',
+      );
       return;
     }
-    await queues.alerts.add('alert', { alert, url: config.drift.alert_webhook }, { ...ALERT_JOB_OPTIONS, jobId: alert.id });
+    await queues.alerts.add(
+      'alert',
+      { alert, url: config.drift.alert_webhook },
+      { ...ALERT_JOB_OPTIONS, jobId: alert.id },
+    );
   };
   const resultDeps: ResultDeps = {
     instructions,
@@ -102,7 +115,12 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       return await fn();
     } finally {
       // Release only our own lock (it may have expired and been taken by another poll).
-      await redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, keys.pollLock(), token);
+      await redis.eval(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+        1,
+        keys.pollLock(),
+        token,
+      );
     }
   };
 
@@ -123,7 +141,10 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       case 'agent': {
         const data = parseJob(ReconcileAgentJob, job.data, 'reconcile agent');
         // Stable across retries of this job, unique across FLUSHALLs (the timestamp).
-        const instructionId = `i${job.id ?? randomUUID()}-${job.timestamp.toString(36)}`.replace(/[^A-Za-z0-9._~-]/g, '_');
+        const instructionId = `i${job.id ?? randomUUID()}-${job.timestamp.toString(36)}`.replace(
+          /[^A-Za-z0-9._~-]/g,
+          '_',
+        );
         return reconcileAgentHandler(data, instructionId, {
           getAgent: (name) => directory.get(name),
           current: () => state.current(),
@@ -131,13 +152,22 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
           send: async (entry, message) => {
             const out = await publishInstruction(redis, keys, entry, message);
             if (out.status === 'undeliverable') {
-              await queues.results.add('undeliverable', { kind: 'undeliverable', agent: entry.name, instruction_id: message.instruction_id, reason: out.reason });
+              await queues.results.add('undeliverable', {
+                kind: 'undeliverable',
+                agent: entry.name,
+                instruction_id: message.instruction_id,
+                reason: out.reason,
+              });
             }
             return out.status === 'published' ? 'delivered' : 'undeliverable';
           },
           saveInstruction: (record) => instructions.save(record),
           scheduleDeadline: async (id) => {
-            await queues.reconcile.add('deadline', { instruction_id: id, misses: 0 }, { delay: checkEveryMs, ...AGENT_JOB_OPTIONS });
+            await queues.reconcile.add(
+              'deadline',
+              { instruction_id: id, misses: 0 },
+              { delay: checkEveryMs, ...AGENT_JOB_OPTIONS },
+            );
           },
           runState: (runId, agent, s, tasks) => runs.setAgentState(runId, agent, s, tasks),
           logger: logger.child({ job: job.id, agent: data.agent }),
@@ -171,7 +201,11 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
         const end = now + every;
         const previous = await redis.set(keys.driftCursor(), String(end), 'GET');
         const start = Math.max(previous ? Number(previous) : now, now - config.git.poll_interval_ms);
-        return driftTickHandler(start, end, now, { agentNames: () => directory.names(), enqueueAgents, pollIntervalMs: config.git.poll_interval_ms });
+        return driftTickHandler(start, end, now, {
+          agentNames: () => directory.names(),
+          enqueueAgents,
+          pollIntervalMs: config.git.poll_interval_ms,
+        });
       }
       default:
         throw new UnrecoverableError(`unknown reconcile job "${job.name}"`);
@@ -182,7 +216,12 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
 
   const alertWorker = async (job: Job) => {
     const { alert, url } = job.data as { alert: Alert; url: string };
-    const result = await sendAlert({ url, payload: alert.payload, alertId: alert.id, timeoutMs: opts.alertTimeoutMs ?? 10_000 });
+    const result = await sendAlert({
+      url,
+      payload: alert.payload,
+      alertId: alert.id,
+      timeoutMs: opts.alertTimeoutMs ?? 10_000,
+    });
     if (result.ok) return { status: result.status };
     const lastAttempt = !result.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     if (lastAttempt) {
@@ -226,7 +265,10 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       logger.warn({ queue: w.name, err: coerceError(err).message }, 'worker error');
     });
     w.on('failed', (job, err) => {
-      logger.warn({ queue: w.name, job: job?.id, name: job?.name, err: err.message, attempts: job?.attemptsMade }, 'job failed');
+      logger.warn(
+        { queue: w.name, job: job?.id, name: job?.name, err: err.message, attempts: job?.attemptsMade },
+        'job failed',
+      );
     });
   }
   const stopSchedules = keepSchedules(queues, config.git.poll_interval_ms, logger);
@@ -235,7 +277,9 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     queues,
     async idle() {
       const counts = await Promise.all(
-        Object.values(queues).map((q) => q.getJobCounts('waiting', 'active', 'prioritized', 'waiting-children')),
+        Object.values(queues).map((q) =>
+          q.getJobCounts('waiting', 'active', 'prioritized', 'waiting-children'),
+        ),
       );
       return counts.every((c) => Object.values(c).every((n) => n === 0));
     },

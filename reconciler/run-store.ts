@@ -6,7 +6,10 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../shared/keys.js';
 
-export type RunTarget = { target: 'all' } | { target: 'agent'; name: string } | { target: 'task'; name: string };
+export type RunTarget =
+  | { target: 'all' }
+  | { target: 'agent'; name: string }
+  | { target: 'task'; name: string };
 
 export interface RunMeta {
   id: string;
@@ -22,7 +25,14 @@ export interface RunProgress {
   done: boolean;
   agents: Record<string, AgentRunState>;
   results: { agent: string; task: string; outcome: string }[];
-  summary: { targeted_agents: number; pending: number; succeeded: number; failed: number; skipped: number; timed_out: number };
+  summary: {
+    targeted_agents: number;
+    pending: number;
+    succeeded: number;
+    failed: number;
+    skipped: number;
+    timed_out: number;
+  };
 }
 
 const TTL_S = 24 * 3600;
@@ -37,7 +47,11 @@ export class RunStore {
 
   async create(meta: RunMeta): Promise<void> {
     const key = this.keys.reconcileRun(meta.id);
-    await this.redis.multi().hset(key, { meta: JSON.stringify(meta), fanout: 'pending' }).expire(key, TTL_S).exec();
+    await this.redis
+      .multi()
+      .hset(key, { meta: JSON.stringify(meta), fanout: 'pending' })
+      .expire(key, TTL_S)
+      .exec();
   }
 
   /** Called by the fan-out: which agents the run targets. */

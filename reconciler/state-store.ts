@@ -15,7 +15,12 @@ export interface SourceStatus {
   /** The revision the last poll saw (good or bad). */
   last_seen_revision: string | null;
   /** Set when the last poll failed (fetch error, or a bad commit); cleared by a good one. */
-  last_error: { revision: string | null; message: string; diagnostics: CompileDiagnostic[]; at: string } | null;
+  last_error: {
+    revision: string | null;
+    message: string;
+    diagnostics: CompileDiagnostic[];
+    at: string;
+  } | null;
   task_count: number;
 }
 
@@ -28,7 +33,12 @@ export interface StateStore {
   status(): Promise<SourceStatus>;
   current(): Promise<CurrentState | null>;
   saveGood(revision: string, state: DesiredState, at: Date): Promise<void>;
-  recordError(revision: string | null, message: string, diagnostics: CompileDiagnostic[], at: Date): Promise<void>;
+  recordError(
+    revision: string | null,
+    message: string,
+    diagnostics: CompileDiagnostic[],
+    at: Date,
+  ): Promise<void>;
   recordPoll(revision: string, at: Date): Promise<void>;
 }
 
@@ -76,7 +86,8 @@ export class RedisStateStore implements StateStore {
   async saveGood(revision: string, state: DesiredState, at: Date): Promise<void> {
     const previous = (await this.status()).revision;
     await this.redis.set(this.keys.desiredState(revision), JSON.stringify(state));
-    if (previous && previous !== revision) await this.redis.expire(this.keys.desiredState(previous), OLD_STATE_TTL_S);
+    if (previous && previous !== revision)
+      await this.redis.expire(this.keys.desiredState(previous), OLD_STATE_TTL_S);
     await this.writeStatus({
       revision,
       revision_at: at.toISOString(),
@@ -88,7 +99,12 @@ export class RedisStateStore implements StateStore {
     this.cache = { revision, state };
   }
 
-  async recordError(revision: string | null, message: string, diagnostics: CompileDiagnostic[], at: Date): Promise<void> {
+  async recordError(
+    revision: string | null,
+    message: string,
+    diagnostics: CompileDiagnostic[],
+    at: Date,
+  ): Promise<void> {
     await this.writeStatus({
       last_poll_at: at.toISOString(),
       last_seen_revision: revision,

@@ -100,7 +100,15 @@ export interface SourceLocation {
 }
 
 /** What a step's run came to. */
-export const STEP_OUTCOMES = ['satisfied', 'applied', 'drifted', 'unconverged', 'failed', 'skipped', 'timeout'] as const;
+export const STEP_OUTCOMES = [
+  'satisfied',
+  'applied',
+  'drifted',
+  'unconverged',
+  'failed',
+  'skipped',
+  'timeout',
+] as const;
 export type StepOutcome = (typeof STEP_OUTCOMES)[number];
 
 /**

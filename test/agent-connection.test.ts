@@ -81,8 +81,11 @@ t.test('register, heartbeat, run, results and acks', async (t) => {
     ['check_result', 'step_result', 'task_result'],
   );
   await agent.runner.idle();
-  // The fake acks each result as it arrives; the last ack may still be in flight.
-  await gw.waitFor(isType('heartbeat'), gw.received.length);
+  // The fake acks each result as it arrives; the last ack may still be in flight: the outbox
+  // empties once it lands (bounded wait, no fixed sleep).
+  const deadline = Date.now() + 5000;
+  while (agent.outbox.size > 0 && Date.now() < deadline)
+    await gw.waitFor(isType('heartbeat'), gw.received.length);
   t.equal(agent.outbox.size, 0, 'acked results are forgotten');
 
   gw.send({ type: 'run', instruction_id: 'i-1', revision: 'abc', trigger: 'manual', tasks: [run] });

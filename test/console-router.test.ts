@@ -4,7 +4,11 @@ import { summarize } from '../reconciler/run-store.js';
 
 t.test('router matches methods, params and wildcards', async (t) => {
   const ok = () => ({ status: 200 });
-  const r = new Router().get('/api/v1/agents', ok).get('/api/v1/agents/:name', ok).post('/api/v1/reconcile', ok).get('/queues/*', ok);
+  const r = new Router()
+    .get('/api/v1/agents', ok)
+    .get('/api/v1/agents/:name', ok)
+    .post('/api/v1/reconcile', ok)
+    .get('/queues/*', ok);
   const m = r.match('GET', '/api/v1/agents/web%2D01');
   t.ok(typeof m === 'object' && m.params.name === 'web-01');
   t.equal(r.match('GET', '/api/v1/nope'), 'not_found');

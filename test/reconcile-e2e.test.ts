@@ -36,7 +36,9 @@ ${steps
 `;
 
 const runs = (events: FlukeEvent[], task: string) =>
-  events.filter((e): e is Extract<FlukeEvent, { kind: 'task_run' }> => e.kind === 'task_run' && e.task === task);
+  events.filter(
+    (e): e is Extract<FlukeEvent, { kind: 'task_run' }> => e.kind === 'task_run' && e.task === task,
+  );
 
 t.test('a commit reaches matching agents only; drift is remediated step by step', async (t) => {
   const web = sandbox(t);
@@ -50,7 +52,11 @@ t.test('a commit reaches matching agents only; drift is remediated step by step'
   await sys.startAgent('web-01', { role: 'web' });
   await sys.startAgent('db-01', { role: 'db' });
 
-  await waitFor('web files', async () => existsSync(join(web, 'index')) && existsSync(join(web, 'config')), Boolean);
+  await waitFor(
+    'web files',
+    async () => existsSync(join(web, 'index')) && existsSync(join(web, 'config')),
+    Boolean,
+  );
   await waitFor('db file', async () => existsSync(join(db, 'schema')), Boolean);
   t.notOk(existsSync(join(web, 'schema')), 'the web host never ran the db task');
 
@@ -77,7 +83,7 @@ t.test('a commit reaches matching agents only; drift is remediated step by step'
     'drift remediation',
     () => sys.get<Events>('/api/v1/events?agent=web-01&task=site'),
     (p) => runs(p.events, 'site').some((e) => e.trigger === 'drift_check' && e.outcome === 'applied'),
-    30_000,
+    60_000,
   );
   const fix = runs(later.events, 'site').find((e) => e.trigger === 'drift_check' && e.outcome === 'applied');
   t.same(
@@ -103,11 +109,13 @@ t.test('alert_only alerts once and applies only on a manual reconcile', async (t
   const receiver = await startHttpReceiver();
   t.teardown(() => receiver.close());
   const sys = await startSystem(t, {
-    files: { 'certs.fluke.hcl': fileTask('certs', 'web', host, ['renew'], 'drift { policy = "alert_only" }') },
+    files: {
+      'certs.fluke.hcl': fileTask('certs', 'web', host, ['renew'], 'drift { policy = "alert_only" }'),
+    },
     alertWebhook: `${receiver.url}/hook`,
   });
   await sys.startAgent('web-01', { role: 'web', env: 'production' });
-  const [alert] = await receiver.waitForRequests(1, 20_000);
+  const [alert] = await receiver.waitForRequests(1, 60_000);
   const body = JSON.parse(alert?.body.toString() ?? '{}');
   t.match(body, {
     event: 'drift_detected',
@@ -124,7 +132,7 @@ t.test('alert_only alerts once and applies only on a manual reconcile', async (t
     'repeated checks',
     () => sys.get<Events>('/api/v1/events?agent=web-01&task=certs'),
     (p) => runs(p.events, 'certs').filter((e) => e.outcome === 'drifted').length >= 3,
-    30_000,
+    60_000,
   );
   t.equal(receiver.requests.length, 1, 'one alert per drift episode');
   t.notOk(existsSync(join(host, 'renew')), 'alert_only never applies by itself');
@@ -143,8 +151,11 @@ t.test('alert_only alerts once and applies only on a manual reconcile', async (t
   );
   t.equal(progress.summary.succeeded, 1);
   t.ok(existsSync(join(host, 'renew')), 'a manual reconcile applies alert_only tasks');
-  const [, remediated] = await receiver.waitForRequests(2, 20_000);
-  t.match(JSON.parse(remediated?.body.toString() ?? '{}'), { event: 'drift_remediated', remediation_status: 'remediated' });
+  const [, remediated] = await receiver.waitForRequests(2, 60_000);
+  t.match(JSON.parse(remediated?.body.toString() ?? '{}'), {
+    event: 'drift_remediated',
+    remediation_status: 'remediated',
+  });
 });
 
 t.test('remediate_and_alert sends both alerts in order; a down receiver is retried', async (t) => {
@@ -160,7 +171,7 @@ t.test('remediate_and_alert sends both alerts in order; a down receiver is retri
   await sys.startAgent('web-01', { role: 'web' });
   // Remediation is not blocked by the failing receiver.
   await waitFor('applied', async () => existsSync(join(host, 'conf')), Boolean);
-  const requests = await receiver.waitForRequests(4, 30_000);
+  const requests = await receiver.waitForRequests(4, 60_000);
   const delivered = requests.filter((r) => r.status === 200).map((r) => JSON.parse(r.body.toString()).event);
   t.same(delivered, ['drift_detected', 'drift_remediated']);
   t.equal(requests[0]?.status, 503, 'the first attempts failed and were retried');
@@ -175,10 +186,16 @@ t.test('a bad commit keeps the last good state and shows the error; the fix reco
     () => sys.get<{ revision: string | null }>('/api/v1/status'),
     (s) => s.revision !== null,
   );
-  await sys.repo.commit({ 'b.fluke.hcl': 'task "broken" {\n  selector {}\n  shell "x" { command = "true" }\n}\n' });
+  await sys.repo.commit({
+    'b.fluke.hcl': 'task "broken" {\n  selector {}\n  shell "x" { command = "true" }\n}\n',
+  });
   const bad = await waitFor(
     'error shown',
-    () => sys.get<{ revision: string; last_error: { message: string; diagnostics: { file: string; line: number }[] } | null }>('/api/v1/status'),
+    () =>
+      sys.get<{
+        revision: string;
+        last_error: { message: string; diagnostics: { file: string; line: number }[] } | null;
+      }>('/api/v1/status'),
     (s) => s.last_error !== null,
   );
   t.equal(bad.revision, good.revision, 'the last good state stays in force');
@@ -193,6 +210,10 @@ t.test('a bad commit keeps the last good state and shows the error; the fix reco
   const fixed = await sys.repo.commit({
     'b.fluke.hcl': `task "two" {\n  selector { match_labels = { role = "web" } }\n  shell "b" {\n    check = "test -f ${host}/b"\n    command = "touch ${host}/b"\n  }\n}\n`,
   });
-  await waitFor('recovered', () => sys.get<{ revision: string; last_error: unknown }>('/api/v1/status'), (s) => s.revision === fixed && s.last_error === null);
+  await waitFor(
+    'recovered',
+    () => sys.get<{ revision: string; last_error: unknown }>('/api/v1/status'),
+    (s) => s.revision === fixed && s.last_error === null,
+  );
   await waitFor('new task applied', async () => existsSync(join(host, 'b')), Boolean);
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { FlukeEvent } from '../shared/events.js';
 import { freePort } from './helpers/redis.js';
-import { type System, startSystem, waitFor } from './helpers/system.js';
+import { type ChildProcessHandle, startSystem, waitFor } from './helpers/system.js';
 
 interface Events {
   events: FlukeEvent[];
@@ -32,20 +32,29 @@ task "${name}" {
 
 const taskRuns = (events: FlukeEvent[]) => events.filter((e) => e.kind === 'task_run');
 
-async function readyHttp(sys: System, port: number) {
-  await waitFor(`http on ${port}`, async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status, (s) => s === 200);
+/** Waits for a spawned gateway's HTTP port; on failure the error carries the process output. */
+async function readyHttp(port: number, proc: ChildProcessHandle) {
+  try {
+    await waitFor(
+      `http on ${port}`,
+      async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status,
+      (s) => s === 200,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nprocess output:\n${proc.output()}`);
+  }
 }
 
 t.test('split processes: two gateways, two reconcilers, agents on both', async (t) => {
   const dir = sandbox(t);
   const sys = await startSystem(t, { files: { 'a.fluke.hcl': simpleTask('a', dir, 'x') }, inProcess: false });
   const second = { agentsPort: await freePort(), httpPort: await freePort() };
-  sys.spawnRole('gateway');
-  sys.spawnRole('gateway', second);
+  const g1 = sys.spawnRole('gateway');
+  const g2 = sys.spawnRole('gateway', second);
   sys.spawnRole('reconciler');
   sys.spawnRole('reconciler');
-  await readyHttp(sys, sys.httpPort);
-  await readyHttp(sys, second.httpPort);
+  await readyHttp(sys.httpPort, g1);
+  await readyHttp(second.httpPort, g2);
   const hosts = [sandbox(t), sandbox(t)];
   // Each agent's task writes into its own dir: same manifest, the label picks the dir.
   await sys.repo.commit({
@@ -64,11 +73,15 @@ task "t${i}" {
   });
   await sys.startAgent('a0', { role: 'web', n: '0' });
   await sys.startAgent('a1', { role: 'web', n: '1' }, { agentsPort: second.agentsPort });
-  await waitFor('both applied', async () => hosts.every((h) => existsSync(join(h, 'f'))), Boolean, 30_000);
-  const agents = await sys.get<{ agents: { name: string; gateway_id: string; connected: boolean }[] }>('/api/v1/agents');
+  await waitFor('both applied', async () => hosts.every((h) => existsSync(join(h, 'f'))), Boolean, 60_000);
+  const agents = await sys.get<{ agents: { name: string; gateway_id: string; connected: boolean }[] }>(
+    '/api/v1/agents',
+  );
   t.equal(agents.agents.length, 2);
   t.not(agents.agents[0]?.gateway_id, agents.agents[1]?.gateway_id, 'the agents are on different gateways');
-  const viaSecond = (await fetch(`http://127.0.0.1:${second.httpPort}/api/v1/agents`).then((r) => r.json())) as typeof agents;
+  const viaSecond = (await fetch(`http://127.0.0.1:${second.httpPort}/api/v1/agents`).then((r) =>
+    r.json(),
+  )) as typeof agents;
   const summary = (p: typeof agents) => p.agents.map((a) => [a.name, a.gateway_id, a.connected]);
   t.same(summary(viaSecond), summary(agents), 'every gateway serves the same registry');
 });
@@ -87,20 +100,20 @@ task "slow" {
 `,
   };
   const sys = await startSystem(t, { files, inProcess: false });
-  sys.spawnRole('gateway');
+  const gw = sys.spawnRole('gateway');
   const r1 = sys.spawnRole('reconciler');
   const r2 = sys.spawnRole('reconciler');
-  await readyHttp(sys, sys.httpPort);
+  await readyHttp(sys.httpPort, gw);
   await sys.startAgent('web-01', { role: 'web' });
-  await waitFor('apply started', async () => existsSync(join(dir, 'starts')), Boolean, 30_000);
+  await waitFor('apply started', async () => existsSync(join(dir, 'starts')), Boolean, 60_000);
   r1.child.kill('SIGKILL');
   await r1.exited;
-  await waitFor('apply finished', async () => existsSync(join(dir, 'done')), Boolean, 30_000);
+  await waitFor('apply finished', async () => existsSync(join(dir, 'done')), Boolean, 60_000);
   const events = await waitFor(
     'the applied event',
     () => sys.get<Events>('/api/v1/events?agent=web-01&task=slow'),
     (p) => taskRuns(p.events).some((e) => e.kind === 'task_run' && e.outcome === 'applied'),
-    30_000,
+    60_000,
   );
   t.equal(readFileSync(join(dir, 'starts'), 'utf8'), 'start\n', 'the apply ran exactly once');
   const applied = taskRuns(events.events).filter((e) => e.kind === 'task_run' && e.outcome === 'applied');
@@ -114,25 +127,42 @@ task "slow" {
 
 t.test('FLUSHALL and a Redis restart: the system rebuilds without restarting processes', async (t) => {
   const dir = sandbox(t);
-  const sys = await startSystem(t, { files: { 'a.fluke.hcl': simpleTask('a', dir, 'x') }, pollInterval: '2s', heartbeat: '500ms' });
+  const sys = await startSystem(t, {
+    files: { 'a.fluke.hcl': simpleTask('a', dir, 'x') },
+    pollInterval: '2s',
+    heartbeat: '500ms',
+  });
   await sys.startAgent('web-01', { role: 'web' });
   await waitFor('applied', async () => existsSync(join(dir, 'x')), Boolean);
   const admin = sys.redis.client();
 
   await admin.flushall();
   // Registry back within a heartbeat or so; desired state back within one poll interval.
-  await waitFor('registry rebuilt', () => sys.get<{ agents: { name: string; connected: boolean }[] }>('/api/v1/agents'), (p) =>
-    p.agents.some((a) => a.name === 'web-01' && a.connected),
-  5000);
-  await waitFor('state rebuilt', () => sys.get<{ revision: string | null }>('/api/v1/status'), (s) => s.revision !== null, 8000);
+  await waitFor(
+    'registry rebuilt',
+    () => sys.get<{ agents: { name: string; connected: boolean }[] }>('/api/v1/agents'),
+    (p) => p.agents.some((a) => a.name === 'web-01' && a.connected),
+    5000,
+  );
+  await waitFor(
+    'state rebuilt',
+    () => sys.get<{ revision: string | null }>('/api/v1/status'),
+    (s) => s.revision !== null,
+    8000,
+  );
   unlinkSync(join(dir, 'x'));
   await waitFor('drift loop rebuilt', async () => existsSync(join(dir, 'x')), Boolean, 15_000);
 
   await sys.redis.kill();
   await sys.redis.restart();
-  await waitFor('state after restart', () => sys.get<{ revision: string | null }>('/api/v1/status'), (s) => s.revision !== null, 15_000);
+  await waitFor(
+    'state after restart',
+    () => sys.get<{ revision: string | null }>('/api/v1/status'),
+    (s) => s.revision !== null,
+    15_000,
+  );
   unlinkSync(join(dir, 'x'));
-  await waitFor('workers resumed', async () => existsSync(join(dir, 'x')), Boolean, 20_000);
+  await waitFor('workers resumed', async () => existsSync(join(dir, 'x')), Boolean, 60_000);
   t.pass('recovered from FLUSHALL and from a restart');
 });
 
@@ -163,9 +193,12 @@ task "hang" {
     'timeout event',
     () => sys.get<Events>('/api/v1/events?agent=web-01&task=hang'),
     (p) => p.events.some((e) => e.kind === 'timeout'),
-    20_000,
+    60_000,
   );
-  t.match(events.events.find((e) => e.kind === 'timeout'), { agent: 'web-01', task: 'hang', outcome: 'timeout' });
+  t.match(
+    events.events.find((e) => e.kind === 'timeout'),
+    { agent: 'web-01', task: 'hang', outcome: 'timeout' },
+  );
   const drift = await sys.get<{ drift: { task: string; outcome: string }[] }>('/api/v1/drift');
   t.match(drift.drift, [{ task: 'hang', outcome: 'timeout' }]);
 });
@@ -173,10 +206,14 @@ task "hang" {
 t.test('fluke reconciler --exit-when-idle works the queues, then exits 0', async (t) => {
   const dir = sandbox(t);
   const sys = await startSystem(t, { files: { 'a.fluke.hcl': simpleTask('a', dir, 'x') }, inProcess: false });
-  sys.spawnRole('gateway');
-  await readyHttp(sys, sys.httpPort);
+  const gw = sys.spawnRole('gateway');
+  await readyHttp(sys.httpPort, gw);
   await sys.startAgent('web-01', { role: 'web' });
-  await waitFor('registered', () => sys.get<{ agents: unknown[] }>('/api/v1/agents'), (p) => p.agents.length === 1);
+  await waitFor(
+    'registered',
+    () => sys.get<{ agents: unknown[] }>('/api/v1/agents'),
+    (p) => p.agents.length === 1,
+  );
   // No reconciler is running: the connect reconcile waits in the queue for a job to take it.
   t.notOk(existsSync(join(dir, 'x')));
   const job = sys.spawnRole('reconciler', {}, ['--exit-when-idle']);

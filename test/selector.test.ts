@@ -2,7 +2,10 @@ import t from 'tap';
 import { matches, matchesEverything } from '../shared/selector.js';
 import type { Selector } from '../shared/types.js';
 
-const sel = (match_labels: Record<string, string>, match_expressions: Selector['match_expressions'] = []): Selector => ({
+const sel = (
+  match_labels: Record<string, string>,
+  match_expressions: Selector['match_expressions'] = [],
+): Selector => ({
   match_labels,
   match_expressions,
 });
@@ -44,7 +47,10 @@ t.test('Exists / DoesNotExist', async (t) => {
   t.notOk(matches(web, sel({}, [{ key: 'canary', operator: 'Exists', values: null }])));
   t.ok(matches(web, sel({}, [{ key: 'canary', operator: 'DoesNotExist', values: null }])));
   t.notOk(matches(web, sel({}, [{ key: 'zone', operator: 'DoesNotExist', values: null }])));
-  t.ok(matches({ canary: '' }, sel({}, [{ key: 'canary', operator: 'Exists', values: null }])), 'empty value exists');
+  t.ok(
+    matches({ canary: '' }, sel({}, [{ key: 'canary', operator: 'Exists', values: null }])),
+    'empty value exists',
+  );
 });
 
 t.test('labels and expressions combine with AND', async (t) => {

@@ -6,13 +6,14 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import type { FlukeEvent } from '../../shared/events.js';
 import { parseServerConfig } from '../../shared/config/load.js';
+import type { FlukeEvent } from '../../shared/events.js';
 import { packageRoot } from '../../shared/paths.js';
 import { coerceError } from '../../shared/types.js';
 import { startServices } from '../services.js';
@@ -52,7 +53,20 @@ async function startRedis(dir: string): Promise<{ url: string; proc: ChildProces
   mkdirSync(dir, { recursive: true });
   const proc = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--maxmemory-policy', 'noeviction'],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--maxmemory-policy',
+      'noeviction',
+    ],
     { stdio: 'ignore' },
   );
   const url = `redis://127.0.0.1:${port}`;
@@ -74,7 +88,10 @@ async function startRedis(dir: string): Promise<{ url: string; proc: ChildProces
 }
 
 const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', ['-c', 'user.name=fluke dev', '-c', 'user.email=dev@fluke.invalid', ...args], { cwd, stdio: 'pipe' }).toString();
+  execFileSync('git', ['-c', 'user.name=fluke dev', '-c', 'user.email=dev@fluke.invalid', ...args], {
+    cwd,
+    stdio: 'pipe',
+  }).toString();
 
 /** Copies examples/ into a Git repo under the data dir and commits any change. */
 function prepareRepo(repo: string): string {
@@ -83,9 +100,11 @@ function prepareRepo(repo: string): string {
     mkdirSync(repo, { recursive: true });
     git(repo, 'init', '-q', '-b', 'main');
   }
-  for (const entry of readdirSync(examples)) cpSync(join(examples, entry), join(repo, entry), { recursive: true });
+  for (const entry of readdirSync(examples))
+    cpSync(join(examples, entry), join(repo, entry), { recursive: true });
   git(repo, 'add', '-A');
-  if (git(repo, 'status', '--porcelain').trim() !== '') git(repo, 'commit', '-q', '-m', 'Demo manifests from examples/');
+  if (git(repo, 'status', '--porcelain').trim() !== '')
+    git(repo, 'commit', '-q', '-m', 'Demo manifests from examples/');
   return git(repo, 'rev-parse', 'HEAD').trim();
 }
 
@@ -145,6 +164,32 @@ export async function run(argv: string[]): Promise<number> {
       });
     }
     const revision = prepareRepo(join(dataDir, 'repo'));
+    // The demo has an alert_only task: a local receiver prints its alerts.
+    const alerts = createHttpServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        try {
+          const a = JSON.parse(Buffer.concat(chunks).toString()) as {
+            event: string;
+            agent: { name: string };
+            task: string;
+            remediation_status: string;
+            drifted_steps: string[];
+          };
+          out(
+            `  ALERT ${a.event}: ${a.agent.name} ${a.task} (${a.remediation_status}; steps ${a.drifted_steps.join(', ')})`,
+          );
+        } catch {
+          out('  ALERT (unreadable body)');
+        }
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((res) => alerts.listen(0, '127.0.0.1', () => res()));
+    stopping.push(() => new Promise<void>((res) => alerts.close(() => res())));
+    const alertAddress = alerts.address();
+    const alertPort = typeof alertAddress === 'object' && alertAddress ? alertAddress.port : 0;
     const agentToken = secret(join(dataDir, 'agent-token'));
     const apiToken = secret(join(dataDir, 'api-token'));
     let httpPort = Number(values['http-port']);
@@ -164,7 +209,10 @@ export async function run(argv: string[]): Promise<number> {
     poll_interval = "${values['poll-interval']}"
   }
   tls { enabled = false }
-  drift { policy = "remediate" }
+  drift {
+    policy        = "remediate"
+    alert_webhook = "http://127.0.0.1:${alertPort}/alerts"
+  }
   log { level = "warn"  format = "pretty" }
 }
 `;
@@ -183,9 +231,13 @@ export async function run(argv: string[]): Promise<number> {
     const services = await startServices(config, 'server', { dataDir });
     stopping.push(() => services.close());
 
-    const agent = spawn(process.execPath, [join(packageRoot, 'bin', 'fluke'), 'agent', '--config', join(dataDir, 'agent.hcl')], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    const agent = spawn(
+      process.execPath,
+      [join(packageRoot, 'bin', 'fluke'), 'agent', '--config', join(dataDir, 'agent.hcl')],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
     stopping.push(
       () =>
         new Promise<void>((res) => {
@@ -198,12 +250,20 @@ export async function run(argv: string[]): Promise<number> {
     const base = `http://127.0.0.1:${httpPort}`;
     out('');
     out('Fluke demo is running.');
-    out(`  HTTP API      ${base}/api/v1/status   (agents: ${base}/api/v1/agents, events: ${base}/api/v1/events)`);
-    out(`  demo repo     ${join(dataDir, 'repo')} at ${revision.slice(0, 12)} (commit to it; polled every ${values['poll-interval']})`);
+    out(
+      `  HTTP API      ${base}/api/v1/status   (agents: ${base}/api/v1/agents, events: ${base}/api/v1/events)`,
+    );
+    out(
+      `  demo repo     ${join(dataDir, 'repo')} at ${revision.slice(0, 12)} (commit to it; polled every ${values['poll-interval']})`,
+    );
     out(`  agent         demo-agent {role=demo, env=dev} on ws://127.0.0.1:${agentsPort}`);
     out(`  API token     ${apiToken}`);
-    out(`  reconcile     curl -X POST -H 'Authorization: Bearer ${apiToken}' -H 'Content-Type: application/json' -d '{"target":"all"}' ${base}/api/v1/reconcile`);
-    out('  drift         the demo tasks write under /tmp/fluke-demo: delete a file there and watch it come back');
+    out(
+      `  reconcile     curl -X POST -H 'Authorization: Bearer ${apiToken}' -H 'Content-Type: application/json' -d '{"target":"all"}' ${base}/api/v1/reconcile`,
+    );
+    out(
+      '  drift         the demo tasks write under /tmp/fluke-demo: delete a file there and watch it come back',
+    );
     out('Events (Ctrl-C to stop):');
 
     const seen = new Set<string>();

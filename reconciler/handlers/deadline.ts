@@ -4,8 +4,9 @@
  * instruction as running gets more time (up to a hard cap); one that is gone, or alive but not
  * running it (restarted, or never received it), times out after two consecutive misses.
  */
-import type { DeadlineJob } from '../jobs.js';
+
 import type { InstructionRecord } from '../instruction-store.js';
+import type { DeadlineJob } from '../jobs.js';
 
 export interface DeadlineDeps {
   getInstruction(id: string): Promise<{ record: InstructionRecord; pending: string[] } | null>;

@@ -29,13 +29,22 @@ export async function fanoutHandler(data: FanoutJob, deps: FanoutDeps): Promise<
     const current = await deps.current();
     const task = current?.state.tasks.find((t) => t.name === data.task);
     const agents = task ? await deps.listAgents() : [];
-    targets = agents.filter((a) => task && matches(a.labels, task.selector)).map((a) => ({ name: a.name, tasks: [data.task as string] }));
+    targets = agents
+      .filter((a) => task && matches(a.labels, task.selector))
+      .map((a) => ({ name: a.name, tasks: [data.task as string] }));
   } else {
     targets = (await deps.agentNames()).map((name) => ({ name, tasks: null }));
   }
-  if (data.run_id) await deps.setRunAgents(data.run_id, targets.map((t) => t.name));
+  if (data.run_id)
+    await deps.setRunAgents(
+      data.run_id,
+      targets.map((t) => t.name),
+    );
   await deps.enqueueAgents(
-    targets.map((t) => ({ data: { agent: t.name, trigger: data.trigger, run_id: data.run_id, tasks: t.tasks, retry: 0 }, delayMs: 0 })),
+    targets.map((t) => ({
+      data: { agent: t.name, trigger: data.trigger, run_id: data.run_id, tasks: t.tasks, retry: 0 },
+      delayMs: 0,
+    })),
   );
   return { agents: targets.length };
 }

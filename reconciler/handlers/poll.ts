@@ -59,7 +59,10 @@ export async function pollHandler(deps: PollDeps): Promise<PollOutcome> {
       return { kind: 'rejected', revision: fetched.revision, errors: result.errors.length };
     }
     await deps.state.saveGood(fetched.revision, result.state, now());
-    deps.logger.info({ revision: fetched.revision, tasks: result.state.tasks.length }, 'desired state updated');
+    deps.logger.info(
+      { revision: fetched.revision, tasks: result.state.tasks.length },
+      'desired state updated',
+    );
     await deps.fanoutAll(fetched.revision);
     return { kind: 'updated', revision: fetched.revision, tasks: result.state.tasks.length };
   });

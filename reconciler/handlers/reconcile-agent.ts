@@ -5,9 +5,9 @@
  * same id and the agent refuses to run it twice.
  */
 import type { Logger } from 'pino';
+import type { RegistryEntry } from '../../gateway/registry-entry.js';
 import { buildInstruction, tasksForAgent } from '../../shared/plan.js';
 import type { RunMessage } from '../../shared/protocol.js';
-import type { RegistryEntry } from '../../gateway/registry-entry.js';
 import type { DriftPolicy } from '../../shared/types.js';
 import type { InstructionRecord } from '../instruction-store.js';
 import type { ReconcileAgentJob } from '../jobs.js';

@@ -69,7 +69,12 @@ async function judgeAndApply(
   if (verdict.status) await deps.statuses.setStatus(agent, verdict.status);
 }
 
-async function finish(deps: ResultDeps, record: InstructionRecord, task: string, outcome: TaskOutcome | 'undeliverable') {
+async function finish(
+  deps: ResultDeps,
+  record: InstructionRecord,
+  task: string,
+  outcome: TaskOutcome | 'undeliverable',
+) {
   if (record.run_id) await deps.runs.setOutcome(record.run_id, record.agent, task, outcome);
   const left = await deps.instructions.finishTask(record.instruction_id, task, outcome);
   if (left === 0) await deps.instructions.complete(record.instruction_id);
@@ -111,19 +116,38 @@ export async function resultHandler(job: ResultJob, deps: ResultDeps): Promise<s
       if (message.accepted) return 'accepted';
       const reason = message.reason ?? '';
       if (reason.startsWith('duplicate')) return 'duplicate';
-      if (reason.includes('already executing') && record.trigger !== 'drift_check' && record.retry < BUSY_RETRIES) {
+      if (
+        reason.includes('already executing') &&
+        record.trigger !== 'drift_check' &&
+        record.retry < BUSY_RETRIES
+      ) {
         // Same agent, same run, same task filter; a new job id makes a new instruction id.
         await deps.retryLater(
-          { agent: record.agent, trigger: record.trigger, run_id: record.run_id, tasks: record.tasks.map((t) => t.task), retry: record.retry + 1 },
+          {
+            agent: record.agent,
+            trigger: record.trigger,
+            run_id: record.run_id,
+            tasks: record.tasks.map((t) => t.task),
+            retry: record.retry + 1,
+          },
           BUSY_RETRY_MS,
         );
-        for (const task of pending) await deps.instructions.finishTask(record.instruction_id, task, 'requeued');
+        for (const task of pending)
+          await deps.instructions.finishTask(record.instruction_id, task, 'requeued');
         await deps.instructions.complete(record.instruction_id);
         return 'busy';
       }
-      deps.logger.warn({ agent: record.agent, instruction_id: record.instruction_id, reason }, 'instruction refused');
+      deps.logger.warn(
+        { agent: record.agent, instruction_id: record.instruction_id, reason },
+        'instruction refused',
+      );
       for (const planned of record.tasks.filter((t) => pending.includes(t.task))) {
-        await deps.events.record(undeliverableEvent({ ...planned, reason: `refused: ${reason}` }, context(record, planned, labels, now)));
+        await deps.events.record(
+          undeliverableEvent(
+            { ...planned, reason: `refused: ${reason}` },
+            context(record, planned, labels, now),
+          ),
+        );
         await finish(deps, record, planned.task, 'undeliverable');
       }
       return 'refused';
@@ -133,14 +157,38 @@ export async function resultHandler(job: ResultJob, deps: ResultDeps): Promise<s
     case 'check_result': {
       const planned = record.tasks.find((t) => t.task === message.task);
       if (!planned) return 'unknown_task';
-      await judgeAndApply(deps, record, planned, labels, { type: 'check_result', execution_id: message.execution_id, step: message.step, satisfied: message.satisfied }, now);
+      await judgeAndApply(
+        deps,
+        record,
+        planned,
+        labels,
+        {
+          type: 'check_result',
+          execution_id: message.execution_id,
+          step: message.step,
+          satisfied: message.satisfied,
+        },
+        now,
+      );
       return 'check';
     }
     case 'task_result': {
       const planned = record.tasks.find((t) => t.task === message.task);
       if (!planned) return 'unknown_task';
       await deps.events.record(taskRunEvent(message, context(record, planned, labels, now)));
-      await judgeAndApply(deps, record, planned, labels, { type: 'task_result', execution_id: message.execution_id, outcome: message.outcome, steps: message.steps }, now);
+      await judgeAndApply(
+        deps,
+        record,
+        planned,
+        labels,
+        {
+          type: 'task_result',
+          execution_id: message.execution_id,
+          outcome: message.outcome,
+          steps: message.steps,
+        },
+        now,
+      );
       await finish(deps, record, planned.task, message.outcome);
       return message.outcome;
     }
@@ -148,12 +196,26 @@ export async function resultHandler(job: ResultJob, deps: ResultDeps): Promise<s
 }
 
 /** The deadline passed: every pending task of the instruction becomes a `timeout`. */
-export async function timeOutTasks(deps: ResultDeps, record: InstructionRecord, tasks: string[], waitedMs: number): Promise<void> {
+export async function timeOutTasks(
+  deps: ResultDeps,
+  record: InstructionRecord,
+  tasks: string[],
+  waitedMs: number,
+): Promise<void> {
   const now = (deps.now ?? (() => new Date()))();
   const labels = await deps.labelsOf(record.agent);
   for (const planned of record.tasks.filter((t) => tasks.includes(t.task))) {
-    await deps.events.record(timeoutEvent({ ...planned, waited_ms: waitedMs }, context(record, planned, labels, now)));
-    await judgeAndApply(deps, record, planned, labels, { type: 'timeout', execution_id: planned.execution_id }, now);
+    await deps.events.record(
+      timeoutEvent({ ...planned, waited_ms: waitedMs }, context(record, planned, labels, now)),
+    );
+    await judgeAndApply(
+      deps,
+      record,
+      planned,
+      labels,
+      { type: 'timeout', execution_id: planned.execution_id },
+      now,
+    );
     await finish(deps, record, planned.task, 'timeout');
   }
 }

@@ -55,7 +55,11 @@ export interface System {
   url(path: string): string;
   get<T = unknown>(path: string): Promise<T>;
   post(path: string, body: unknown, token?: string | null): Promise<{ status: number; json: unknown }>;
-  startAgent(name: string, labels: Record<string, string>, opts?: { agentsPort?: number }): Promise<AgentProcess>;
+  startAgent(
+    name: string,
+    labels: Record<string, string>,
+    opts?: { agentsPort?: number },
+  ): Promise<AgentProcess>;
   /** `fluke gateway|reconciler|server` as a real process with this system's config. */
   spawnRole(
     role: 'gateway' | 'reconciler' | 'server',
@@ -211,8 +215,18 @@ export async function startSystem(t: Teardown, options: SystemOptions): Promise<
     },
     spawnRole(role, overrides = {}, extraArgs = []) {
       const file = join(dir, `${role}-${roleCount++}.hcl`);
-      writeFileSync(file, hclFor({ agentsPort: overrides.agentsPort ?? agentsPort, httpPort: overrides.httpPort ?? httpPort }));
-      const handle = spawnFluke([role, '--config', file, '--data-dir', join(dir, `${role}-${roleCount}`), ...extraArgs]);
+      writeFileSync(
+        file,
+        hclFor({ agentsPort: overrides.agentsPort ?? agentsPort, httpPort: overrides.httpPort ?? httpPort }),
+      );
+      const handle = spawnFluke([
+        role,
+        '--config',
+        file,
+        '--data-dir',
+        join(dir, `${role}-${roleCount}`),
+        ...extraArgs,
+      ]);
       t.teardown(() => handle.stop('SIGKILL'));
       return handle;
     },
@@ -225,7 +239,7 @@ export async function waitFor<T>(
   what: string,
   probe: () => Promise<T>,
   accept: (v: T) => boolean,
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
@@ -236,7 +250,8 @@ export async function waitFor<T>(
     } catch {
       // not up yet
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 2000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 2000)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
