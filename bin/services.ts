@@ -160,7 +160,7 @@ export async function startServices(
       closers.push(() => g.drain());
 
       // Gateways keep the schedules alive too, so nothing depends on a long-lived reconciler.
-      const queues = reconciler?.queues ?? createQueues(redis, keys);
+      const queues = reconciler?.queues ?? createQueues(redis, keys, logger);
       const stopSchedules = keepSchedules(queues, config.git.poll_interval_ms, logger);
       const runs = new RunStore(redis, keys);
       const router = createApiRouter({

@@ -4,6 +4,7 @@
  */
 import { type DefaultJobOptions, Queue } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
 import { type Keys, QUEUE_NAMES, type QueueName } from '../shared/keys.js';
 
 /** Bounded retention: enough to inspect in Bull Board, never unbounded growth. */
@@ -22,9 +23,17 @@ export function createRedis(url: string, options: RedisOptions = {}): Redis {
 
 export type Queues = Record<QueueName, Queue>;
 
-export function createQueues(connection: Redis, keys: Keys): Queues {
-  const make = (name: QueueName) =>
-    new Queue(name, { connection, prefix: keys.bullPrefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+export function createQueues(connection: Redis, keys: Keys, logger?: Logger): Queues {
+  const make = (name: QueueName) => {
+    const queue = new Queue(name, {
+      connection,
+      prefix: keys.bullPrefix,
+      defaultJobOptions: DEFAULT_JOB_OPTIONS,
+    });
+    // Without a listener BullMQ prints every connection error; the client logs the outage once.
+    queue.on('error', (err) => logger?.debug({ queue: name, err: err.message }, 'queue error'));
+    return queue;
+  };
   return {
     poll: make(QUEUE_NAMES.poll),
     reconcile: make(QUEUE_NAMES.reconcile),

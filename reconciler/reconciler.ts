@@ -58,12 +58,13 @@ const AGENT_JOB_OPTIONS = {
   attempts: 3,
 };
 const ENQUEUE_BATCH = 1000;
+const CLOSE_GRACE_MS = 5000;
 
 export function startReconciler(opts: ReconcilerOptions): Reconciler {
   const { config, redis } = opts;
   const logger = opts.logger.child({ component: 'reconciler' });
   const keys = new Keys(config.redis.prefix);
-  const queues = createQueues(redis, keys);
+  const queues = createQueues(redis, keys, logger);
   const state = new RedisStateStore(redis, keys);
   const statuses = new RedisStatusStore({ redis, keys, ttlMs: config.event_store.redis.ttl_ms });
   const instructions = new InstructionStore(redis, keys);
@@ -285,7 +286,14 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     },
     async close() {
       stopSchedules();
-      await Promise.allSettled(workers.map((w) => w.close()));
+      // Let running jobs finish, but not forever (Redis may be gone): then force.
+      await Promise.allSettled(
+        workers.map((w) =>
+          Promise.race([w.close(), new Promise((r) => setTimeout(r, CLOSE_GRACE_MS).unref())]).then(() =>
+            w.close(true),
+          ),
+        ),
+      );
       await closeQueues(queues);
     },
   };

@@ -67,7 +67,8 @@ async function startRedis(dir: string): Promise<{ url: string; proc: ChildProces
       '--maxmemory-policy',
       'noeviction',
     ],
-    { stdio: 'ignore' },
+    // Its own process group: Ctrl-C reaches only `fluke dev`, which stops things in order.
+    { stdio: 'ignore', detached: true },
   );
   const url = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
@@ -144,9 +145,19 @@ export async function run(argv: string[]): Promise<number> {
   const dataDir = resolve(values['data-dir'] as string);
   mkdirSync(dataDir, { recursive: true });
   const stopping: (() => Promise<void> | void)[] = [];
+  const children: ChildProcess[] = [];
   const stopAll = async () => {
-    for (const s of stopping.reverse()) await Promise.resolve(s()).catch(() => {});
+    for (const s of stopping.reverse()) {
+      await Promise.race([
+        Promise.resolve(s()).catch(() => {}),
+        new Promise((r) => setTimeout(r, 10_000).unref()),
+      ]);
+    }
   };
+  // Never leave the private Redis or the agent behind, whatever happens to this process.
+  process.once('exit', () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  });
   try {
     let redisUrl = process.env.REDIS_URL;
     if (!redisUrl) {
@@ -159,6 +170,7 @@ export async function run(argv: string[]): Promise<number> {
       }
       const redis = await startRedis(join(dataDir, 'redis'));
       redisUrl = redis.url;
+      children.push(redis.proc);
       stopping.push(() => {
         redis.proc.kill('SIGTERM');
       });
@@ -234,10 +246,9 @@ export async function run(argv: string[]): Promise<number> {
     const agent = spawn(
       process.execPath,
       [join(packageRoot, 'bin', 'fluke'), 'agent', '--config', join(dataDir, 'agent.hcl')],
-      {
-        stdio: ['ignore', 'inherit', 'inherit'],
-      },
+      { stdio: ['ignore', 'inherit', 'inherit'], detached: true },
     );
+    children.push(agent);
     stopping.push(
       () =>
         new Promise<void>((res) => {
@@ -262,7 +273,10 @@ export async function run(argv: string[]): Promise<number> {
       `  reconcile     curl -X POST -H 'Authorization: Bearer ${apiToken}' -H 'Content-Type: application/json' -d '{"target":"all"}' ${base}/api/v1/reconcile`,
     );
     out(
-      '  drift         the demo tasks write under /tmp/fluke-demo: delete a file there and watch it come back',
+      '  drift         the demo tasks write under /tmp/fluke-demo: delete greeting.txt and watch it come back;',
+    );
+    out(
+      '                motd is alert_only: it stays drifted (one ALERT per episode) until the reconcile above applies it',
     );
     out('Events (Ctrl-C to stop):');
 
