@@ -72,7 +72,8 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   const hb = config.heartbeat_interval_ms;
   const directory = new RedisAgentDirectory(redis, keys, 3 * hb + 5000, config.event_store.redis.ttl_ms);
   const compiler = new ManifestCompiler();
-  const checkEveryMs = Math.max(3 * hb, 1000);
+  // A disconnected agent gets at least ~10 s (three checks, 5 s apart) to come back before its work times out.
+  const checkEveryMs = Math.max(3 * hb, 5000);
 
   const enqueueAgents = async (jobs: AgentJob[]) => {
     for (let i = 0; i < jobs.length; i += ENQUEUE_BATCH) {

@@ -4,6 +4,7 @@
  * incompatible change; the gateway refuses versions it does not speak.
  */
 import { z } from 'zod';
+import { STEP_OUTCOMES } from './types.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -72,15 +73,7 @@ export const RunTaskSchema = z.object({
 });
 export type RunTask = z.infer<typeof RunTaskSchema>;
 
-export const StepOutcomeSchema = z.enum([
-  'satisfied',
-  'applied',
-  'drifted',
-  'unconverged',
-  'failed',
-  'skipped',
-  'timeout',
-]);
+export const StepOutcomeSchema = z.enum(STEP_OUTCOMES);
 
 export const StepResultSchema = z.object({
   step: name,

@@ -23,20 +23,50 @@ t.test('fluke dev shows a working system and stops cleanly on Ctrl-C', async (t)
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   const env: NodeJS.ProcessEnv = { REDIS_URL: '' };
   const dev = spawnFluke(
-    ['dev', '--data-dir', dataDir, '--http-port', String(await freePort()), '--agents-port', String(await freePort())],
+    [
+      'dev',
+      '--data-dir',
+      dataDir,
+      '--http-port',
+      String(await freePort()),
+      '--agents-port',
+      String(await freePort()),
+    ],
     env,
   );
   t.teardown(() => dev.stop('SIGKILL'));
-  await waitFor('the banner', async () => dev.output(), (o) => o.includes('Fluke demo is running.'), 60_000);
+  await waitFor(
+    'the banner',
+    async () => dev.output(),
+    (o) => o.includes('Fluke demo is running.'),
+    60_000,
+  );
   const url = /HTTP API\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(dev.output())?.[1];
   t.ok(url, 'the URL is printed');
-  await waitFor('the demo applied', async () => dev.output(), (o) => /demo-agent demo_sandbox: (applied|satisfied)/.test(o), 60_000);
-  await waitFor('the alert_only task alerted', async () => dev.output(), (o) => o.includes('ALERT drift_detected: demo-agent demo_motd'), 60_000);
-  const agents = (await (await fetch(`${url}/api/v1/agents`)).json()) as { agents: { name: string; connected: boolean }[] };
+  await waitFor(
+    'the demo applied',
+    async () => dev.output(),
+    (o) => /demo-agent demo_sandbox: (applied|satisfied)/.test(o),
+    60_000,
+  );
+  await waitFor(
+    'the alert_only task alerted',
+    async () => dev.output(),
+    (o) => o.includes('ALERT drift_detected: demo-agent demo_motd'),
+    60_000,
+  );
+  const agents = (await (await fetch(`${url}/api/v1/agents`)).json()) as {
+    agents: { name: string; connected: boolean }[];
+  };
   t.match(agents.agents, [{ name: 'demo-agent', connected: true }]);
   t.ok(processesMentioning(dataDir).length >= 2, 'redis-server and the agent run beside it');
 
   dev.child.kill('SIGINT');
   t.equal(await dev.exited, 0, dev.output());
-  await waitFor('children gone', async () => processesMentioning(dataDir), (p) => p.length === 0, 15_000);
+  await waitFor(
+    'children gone',
+    async () => processesMentioning(dataDir),
+    (p) => p.length === 0,
+    15_000,
+  );
 });

@@ -3,16 +3,14 @@
  * gateway (started on the same address, as a balancer would route it) and its result arrives
  * exactly once. Real gateway, reconciler and agent processes.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { FlukeEvent } from '../shared/events.js';
-import { startSystem, waitFor } from './helpers/system.js';
+import { sandbox, startSystem, waitFor } from './helpers/system.js';
 
 t.test('gateway killed mid-step: result arrives once through the next gateway', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'fluke-host-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = sandbox(t);
   const sys = await startSystem(t, {
     files: {
       'long.fluke.hcl': `

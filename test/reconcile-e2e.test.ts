@@ -2,22 +2,15 @@
  * The core loop end to end: real Redis, real Git, the all-in-one server in-process and real
  * agent processes running real shell commands in temp dirs.
  */
-import { existsSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { FlukeEvent } from '../shared/events.js';
 import { startHttpReceiver } from './helpers/http-receiver.js';
-import { startSystem, waitFor } from './helpers/system.js';
+import { sandbox, startSystem, waitFor } from './helpers/system.js';
 
 interface Events {
   events: FlukeEvent[];
-}
-
-function sandbox(t: { teardown(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'fluke-host-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 const fileTask = (name: string, role: string, dir: string, steps: string[], extra = '') => `

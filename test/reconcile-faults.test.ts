@@ -2,22 +2,15 @@
  * Faults: split processes, a reconciler killed mid-apply, FLUSHALL, a Redis restart, an agent that
  * stops answering, and `--exit-when-idle`. Real processes throughout.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { FlukeEvent } from '../shared/events.js';
 import { freePort } from './helpers/redis.js';
-import { type ChildProcessHandle, startSystem, waitFor } from './helpers/system.js';
+import { type ChildProcessHandle, sandbox, startSystem, waitFor } from './helpers/system.js';
 
 interface Events {
   events: FlukeEvent[];
-}
-
-function sandbox(t: { teardown(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'fluke-host-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 const simpleTask = (name: string, dir: string, file: string) => `

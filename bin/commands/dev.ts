@@ -11,11 +11,11 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { parseServerConfig } from '../../shared/config/load.js';
 import type { FlukeEvent } from '../../shared/events.js';
 import { packageRoot } from '../../shared/paths.js';
 import { coerceError } from '../../shared/types.js';
+import { spawnRedisServer, waitForRedis } from '../redis-server.js';
 import { startServices } from '../services.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -51,41 +51,16 @@ function portFree(port: number): Promise<boolean> {
 async function startRedis(dir: string): Promise<{ url: string; proc: ChildProcess }> {
   const port = await freePort();
   mkdirSync(dir, { recursive: true });
-  const proc = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-      '--maxmemory-policy',
-      'noeviction',
-    ],
-    // Its own process group: Ctrl-C reaches only `fluke dev`, which stops things in order.
-    { stdio: 'ignore', detached: true },
-  );
+  // Its own process group: Ctrl-C reaches only `fluke dev`, which stops things in order.
+  const proc = spawnRedisServer(port, dir, { detached: true });
   const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    const c = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    c.on('error', () => {});
-    try {
-      await c.connect();
-      await c.ping();
-      c.disconnect();
-      return { url, proc };
-    } catch {
-      c.disconnect();
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  try {
+    await waitForRedis(url);
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw err;
   }
-  proc.kill('SIGKILL');
-  throw new Error('redis-server did not start');
+  return { url, proc };
 }
 
 const git = (cwd: string, ...args: string[]) =>

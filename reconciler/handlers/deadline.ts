@@ -2,7 +2,7 @@
  * Deadline: turns an agent's silence into `timeout`, never a hung job. Checked every few
  * heartbeats while results are pending: an agent that is still connected and reports the
  * instruction as running gets more time (up to a hard cap); one that is gone, or alive but not
- * running it (restarted, or never received it), times out after two consecutive misses.
+ * running it (restarted, or never received it), times out after three consecutive misses.
  */
 
 import type { InstructionRecord } from '../instruction-store.js';
@@ -21,7 +21,7 @@ export interface DeadlineDeps {
 }
 
 /** How many consecutive checks may find the agent not running an instruction before it times out. */
-export const MISSES_ALLOWED = 2;
+export const MISSES_ALLOWED = 3;
 
 export type DeadlineOutcome = 'finished' | 'waiting' | 'timed_out';
 

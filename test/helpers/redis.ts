@@ -2,12 +2,13 @@
  * A private redis-server for a test file: a free port, a temp dir, no persistence,
  * `maxmemory-policy noeviction` as BullMQ needs. `REDIS_URL` set → use it with a unique prefix instead.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { spawnRedisServer, waitForRedis } from '../../bin/redis-server.js';
 
 export interface TestRedis {
   url: string;
@@ -33,24 +34,6 @@ export function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-async function waitForPing(url: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    c.on('error', () => {});
-    try {
-      await c.connect();
-      await c.ping();
-      c.disconnect();
-      return;
-    } catch {
-      c.disconnect();
-      if (Date.now() > deadline) throw new Error(`redis at ${url} did not come up`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 }
 
 export async function startRedis(): Promise<TestRedis> {
@@ -89,27 +72,8 @@ export async function startRedis(): Promise<TestRedis> {
   const url = `redis://127.0.0.1:${port}`;
   let proc: ChildProcess | null = null;
   const launch = async () => {
-    proc = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        dir,
-        '--maxmemory-policy',
-        'noeviction',
-        '--loglevel',
-        'warning',
-      ],
-      { stdio: 'ignore' },
-    );
-    await waitForPing(url);
+    proc = spawnRedisServer(port, dir);
+    await waitForRedis(url);
   };
   await launch();
   const kill = async () => {

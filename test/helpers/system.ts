@@ -234,6 +234,13 @@ export async function startSystem(t: Teardown, options: SystemOptions): Promise<
   return system;
 }
 
+/** A temp dir standing in for a host's filesystem; removed after the test. */
+export function sandbox(t: Teardown): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fluke-host-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 /** Poll until `probe` returns something `accept` likes; for conditions with no event to await. */
 export async function waitFor<T>(
   what: string,
