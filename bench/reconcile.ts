@@ -268,11 +268,12 @@ async function busy(queues: Queues, includeDelayed: boolean): Promise<number> {
   return counts.reduce((s, c) => s + Object.values(c).reduce((a, b) => a + b, 0), 0);
 }
 
-/** Delayed jobs other than our own timing: the drift-tick scheduler always keeps one delayed. */
+/** Nothing waiting or active, and no deadline job or retry still delayed. */
 async function waitQuiet(ctx: Ctx, what: string, deadline: number): Promise<void> {
   for (;;) {
-    const delayedOwn = (await ctx.queues.reconcile.getDelayed(0, 100)).filter(
-      (j) => j.name !== 'drift-tick',
+    // Deadline jobs and retries belong to the cycle; the drift tick's own delayed jobs do not.
+    const delayedOwn = (await ctx.queues.reconcile.getDelayed(0, -1)).filter(
+      (j) => j.name === 'deadline' || j.attemptsMade > 0,
     ).length;
     if ((await busy(ctx.queues, false)) === 0 && delayedOwn === 0) return;
     if (Date.now() > deadline) {
@@ -420,10 +421,10 @@ async function main(): Promise<void> {
   };
   const cleanupOnce = async () => {
     await Promise.allSettled([...children].map(stop));
-    if (queues) await closeQueues(queues);
+    if (queues) await closeQueues(queues).catch(() => {});
     client?.disconnect();
-    await redisServer.stop();
-    await repo.remove();
+    await redisServer.stop().catch((err: unknown) => console.error('redis stop failed', err));
+    await repo.remove().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   };
   process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
@@ -440,8 +441,9 @@ async function main(): Promise<void> {
         redisUrl: redisServer.url,
         prefix: redisServer.prefix,
         repo: repo.dir,
-        // Long: the periodic drift tick would otherwise mix its own drift checks into the cycles.
-        pollInterval: '24h',
+        // Long: the periodic drift tick (every 60 s, agents whose slot falls in that window) would
+        // otherwise mix its own drift checks into the cycles; at 720h that is ~0.2 of 10,000 per tick.
+        pollInterval: '720h',
         heartbeat: args.heartbeat ?? '10s',
         policy: 'remediate',
         alertWebhook: null,

@@ -241,6 +241,10 @@ export async function runRole(role: Role, argv: string[]): Promise<number> {
     },
     allowPositionals: false,
   });
+  if (values['exit-when-idle'] && role !== 'reconciler') {
+    process.stderr.write(`fluke ${role}: --exit-when-idle is for \`fluke reconciler\` only\n`);
+    return 2;
+  }
   let services: Services;
   try {
     const config = await loadServerConfig(values.config as string);

@@ -63,7 +63,8 @@ export function safeJobId(kind: string, id: string): string {
 export function resultJob(data: ResultJobData): JobSpec<ResultJobData> {
   const m = data.message;
   // Same result id re-sent after a reconnect = same job id: BullMQ ignores the duplicate while the
-  // first is retained; after that the consumer's idempotency (result seen-set) takes over.
+  // first is retained; after that the consumer's idempotency (event ids derived from the execution,
+  // the judged execution id in the status) takes over.
   const jobId =
     m.type === 'instruction_receipt' ? safeJobId('receipt', m.instruction_id) : safeJobId('r', m.result_id);
   return { name: 'result', data, opts: { ...RETENTION, jobId } };

@@ -10,7 +10,6 @@ import type { Logger } from 'pino';
 import { publishInstruction } from '../gateway/publish-instruction.js';
 import type { Alert } from '../shared/alerts.js';
 import type { ServerConfig } from '../shared/config/types.js';
-import { newEventId } from '../shared/events.js';
 import { Keys, QUEUE_NAMES } from '../shared/keys.js';
 import { ManifestCompiler } from '../shared/manifest/compile.js';
 import { coerceError } from '../shared/types.js';
@@ -172,6 +171,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
             );
           },
           runState: (runId, agent, s, tasks) => runs.setAgentState(runId, agent, s, tasks),
+          forgetTasks: (agent, keep) => statuses.forgetTasks(agent, keep),
           logger: logger.child({ job: job.id, agent: data.agent }),
         });
       }
@@ -229,7 +229,8 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     if (lastAttempt) {
       await opts.events.record({
         kind: 'alert_failed',
-        id: newEventId(),
+        // Derived from the alert: a re-run of the last attempt records the same event once.
+        id: `alert_failed~${alert.id}`,
         at: new Date().toISOString(),
         agent: alert.payload.agent.name,
         labels: alert.payload.agent.labels,

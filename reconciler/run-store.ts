@@ -91,7 +91,8 @@ export function summarize(meta: RunMeta, raw: Record<string, string>): RunProgre
       agents[field.slice(2)] = value as AgentRunState;
       summary.targeted_agents++;
       if (value === 'pending') summary.pending++;
-      else if (value === 'not_connected' || value === 'undeliverable') summary.skipped++;
+      // An undeliverable agent's tasks are counted below, each with its outcome.
+      else if (value === 'not_connected') summary.skipped++;
     } else if (field.startsWith('p:')) {
       const [agent = '', task = ''] = field.slice(2).split('\u0000');
       results.push({ agent, task, outcome: value });

@@ -81,10 +81,6 @@ export class Keys {
   statusProblems(): string {
     return this.g('problems');
   }
-  /** String (SET NX): marks a result id as already handled (idempotent result jobs). */
-  resultSeen(resultId: string): string {
-    return `${this.prefix}:seen:${resultId}`;
-  }
   /** Hash: one dispatched instruction (agent, tasks, deadline) until its results are in. */
   instruction(instructionId: string): string {
     return `${this.prefix}:instr:${instructionId}`;

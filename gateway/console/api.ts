@@ -220,6 +220,16 @@ export function createApiRouter(deps: ApiDeps, router = new Router()): Router {
   router.post(`${API}/reconcile`, async (req) => {
     requireToken(verifyApi, deps.apiTokens.length > 0, req);
     const target = parseTarget(jsonBody(req));
+    if (target.target === 'agent') {
+      const [entry, known] = await Promise.all([deps.directory.get(target.name), deps.directory.known()]);
+      if (!entry && !known.has(target.name))
+        throw new HttpError(404, 'not_found', `no agent "${target.name}"`);
+    } else if (target.target === 'task') {
+      const current = await deps.state.current();
+      if (!current?.state.tasks.some((t) => t.name === target.name)) {
+        throw new HttpError(404, 'not_found', `no task "${target.name}" in the current desired state`);
+      }
+    }
     const id = await deps.requestReconcile(target);
     return { status: 202, json: { id, status_url: `${API}/reconcile/${id}` } };
   });

@@ -24,6 +24,8 @@ export interface ReconcileAgentDeps {
   saveInstruction(record: InstructionRecord): Promise<void>;
   scheduleDeadline(instructionId: string): Promise<void>;
   runState(runId: string, agent: string, state: AgentRunState, tasks?: string[]): Promise<void>;
+  /** Forget statuses of every task of the agent not in `keep`. */
+  forgetTasks(agent: string, keep: string[]): Promise<unknown>;
   logger: Logger;
   now?: () => Date;
 }
@@ -55,6 +57,14 @@ export async function reconcileAgentHandler(
     return { kind: 'no_state' };
   }
   let tasks = tasksForAgent(entry.labels, current.state);
+  // A full reconcile knows every task the agent should have: drop statuses of the others (removed
+  // from Git, or no longer matching its labels) so they leave /drift instead of lingering.
+  if (!data.tasks) {
+    await deps.forgetTasks(
+      entry.name,
+      tasks.map((t) => t.name),
+    );
+  }
   if (data.tasks) {
     const wanted = new Set(data.tasks);
     tasks = tasks.filter((t) => wanted.has(t.name));
@@ -92,6 +102,7 @@ export async function reconcileAgentHandler(
   // The deadline also covers an undeliverable send that the gateway reports back asynchronously.
   await deps.scheduleDeadline(instructionId);
   if (delivery === 'undeliverable') {
+    await mark('undeliverable');
     deps.logger.warn({ agent: entry.name, instruction_id: instructionId }, 'instruction undeliverable');
     return { kind: 'undeliverable', instruction_id: instructionId };
   }

@@ -116,11 +116,15 @@ export async function resultHandler(job: ResultJob, deps: ResultDeps): Promise<s
       if (message.accepted) return 'accepted';
       const reason = message.reason ?? '';
       if (reason.startsWith('duplicate')) return 'duplicate';
-      if (
-        reason.includes('already executing') &&
-        record.trigger !== 'drift_check' &&
-        record.retry < BUSY_RETRIES
-      ) {
+      const busy = reason.includes('already executing');
+      if (busy && record.trigger === 'drift_check') {
+        // The agent is applying that task right now: its result will say more than this check.
+        for (const task of pending)
+          await deps.instructions.finishTask(record.instruction_id, task, 'requeued');
+        await deps.instructions.complete(record.instruction_id);
+        return 'busy_skipped';
+      }
+      if (busy && record.retry < BUSY_RETRIES) {
         // Same agent, same run, same task filter; a new job id makes a new instruction id.
         await deps.retryLater(
           {

@@ -5,8 +5,11 @@
  * which SPEC.md's own example uses, so such blocks are split onto separate lines first and
  * error positions are mapped back to the original source.
  */
-import { parse } from '@cdktf/hcl2json';
 import { HclSyntaxError, type OutlineItem, scanHcl } from './outline.js';
+import { parseInThread, type RawParse } from './ParserPool.js';
+
+/** One hcl2json call: in this thread (the default) or through a ParserPool. */
+export type Hcl2Json = (file: string, text: string) => Promise<RawParse>;
 
 export interface HclParseError {
   file: string;
@@ -93,9 +96,15 @@ function firstDiagnostic(file: string, raw: string): { position: Position; messa
 
 /**
  * Parses HCL native syntax into hcl2json's JSON shape (blocks as `{type: {label: [body]}}`,
- * expressions as `"${...}"` strings). Pass `items` from scanHcl when you already have them.
+ * expressions as `"${...}"` strings). Pass `items` from scanHcl when you already have them, and
+ * `hcl2json` to parse elsewhere than in this thread (its HclParserFailure passes through).
  */
-export async function parseHcl(file: string, source: string, items?: OutlineItem[]): Promise<HclParseResult> {
+export async function parseHcl(
+  file: string,
+  source: string,
+  items?: OutlineItem[],
+  hcl2json: Hcl2Json = parseInThread,
+): Promise<HclParseResult> {
   let scanned = items ?? null;
   let scanError: HclSyntaxError | null = null;
   if (!scanned) {
@@ -109,28 +118,18 @@ export async function parseHcl(file: string, source: string, items?: OutlineItem
   const offsets = scanned ? splitOffsets(scanned, []) : [];
   const { text, map } =
     offsets.length > 0 ? insertNewlines(source, offsets) : { text: source, map: (p: Position) => p };
-  try {
-    const json: Record<string, unknown> = await parse(file, text);
-    if (scanError) {
-      return {
-        ok: false,
-        error: { file, line: scanError.line, column: scanError.column, message: scanError.message },
-      };
-    }
-    return { ok: true, json };
-  } catch (err) {
-    const raw = err instanceof Error ? err.message : String(err);
-    const diag = firstDiagnostic(file, raw);
-    if (diag) {
-      const at = map(diag.position);
-      return { ok: false, error: { file, line: at.line, column: at.column, message: diag.message } };
-    }
-    if (scanError) {
-      return {
-        ok: false,
-        error: { file, line: scanError.line, column: scanError.column, message: scanError.message },
-      };
-    }
-    return { ok: false, error: { file, line: 1, column: 1, message: raw.replace(/^parse config: /, '') } };
+  const parsed = await hcl2json(file, text);
+  const scanFailure = (e: HclSyntaxError): HclParseResult => ({
+    ok: false,
+    error: { file, line: e.line, column: e.column, message: e.message },
+  });
+  if (parsed.ok) return scanError ? scanFailure(scanError) : { ok: true, json: parsed.value };
+  const diag = firstDiagnostic(file, parsed.message);
+  if (diag) {
+    const at = map(diag.position);
+    return { ok: false, error: { file, line: at.line, column: at.column, message: diag.message } };
   }
+  if (scanError) return scanFailure(scanError);
+  const message = parsed.message.replace(/^parse config: /, '');
+  return { ok: false, error: { file, line: 1, column: 1, message } };
 }

@@ -4,10 +4,10 @@
  * where one file changed re-parses that one file. Evaluation and checking are cheap and run
  * over everything each time, since locals are shared across files.
  */
-import { createHash } from 'node:crypto';
 import { Budget } from '../hcl/eval/Budget.js';
 import { evaluate } from '../hcl/eval/evaluate.js';
 import { type Value, valuesEqual } from '../hcl/eval/value.js';
+import { type ParserPool, sharedParserPool } from '../hcl/ParserPool.js';
 import type { CompiledTask, SourceLocation } from '../types.js';
 import type { BuildEnv } from './BodyReader.js';
 import { IDENTIFIER } from './BodyReader.js';
@@ -15,7 +15,8 @@ import { buildTask } from './buildTask.js';
 import type { CompileDiagnostic, CompileResult, ManifestFile } from './compile.js';
 import { AlreadyReported, type LocalDecl, LocalTable, messageOf } from './LocalTable.js';
 import { type CompileLimits, resolveLimits } from './limits.js';
-import { type AttrDecl, type BlockDecl, type FileUnit, loadFile } from './loadFile.js';
+import type { AttrDecl, BlockDecl, FileUnit } from './loadFile.js';
+import { loadUnits } from './loadUnits.js';
 
 const at = (file: string, line: number) => `${file}:${line}`;
 
@@ -45,6 +46,11 @@ function byPosition(a: CompileDiagnostic, b: CompileDiagnostic): number {
   return a.line - b.line || (a.column ?? 0) - (b.column ?? 0);
 }
 
+export interface ManifestCompilerOptions {
+  /** A ParserPool of your own, or 'in-thread' for no workers (default: the shared pool). */
+  parser?: ParserPool | 'in-thread';
+}
+
 export class ManifestCompiler {
   readonly limits: CompileLimits;
   private cache = new Map<string, FileUnit>();
@@ -57,8 +63,12 @@ export class ManifestCompiler {
   private built = new WeakMap<BlockDecl, BuiltTask>();
   private lastLocals: Map<string, Value | undefined> | null = null;
 
-  constructor(limits?: Partial<CompileLimits>) {
+  /** Where hcl2json runs: the process's shared worker pool unless `options.parser` says otherwise. */
+  private readonly parser: ParserPool | 'in-thread' | undefined;
+
+  constructor(limits?: Partial<CompileLimits>, options: ManifestCompilerOptions = {}) {
     this.limits = resolveLimits(limits);
+    this.parser = options.parser;
   }
 
   /** Never throws: whatever goes wrong ends up in `errors`. */
@@ -230,54 +240,12 @@ export class ManifestCompiler {
     files: ManifestFile[],
     errors: CompileDiagnostic[],
   ): Promise<{ path: string; unit: FileUnit }[]> {
-    const out: { path: string; unit: FileUnit }[] = [];
-    const next = new Map<string, FileUnit>();
-    let total = 0;
-    for (const [i, file] of files.entries()) {
-      if (i === this.limits.maxFiles) {
-        errors.push(
-          diag(
-            file.path,
-            1,
-            undefined,
-            `more than ${this.limits.maxFiles} manifest files; the rest were not read`,
-          ),
-        );
-        break;
-      }
-      total += file.content.length;
-      if (total > this.limits.maxTotalBytes) {
-        errors.push(
-          diag(
-            file.path,
-            1,
-            undefined,
-            `manifests exceed ${this.limits.maxTotalBytes} bytes in total; the rest were not read`,
-          ),
-        );
-        break;
-      }
-      const hash = createHash('sha256').update(file.content).digest('hex');
-      let unit = next.get(hash) ?? this.cache.get(hash);
-      if (!unit) {
-        this.parseCount++;
-        try {
-          unit = await loadFile(file.path, file.content, this.limits);
-        } catch (err) {
-          unit = {
-            errors: [{ line: 1, message: `could not parse: ${messageOf(err)}` }],
-            attrs: [],
-            blocks: [],
-          };
-        }
-      }
-      next.set(hash, unit);
-      for (const e of unit.errors) errors.push(diag(file.path, e.line, e.column, e.message));
-      out.push({ path: file.path, unit });
-    }
-    // Only what the latest compile used stays cached, so memory follows the repository's size.
-    this.cache = next;
-    return out;
+    const pool = this.parser === 'in-thread' ? null : (this.parser ?? sharedParserPool());
+    const hcl2json = pool ? (file: string, text: string) => pool.parse(file, text) : undefined;
+    const loaded = await loadUnits(files, this.cache, this.limits, hcl2json, errors);
+    this.parseCount += loaded.parsed;
+    this.cache = loaded.cache;
+    return loaded.units;
   }
 
   private collectLocals(

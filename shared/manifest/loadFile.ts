@@ -7,7 +7,7 @@ import type { Expr } from '../hcl/eval/ast.js';
 import { ExprError } from '../hcl/eval/ExprError.js';
 import { parseTemplateBody } from '../hcl/eval/parseExpression.js';
 import { HclSyntaxError, type OutlineItem, scanHcl } from '../hcl/outline.js';
-import { parseHcl } from '../hcl/parse.js';
+import { type Hcl2Json, parseHcl } from '../hcl/parse.js';
 import { type CompileLimits, countTokens, nestingHazard } from './limits.js';
 
 export interface AttrDecl {
@@ -114,8 +114,16 @@ function convert(
   return out;
 }
 
-/** Parses one file's content. Never throws for bad content: problems land in `errors`. */
-export async function loadFile(path: string, content: string, limits: CompileLimits): Promise<FileUnit> {
+/**
+ * Parses one file's content. Never throws for bad content: problems land in `errors`. Throws
+ * HclParserFailure when hcl2json (run by `hcl2json`, default in this thread) died or timed out.
+ */
+export async function loadFile(
+  path: string,
+  content: string,
+  limits: CompileLimits,
+  hcl2json?: Hcl2Json,
+): Promise<FileUnit> {
   const fail = (line: number, message: string, column?: number): FileUnit => ({
     errors: [column === undefined ? { line, message } : { line, column, message }],
     attrs: [],
@@ -138,7 +146,7 @@ export async function loadFile(path: string, content: string, limits: CompileLim
     // Deep nesting is refused before hcl2json sees it: its parser slows down badly on it.
     if (/nest/.test(err.message)) return fail(err.line, err.message, err.column);
   }
-  const parsed = await parseHcl(path, content, items);
+  const parsed = await parseHcl(path, content, items, hcl2json);
   if (!parsed.ok) return fail(parsed.error.line, parsed.error.message, parsed.error.column);
   if (!items) return fail(1, 'the HCL scanner and parser disagree about this file (please report it)');
   return convert(items, parsed.json, 0, limits, { errors: [], attrs: [], blocks: [] });

@@ -1,0 +1,13 @@
+import { loadavg } from 'node:os';
+import { manifest } from './compile.js';
+const t0 = performance.now();
+const { ManifestCompiler } = await import('../shared/manifest/compile.js');
+const files = Array.from({ length: 200 }, (_, f) => ({ path: `g${String(f).padStart(3, '0')}.fluke.hcl`, content: manifest(f) }));
+const t1 = performance.now();
+const c0 = process.cpuUsage();
+const mode = process.argv[2];
+const r = await new ManifestCompiler(undefined, mode === 'in' ? { parser: 'in-thread' } : {}).compile(files);
+const t2 = performance.now();
+const cu = process.cpuUsage(c0);
+if (r.errors.length) throw new Error(JSON.stringify(r.errors[0]));
+console.log(mode ?? 'pool', JSON.stringify({ sinceStart: Math.round(t0), imports: Math.round(t1 - t0), compile: Math.round(t2 - t1), cpu: Math.round((cu.user + cu.system) / 1000), rss: Math.round(process.resourceUsage().maxRSS / 1024) }), 'load', loadavg().map((x) => x.toFixed(1)).join(' '));
