@@ -70,15 +70,19 @@ t.test('a commit reaches matching agents only; drift is remediated step by step'
   t.ok(applied?.revision.match(/^[0-9a-f]{40}$/), 'the event names the revision');
   t.ok(applied?.execution_id, 'and the execution id');
 
-  // Out-of-band change: only the drifted step is applied by the next drift check.
+  // Out-of-band change: only the drifted step is applied by the next drift check (or by the
+  // reconcile of a re-registration, should a loaded machine delay heartbeats past the TTL).
+  const deletedAt = new Date().toISOString();
   unlinkSync(join(web, 'config'));
+  const isFix = (e: ReturnType<typeof runs>[number]) =>
+    e.at >= deletedAt && e.outcome === 'applied' && (e.trigger === 'drift_check' || e.trigger === 'connect');
   const later = await waitFor(
     'drift remediation',
     () => sys.get<Events>('/api/v1/events?agent=web-01&task=site'),
-    (p) => runs(p.events, 'site').some((e) => e.trigger === 'drift_check' && e.outcome === 'applied'),
+    (p) => runs(p.events, 'site').some(isFix),
     60_000,
   );
-  const fix = runs(later.events, 'site').find((e) => e.trigger === 'drift_check' && e.outcome === 'applied');
+  const fix = runs(later.events, 'site').find(isFix);
   t.same(
     fix?.steps.map((s) => [s.step, s.outcome]),
     [

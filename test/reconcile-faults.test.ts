@@ -174,7 +174,7 @@ task "hang" {
 `,
     },
     pollInterval: '60s',
-    heartbeat: '300ms',
+    heartbeat: '1s',
   });
   const agent = await sys.startAgent('web-01', { role: 'web' });
   await waitFor('apply running', async () => existsSync(join(dir, 'started')), Boolean);

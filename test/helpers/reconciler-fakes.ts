@@ -157,7 +157,12 @@ export class MemoryStateStore implements StateStore {
 
   async recordPoll(revision: string, at: Date): Promise<void> {
     const last_error = this.source.revision === revision ? null : this.source.last_error;
-    this.source = { ...this.source, last_poll_at: at.toISOString(), last_seen_revision: revision, last_error };
+    this.source = {
+      ...this.source,
+      last_poll_at: at.toISOString(),
+      last_seen_revision: revision,
+      last_error,
+    };
   }
 }
 
@@ -177,7 +182,11 @@ export function agentEntry(name: string, labels: Labels, running: string[] = [])
   };
 }
 
-export function stepResult(step: string, outcome: StepOutcome, applyExitCode: number | null = null): StepResult {
+export function stepResult(
+  step: string,
+  outcome: StepOutcome,
+  applyExitCode: number | null = null,
+): StepResult {
   return {
     step,
     type: 'shell',

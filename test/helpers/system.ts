@@ -155,7 +155,7 @@ export async function startSystem(t: Teardown, options: SystemOptions): Promise<
       prefix: redis.prefix,
       repo: repo.dir,
       pollInterval: options.pollInterval ?? '2s',
-      heartbeat: options.heartbeat ?? '500ms',
+      heartbeat: options.heartbeat ?? '1s',
       policy: options.policy ?? 'remediate',
       alertWebhook: options.alertWebhook ?? null,
       eventStore: options.eventStore ?? 'redis',
