@@ -5,6 +5,7 @@
 
 import uWS from 'uWebSockets.js';
 import { randomUUID } from 'node:crypto';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
@@ -100,6 +101,34 @@ function eventStoreFor(
   });
 }
 
+/**
+ * Each process keeps its own Git cache (`git-cache-<pid>`), so processes sharing a data dir never
+ * fight over one; caches of processes that are gone are removed at start-up.
+ */
+function removeStaleGitCaches(dataDir: string, logger: Logger): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(dataDir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const pid = Number(/^git-cache-(\d+)$/.exec(entry)?.[1]);
+    if (!pid || pid === process.pid || isAlive(pid)) continue;
+    rmSync(join(dataDir, entry), { recursive: true, force: true });
+    logger.debug({ dir: entry }, 'removed the git cache of a process that is gone');
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 function listenHttp(
   app: uWS.TemplatedApp,
   address: string,
@@ -140,8 +169,10 @@ export async function startServices(
 
   try {
     if (role !== 'gateway') {
+      const dataDir = options.dataDir ?? join(process.cwd(), '.fluke-data');
+      removeStaleGitCaches(dataDir, logger);
       const git = SimpleGitSource.fromConfig(config.git, {
-        cacheDir: join(options.dataDir ?? join(process.cwd(), '.fluke-data'), `git-cache-${process.pid}`),
+        cacheDir: join(dataDir, `git-cache-${process.pid}`),
         logger,
       });
       reconciler = startReconciler({ config, redis, logger, events, git });

@@ -2,7 +2,7 @@
  * Process start-up rules: an evicting Redis is refused with a clear message, the memory event
  * store is refused outside the all-in-one server, and the all-in-one server works on it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -44,7 +44,7 @@ t.test('start-up refuses a Redis that may evict keys', async (t) => {
   t.same(await admin.keys(`*${redis.prefix}*`), [], 'nothing was written');
 });
 
-t.test('the memory event store is only for the all-in-one server', async (t) => {
+t.test('the memory event store is only for the all-in-one server; stale git caches go', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
   const dir = mkdtempSync(join(tmpdir(), 'fluke-svc-'));
@@ -56,7 +56,11 @@ t.test('the memory event store is only for the all-in-one server', async (t) => 
   await t.rejects(startServices(config, 'reconciler', { dataDir: dir, logger: silent }), {
     message: /"memory" works only for the all-in-one/,
   });
+  mkdirSync(join(dir, 'git-cache-999999999'));
+  mkdirSync(join(dir, `git-cache-${process.pid}`));
   const server = await startServices(config, 'server', { dataDir: dir, logger: silent });
+  t.notOk(existsSync(join(dir, 'git-cache-999999999')), 'the cache of a dead process is removed');
+  t.ok(existsSync(join(dir, `git-cache-${process.pid}`)), 'a live process keeps its cache');
   t.teardown(() => server.close());
   const res = await fetch(`http://127.0.0.1:${server.ports.http}/api/v1/events`);
   t.same(await res.json(), { events: [], next_cursor: null }, 'the server answers from its memory store');
