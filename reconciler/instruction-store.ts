@@ -47,9 +47,11 @@ export class InstructionStore {
 
   async save(record: InstructionRecord): Promise<void> {
     const key = this.keys.instruction(record.instruction_id);
-    const fields: Record<string, string> = { meta: JSON.stringify(record) };
-    for (const t of record.tasks) fields[`t:${t.task}`] = 'pending';
-    await this.redis.multi().hset(key, fields).expire(key, TTL_S).exec();
+    // HSETNX: a re-run of the reconcile job saves the same id again, and results already in
+    // (the agent refuses the re-sent id) must not go back to pending and end up as timeouts.
+    const tx = this.redis.multi().hsetnx(key, 'meta', JSON.stringify(record));
+    for (const t of record.tasks) tx.hsetnx(key, `t:${t.task}`, 'pending');
+    await tx.expire(key, TTL_S).exec();
   }
 
   async get(instructionId: string): Promise<{ record: InstructionRecord; pending: string[] } | null> {

@@ -57,15 +57,20 @@ export class RunStore {
   /** Called by the fan-out: which agents the run targets. */
   async setAgents(id: string, agents: string[]): Promise<void> {
     const key = this.keys.reconcileRun(id);
+    // Like every write here: never recreate an expired run as a key without a TTL.
+    if ((await this.redis.exists(key)) === 0) return;
     const fields: Record<string, string> = { fanout: 'done' };
     for (const a of agents) fields[`a:${a}`] = 'pending';
     await this.redis.hset(key, fields);
   }
 
   async setAgentState(id: string, agent: string, state: AgentRunState, tasks: string[] = []): Promise<void> {
-    const fields: Record<string, string> = { [`a:${agent}`]: state };
-    for (const t of tasks) fields[`p:${agent}\u0000${t}`] = 'pending';
-    await this.redis.hset(this.keys.reconcileRun(id), fields);
+    const key = this.keys.reconcileRun(id);
+    if ((await this.redis.exists(key)) === 0) return;
+    // HSETNX: a re-run of the reconcile job must not reset outcomes already in back to pending.
+    const tx = this.redis.multi().hset(key, `a:${agent}`, state);
+    for (const t of tasks) tx.hsetnx(key, `p:${agent}\u0000${t}`, 'pending');
+    await tx.exec();
   }
 
   async setOutcome(id: string, agent: string, task: string, outcome: string): Promise<void> {

@@ -125,6 +125,8 @@ export async function resultHandler(job: ResultJob, deps: ResultDeps): Promise<s
         return 'busy_skipped';
       }
       if (busy && record.retry < BUSY_RETRIES) {
+        // A redelivered receipt: its tasks were re-queued already, and one retry is enough.
+        if (pending.length === 0) return 'busy';
         // Same agent, same run, same task filter; a new job id makes a new instruction id.
         await deps.retryLater(
           {
