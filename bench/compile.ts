@@ -1,17 +1,18 @@
 /**
  * Manifest compile benchmark: 200 files, 1,000 tasks, 5 steps each, with locals and templates.
- * Reports WASM load, cold compile, one-file-changed recompile, peak RSS, and the raw hcl2json
- * parse of the same files as a baseline.
+ * Each cold measure runs in a fresh process (WASM and worker start included), RUNS times, with
+ * the load average noted for each run; the median is reported. The raw hcl2json baseline (its
+ * WASM load plus one call per file, in one thread) runs in fresh processes too, in between.
+ * One-file-changed and peak memory come from this process and the cold processes.
  *
- *   node --import tsx bench/compile.ts
+ *   node --import tsx bench/compile.ts [--runs N]
  */
 
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { ManifestCompiler as Compiler } from '../shared/manifest/compile.js';
 
 const FILES = 200;
 const TASKS_PER_FILE = 5;
@@ -59,96 +60,152 @@ export function manifest(f: number, revision = 0): string {
 }
 
 const ms = (from: number): number => Math.round((performance.now() - from) * 10) / 10;
+const load = (): string =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+const cpuMs = (u: NodeJS.CpuUsage): number => Math.round((u.user + u.system) / 1000);
 
 async function writeFiles(dir: string): Promise<void> {
   for (let f = 0; f < FILES; f++)
     await writeFile(join(dir, `g${String(f).padStart(3, '0')}.fluke.hcl`), manifest(f));
 }
 
-/** In a fresh process: WASM load, then hcl2json alone over every file, twice (cold, then warm). */
-async function rawBaseline(dir: string): Promise<{ wasm: number; first: number; second: number }> {
+interface Cold {
+  load: string;
+  imports_ms: number;
+  compile_ms: number;
+  since_process_start_ms: number;
+  cpu_ms: number;
+  peak_rss_mb: number;
+}
+
+/** In a fresh process: one compile, through the worker pool or in this thread. */
+async function coldRun(dir: string, inThread: boolean): Promise<Cold> {
+  const before = load();
+  let t = performance.now();
+  const { ManifestCompiler, readManifestDir } = await import('../shared/manifest/compile.js');
+  const files = await readManifestDir(dir);
+  const imports = ms(t);
+  const cpu = process.cpuUsage();
+  t = performance.now();
+  const result = await new ManifestCompiler(undefined, inThread ? { parser: 'in-thread' } : {}).compile(
+    files,
+  );
+  const compile = ms(t);
+  if (result.errors.length > 0 || result.state.tasks.length !== FILES * TASKS_PER_FILE)
+    throw new Error(`bench manifests do not compile: ${JSON.stringify(result.errors[0])}`);
+  return {
+    load: before,
+    imports_ms: imports,
+    compile_ms: compile,
+    since_process_start_ms: Math.round(performance.now()),
+    cpu_ms: cpuMs(process.cpuUsage(cpu)),
+    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+  };
+}
+
+interface Raw {
+  load: string;
+  wasm_load_ms: number;
+  first_pass_ms: number;
+  cold_total_ms: number;
+  second_pass_ms: number;
+  cpu_ms: number;
+}
+
+/** In a fresh process: hcl2json alone, WASM load then one call per file, twice. */
+async function rawRun(dir: string): Promise<Raw> {
+  const before = load();
+  // Read directly: importing Fluke's modules must not start anything of hcl2json's before the clock.
+  const names = (await readdir(dir)).filter((n) => n.endsWith('.fluke.hcl')).sort();
+  const files = await Promise.all(
+    names.map(async (n) => ({ path: n, content: await readFile(join(dir, n), 'utf8') })),
+  );
+  const cpu = process.cpuUsage();
   let t = performance.now();
   const { parse } = await import('@cdktf/hcl2json');
   await parse('warmup.hcl', 'a = 1');
   const wasm = ms(t);
-  const { readManifestDir } = await import('../shared/manifest/compile.js');
-  const files = await readManifestDir(dir);
   const passes: number[] = [];
   for (let pass = 0; pass < 2; pass++) {
     t = performance.now();
     for (const file of files) await parse(file.path, file.content);
     passes.push(ms(t));
   }
-  return { wasm, first: passes[0] ?? 0, second: passes[1] ?? 0 };
+  const first = passes[0] ?? 0;
+  return {
+    load: before,
+    wasm_load_ms: wasm,
+    first_pass_ms: first,
+    cold_total_ms: Math.round((wasm + first) * 10) / 10,
+    second_pass_ms: passes[1] ?? 0,
+    cpu_ms: cpuMs(process.cpuUsage(cpu)),
+  };
+}
+
+function child<T>(mode: string, dir: string): T {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), mode, dir], {
+    encoding: 'utf8',
+  });
+  if (run.status !== 0) throw new Error(`${mode} failed: ${run.stderr}`);
+  return JSON.parse(run.stdout) as T;
+}
+
+/** One-file-changed recompiles (10) in this process, after a first compile. */
+async function warmRuns(dir: string): Promise<number[]> {
+  const { ManifestCompiler, readManifestDir } = await import('../shared/manifest/compile.js');
+  const files = await readManifestDir(dir);
+  const compiler = new ManifestCompiler();
+  await compiler.compile(files);
+  const warm: number[] = [];
+  for (let r = 1; r <= 10; r++) {
+    const changed = files.map((file, i) => (i === 57 ? { path: file.path, content: manifest(57, r) } : file));
+    const before = compiler.parseCount;
+    const t = performance.now();
+    const result = await compiler.compile(changed);
+    warm.push(ms(t));
+    if (compiler.parseCount !== before + 1 || result.errors.length > 0)
+      throw new Error('warm compile re-parsed more than one file');
+  }
+  return warm.sort((a, b) => a - b);
 }
 
 async function main(): Promise<void> {
+  const runsArg = process.argv.indexOf('--runs');
+  const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 3;
+  const uptimeBefore = spawnSync('uptime', { encoding: 'utf8' }).stdout.trim();
   const dir = await mkdtemp(join(tmpdir(), 'fluke-bench-'));
   try {
     await writeFiles(dir);
-    // The baseline runs in its own process so that both sides start cold.
-    const child = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', fileURLToPath(import.meta.url), '--raw', dir],
-      { encoding: 'utf8' },
-    );
-    if (child.status !== 0) throw new Error(`baseline failed: ${child.stderr}`);
-    const raw = JSON.parse(child.stdout) as { wasm: number; first: number; second: number };
-
-    // hcl2json starts loading its WASM when imported: time the import and the first call.
-    let t = performance.now();
-    const { parse } = await import('@cdktf/hcl2json');
-    await parse('warmup.hcl', 'a = 1');
-    const wasmLoad = ms(t);
-
-    const { ManifestCompiler, readManifestDir } = await import('../shared/manifest/compile.js');
-    t = performance.now();
-    const files = await readManifestDir(dir);
-    const read = ms(t);
-
-    const compiler: Compiler = new ManifestCompiler();
-    t = performance.now();
-    const cold = await compiler.compile(files);
-    const coldCompile = ms(t);
-    if (cold.errors.length > 0)
-      throw new Error(`bench manifests do not compile: ${JSON.stringify(cold.errors[0])}`);
-    const steps = cold.state.tasks.reduce((n, task) => n + task.steps.length, 0);
-
-    t = performance.now();
-    await new ManifestCompiler().compile(files);
-    const secondFresh = ms(t);
-
-    const warm: number[] = [];
-    for (let r = 1; r <= 10; r++) {
-      const changed = files.map((file, i) =>
-        i === 57 ? { path: file.path, content: manifest(57, r) } : file,
-      );
-      const before = compiler.parseCount;
-      t = performance.now();
-      const result = await compiler.compile(changed);
-      warm.push(ms(t));
-      if (compiler.parseCount !== before + 1 || result.errors.length > 0)
-        throw new Error('warm compile re-parsed more than one file');
+    const cold: Cold[] = [];
+    const inThread: Cold[] = [];
+    const raw: Raw[] = [];
+    for (let r = 0; r < runs; r++) {
+      cold.push(child<Cold>('--cold', dir));
+      raw.push(child<Raw>('--raw', dir));
+      inThread.push(child<Cold>('--cold-in-thread', dir));
     }
-    warm.sort((a, b) => a - b);
-
+    const warm = await warmRuns(dir);
+    const coldMedian = median(cold.map((c) => c.compile_ms));
+    const rawMedian = median(raw.map((c) => c.cold_total_ms));
     const report = {
       machine: `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}`,
-      files: files.length,
-      tasks: cold.state.tasks.length,
-      steps,
-      bytes: files.reduce((n, f) => n + f.content.length, 0),
-      wasm_load_ms: wasmLoad,
-      read_dir_ms: read,
-      cold_compile_ms: coldCompile,
-      cold_compile_with_wasm_load_ms: Math.round((coldCompile + wasmLoad) * 10) / 10,
-      raw_hcl2json_cold_ms: raw.first,
-      cold_vs_raw: Math.round((coldCompile / raw.first) * 100) / 100,
-      fresh_compiler_warm_process_ms: secondFresh,
-      raw_hcl2json_warm_ms: raw.second,
+      files: FILES,
+      tasks: FILES * TASKS_PER_FILE,
+      steps: FILES * TASKS_PER_FILE * 5,
+      bytes: Array.from({ length: FILES }, (_, f) => manifest(f).length).reduce((a, b) => a + b, 0),
+      uptime_before: uptimeBefore,
+      cold_compile_ms_median: coldMedian,
+      cold_compile_in_thread_ms_median: median(inThread.map((c) => c.compile_ms)),
+      raw_hcl2json_cold_ms_median: rawMedian,
+      cold_vs_raw: Math.round((coldMedian / rawMedian) * 100) / 100,
       warm_one_file_changed_ms: { median: warm[4], max: warm[9] },
-      peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
-      load_average: loadavg().map((x) => Math.round(x * 10) / 10),
+      peak_rss_mb_cold_process: Math.max(...cold.map((c) => c.peak_rss_mb)),
+      peak_rss_mb_this_process: Math.round(process.resourceUsage().maxRSS / 1024),
+      runs: { cold, raw, in_thread: inThread },
+      uptime_after: spawnSync('uptime', { encoding: 'utf8' }).stdout.trim(),
     };
     console.log(JSON.stringify(report, null, 2));
   } finally {
@@ -157,6 +214,9 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  if (process.argv[2] === '--raw') console.log(JSON.stringify(await rawBaseline(process.argv[3] ?? '.')));
+  const [mode, dir = '.'] = process.argv.slice(2);
+  if (mode === '--raw') console.log(JSON.stringify(await rawRun(dir)));
+  else if (mode === '--cold' || mode === '--cold-in-thread')
+    console.log(JSON.stringify(await coldRun(dir, mode === '--cold-in-thread')));
   else await main();
 }
