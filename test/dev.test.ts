@@ -37,7 +37,17 @@ t.test('fluke dev shows a working system and stops cleanly on Ctrl-C', async (t)
     ],
     env,
   );
-  t.teardown(() => dev.stop('SIGKILL'));
+  t.teardown(async () => {
+    // Ctrl-C first; whatever is left (the demo's Redis and agent carry the data dir in their
+    // arguments) is killed, so a failed test never leaves them behind holding our pipes.
+    await Promise.race([dev.stop('SIGINT'), new Promise((r) => setTimeout(r, 15_000))]);
+    await dev.stop('SIGKILL');
+    try {
+      execFileSync('pkill', ['-9', '-f', dataDir]);
+    } catch {
+      // nothing left
+    }
+  });
   await waitFor(
     'the banner',
     async () => dev.output(),
