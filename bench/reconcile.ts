@@ -292,6 +292,11 @@ async function reconcileIdCounter(ctx: Ctx): Promise<number> {
   return Number((await ctx.redis.get(`${ctx.keys.bullPrefix}:reconcile:id`)) ?? 0);
 }
 
+/** Batched results jobs carry no custom id, so BullMQ's id counter counts them. */
+async function resultsIdCounter(ctx: Ctx): Promise<number> {
+  return Number((await ctx.redis.get(`${ctx.keys.bullPrefix}:results:id`)) ?? 0);
+}
+
 async function verifyStatuses(ctx: Ctx, sinceIso: string): Promise<string> {
   const sample = 20;
   let ok = 0;
@@ -314,6 +319,7 @@ async function runPhase(
 ): Promise<PhaseResult> {
   await Promise.all(ctx.sims.map((s) => ask(s, { type: 'phase', name, drift, salt: name }, 'phased')));
   const idBefore = await reconcileIdCounter(ctx);
+  const resultsIdBefore = await resultsIdCounter(ctx);
   await ctx.redis.config('RESETSTAT');
   const cpuBefore = await cpuSnapshot(ctx);
   const t0 = Date.now();
@@ -361,6 +367,7 @@ async function runPhase(
   const windowMs = Date.now() - t0;
   const cmd = commandStats(await ctx.redis.info('commandstats'));
   const idAfter = await reconcileIdCounter(ctx);
+  const resultsIdAfter = await resultsIdCounter(ctx);
   const commands = [...cmd.entries()]
     .filter(([k]) => k !== 'info' && k !== 'config')
     .reduce((s, [, v]) => s + v, 0);
@@ -383,7 +390,7 @@ async function runPhase(
     backgroundCommands: (ctx.idleRate * windowMs) / 1000,
     topCommands: top,
     reconcileJobs: idAfter - idBefore,
-    resultJobs: stats.results + stats.receipts,
+    resultJobs: resultsIdAfter - resultsIdBefore,
     unacked: stats.results - stats.acked,
     verified,
     cpu,

@@ -33,6 +33,17 @@ for i = 1, #all, 2 do
 end
 return n`;
 
+// Many tasks at once: ARGV = task field, outcome, task field, outcome, ...
+const FINISH_TASKS = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+local n = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if string.sub(all[i], 1, 2) == 't:' and all[i + 1] == 'pending' then n = n + 1 end
+end
+return n`;
+
 /** How long a finished instruction stays readable for late or redelivered results. */
 const DONE_TTL_S = 600;
 
@@ -68,6 +79,14 @@ export class InstructionStore {
     // Only touch a record that still exists: a late duplicate must not resurrect it without a TTL.
     const left = await this.redis.eval(FINISH_TASK, 1, key, `t:${task}`, outcome);
     return Number(left);
+  }
+
+  /** finishTask for many tasks in one round trip (later entries win); returns what is still pending. */
+  async finishTasks(instructionId: string, done: Array<{ task: string; outcome: string }>): Promise<number> {
+    if (done.length === 0) return (await this.get(instructionId))?.pending.length ?? 0;
+    const key = this.keys.instruction(instructionId);
+    const args = done.flatMap((d) => [`t:${d.task}`, d.outcome]);
+    return Number(await this.redis.eval(FINISH_TASKS, 1, key, ...args));
   }
 
   /**

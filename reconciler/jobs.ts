@@ -46,20 +46,42 @@ export const DeadlineJob = z.object({
 });
 export type DeadlineJob = z.infer<typeof DeadlineJob>;
 
+const ForwardedMessage = z.discriminatedUnion('type', [
+  InstructionReceiptMessage,
+  CheckResultMessage,
+  StepResultMessage,
+  TaskResultMessage,
+]);
+
+/** Bound on the messages of one batched results job (gateways send ≤ 500). */
+export const MAX_RESULTS_PER_JOB = 1000;
+
 /** Queue `results`: what gateways forward. */
 export const ResultJob = z.discriminatedUnion('kind', [
+  /** One message (older gateways; still accepted). */
   z.object({
     kind: z.literal('result'),
     agent: z.string(),
     session_id: z.string(),
     gateway_id: z.string(),
     received_at: z.string(),
-    message: z.discriminatedUnion('type', [
-      InstructionReceiptMessage,
-      CheckResultMessage,
-      StepResultMessage,
-      TaskResultMessage,
-    ]),
+    message: ForwardedMessage,
+  }),
+  /** Many messages: one gateway flush, grouped by (agent, session), in arrival order. */
+  z.object({
+    kind: z.literal('results'),
+    gateway_id: z.string(),
+    items: z
+      .array(
+        z.object({
+          agent: z.string(),
+          session_id: z.string(),
+          received_at: z.string(),
+          message: ForwardedMessage,
+        }),
+      )
+      .min(1)
+      .max(MAX_RESULTS_PER_JOB),
   }),
   z.object({
     kind: z.literal('undeliverable'),
