@@ -57,8 +57,44 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return {1}
 `;
 
+// A per-task or the global index: add, and trim (expired by time, then oldest beyond the bound)
+// only when it is over the bound by more than the slack, so the trim runs once per `slack`
+// writes instead of on every write. Readers trim to the exact bound before reading.
+const INDEX_SCRIPT = `
+redis.call('ZADD', KEYS[1], 0, ARGV[1])
+local max = tonumber(ARGV[3])
+if redis.call('ZCARD', KEYS[1]) > max + tonumber(ARGV[4]) then
+  redis.call('ZREMRANGEBYLEX', KEYS[1], '-', '(' .. ARGV[2])
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(max + 1))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+`;
+
+/** Defined once per client: EVALSHA, falling back to EVAL after a SCRIPT FLUSH or restart. */
+interface EventCommands {
+  flukeEventRecord(...args: Array<string | number>): Promise<unknown>;
+  flukeEventIndex(...args: Array<string | number>): Promise<unknown>;
+}
+
+function withCommands(redis: Redis): Redis & EventCommands {
+  const r = redis as Redis & Partial<EventCommands>;
+  if (typeof r.flukeEventRecord !== 'function') {
+    redis.defineCommand('flukeEventRecord', { numberOfKeys: 2, lua: RECORD_SCRIPT });
+  }
+  if (typeof r.flukeEventIndex !== 'function') {
+    redis.defineCommand('flukeEventIndex', { numberOfKeys: 1, lua: INDEX_SCRIPT });
+  }
+  return redis as Redis & EventCommands;
+}
+
+/** Entries an index may pass its bound by before a write trims it (a tenth of the bound). */
+function slackOf(max: number): number {
+  return Math.floor(max / 10);
+}
+
 export class RedisEventStore implements EventStore {
-  private readonly redis: Redis;
+  private readonly redis: Redis & EventCommands;
   private readonly keys: Keys;
   private readonly ttlMs: number;
   private readonly maxPerAgent: number;
@@ -69,7 +105,7 @@ export class RedisEventStore implements EventStore {
 
   constructor(options: RedisEventStoreOptions) {
     if (!(options.ttlMs >= 1)) throw new RangeError('ttlMs must be positive');
-    this.redis = options.redis;
+    this.redis = withCommands(options.redis);
     this.keys = options.keys;
     this.ttlMs = Math.floor(options.ttlMs);
     this.maxPerAgent = positive(options.maxEventsPerAgent ?? 1000, 'maxEventsPerAgent');
@@ -82,9 +118,7 @@ export class RedisEventStore implements EventStore {
   async record(event: FlukeEvent): Promise<boolean> {
     let member = eventSortKey(event);
     const floor = this.floor();
-    const reply = await this.redis.eval(
-      RECORD_SCRIPT,
-      2,
+    const reply = await this.redis.flukeEventRecord(
       this.keys.agentEvent(event.agent, event.id),
       this.keys.agentEvents(event.agent),
       JSON.stringify(event),
@@ -120,7 +154,8 @@ export class RedisEventStore implements EventStore {
         : agent !== undefined
           ? this.keys.agentEvents(agent)
           : this.keys.allEvents();
-    await this.redis.zremrangebylex(key, '-', `(${this.floor()}`);
+    // The agent index is kept exact by RECORD_SCRIPT (which also deletes what it trims).
+    await this.trim(key, task !== undefined ? this.maxTask : agent !== undefined ? null : this.maxAll);
     const batch = Math.min(500, Math.max(50, limit + 1));
     const found: { member: string; event: FlukeEvent }[] = [];
     const stale: string[] = [];
@@ -162,7 +197,7 @@ export class RedisEventStore implements EventStore {
   /** Entries in the global index: every live event up to maxAllIndex (may count a few already expired). */
   async size(): Promise<number> {
     const key = this.keys.allEvents();
-    await this.redis.zremrangebylex(key, '-', `(${this.floor()}`);
+    await this.trim(key, this.maxAll);
     return this.redis.zcard(key);
   }
 
@@ -175,12 +210,19 @@ export class RedisEventStore implements EventStore {
   }
 
   private async index(key: string, member: string, max: number, floor: string): Promise<void> {
+    await this.redis.flukeEventIndex(key, member, floor, max, slackOf(max), this.ttlMs);
+  }
+
+  /** Before a read: drop what expired by time and what a lazy write-side trim left over the bound. */
+  private async trim(key: string, max: number | null): Promise<void> {
+    if (max === null) {
+      await this.redis.zremrangebylex(key, '-', `(${this.floor()}`);
+      return;
+    }
     const replies = await this.redis
-      .multi()
-      .zadd(key, 0, member)
-      .zremrangebylex(key, '-', `(${floor}`)
+      .pipeline()
+      .zremrangebylex(key, '-', `(${this.floor()}`)
       .zremrangebyrank(key, 0, -(max + 1))
-      .pexpire(key, this.ttlMs)
       .exec();
     const failed = replies?.find(([err]) => err !== null);
     if (failed?.[0]) throw failed[0];
