@@ -273,7 +273,7 @@ async function waitQuiet(ctx: Ctx, what: string, deadline: number): Promise<void
   for (;;) {
     // Deadline jobs and retries belong to the cycle; the drift tick's own delayed jobs do not.
     const delayedOwn = (await ctx.queues.reconcile.getDelayed(0, -1)).filter(
-      (j) => j.name === 'deadline' || j.attemptsMade > 0,
+      (j) => j.name === 'deadline' || j.name === 'deadlines' || j.attemptsMade > 0,
     ).length;
     if ((await busy(ctx.queues, false)) === 0 && delayedOwn === 0) return;
     if (Date.now() > deadline) {

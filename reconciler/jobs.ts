@@ -27,6 +27,18 @@ export const ReconcileAgentJob = z.object({
 });
 export type ReconcileAgentJob = z.infer<typeof ReconcileAgentJob>;
 
+/** Agents per `agents` job. */
+export const AGENTS_PER_JOB = 500;
+
+/** Queue `reconcile`, job name `agents`: reconcile many agents alike (a fan-out chunk). */
+export const ReconcileAgentsJob = z.object({
+  agents: z.array(z.string().min(1)).min(1).max(AGENTS_PER_JOB),
+  trigger: z.enum(TRIGGERS),
+  run_id: z.string().nullable().default(null),
+  tasks: z.array(z.string()).nullable().default(null),
+});
+export type ReconcileAgentsJob = z.infer<typeof ReconcileAgentsJob>;
+
 /** Queue `reconcile`, job name `fanout`: reconcile many agents (commit, manual all/task). */
 export const FanoutJob = z.object({
   trigger: z.enum(TRIGGERS),
@@ -55,6 +67,12 @@ const ForwardedMessage = z.discriminatedUnion('type', [
 
 /** Bound on the messages of one batched results job (gateways send ≤ 500). */
 export const MAX_RESULTS_PER_JOB = 1000;
+
+/** Queue `reconcile`, job name `deadlines`: the deadlines of many instructions (one `agents` chunk). */
+export const DeadlinesJob = z.object({
+  checks: z.array(DeadlineJob).min(1).max(AGENTS_PER_JOB),
+});
+export type DeadlinesJob = z.infer<typeof DeadlinesJob>;
 
 /** Queue `results`: what gateways forward. */
 export const ResultJob = z.discriminatedUnion('kind', [

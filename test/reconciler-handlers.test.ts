@@ -20,6 +20,7 @@ import {
   type ReconcileAgentDeps,
   reconcileAgentHandler,
 } from '../reconciler/handlers/reconcile-agent.js';
+import { deadlinesHandler, reconcileAgentsHandler } from '../reconciler/handlers/reconcile-agents.js';
 import {
   BUSY_RETRIES,
   BUSY_RETRY_MS,
@@ -580,7 +581,7 @@ async function reconcileWorld(opts: { defaultPolicy?: DriftPolicy; undeliverable
   };
   const reconcile = (data: Partial<ReconcileAgentJob> & { agent: string }, id = 'i-job1') =>
     reconcileAgentHandler({ trigger: 'commit', run_id: null, tasks: null, retry: 0, ...data }, id, deps);
-  return { reconcile, instructions, log, sent, runStates, forgotten, current, state };
+  return { reconcile, instructions, log, sent, runStates, forgotten, current, state, deps };
 }
 
 const modes = (m: RunMessage | undefined) => m?.tasks.map((t) => [t.task, t.mode, t.execution_id]);
@@ -896,6 +897,120 @@ t.test('deadlineHandler', async (t) => {
     t.same(w.timedOut, [['i-1', ['web_config'], 60_000]]);
   });
 });
+
+// ---- many agents per job -------------------------------------------------------------------------
+
+t.test('reconcileAgentsHandler: one job, many agents, one deadlines job', async (t) => {
+  const single = await reconcileWorld();
+  for (const [i, agent] of ['web-01', 'cache-01', 'ghost'].entries()) {
+    await single.reconcile({ agent, run_id: 'run-1' }, `i-job1-${i}`);
+  }
+  const w = await reconcileWorld();
+  let registryReads = 0;
+  let stateReads = 0;
+  const deadlines: string[][] = [];
+  const outcome = await reconcileAgentsHandler(
+    { agents: ['web-01', 'cache-01', 'ghost'], trigger: 'commit', run_id: 'run-1', tasks: null },
+    (i) => `i-job1-${i}`,
+    {
+      ...w.deps,
+      getAgents: async (names) => {
+        registryReads++;
+        return Promise.all(names.map((n) => w.deps.getAgent(n)));
+      },
+      current: async () => {
+        stateReads++;
+        return w.current.value;
+      },
+      scheduleDeadlines: async (ids) => {
+        deadlines.push(ids);
+      },
+    },
+  );
+  t.equal(registryReads, 1, 'the registry entries read once for the job');
+  t.equal(stateReads, 1, 'the desired state read once for the job');
+  t.same(
+    [...w.sent].sort((a, b) => a.instruction_id.localeCompare(b.instruction_id)),
+    [...single.sent].sort((a, b) => a.instruction_id.localeCompare(b.instruction_id)),
+    'the same instructions as one job per agent',
+  );
+  t.same(
+    [...w.runStates].sort((a, b) => `${a[1]}${a[2]}`.localeCompare(`${b[1]}${b[2]}`)),
+    [...single.runStates].sort((a, b) => `${a[1]}${a[2]}`.localeCompare(`${b[1]}${b[2]}`)),
+  );
+  const dispatched = single.sent.map((m) => m.instruction_id).sort();
+  t.same(
+    deadlines.map((d) => [...d].sort()),
+    [dispatched],
+    'one deadlines job for every instruction sent',
+  );
+  t.same(outcome, { dispatched: dispatched.length, no_tasks: 1, not_connected: 1 });
+  t.equal(dispatched.length, 1);
+  for (const id of dispatched) t.ok(await w.instructions.get(id), `${id} recorded`);
+
+  // A failing agent fails the job, after the others went out with their deadlines.
+  const f = await reconcileWorld();
+  const failDeadlines: string[][] = [];
+  await t.rejects(
+    reconcileAgentsHandler(
+      { agents: ['web-01', 'web-02'], trigger: 'commit', run_id: null, tasks: null },
+      (i) => `i-job2-${i}`,
+      {
+        ...f.deps,
+        getAgents: (names) =>
+          Promise.all(
+            names.map((n) => (n === 'web-02' ? agentEntry('web-02', { role: 'web' }) : f.deps.getAgent(n))),
+          ),
+        send: async (entry, message) => {
+          if (entry.name === 'web-02') throw new Error('publish failed');
+          return f.deps.send(entry, message);
+        },
+        scheduleDeadlines: async (ids) => {
+          failDeadlines.push(ids);
+        },
+      },
+    ),
+    /publish failed/,
+  );
+  t.same(failDeadlines, [['i-job2-0']]);
+});
+
+t.test(
+  'deadlinesHandler: each checked as deadline does; the waiting ones rescheduled together',
+  async (t) => {
+    const w = deadlineWorld();
+    for (const id of ['i-1', 'i-2', 'i-3']) await w.instructions.save(instruction(id));
+    await w.instructions.finishTask('i-1', 'web_config', 'applied');
+    w.setRunning(false);
+    w.advance(5000);
+    const again: [DeadlineJob[], number][] = [];
+    const counts = await deadlinesHandler(
+      {
+        checks: [
+          { instruction_id: 'i-1', misses: 0 },
+          { instruction_id: 'i-2', misses: 0 },
+          { instruction_id: 'i-3', misses: MISSES_ALLOWED - 1 },
+        ],
+      },
+      {
+        getInstruction: (id) => w.instructions.get(id),
+        isRunning: async () => false,
+        timeOut: async (record, tasks, waited) => {
+          w.timedOut.push([record.instruction_id, tasks, waited]);
+        },
+        rescheduleAll: async (checks, delay) => {
+          again.push([checks, delay]);
+        },
+        checkEveryMs: 5000,
+        maxWaitMs: HOUR,
+        now: () => T0 + 5000,
+      },
+    );
+    t.same(counts, { finished: 1, waiting: 1, timed_out: 1 });
+    t.same(again, [[[{ instruction_id: 'i-2', misses: 1 }], 5000]]);
+    t.same(w.timedOut, [['i-3', ['web_config'], 5000]]);
+  },
+);
 
 // ---- results -------------------------------------------------------------------------------------
 

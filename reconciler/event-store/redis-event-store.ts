@@ -202,7 +202,10 @@ export class RedisEventStore implements EventStore {
   }
 
   async close(): Promise<void> {
-    if (this.ownsClient) await this.redis.quit();
+    if (!this.ownsClient) return;
+    // A client waiting for a Redis that is down would hold quit() forever.
+    if (this.redis.status !== 'ready') return this.redis.disconnect();
+    await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
   private floor(): string {
