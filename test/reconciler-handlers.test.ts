@@ -1573,6 +1573,26 @@ t.test('resultsHandler (batched results jobs)', async (t) => {
     },
   );
 
+  t.test('a result sent by another agent is applied where the single handler applies it', async (t) => {
+    const run = async (batched: boolean) => {
+      const w = resultWorld();
+      const record = await w.dispatch(instruction('i-1', { tasks: [['motd', 'check', 'alert_only']] }));
+      const job = taskResult(record, 'motd', 'drifted', [['motd', 'drifted', null]]);
+      if (job.kind !== 'result') throw new Error('unexpected');
+      const foreign = { ...job, agent: 'db-01' };
+      if (batched) await resultsHandler(batchOf(foreign), w.deps);
+      else await w.handle(foreign);
+      return {
+        web: await w.statuses.listStatuses('web-01'),
+        db: await w.statuses.listStatuses('db-01'),
+        episode: await w.statuses.getEpisode('web-01', 'motd'),
+      };
+    };
+    const single = await run(false);
+    t.equal(single.web.length, 1);
+    t.same(await run(true), single);
+  });
+
   t.test('a busy receipt and a refusal inside a batch', async (t) => {
     const w = resultWorld();
     const busy = await w.dispatch(

@@ -57,17 +57,51 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return {1}
 `;
 
+// RECORD_SCRIPT for many events of one agent: KEYS[1] the agent index, KEYS[2..] the events;
+// ARGV: ttl, max per agent, event key prefix, prefix length, floor, then JSON and member per event.
+// Returns per event 1 (new) or the stored JSON (a repeat). One trim and PEXPIRE for all.
+const RECORD_MANY_SCRIPT = `
+local out = {}
+local added = false
+for i = 2, #KEYS do
+  local json = ARGV[6 + (i - 2) * 2]
+  local member = ARGV[7 + (i - 2) * 2]
+  if redis.call('SET', KEYS[i], json, 'PX', ARGV[1], 'NX') then
+    redis.call('ZADD', KEYS[1], 0, member)
+    added = true
+    out[i - 1] = 1
+  else
+    out[i - 1] = redis.call('GET', KEYS[i]) or 0
+  end
+end
+if added then
+  redis.call('ZREMRANGEBYLEX', KEYS[1], '-', '(' .. ARGV[5])
+  local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
+  if over > 0 then
+    local old = redis.call('ZRANGE', KEYS[1], 0, over - 1)
+    redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)
+    local skip = tonumber(ARGV[4])
+    for _, m in ipairs(old) do
+      redis.call('DEL', ARGV[3] .. string.sub(m, skip + 1))
+    end
+  end
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return out
+`;
+
 // A per-task or the global index: add, and trim (expired by time, then oldest beyond the bound)
 // only when it is over the bound by more than the slack, so the trim runs once per `slack`
 // writes instead of on every write. Readers trim to the exact bound before reading.
+// ARGV: floor, max, slack, ttl, then the members to add.
 const INDEX_SCRIPT = `
-redis.call('ZADD', KEYS[1], 0, ARGV[1])
-local max = tonumber(ARGV[3])
-if redis.call('ZCARD', KEYS[1]) > max + tonumber(ARGV[4]) then
-  redis.call('ZREMRANGEBYLEX', KEYS[1], '-', '(' .. ARGV[2])
+for i = 5, #ARGV do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
+local max = tonumber(ARGV[2])
+if redis.call('ZCARD', KEYS[1]) > max + tonumber(ARGV[3]) then
+  redis.call('ZREMRANGEBYLEX', KEYS[1], '-', '(' .. ARGV[1])
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(max + 1))
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 `;
 
@@ -75,12 +109,17 @@ return 1
 interface EventCommands {
   flukeEventRecord(...args: Array<string | number>): Promise<unknown>;
   flukeEventIndex(...args: Array<string | number>): Promise<unknown>;
+  flukeEventRecordMany(numberOfKeys: number, ...args: Array<string | number>): Promise<unknown>;
 }
 
 function withCommands(redis: Redis): Redis & EventCommands {
   const r = redis as Redis & Partial<EventCommands>;
   if (typeof r.flukeEventRecord !== 'function') {
     redis.defineCommand('flukeEventRecord', { numberOfKeys: 2, lua: RECORD_SCRIPT });
+  }
+  if (typeof r.flukeEventRecordMany !== 'function') {
+    // Variable key count: passed first at each call.
+    redis.defineCommand('flukeEventRecordMany', { lua: RECORD_MANY_SCRIPT });
   }
   if (typeof r.flukeEventIndex !== 'function') {
     redis.defineCommand('flukeEventIndex', { numberOfKeys: 1, lua: INDEX_SCRIPT });
@@ -139,6 +178,70 @@ export class RedisEventStore implements EventStore {
     await Promise.all([
       this.index(this.keys.taskEvents(event.task), member, this.maxTask, floor),
       this.index(this.keys.allEvents(), member, this.maxAll, floor),
+    ]);
+    return created;
+  }
+
+  async recordMany(events: readonly FlukeEvent[]): Promise<boolean[]> {
+    if (events.length === 0) return [];
+    const floor = this.floor();
+    const created = new Array<boolean>(events.length).fill(false);
+    const members = new Array<string>(events.length);
+    // Per agent (one slot): the first occurrence of an id records it; a later one is a repeat.
+    const byAgent = new Map<string, number[]>();
+    const seen = new Map<string, number>();
+    events.forEach((event, i) => {
+      members[i] = eventSortKey(event);
+      const key = this.keys.agentEvent(event.agent, event.id);
+      if (seen.has(key)) return;
+      seen.set(key, i);
+      const list = byAgent.get(event.agent) ?? [];
+      list.push(i);
+      byAgent.set(event.agent, list);
+    });
+    await Promise.all(
+      [...byAgent].map(async ([agent, idx]) => {
+        for (let c = 0; c < idx.length; c += RECORD_CHUNK) {
+          const chunk = idx.slice(c, c + RECORD_CHUNK);
+          const reply = await this.redis.flukeEventRecordMany(
+            chunk.length + 1,
+            this.keys.agentEvents(agent),
+            ...chunk.map((i) => this.keys.agentEvent(agent, (events[i] as FlukeEvent).id)),
+            this.ttlMs,
+            this.maxPerAgent,
+            this.keys.agentEvent(agent, ''),
+            AT_AND_SEPARATORS + Buffer.byteLength(agent, 'utf8'),
+            floor,
+            ...chunk.flatMap((i) => [JSON.stringify(events[i]), members[i] as string]),
+          );
+          const replies = Array.isArray(reply) ? reply : [];
+          chunk.forEach((i, j) => {
+            if (replies[j] === 1) created[i] = true;
+            else {
+              const stored = parseEvent(replies[j]);
+              if (stored) members[i] = eventSortKey(stored);
+            }
+          });
+        }
+      }),
+    );
+    events.forEach((event, i) => {
+      const first = seen.get(this.keys.agentEvent(event.agent, event.id));
+      if (first !== undefined && first !== i) members[i] = members[first] as string;
+    });
+    // Indexes after the events (as record() does); each index once, every member of it at once.
+    const byTask = new Map<string, Set<string>>();
+    events.forEach((event, i) => {
+      const set = byTask.get(event.task) ?? new Set<string>();
+      set.add(members[i] as string);
+      byTask.set(event.task, set);
+    });
+    const all = [...new Set(members)];
+    await Promise.all([
+      ...[...byTask].map(([task, set]) =>
+        this.indexMany(this.keys.taskEvents(task), [...set], this.maxTask, floor),
+      ),
+      this.indexMany(this.keys.allEvents(), all, this.maxAll, floor),
     ]);
     return created;
   }
@@ -213,7 +316,14 @@ export class RedisEventStore implements EventStore {
   }
 
   private async index(key: string, member: string, max: number, floor: string): Promise<void> {
-    await this.redis.flukeEventIndex(key, member, floor, max, slackOf(max), this.ttlMs);
+    await this.redis.flukeEventIndex(key, floor, max, slackOf(max), this.ttlMs, member);
+  }
+
+  private async indexMany(key: string, members: string[], max: number, floor: string): Promise<void> {
+    for (let c = 0; c < members.length; c += RECORD_CHUNK) {
+      const chunk = members.slice(c, c + RECORD_CHUNK);
+      await this.redis.flukeEventIndex(key, floor, max, slackOf(max), this.ttlMs, ...chunk);
+    }
   }
 
   /** Before a read: drop what expired by time and what a lazy write-side trim left over the bound. */
@@ -231,6 +341,9 @@ export class RedisEventStore implements EventStore {
     if (failed?.[0]) throw failed[0];
   }
 }
+
+/** Events or members per script call (bounded arguments). */
+const RECORD_CHUNK = 200;
 
 /** Bytes before the id in a sort key: 15 time digits and two NUL separators. */
 const AT_AND_SEPARATORS = 15 + 2;

@@ -6,7 +6,13 @@
  */
 import type { Logger } from 'pino';
 import type { Alert } from '../../shared/alerts.js';
-import { type RunContext, taskRunEvent, timeoutEvent, undeliverableEvent } from '../../shared/events.js';
+import {
+  type FlukeEvent,
+  type RunContext,
+  taskRunEvent,
+  timeoutEvent,
+  undeliverableEvent,
+} from '../../shared/events.js';
 import { judge, type Observation } from '../../shared/judge.js';
 import { sortAlerts, type TaskStatus } from '../../shared/status.js';
 import type { Labels, TaskOutcome } from '../../shared/types.js';
@@ -19,7 +25,7 @@ import type { StatusStore } from '../status-store/status-store.js';
 export interface ResultDeps {
   instructions: Pick<InstructionStore, 'get' | 'finishTask' | 'complete'> &
     Partial<Pick<InstructionStore, 'finishTasks'>>;
-  events: Pick<EventStore, 'record'>;
+  events: Pick<EventStore, 'record'> & Partial<Pick<EventStore, 'recordMany'>>;
   statuses: StatusStore;
   runs: Pick<RunStore, 'setOutcome' | 'setAgentState'>;
   labelsOf(agent: string): Promise<Labels>;
@@ -288,22 +294,29 @@ class AgentBatch {
   private readonly statusOut = new Map<string, TaskStatus>();
   private readonly finished = new Map<string, Array<{ task: string; outcome: string }>>();
   private readonly completed = new Set<string>();
-  private readonly events: Promise<unknown>[] = [];
+  private readonly events: FlukeEvent[] = [];
 
   constructor(
     private readonly agent: string,
     private readonly base: ResultDeps,
   ) {
+    // Cached and deferred for this agent only; a result naming another agent's instruction goes
+    // straight through, as the single-message handler would write it.
+    const mine = (a: string) => a === agent;
     const statuses: StatusStore = {
       ...base.statuses,
-      setStatus: async (_agent, status) => {
+      setStatus: async (a, status) => {
+        if (!mine(a)) return base.statuses.setStatus(a, status);
         this.statusOut.set(status.task, status);
         (await this.snap()).statuses.set(status.task, status);
       },
-      getStatus: async (_agent, task) => (await this.snap()).statuses.get(task) ?? null,
-      getEpisode: async (_agent, task) => (await this.snap()).episodes.get(task) ?? null,
+      getStatus: async (a, task) =>
+        mine(a) ? ((await this.snap()).statuses.get(task) ?? null) : base.statuses.getStatus(a, task),
+      getEpisode: async (a, task) =>
+        mine(a) ? ((await this.snap()).episodes.get(task) ?? null) : base.statuses.getEpisode(a, task),
       openEpisode: async (a, episode) => {
         const opened = await base.statuses.openEpisode(a, episode);
+        if (!mine(a)) return opened;
         const snap = await this.snap();
         if (opened) snap.episodes.set(episode.task, { ...episode, alerts: [] });
         else {
@@ -315,6 +328,7 @@ class AgentBatch {
       },
       markAlerted: async (a, task, episodeId, event) => {
         const claimed = await base.statuses.markAlerted(a, task, episodeId, event);
+        if (!mine(a)) return claimed;
         const open = (await this.snap()).episodes.get(task);
         if (claimed && open && open.id === episodeId && !open.alerts.includes(event)) {
           open.alerts = sortAlerts([...open.alerts, event]);
@@ -323,7 +337,7 @@ class AgentBatch {
       },
       closeEpisode: async (a, task, episodeId) => {
         const closed = await base.statuses.closeEpisode(a, task, episodeId);
-        if (closed) (await this.snap()).episodes.delete(task);
+        if (closed && mine(a)) (await this.snap()).episodes.delete(task);
         return closed;
       },
       setStatuses: base.statuses.setStatuses.bind(base.statuses),
@@ -342,10 +356,9 @@ class AgentBatch {
         return this.labels;
       },
       events: {
+        // Written together by flush(), before any status.
         record: async (event) => {
-          const p = base.events.record(event);
-          p.catch(() => {}); // awaited (and rethrown) by flush()
-          this.events.push(p);
+          this.events.push(event);
           return true;
         },
       },
@@ -382,7 +395,11 @@ class AgentBatch {
   }
 
   async flush(): Promise<void> {
-    await Promise.all(this.events);
+    if (this.events.length > 0) {
+      const { events } = this.base;
+      if (events.recordMany) await events.recordMany(this.events);
+      else for (const event of this.events) await events.record(event);
+    }
     if (this.statusOut.size > 0)
       await this.base.statuses.setStatuses(this.agent, [...this.statusOut.values()]);
     await Promise.all(
