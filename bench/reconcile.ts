@@ -672,7 +672,7 @@ function renderReport(r: {
     return {
       p,
       jobs,
-      line: `| ${p.name} (${p.trigger}) | **${s(p.cycleMs)}** | ${s(p.firstRunMs)} | ${s(p.lastRunMs)} | ${p.runs} | ${p.drifted} | ${(jobs / r.agents).toFixed(1)} (${(p.reconcileJobs / r.agents).toFixed(2)} reconcile + ${(p.resultJobs / r.agents).toFixed(1)} results) | ${(net / r.agents).toFixed(0)} (raw ${(p.commands / r.agents).toFixed(0)}) | ${Math.round(jobs / (p.cycleMs / 1000))} | ${(p.cycleMs / floorMs).toFixed(2)}× | ${p.verified}${p.unacked > 0 ? `; ${p.unacked} results unacked` : ''} |`,
+      line: `| ${p.name} (${p.trigger}) | **${s(p.cycleMs)}** | ${s(p.firstRunMs)} | ${s(p.lastRunMs)} | ${p.runs} | ${p.drifted} | ${(jobs / r.agents).toFixed(3)} (${(p.reconcileJobs / r.agents).toFixed(3)} reconcile + ${(p.resultJobs / r.agents).toFixed(3)} results) | ${(net / r.agents).toFixed(0)} (raw ${(p.commands / r.agents).toFixed(0)}) | ${Math.round(jobs / (p.cycleMs / 1000))} | ${(p.cycleMs / floorMs).toFixed(2)}× | ${p.verified}${p.unacked > 0 ? `; ${p.unacked} results unacked` : ''} |`,
     };
   });
   const commit = r.phases.find((p) => p.name === 'commit');
