@@ -254,7 +254,8 @@ export async function resultsHandler(job: ResultsBatch, deps: ResultDeps): Promi
     else byAgent.set(item.agent, [item]);
   }
   const counts: Record<string, number> = {};
-  const settled = await Promise.allSettled(
+  // 1. Each agent's messages judged in order (episodes and alerts written as they come).
+  const judged = await Promise.allSettled(
     [...byAgent].map(async ([agent, items]) => {
       const batch = new AgentBatch(agent, deps);
       for (const item of items) {
@@ -271,12 +272,26 @@ export async function resultsHandler(job: ResultsBatch, deps: ResultDeps): Promi
         );
         counts[outcome] = (counts[outcome] ?? 0) + 1;
       }
-      await batch.flush();
+      return batch;
     }),
   );
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  const batches = judged.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  // 2. The events of every agent judged, together: each task index and the global one written once.
+  await recordEvents(
+    deps,
+    batches.flatMap((b) => b.takeEvents()),
+  );
+  // 3. Then per agent: statuses, then finished tasks.
+  const flushed = await Promise.allSettled(batches.map((b) => b.flush()));
+  const failed = [...judged, ...flushed].find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) throw failed.reason;
   return counts;
+}
+
+async function recordEvents(deps: ResultDeps, events: FlukeEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  if (deps.events.recordMany) await deps.events.recordMany(events);
+  else for (const event of events) await deps.events.record(event);
 }
 
 type Found = { record: InstructionRecord; pending: string[] };
@@ -394,12 +409,13 @@ class AgentBatch {
     return this.snapshot;
   }
 
+  /** The events to record before flush(), handed over once. */
+  takeEvents(): FlukeEvent[] {
+    return this.events.splice(0);
+  }
+
   async flush(): Promise<void> {
-    if (this.events.length > 0) {
-      const { events } = this.base;
-      if (events.recordMany) await events.recordMany(this.events);
-      else for (const event of this.events) await events.record(event);
-    }
+    await recordEvents(this.base, this.takeEvents());
     if (this.statusOut.size > 0)
       await this.base.statuses.setStatuses(this.agent, [...this.statusOut.values()]);
     await Promise.all(
