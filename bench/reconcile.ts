@@ -273,7 +273,7 @@ async function waitQuiet(ctx: Ctx, what: string, deadline: number): Promise<void
   for (;;) {
     // Deadline jobs and retries belong to the cycle; the drift tick's own delayed jobs do not.
     const delayedOwn = (await ctx.queues.reconcile.getDelayed(0, -1)).filter(
-      (j) => j.name === 'deadline' || j.attemptsMade > 0,
+      (j) => j.name === 'deadline' || j.name === 'deadlines' || j.attemptsMade > 0,
     ).length;
     if ((await busy(ctx.queues, false)) === 0 && delayedOwn === 0) return;
     if (Date.now() > deadline) {
@@ -290,6 +290,11 @@ async function waitQuiet(ctx: Ctx, what: string, deadline: number): Promise<void
 /** The reconcile queue's auto-increment id: every job without a custom id (agent, deadline, fanout). */
 async function reconcileIdCounter(ctx: Ctx): Promise<number> {
   return Number((await ctx.redis.get(`${ctx.keys.bullPrefix}:reconcile:id`)) ?? 0);
+}
+
+/** Batched results jobs carry no custom id, so BullMQ's id counter counts them. */
+async function resultsIdCounter(ctx: Ctx): Promise<number> {
+  return Number((await ctx.redis.get(`${ctx.keys.bullPrefix}:results:id`)) ?? 0);
 }
 
 async function verifyStatuses(ctx: Ctx, sinceIso: string): Promise<string> {
@@ -314,6 +319,7 @@ async function runPhase(
 ): Promise<PhaseResult> {
   await Promise.all(ctx.sims.map((s) => ask(s, { type: 'phase', name, drift, salt: name }, 'phased')));
   const idBefore = await reconcileIdCounter(ctx);
+  const resultsIdBefore = await resultsIdCounter(ctx);
   await ctx.redis.config('RESETSTAT');
   const cpuBefore = await cpuSnapshot(ctx);
   const t0 = Date.now();
@@ -361,6 +367,7 @@ async function runPhase(
   const windowMs = Date.now() - t0;
   const cmd = commandStats(await ctx.redis.info('commandstats'));
   const idAfter = await reconcileIdCounter(ctx);
+  const resultsIdAfter = await resultsIdCounter(ctx);
   const commands = [...cmd.entries()]
     .filter(([k]) => k !== 'info' && k !== 'config')
     .reduce((s, [, v]) => s + v, 0);
@@ -383,7 +390,7 @@ async function runPhase(
     backgroundCommands: (ctx.idleRate * windowMs) / 1000,
     topCommands: top,
     reconcileJobs: idAfter - idBefore,
-    resultJobs: stats.results + stats.receipts,
+    resultJobs: resultsIdAfter - resultsIdBefore,
     unacked: stats.results - stats.acked,
     verified,
     cpu,
@@ -665,7 +672,7 @@ function renderReport(r: {
     return {
       p,
       jobs,
-      line: `| ${p.name} (${p.trigger}) | **${s(p.cycleMs)}** | ${s(p.firstRunMs)} | ${s(p.lastRunMs)} | ${p.runs} | ${p.drifted} | ${(jobs / r.agents).toFixed(1)} (${(p.reconcileJobs / r.agents).toFixed(2)} reconcile + ${(p.resultJobs / r.agents).toFixed(1)} results) | ${(net / r.agents).toFixed(0)} (raw ${(p.commands / r.agents).toFixed(0)}) | ${Math.round(jobs / (p.cycleMs / 1000))} | ${(p.cycleMs / floorMs).toFixed(2)}× | ${p.verified}${p.unacked > 0 ? `; ${p.unacked} results unacked` : ''} |`,
+      line: `| ${p.name} (${p.trigger}) | **${s(p.cycleMs)}** | ${s(p.firstRunMs)} | ${s(p.lastRunMs)} | ${p.runs} | ${p.drifted} | ${(jobs / r.agents).toFixed(3)} (${(p.reconcileJobs / r.agents).toFixed(3)} reconcile + ${(p.resultJobs / r.agents).toFixed(3)} results) | ${(net / r.agents).toFixed(0)} (raw ${(p.commands / r.agents).toFixed(0)}) | ${Math.round(jobs / (p.cycleMs / 1000))} | ${(p.cycleMs / floorMs).toFixed(2)}× | ${p.verified}${p.unacked > 0 ? `; ${p.unacked} results unacked` : ''} |`,
     };
   });
   const commit = r.phases.find((p) => p.name === 'commit');

@@ -91,13 +91,23 @@ function eventStoreFor(
     }
     return new MemoryEventStore({ maxEventsPerAgent: config.event_store.memory.max_events_per_agent });
   }
-  const client = eventsRedis ?? redis;
-  if (!client) throw new Error('the redis event store needs a Redis client');
+  if (eventsRedis) {
+    return new RedisEventStore({
+      redis: eventsRedis,
+      keys,
+      ttlMs: config.event_store.redis.ttl_ms,
+      ownsClient: true,
+    });
+  }
+  if (!redis) throw new Error('the redis event store needs a Redis client');
+  // Its own auto-pipelined connection: the events of concurrent result handlers share socket writes.
+  const client = redis.duplicate({ enableAutoPipelining: true });
+  client.on('error', () => {}); // the main client logs an outage once
   return new RedisEventStore({
     redis: client,
     keys,
     ttlMs: config.event_store.redis.ttl_ms,
-    ownsClient: eventsRedis !== null,
+    ownsClient: true,
   });
 }
 

@@ -26,6 +26,25 @@ export interface ResultJobData {
   message: ForwardedMessage;
 }
 
+/** One forwarded message inside a batched results job. */
+export interface ResultItem {
+  agent: string;
+  session_id: string;
+  /** ISO time the gateway read the message. */
+  received_at: string;
+  message: ForwardedMessage;
+}
+
+/**
+ * Many results in one job: what one forwarder flush took, grouped by (agent, session), in arrival
+ * order within each agent. One job per flush chunk instead of one per message.
+ */
+export interface ResultsJobData {
+  kind: 'results';
+  gateway_id: string;
+  items: ResultItem[];
+}
+
 export interface UndeliverableJobData {
   kind: 'undeliverable';
   agent: string;
@@ -68,6 +87,22 @@ export function resultJob(data: ResultJobData): JobSpec<ResultJobData> {
   const jobId =
     m.type === 'instruction_receipt' ? safeJobId('receipt', m.instruction_id) : safeJobId('r', m.result_id);
   return { name: 'result', data, opts: { ...RETENTION, jobId } };
+}
+
+/** Messages per batched results job (bounded job size). */
+export const RESULTS_PER_JOB = 500;
+
+/**
+ * A batched results job. No custom id: a re-sent result lands in a different batch, so the
+ * consumer's idempotency (event ids derived from the execution, the judged execution id in the
+ * status, finishTask) is what makes a duplicate harmless. Retried, because every step is idempotent.
+ */
+export function resultsJob(data: ResultsJobData): JobSpec<ResultsJobData> {
+  return {
+    name: 'results',
+    data,
+    opts: { ...RETENTION, attempts: 3, backoff: { type: 'exponential', delay: 500 } },
+  };
 }
 
 export function undeliverableJob(data: UndeliverableJobData): JobSpec<UndeliverableJobData> {

@@ -1,11 +1,18 @@
 /**
  * Agent results → BullMQ jobs, acknowledged only after the enqueue resolved. Messages that arrive
- * in the same event-loop turn go out in one addBulk (one round trip for many agents); acks are
- * grouped per socket. A failed or timed-out enqueue sends no ack: the agent keeps the result and
- * re-sends it, to this gateway or another.
+ * in the same event-loop turn become a few batched `results` jobs (≤ RESULTS_PER_JOB messages
+ * each, an (agent, session)'s messages kept together and in order), added with addBulk in chunks
+ * of ≤ ENQUEUE_CHUNK jobs; acks are grouped per socket and sent as each chunk resolves. A failed
+ * or timed-out enqueue sends no ack: the agent keeps the result and re-sends it, to this gateway
+ * or another. A result re-sent to this gateway after it was enqueued is acked without a new job.
  */
 import type { Logger } from '../shared/logger.js';
-import { type ForwardedMessage, type JobSpec, resultJob } from './jobs.js';
+import { type ForwardedMessage, type JobSpec, RESULTS_PER_JOB, type ResultItem, resultsJob } from './jobs.js';
+
+/** Jobs per addBulk call: one huge addBulk timed out under a registration storm. */
+export const ENQUEUE_CHUNK = 1000;
+/** Result ids remembered as enqueued, to ack a re-send without a second job (bounded, FIFO). */
+const RECENT_IDS = 50_000;
 
 /** The slice of a BullMQ Queue the gateway needs (a port, so tests can fail it on purpose). */
 export interface JobQueue {
@@ -51,6 +58,8 @@ export class ResultForwarder {
   private inFlight = 0;
   private failing = false;
   private readonly idleWaiters: Array<() => void> = [];
+  /** Insertion-ordered: the oldest ids are dropped first. */
+  private readonly recent = new Set<string>();
 
   constructor(private readonly opts: ResultForwarderOptions) {}
 
@@ -73,41 +82,63 @@ export class ResultForwarder {
 
   private async flush(): Promise<void> {
     this.scheduled = false;
-    const batch = this.pending;
+    const taken = this.pending;
     this.pending = [];
-    if (batch.length === 0) return this.settle();
+    if (taken.length === 0) return this.settle();
     this.inFlight++;
-    const jobs = batch.map((p) =>
-      resultJob({
-        kind: 'result',
-        agent: p.source.agent,
-        session_id: p.source.sessionId,
-        gateway_id: this.opts.gatewayId,
-        received_at: p.receivedAt,
-        message: p.message,
-      }),
-    );
+    // Re-sends of results already enqueued from this gateway: ack them, no second job.
+    const batch: Pending[] = [];
+    const repeats: Pending[] = [];
+    for (const p of taken) {
+      if (p.message.type !== 'instruction_receipt' && this.recent.has(recentKey(p))) repeats.push(p);
+      else batch.push(p);
+    }
+    if (repeats.length > 0) this.ackAll(repeats);
+    const chunks = chunkJobs(batch, this.opts.gatewayId);
+    let done = 0;
     try {
-      await withTimeout(this.opts.queue.addBulk(jobs), this.opts.timeoutMs, 'enqueue results');
+      for (const chunk of chunks) {
+        await withTimeout(
+          this.opts.queue.addBulk(chunk.map((c) => c.job)),
+          this.opts.timeoutMs,
+          'enqueue results',
+        );
+        const enqueued = chunk.flatMap((c) => c.pending);
+        this.remember(enqueued);
+        this.ackAll(enqueued);
+        done += enqueued.length;
+      }
       if (this.failing) {
         this.failing = false;
         this.opts.logger.info('results enqueue recovered');
       }
-      this.ackAll(batch);
-      this.opts.onBatch?.({ ok: true, count: batch.length });
+      this.opts.onBatch?.({ ok: true, count: taken.length });
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       if (!this.failing) {
         this.failing = true;
         this.opts.logger.error(
-          { err: error, count: batch.length },
+          { err: error, count: batch.length - done },
           'results enqueue failed; not acknowledging',
         );
       }
-      this.opts.onBatch?.({ ok: false, count: batch.length, error });
+      this.opts.onBatch?.({ ok: false, count: batch.length - done, error });
     } finally {
       this.inFlight--;
       this.settle();
+    }
+  }
+
+  private remember(enqueued: Pending[]): void {
+    for (const p of enqueued) {
+      if (p.message.type === 'instruction_receipt') continue;
+      this.recent.add(recentKey(p));
+    }
+    if (this.recent.size <= RECENT_IDS) return;
+    let over = this.recent.size - RECENT_IDS;
+    for (const key of this.recent) {
+      if (over-- <= 0) break;
+      this.recent.delete(key);
     }
   }
 
@@ -126,4 +157,54 @@ export class ResultForwarder {
     if (this.pending.length > 0 || this.inFlight > 0 || this.scheduled) return;
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
+}
+
+function recentKey(p: Pending): string {
+  return p.message.type === 'instruction_receipt' ? '' : `${p.source.agent}\0${p.message.result_id}`;
+}
+
+interface ChunkJob {
+  job: JobSpec<unknown>;
+  pending: Pending[];
+}
+
+/**
+ * Groups by source (agent, session) in arrival order, packs whole groups into jobs of at most
+ * RESULTS_PER_JOB messages (a larger group is split, in order), and jobs into addBulk chunks.
+ */
+export function chunkJobs(batch: Pending[], gatewayId: string): ChunkJob[][] {
+  const groups = new Map<ResultSource, Pending[]>();
+  for (const p of batch) {
+    const g = groups.get(p.source);
+    if (g) g.push(p);
+    else groups.set(p.source, [p]);
+  }
+  const jobs: ChunkJob[] = [];
+  let current: Pending[] = [];
+  const close = () => {
+    if (current.length === 0) return;
+    const items: ResultItem[] = current.map((p) => ({
+      agent: p.source.agent,
+      session_id: p.source.sessionId,
+      received_at: p.receivedAt,
+      message: p.message,
+    }));
+    jobs.push({ job: resultsJob({ kind: 'results', gateway_id: gatewayId, items }), pending: current });
+    current = [];
+  };
+  for (const group of groups.values()) {
+    if (current.length + group.length > RESULTS_PER_JOB) close();
+    for (let i = 0; i < group.length; i += RESULTS_PER_JOB) {
+      const part = group.slice(i, i + RESULTS_PER_JOB);
+      if (part.length === RESULTS_PER_JOB) {
+        close();
+        current = part;
+        close();
+      } else current.push(...part);
+    }
+  }
+  close();
+  const chunks: ChunkJob[][] = [];
+  for (let i = 0; i < jobs.length; i += ENQUEUE_CHUNK) chunks.push(jobs.slice(i, i + ENQUEUE_CHUNK));
+  return chunks;
 }

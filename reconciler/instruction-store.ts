@@ -33,17 +33,45 @@ for i = 1, #all, 2 do
 end
 return n`;
 
+// Many tasks at once: ARGV = task field, outcome, task field, outcome, ...
+const FINISH_TASKS = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+local n = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if string.sub(all[i], 1, 2) == 't:' and all[i + 1] == 'pending' then n = n + 1 end
+end
+return n`;
+
 /** How long a finished instruction stays readable for late or redelivered results. */
 const DONE_TTL_S = 600;
 
 /** Long enough for any run; the deadline job normally finishes the record much sooner. */
 const TTL_S = 24 * 3600;
 
+interface InstructionCommands {
+  flukeFinishTask(key: string, field: string, outcome: string): Promise<unknown>;
+  flukeFinishTasks(key: string, ...fieldsAndOutcomes: string[]): Promise<unknown>;
+}
+
 export class InstructionStore {
+  private readonly redis: Redis & InstructionCommands;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly keys: Keys,
-  ) {}
+  ) {
+    const r = redis as Redis & Partial<InstructionCommands>;
+    // EVALSHA (falling back to EVAL after a script flush), defined once per client.
+    if (typeof r.flukeFinishTask !== 'function') {
+      redis.defineCommand('flukeFinishTask', { numberOfKeys: 1, lua: FINISH_TASK });
+    }
+    if (typeof r.flukeFinishTasks !== 'function') {
+      redis.defineCommand('flukeFinishTasks', { numberOfKeys: 1, lua: FINISH_TASKS });
+    }
+    this.redis = redis as Redis & InstructionCommands;
+  }
 
   async save(record: InstructionRecord): Promise<void> {
     const key = this.keys.instruction(record.instruction_id);
@@ -66,8 +94,16 @@ export class InstructionStore {
   async finishTask(instructionId: string, task: string, outcome: string): Promise<number> {
     const key = this.keys.instruction(instructionId);
     // Only touch a record that still exists: a late duplicate must not resurrect it without a TTL.
-    const left = await this.redis.eval(FINISH_TASK, 1, key, `t:${task}`, outcome);
+    const left = await this.redis.flukeFinishTask(key, `t:${task}`, outcome);
     return Number(left);
+  }
+
+  /** finishTask for many tasks in one round trip (later entries win); returns what is still pending. */
+  async finishTasks(instructionId: string, done: Array<{ task: string; outcome: string }>): Promise<number> {
+    if (done.length === 0) return (await this.get(instructionId))?.pending.length ?? 0;
+    const key = this.keys.instruction(instructionId);
+    const args = done.flatMap((d) => [`t:${d.task}`, d.outcome]);
+    return Number(await this.redis.flukeFinishTasks(key, ...args));
   }
 
   /**

@@ -27,6 +27,18 @@ export const ReconcileAgentJob = z.object({
 });
 export type ReconcileAgentJob = z.infer<typeof ReconcileAgentJob>;
 
+/** Agents per `agents` job. */
+export const AGENTS_PER_JOB = 500;
+
+/** Queue `reconcile`, job name `agents`: reconcile many agents alike (a fan-out chunk). */
+export const ReconcileAgentsJob = z.object({
+  agents: z.array(z.string().min(1)).min(1).max(AGENTS_PER_JOB),
+  trigger: z.enum(TRIGGERS),
+  run_id: z.string().nullable().default(null),
+  tasks: z.array(z.string()).nullable().default(null),
+});
+export type ReconcileAgentsJob = z.infer<typeof ReconcileAgentsJob>;
+
 /** Queue `reconcile`, job name `fanout`: reconcile many agents (commit, manual all/task). */
 export const FanoutJob = z.object({
   trigger: z.enum(TRIGGERS),
@@ -46,20 +58,48 @@ export const DeadlineJob = z.object({
 });
 export type DeadlineJob = z.infer<typeof DeadlineJob>;
 
+const ForwardedMessage = z.discriminatedUnion('type', [
+  InstructionReceiptMessage,
+  CheckResultMessage,
+  StepResultMessage,
+  TaskResultMessage,
+]);
+
+/** Bound on the messages of one batched results job (gateways send ≤ 500). */
+export const MAX_RESULTS_PER_JOB = 1000;
+
+/** Queue `reconcile`, job name `deadlines`: the deadlines of many instructions (one `agents` chunk). */
+export const DeadlinesJob = z.object({
+  checks: z.array(DeadlineJob).min(1).max(AGENTS_PER_JOB),
+});
+export type DeadlinesJob = z.infer<typeof DeadlinesJob>;
+
 /** Queue `results`: what gateways forward. */
 export const ResultJob = z.discriminatedUnion('kind', [
+  /** One message (older gateways; still accepted). */
   z.object({
     kind: z.literal('result'),
     agent: z.string(),
     session_id: z.string(),
     gateway_id: z.string(),
     received_at: z.string(),
-    message: z.discriminatedUnion('type', [
-      InstructionReceiptMessage,
-      CheckResultMessage,
-      StepResultMessage,
-      TaskResultMessage,
-    ]),
+    message: ForwardedMessage,
+  }),
+  /** Many messages: one gateway flush, grouped by (agent, session), in arrival order. */
+  z.object({
+    kind: z.literal('results'),
+    gateway_id: z.string(),
+    items: z
+      .array(
+        z.object({
+          agent: z.string(),
+          session_id: z.string(),
+          received_at: z.string(),
+          message: ForwardedMessage,
+        }),
+      )
+      .min(1)
+      .max(MAX_RESULTS_PER_JOB),
   }),
   z.object({
     kind: z.literal('undeliverable'),

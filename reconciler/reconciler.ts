@@ -12,6 +12,7 @@ import type { Alert } from '../shared/alerts.js';
 import type { ServerConfig } from '../shared/config/types.js';
 import { Keys, QUEUE_NAMES } from '../shared/keys.js';
 import { ManifestCompiler } from '../shared/manifest/compile.js';
+import type { RunMessage } from '../shared/protocol.js';
 import { coerceError } from '../shared/types.js';
 import { RedisAgentDirectory } from './agent-directory.js';
 import { ALERT_JOB_OPTIONS, alertBackoff, alertFailureError, sendAlert } from './alert-sender.js';
@@ -21,11 +22,24 @@ import { checkAlertWebhook } from './handlers/alert-policy.js';
 import { deadlineHandler } from './handlers/deadline.js';
 import { type AgentJob, driftTickHandler, fanoutHandler } from './handlers/fanout.js';
 import { pollHandler } from './handlers/poll.js';
+import type { AgentEntry } from './handlers/reconcile-agent.js';
 import { reconcileAgentHandler } from './handlers/reconcile-agent.js';
+import { deadlinesHandler, reconcileAgentsHandler } from './handlers/reconcile-agents.js';
 import { type ResultDeps, resultHandler, timeOutTasks } from './handlers/result.js';
+import type { InstructionRecord } from './instruction-store.js';
 import { InstructionStore } from './instruction-store.js';
-import { DeadlineJob, FanoutJob, parseJob, ReconcileAgentJob, ResultJob } from './jobs.js';
+import {
+  AGENTS_PER_JOB,
+  DeadlineJob,
+  DeadlinesJob,
+  FanoutJob,
+  parseJob,
+  ReconcileAgentJob,
+  ReconcileAgentsJob,
+  ResultJob,
+} from './jobs.js';
 import { closeQueues, createQueues, type Queues } from './queues.js';
+import type { AgentRunState } from './run-store.js';
 import { RunStore } from './run-store.js';
 import { driftTickEvery, keepSchedules } from './schedules.js';
 import { RedisStateStore } from './state-store.js';
@@ -64,23 +78,41 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   const logger = opts.logger.child({ component: 'reconciler' });
   const keys = new Keys(config.redis.prefix);
   const queues = createQueues(redis, keys, logger);
-  const state = new RedisStateStore(redis, keys);
-  const statuses = new RedisStatusStore({ redis, keys, ttlMs: config.event_store.redis.ttl_ms });
-  const instructions = new InstructionStore(redis, keys);
-  const runs = new RunStore(redis, keys);
+  // The stores' own connection: auto-pipelined, so the commands of concurrent handlers share one
+  // socket write per tick, and its MULTIs do not copy the scripts BullMQ loads onto its clients.
+  const store = redis.duplicate({ enableAutoPipelining: true });
+  store.on('error', () => {}); // the main client logs an outage once
+  const state = new RedisStateStore(store, keys);
+  const statuses = new RedisStatusStore({ redis: store, keys, ttlMs: config.event_store.redis.ttl_ms });
+  const instructions = new InstructionStore(store, keys);
+  const runs = new RunStore(store, keys);
   const hb = config.heartbeat_interval_ms;
-  const directory = new RedisAgentDirectory(redis, keys, 3 * hb + 5000, config.event_store.redis.ttl_ms);
+  const directory = new RedisAgentDirectory(store, keys, 3 * hb + 5000, config.event_store.redis.ttl_ms);
   const compiler = new ManifestCompiler();
   // A disconnected agent gets at least ~10 s (three checks, 5 s apart) to come back before its work times out.
   const checkEveryMs = Math.max(3 * hb, 5000);
 
+  // Agents alike (same trigger, run, task filter, and due within the same second) share one
+  // `agents` job of up to AGENTS_PER_JOB; busy retries stay single-agent jobs.
   const enqueueAgents = async (jobs: AgentJob[]) => {
-    for (let i = 0; i < jobs.length; i += ENQUEUE_BATCH) {
-      await queues.reconcile.addBulk(
-        jobs
-          .slice(i, i + ENQUEUE_BATCH)
-          .map((j) => ({ name: 'agent', data: j.data, opts: { ...AGENT_JOB_OPTIONS, delay: j.delayMs } })),
-      );
+    const specs: Array<{ name: string; data: unknown; opts: Record<string, unknown> }> = [];
+    const groups = new Map<string, ReconcileAgentsJob>();
+    for (const j of jobs) {
+      if (j.data.retry > 0) {
+        specs.push({ name: 'agent', data: j.data, opts: { ...AGENT_JOB_OPTIONS, delay: j.delayMs } });
+        continue;
+      }
+      const key = JSON.stringify([j.data.trigger, j.data.run_id, j.data.tasks, Math.floor(j.delayMs / 1000)]);
+      let group = groups.get(key);
+      if (!group || group.agents.length >= AGENTS_PER_JOB) {
+        group = { agents: [], trigger: j.data.trigger, run_id: j.data.run_id, tasks: j.data.tasks };
+        groups.set(key, group);
+        specs.push({ name: 'agents', data: group, opts: { ...AGENT_JOB_OPTIONS, delay: j.delayMs } });
+      }
+      group.agents.push(j.data.agent);
+    }
+    for (let i = 0; i < specs.length; i += ENQUEUE_BATCH) {
+      await queues.reconcile.addBulk(specs.slice(i, i + ENQUEUE_BATCH));
     }
   };
   const enqueueAlert = async (alert: Alert) => {
@@ -137,6 +169,40 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       logger,
     });
 
+  /** What the single- and many-agent reconcile handlers share. */
+  const dispatchDeps = (log: Logger) => ({
+    current: () => state.current(),
+    defaultPolicy: config.drift.policy,
+    send: async (entry: AgentEntry, message: RunMessage) => {
+      const out = await publishInstruction(store, keys, entry, message);
+      if (out.status === 'undeliverable') {
+        await queues.results.add('undeliverable', {
+          kind: 'undeliverable',
+          agent: entry.name,
+          instruction_id: message.instruction_id,
+          reason: out.reason,
+        });
+      }
+      return out.status === 'published' ? ('delivered' as const) : ('undeliverable' as const);
+    },
+    saveInstruction: (record: InstructionRecord) => instructions.save(record),
+    runState: (runId: string, agent: string, s: AgentRunState, tasks?: string[]) =>
+      runs.setAgentState(runId, agent, s, tasks),
+    forgetTasks: (agent: string, keep: string[]) => statuses.forgetTasks(agent, keep),
+    logger: log,
+  });
+  const deadlineDeps = {
+    getInstruction: (id: string) => instructions.get(id),
+    isRunning: async (agent: string, id: string) => {
+      const entry = (await directory.get(agent)) as { running?: string[] } | null;
+      return entry?.running?.includes(id) ?? false;
+    },
+    timeOut: (record: InstructionRecord, tasks: string[], waited: number) =>
+      timeOutTasks(resultDeps, record, tasks, waited),
+    checkEveryMs,
+    maxWaitMs: opts.maxInstructionMs ?? 6 * 3600_000,
+  };
+
   const reconcileWorker = async (job: Job) => {
     switch (job.name) {
       case 'agent': {
@@ -147,22 +213,8 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
           '_',
         );
         return reconcileAgentHandler(data, instructionId, {
+          ...dispatchDeps(logger.child({ job: job.id, agent: data.agent })),
           getAgent: (name) => directory.get(name),
-          current: () => state.current(),
-          defaultPolicy: config.drift.policy,
-          send: async (entry, message) => {
-            const out = await publishInstruction(redis, keys, entry, message);
-            if (out.status === 'undeliverable') {
-              await queues.results.add('undeliverable', {
-                kind: 'undeliverable',
-                agent: entry.name,
-                instruction_id: message.instruction_id,
-                reason: out.reason,
-              });
-            }
-            return out.status === 'published' ? 'delivered' : 'undeliverable';
-          },
-          saveInstruction: (record) => instructions.save(record),
           scheduleDeadline: async (id) => {
             await queues.reconcile.add(
               'deadline',
@@ -170,11 +222,36 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
               { delay: checkEveryMs, ...AGENT_JOB_OPTIONS },
             );
           },
-          runState: (runId, agent, s, tasks) => runs.setAgentState(runId, agent, s, tasks),
-          forgetTasks: (agent, keep) => statuses.forgetTasks(agent, keep),
-          logger: logger.child({ job: job.id, agent: data.agent }),
         });
       }
+      case 'agents': {
+        const data = parseJob(ReconcileAgentsJob, job.data, 'reconcile agents');
+        const base = `i${job.id ?? randomUUID()}`;
+        const stamp = job.timestamp.toString(36);
+        return reconcileAgentsHandler(
+          data,
+          // Stable across retries of this job: the agent's place in it.
+          (i) => `${base}-${i}-${stamp}`.replace(/[^A-Za-z0-9._~-]/g, '_'),
+          {
+            ...dispatchDeps(logger.child({ job: job.id })),
+            getAgents: (names) => Promise.all(names.map((name) => directory.get(name))),
+            scheduleDeadlines: async (ids) => {
+              await queues.reconcile.add(
+                'deadlines',
+                { checks: ids.map((id) => ({ instruction_id: id, misses: 0 })) },
+                { delay: checkEveryMs, ...AGENT_JOB_OPTIONS },
+              );
+            },
+          },
+        );
+      }
+      case 'deadlines':
+        return deadlinesHandler(parseJob(DeadlinesJob, job.data, 'deadlines'), {
+          ...deadlineDeps,
+          rescheduleAll: async (checks, delay) => {
+            await queues.reconcile.add('deadlines', { checks }, { delay, ...AGENT_JOB_OPTIONS });
+          },
+        });
       case 'fanout':
         return fanoutHandler(parseJob(FanoutJob, job.data, 'fanout'), {
           listAgents: () => directory.list(),
@@ -185,17 +262,10 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
         });
       case 'deadline':
         return deadlineHandler(parseJob(DeadlineJob, job.data, 'deadline'), {
-          getInstruction: (id) => instructions.get(id),
-          isRunning: async (agent, id) => {
-            const entry = (await directory.get(agent)) as { running?: string[] } | null;
-            return entry?.running?.includes(id) ?? false;
-          },
-          timeOut: (record, tasks, waited) => timeOutTasks(resultDeps, record, tasks, waited),
+          ...deadlineDeps,
           reschedule: async (data, delay) => {
             await queues.reconcile.add('deadline', data, { delay, ...AGENT_JOB_OPTIONS });
           },
-          checkEveryMs,
-          maxWaitMs: opts.maxInstructionMs ?? 6 * 3600_000,
         });
       case 'drift-tick': {
         const now = Date.now();
@@ -297,6 +367,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
         ),
       );
       await closeQueues(queues);
+      store.disconnect();
     },
   };
 }

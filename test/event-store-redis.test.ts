@@ -71,6 +71,22 @@ t.test('redis event store', async (t) => {
     );
   });
 
+  t.test('writes trim a large index only past a tenth over its bound; reads see the bound', async (t) => {
+    const { store, keys } = make({ maxTaskIndex: 20, maxAllIndex: 20 });
+    for (let i = 0; i < 22; i++) await store.record(runEvent(`e${i}`, `web-${i}`, 'deploy', T0 + i));
+    t.equal(await client.zcard(keys.allEvents()), 22, 'within the slack: not trimmed on write');
+    await store.record(runEvent('e22', 'web-22', 'deploy', T0 + 22));
+    t.equal(await client.zcard(keys.allEvents()), 20, 'past it: trimmed to the bound');
+    t.equal(await client.zcard(keys.taskEvents('deploy')), 20);
+    await store.record(runEvent('e23', 'web-23', 'deploy', T0 + 23));
+    t.equal(await client.zcard(keys.allEvents()), 21);
+    t.equal(await store.size(), 20, 'a read trims to the bound first');
+    const page = await store.query({ task: 'deploy', limit: 100 });
+    t.equal(page.events.length, 20);
+    t.equal(page.events[0]?.id, 'e23');
+    t.equal(page.events.at(-1)?.id, 'e4');
+  });
+
   t.test('an expired event is pruned from the index that meets it', async (t) => {
     const { store, keys } = make();
     for (let i = 0; i < 3; i++) await store.record(runEvent(`e${i}`, 'web-01', 'deploy', T0 + i));

@@ -136,6 +136,43 @@ export function eventStoreSuite(t: Test, harness: EventStoreHarness): void {
     t.equal(await store.size(), 2);
   });
 
+  t.test('recordMany: the same as recording one by one, repeats included', async (t) => {
+    const one = await harness.make({ maxEventsPerAgent: 4 });
+    const many = await harness.make({ maxEventsPerAgent: 4 });
+    t.teardown(() => one.close());
+    t.teardown(() => many.close());
+    const first = [
+      runEvent('a0', 'web-01', 'deploy', T0),
+      runEvent('a1', 'web-01', 'certs', T0 + 1),
+      runEvent('b0', 'web-02', 'deploy', T0 + 2),
+    ];
+    const second = [
+      runEvent('a0', 'web-01', 'deploy', T0 + 5000),
+      ...[2, 3, 4, 5].map((i) => runEvent(`a${i}`, 'web-01', i % 2 ? 'certs' : 'deploy', T0 + 10 + i)),
+      runEvent('a5', 'web-01', 'certs', T0 + 99),
+      runEvent('b1', 'web-02', 'certs', T0 + 20),
+    ];
+    const created: boolean[] = [];
+    for (const e of [...first, ...second]) created.push(await one.record(e));
+    t.same(await many.recordMany([]), []);
+    t.same([...(await many.recordMany(first)), ...(await many.recordMany(second))], created);
+    t.same(created, [true, true, true, false, true, true, true, true, false, true]);
+    for (const query of [
+      {},
+      { agent: 'web-01' },
+      { agent: 'web-02' },
+      { task: 'deploy' },
+      { task: 'certs' },
+    ]) {
+      t.same(
+        await many.query({ ...query, limit: 50 }),
+        await one.query({ ...query, limit: 50 }),
+        JSON.stringify(query),
+      );
+    }
+    t.equal(await many.size(), await one.size());
+  });
+
   t.test('each agent keeps only its newest maxEventsPerAgent events', async (t) => {
     const store = await harness.make({ maxEventsPerAgent: 3 });
     t.teardown(() => store.close());

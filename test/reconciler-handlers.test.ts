@@ -20,15 +20,17 @@ import {
   type ReconcileAgentDeps,
   reconcileAgentHandler,
 } from '../reconciler/handlers/reconcile-agent.js';
+import { deadlinesHandler, reconcileAgentsHandler } from '../reconciler/handlers/reconcile-agents.js';
 import {
   BUSY_RETRIES,
   BUSY_RETRY_MS,
   type ResultDeps,
   resultHandler,
+  resultsHandler,
   timeOutTasks,
 } from '../reconciler/handlers/result.js';
 import type { InstructionRecord } from '../reconciler/instruction-store.js';
-import type { DeadlineJob, FanoutJob, ReconcileAgentJob, Trigger } from '../reconciler/jobs.js';
+import type { DeadlineJob, FanoutJob, ReconcileAgentJob, ResultJob, Trigger } from '../reconciler/jobs.js';
 import type { AgentRunState } from '../reconciler/run-store.js';
 import type { CurrentState } from '../reconciler/state-store.js';
 import { MemoryStatusStore } from '../reconciler/status-store/memory-status-store.js';
@@ -579,7 +581,7 @@ async function reconcileWorld(opts: { defaultPolicy?: DriftPolicy; undeliverable
   };
   const reconcile = (data: Partial<ReconcileAgentJob> & { agent: string }, id = 'i-job1') =>
     reconcileAgentHandler({ trigger: 'commit', run_id: null, tasks: null, retry: 0, ...data }, id, deps);
-  return { reconcile, instructions, log, sent, runStates, forgotten, current, state };
+  return { reconcile, instructions, log, sent, runStates, forgotten, current, state, deps };
 }
 
 const modes = (m: RunMessage | undefined) => m?.tasks.map((t) => [t.task, t.mode, t.execution_id]);
@@ -895,6 +897,120 @@ t.test('deadlineHandler', async (t) => {
     t.same(w.timedOut, [['i-1', ['web_config'], 60_000]]);
   });
 });
+
+// ---- many agents per job -------------------------------------------------------------------------
+
+t.test('reconcileAgentsHandler: one job, many agents, one deadlines job', async (t) => {
+  const single = await reconcileWorld();
+  for (const [i, agent] of ['web-01', 'cache-01', 'ghost'].entries()) {
+    await single.reconcile({ agent, run_id: 'run-1' }, `i-job1-${i}`);
+  }
+  const w = await reconcileWorld();
+  let registryReads = 0;
+  let stateReads = 0;
+  const deadlines: string[][] = [];
+  const outcome = await reconcileAgentsHandler(
+    { agents: ['web-01', 'cache-01', 'ghost'], trigger: 'commit', run_id: 'run-1', tasks: null },
+    (i) => `i-job1-${i}`,
+    {
+      ...w.deps,
+      getAgents: async (names) => {
+        registryReads++;
+        return Promise.all(names.map((n) => w.deps.getAgent(n)));
+      },
+      current: async () => {
+        stateReads++;
+        return w.current.value;
+      },
+      scheduleDeadlines: async (ids) => {
+        deadlines.push(ids);
+      },
+    },
+  );
+  t.equal(registryReads, 1, 'the registry entries read once for the job');
+  t.equal(stateReads, 1, 'the desired state read once for the job');
+  t.same(
+    [...w.sent].sort((a, b) => a.instruction_id.localeCompare(b.instruction_id)),
+    [...single.sent].sort((a, b) => a.instruction_id.localeCompare(b.instruction_id)),
+    'the same instructions as one job per agent',
+  );
+  t.same(
+    [...w.runStates].sort((a, b) => `${a[1]}${a[2]}`.localeCompare(`${b[1]}${b[2]}`)),
+    [...single.runStates].sort((a, b) => `${a[1]}${a[2]}`.localeCompare(`${b[1]}${b[2]}`)),
+  );
+  const dispatched = single.sent.map((m) => m.instruction_id).sort();
+  t.same(
+    deadlines.map((d) => [...d].sort()),
+    [dispatched],
+    'one deadlines job for every instruction sent',
+  );
+  t.same(outcome, { dispatched: dispatched.length, no_tasks: 1, not_connected: 1 });
+  t.equal(dispatched.length, 1);
+  for (const id of dispatched) t.ok(await w.instructions.get(id), `${id} recorded`);
+
+  // A failing agent fails the job, after the others went out with their deadlines.
+  const f = await reconcileWorld();
+  const failDeadlines: string[][] = [];
+  await t.rejects(
+    reconcileAgentsHandler(
+      { agents: ['web-01', 'web-02'], trigger: 'commit', run_id: null, tasks: null },
+      (i) => `i-job2-${i}`,
+      {
+        ...f.deps,
+        getAgents: (names) =>
+          Promise.all(
+            names.map((n) => (n === 'web-02' ? agentEntry('web-02', { role: 'web' }) : f.deps.getAgent(n))),
+          ),
+        send: async (entry, message) => {
+          if (entry.name === 'web-02') throw new Error('publish failed');
+          return f.deps.send(entry, message);
+        },
+        scheduleDeadlines: async (ids) => {
+          failDeadlines.push(ids);
+        },
+      },
+    ),
+    /publish failed/,
+  );
+  t.same(failDeadlines, [['i-job2-0']]);
+});
+
+t.test(
+  'deadlinesHandler: each checked as deadline does; the waiting ones rescheduled together',
+  async (t) => {
+    const w = deadlineWorld();
+    for (const id of ['i-1', 'i-2', 'i-3']) await w.instructions.save(instruction(id));
+    await w.instructions.finishTask('i-1', 'web_config', 'applied');
+    w.setRunning(false);
+    w.advance(5000);
+    const again: [DeadlineJob[], number][] = [];
+    const counts = await deadlinesHandler(
+      {
+        checks: [
+          { instruction_id: 'i-1', misses: 0 },
+          { instruction_id: 'i-2', misses: 0 },
+          { instruction_id: 'i-3', misses: MISSES_ALLOWED - 1 },
+        ],
+      },
+      {
+        getInstruction: (id) => w.instructions.get(id),
+        isRunning: async () => false,
+        timeOut: async (record, tasks, waited) => {
+          w.timedOut.push([record.instruction_id, tasks, waited]);
+        },
+        rescheduleAll: async (checks, delay) => {
+          again.push([checks, delay]);
+        },
+        checkEveryMs: 5000,
+        maxWaitMs: HOUR,
+        now: () => T0 + 5000,
+      },
+    );
+    t.same(counts, { finished: 1, waiting: 1, timed_out: 1 });
+    t.same(again, [[[{ instruction_id: 'i-2', misses: 1 }], 5000]]);
+    t.same(w.timedOut, [['i-3', ['web_config'], 5000]]);
+  },
+);
 
 // ---- results -------------------------------------------------------------------------------------
 
@@ -1353,6 +1469,155 @@ function checkResult(
   };
   return resultJob(record, message);
 }
+
+/** Single-message jobs packed as the gateway packs one flush. */
+function batchOf(...jobs: ResultJob[]): Extract<ResultJob, { kind: 'results' }> {
+  return {
+    kind: 'results',
+    gateway_id: 'gw-1',
+    items: jobs.map((j) => {
+      if (j.kind !== 'result') throw new Error('only forwarded messages batch');
+      return { agent: j.agent, session_id: j.session_id, received_at: j.received_at, message: j.message };
+    }),
+  };
+}
+
+t.test('resultsHandler (batched results jobs)', async (t) => {
+  t.test(
+    'a whole instruction in one job: same events, statuses, alerts and progress as one by one',
+    async (t) => {
+      const tasks: [string, RunMode, DriftPolicy][] = [
+        ['db_backup', 'apply', 'remediate_and_alert'],
+        ['web_config', 'apply', 'remediate'],
+        ['motd', 'check', 'alert_only'],
+      ];
+      const messages = (record: InstructionRecord) => [
+        receipt(record, true, null),
+        taskResult(record, 'db_backup', 'applied', [['timer', 'applied', 0]]),
+        taskResult(record, 'web_config', 'satisfied', [['config', 'satisfied', null]]),
+        taskResult(record, 'motd', 'drifted', [['motd', 'drifted', null]]),
+      ];
+      const single = resultWorld();
+      const r1 = await single.dispatch(instruction('i-1', { run_id: 'run-1', tasks }));
+      for (const job of messages(r1)) await single.handle(job);
+      const batched = resultWorld();
+      const r2 = await batched.dispatch(instruction('i-1', { run_id: 'run-1', tasks }));
+      t.same(await resultsHandler(batchOf(...messages(r2)), batched.deps), {
+        accepted: 1,
+        applied: 1,
+        satisfied: 1,
+        drifted: 1,
+      });
+      t.same(await batched.allEvents(), await single.allEvents(), 'the same events');
+      t.equal((await batched.allEvents()).length, 3);
+      t.same(await batched.statuses.listStatuses('web-01'), await single.statuses.listStatuses('web-01'));
+      t.same(await batched.statuses.listProblems(), await single.statuses.listProblems());
+      for (const [task] of tasks) {
+        t.same(
+          await batched.statuses.getEpisode('web-01', task),
+          await single.statuses.getEpisode('web-01', task),
+          `episode of ${task}`,
+        );
+      }
+      t.same(batched.alerts, single.alerts, 'the same alerts, in the same order');
+      t.same(alertSummary(batched.alerts), [
+        ['drift_detected', 'in_progress', ['timer']],
+        ['drift_remediated', 'remediated', ['timer']],
+        ['drift_detected', 'pending_manual', ['motd']],
+      ]);
+      t.same((await batched.instructions.get('i-1'))?.pending, []);
+      t.ok(batched.instructions.completed.includes('i-1'));
+      t.same(await batched.runs.get('run-1'), await single.runs.get('run-1'));
+
+      // Redelivered (at-least-once) and a message re-sent inside a later batch: nothing changes.
+      const events = await batched.allEvents();
+      const statuses = await batched.statuses.listStatuses('web-01');
+      const alerts = [...batched.alerts];
+      batched.advance(1000);
+      await resultsHandler(batchOf(...messages(r2)), batched.deps);
+      await resultsHandler(batchOf(messages(r2)[3] as ResultJob, messages(r2)[3] as ResultJob), batched.deps);
+      t.same(await batched.allEvents(), events, 'no event twice');
+      t.same(await batched.statuses.listStatuses('web-01'), statuses, 'statuses as first judged');
+      t.same(distinct(batched.alerts), distinct(alerts), 'no new alert id');
+    },
+  );
+
+  t.test(
+    'several agents and instructions in one job; a failing agent fails the job, others still done',
+    async (t) => {
+      const w = resultWorld();
+      const a = await w.dispatch(instruction('i-1', { tasks: [['motd', 'check', 'alert_only']] }));
+      const b = await w.dispatch(
+        instruction('i-2', { agent: 'db-01', tasks: [['db_backup', 'apply', 'remediate_and_alert']] }),
+      );
+      w.statuses.failMarkAlerted = 1;
+      const job = batchOf(
+        taskResult(a, 'motd', 'drifted', [['motd', 'drifted', null]]),
+        taskResult(b, 'db_backup', 'satisfied', [['timer', 'satisfied', null]]),
+      );
+      await t.rejects(resultsHandler(job, w.deps), /worker killed/);
+      t.match(
+        await w.statuses.getStatus('db-01', 'db_backup'),
+        { outcome: 'satisfied' },
+        'the other agent is done',
+      );
+      t.equal(await w.statuses.getStatus('web-01', 'motd'), null, 'no status before its alert is claimed');
+      t.same((await w.instructions.get('i-1'))?.pending, ['motd'], 'the failed task stays pending');
+      // The retry finishes it, once.
+      t.same(await resultsHandler(job, w.deps), { drifted: 1, satisfied: 1 });
+      t.match(await w.statuses.getStatus('web-01', 'motd'), { outcome: 'drifted', execution_id: 'i-1.0' });
+      t.equal(distinct(w.alerts).length, 1);
+      t.ok(w.instructions.completed.includes('i-1'));
+      t.ok(w.instructions.completed.includes('i-2'));
+      t.equal((await w.allEvents()).length, 2);
+    },
+  );
+
+  t.test('a result sent by another agent is applied where the single handler applies it', async (t) => {
+    const run = async (batched: boolean) => {
+      const w = resultWorld();
+      const record = await w.dispatch(instruction('i-1', { tasks: [['motd', 'check', 'alert_only']] }));
+      const job = taskResult(record, 'motd', 'drifted', [['motd', 'drifted', null]]);
+      if (job.kind !== 'result') throw new Error('unexpected');
+      const foreign = { ...job, agent: 'db-01' };
+      if (batched) await resultsHandler(batchOf(foreign), w.deps);
+      else await w.handle(foreign);
+      return {
+        web: await w.statuses.listStatuses('web-01'),
+        db: await w.statuses.listStatuses('db-01'),
+        episode: await w.statuses.getEpisode('web-01', 'motd'),
+      };
+    };
+    const single = await run(false);
+    t.equal(single.web.length, 1);
+    t.same(await run(true), single);
+  });
+
+  t.test('a busy receipt and a refusal inside a batch', async (t) => {
+    const w = resultWorld();
+    const busy = await w.dispatch(
+      instruction('i-1', { trigger: 'manual', tasks: [['motd', 'apply', 'alert_only']] }),
+    );
+    const refused = await w.dispatch(instruction('i-2', { tasks: [['web_config', 'apply', 'remediate']] }));
+    t.same(
+      await resultsHandler(
+        batchOf(
+          receipt(busy, false, 'task "motd" is already executing (instruction i-0)'),
+          receipt(refused, false, 'bad revision'),
+          taskResult(refused, 'web_config', 'applied', [['config', 'applied', 0]]),
+        ),
+        w.deps,
+      ),
+      { busy: 1, refused: 1, unknown_instruction: 1 },
+    );
+    t.equal(w.retries.length, 1);
+    t.equal(w.instructions.taskState('i-1', 'motd'), 'requeued');
+    t.equal(w.instructions.taskState('i-2', 'web_config'), 'undeliverable');
+    t.ok(w.instructions.completed.includes('i-1'));
+    t.ok(w.instructions.completed.includes('i-2'));
+    t.match(await w.allEvents(), [{ kind: 'undeliverable', task: 'web_config' }]);
+  });
+});
 
 t.test('timeOutTasks', async (t) => {
   t.test('pending tasks become timeouts: events, status, run progress, once', async (t) => {

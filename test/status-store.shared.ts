@@ -144,6 +144,48 @@ export function statusStoreSuite(t: Test, harness: StatusStoreHarness): void {
     t.same(await store.forgetTasks('web-03', []), []);
   });
 
+  t.test('batch writes and the per-agent snapshot agree with the single calls', async (t) => {
+    const { store } = await harness.make();
+    t.same(await store.snapshot('web-01'), { statuses: new Map(), episodes: new Map() }, 'unknown agent');
+    await store.setStatuses('web-01', []);
+    t.same(await store.listStatuses('web-01'), [], 'an empty batch writes nothing');
+    await store.setStatuses('web-01', [
+      status('certs', 'drifted', 'i1.0'),
+      status('nginx', 'satisfied', 'i1.1'),
+      status('certs', 'failed', 'i1.2'),
+    ]);
+    await store.setStatuses('db-01', [status('backup', 'drifted')]);
+    t.same(
+      await store.getStatus('web-01', 'certs'),
+      status('certs', 'failed', 'i1.2'),
+      'the later entry wins',
+    );
+    t.same(await store.getStatus('web-01', 'nginx'), status('nginx', 'satisfied', 'i1.1'));
+    t.same(
+      (await store.listProblems()).map((p) => [p.agent, p.status.task, p.status.outcome]),
+      [
+        ['db-01', 'backup', 'drifted'],
+        ['web-01', 'certs', 'failed'],
+      ],
+    );
+    await store.setStatuses('web-01', [status('certs', 'satisfied', 'i2.0')]);
+    t.same(
+      (await store.listProblems()).map((p) => [p.agent, p.status.task]),
+      [['db-01', 'backup']],
+      'a recovered task leaves the problem index',
+    );
+    t.ok(await store.openEpisode('web-01', episode('certs', 'i3.0')));
+    t.ok(await store.markAlerted('web-01', 'certs', 'i3.0', 'drift_detected'));
+    const snap = await store.snapshot('web-01');
+    t.same([...snap.statuses.keys()].sort(), ['certs', 'nginx']);
+    t.same(snap.statuses.get('certs'), await store.getStatus('web-01', 'certs'));
+    t.same([...snap.episodes.keys()], ['certs']);
+    t.same(snap.episodes.get('certs'), await store.getEpisode('web-01', 'certs'));
+    t.same(snap.episodes.get('certs')?.alerts, ['drift_detected']);
+    t.ok(await store.closeEpisode('web-01', 'certs', 'i3.0'));
+    t.same((await store.snapshot('web-01')).episodes, new Map(), 'a closed episode is gone');
+  });
+
   t.test('an agent not heard from for the TTL is forgotten', async (t) => {
     const { store, expire } = await harness.make();
     await store.setStatus('web-01', status('certs', 'drifted'));

@@ -11,6 +11,11 @@ export interface EventStore {
    */
   record(event: FlukeEvent): Promise<boolean>;
   /**
+   * record() for many events in few round trips (one per agent and per index): the same result
+   * as recording them one by one, in order. Resolves, per event, whether it was new.
+   */
+  recordMany(events: readonly FlukeEvent[]): Promise<boolean[]>;
+  /**
    * Newest first, by agent, by task, both, or all. Throws InvalidCursorError for a cursor this
    * store did not hand out.
    */

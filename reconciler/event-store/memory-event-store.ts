@@ -35,6 +35,12 @@ export class MemoryEventStore implements EventStore {
     this.max = Math.floor(options.maxEventsPerAgent);
   }
 
+  async recordMany(events: readonly FlukeEvent[]): Promise<boolean[]> {
+    const out: boolean[] = [];
+    for (const event of events) out.push(await this.record(event));
+    return out;
+  }
+
   async record(event: FlukeEvent): Promise<boolean> {
     if (this.ids.has(event.id)) return false;
     const entry = { key: eventSortKey(event), event: structuredClone(event) };

@@ -57,8 +57,83 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return {1}
 `;
 
+// RECORD_SCRIPT for many events of one agent: KEYS[1] the agent index, KEYS[2..] the events;
+// ARGV: ttl, max per agent, event key prefix, prefix length, floor, then JSON and member per event.
+// Returns per event 1 (new) or the stored JSON (a repeat). One trim and PEXPIRE for all.
+const RECORD_MANY_SCRIPT = `
+local out = {}
+local added = false
+for i = 2, #KEYS do
+  local json = ARGV[6 + (i - 2) * 2]
+  local member = ARGV[7 + (i - 2) * 2]
+  if redis.call('SET', KEYS[i], json, 'PX', ARGV[1], 'NX') then
+    redis.call('ZADD', KEYS[1], 0, member)
+    added = true
+    out[i - 1] = 1
+  else
+    out[i - 1] = redis.call('GET', KEYS[i]) or 0
+  end
+end
+if added then
+  redis.call('ZREMRANGEBYLEX', KEYS[1], '-', '(' .. ARGV[5])
+  local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
+  if over > 0 then
+    local old = redis.call('ZRANGE', KEYS[1], 0, over - 1)
+    redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)
+    local skip = tonumber(ARGV[4])
+    for _, m in ipairs(old) do
+      redis.call('DEL', ARGV[3] .. string.sub(m, skip + 1))
+    end
+  end
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return out
+`;
+
+// A per-task or the global index: add, and trim (expired by time, then oldest beyond the bound)
+// only when it is over the bound by more than the slack, so the trim runs once per `slack`
+// writes instead of on every write. Readers trim to the exact bound before reading.
+// ARGV: floor, max, slack, ttl, then the members to add.
+const INDEX_SCRIPT = `
+for i = 5, #ARGV do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
+local max = tonumber(ARGV[2])
+if redis.call('ZCARD', KEYS[1]) > max + tonumber(ARGV[3]) then
+  redis.call('ZREMRANGEBYLEX', KEYS[1], '-', '(' .. ARGV[1])
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(max + 1))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`;
+
+/** Defined once per client: EVALSHA, falling back to EVAL after a SCRIPT FLUSH or restart. */
+interface EventCommands {
+  flukeEventRecord(...args: Array<string | number>): Promise<unknown>;
+  flukeEventIndex(...args: Array<string | number>): Promise<unknown>;
+  flukeEventRecordMany(numberOfKeys: number, ...args: Array<string | number>): Promise<unknown>;
+}
+
+function withCommands(redis: Redis): Redis & EventCommands {
+  const r = redis as Redis & Partial<EventCommands>;
+  if (typeof r.flukeEventRecord !== 'function') {
+    redis.defineCommand('flukeEventRecord', { numberOfKeys: 2, lua: RECORD_SCRIPT });
+  }
+  if (typeof r.flukeEventRecordMany !== 'function') {
+    // Variable key count: passed first at each call.
+    redis.defineCommand('flukeEventRecordMany', { lua: RECORD_MANY_SCRIPT });
+  }
+  if (typeof r.flukeEventIndex !== 'function') {
+    redis.defineCommand('flukeEventIndex', { numberOfKeys: 1, lua: INDEX_SCRIPT });
+  }
+  return redis as Redis & EventCommands;
+}
+
+/** Entries an index may pass its bound by before a write trims it (a tenth of the bound). */
+function slackOf(max: number): number {
+  return Math.floor(max / 10);
+}
+
 export class RedisEventStore implements EventStore {
-  private readonly redis: Redis;
+  private readonly redis: Redis & EventCommands;
   private readonly keys: Keys;
   private readonly ttlMs: number;
   private readonly maxPerAgent: number;
@@ -69,7 +144,7 @@ export class RedisEventStore implements EventStore {
 
   constructor(options: RedisEventStoreOptions) {
     if (!(options.ttlMs >= 1)) throw new RangeError('ttlMs must be positive');
-    this.redis = options.redis;
+    this.redis = withCommands(options.redis);
     this.keys = options.keys;
     this.ttlMs = Math.floor(options.ttlMs);
     this.maxPerAgent = positive(options.maxEventsPerAgent ?? 1000, 'maxEventsPerAgent');
@@ -82,9 +157,7 @@ export class RedisEventStore implements EventStore {
   async record(event: FlukeEvent): Promise<boolean> {
     let member = eventSortKey(event);
     const floor = this.floor();
-    const reply = await this.redis.eval(
-      RECORD_SCRIPT,
-      2,
+    const reply = await this.redis.flukeEventRecord(
       this.keys.agentEvent(event.agent, event.id),
       this.keys.agentEvents(event.agent),
       JSON.stringify(event),
@@ -109,6 +182,70 @@ export class RedisEventStore implements EventStore {
     return created;
   }
 
+  async recordMany(events: readonly FlukeEvent[]): Promise<boolean[]> {
+    if (events.length === 0) return [];
+    const floor = this.floor();
+    const created = new Array<boolean>(events.length).fill(false);
+    const members = new Array<string>(events.length);
+    // Per agent (one slot): the first occurrence of an id records it; a later one is a repeat.
+    const byAgent = new Map<string, number[]>();
+    const seen = new Map<string, number>();
+    events.forEach((event, i) => {
+      members[i] = eventSortKey(event);
+      const key = this.keys.agentEvent(event.agent, event.id);
+      if (seen.has(key)) return;
+      seen.set(key, i);
+      const list = byAgent.get(event.agent) ?? [];
+      list.push(i);
+      byAgent.set(event.agent, list);
+    });
+    await Promise.all(
+      [...byAgent].map(async ([agent, idx]) => {
+        for (let c = 0; c < idx.length; c += RECORD_CHUNK) {
+          const chunk = idx.slice(c, c + RECORD_CHUNK);
+          const reply = await this.redis.flukeEventRecordMany(
+            chunk.length + 1,
+            this.keys.agentEvents(agent),
+            ...chunk.map((i) => this.keys.agentEvent(agent, (events[i] as FlukeEvent).id)),
+            this.ttlMs,
+            this.maxPerAgent,
+            this.keys.agentEvent(agent, ''),
+            AT_AND_SEPARATORS + Buffer.byteLength(agent, 'utf8'),
+            floor,
+            ...chunk.flatMap((i) => [JSON.stringify(events[i]), members[i] as string]),
+          );
+          const replies = Array.isArray(reply) ? reply : [];
+          chunk.forEach((i, j) => {
+            if (replies[j] === 1) created[i] = true;
+            else {
+              const stored = parseEvent(replies[j]);
+              if (stored) members[i] = eventSortKey(stored);
+            }
+          });
+        }
+      }),
+    );
+    events.forEach((event, i) => {
+      const first = seen.get(this.keys.agentEvent(event.agent, event.id));
+      if (first !== undefined && first !== i) members[i] = members[first] as string;
+    });
+    // Indexes after the events (as record() does); each index once, every member of it at once.
+    const byTask = new Map<string, Set<string>>();
+    events.forEach((event, i) => {
+      const set = byTask.get(event.task) ?? new Set<string>();
+      set.add(members[i] as string);
+      byTask.set(event.task, set);
+    });
+    const all = [...new Set(members)];
+    await Promise.all([
+      ...[...byTask].map(([task, set]) =>
+        this.indexMany(this.keys.taskEvents(task), [...set], this.maxTask, floor),
+      ),
+      this.indexMany(this.keys.allEvents(), all, this.maxAll, floor),
+    ]);
+    return created;
+  }
+
   async query(query: EventQuery): Promise<EventPage> {
     const limit = clampLimit(query.limit);
     const before = query.before ? decodeCursor(query.before) : null;
@@ -120,7 +257,8 @@ export class RedisEventStore implements EventStore {
         : agent !== undefined
           ? this.keys.agentEvents(agent)
           : this.keys.allEvents();
-    await this.redis.zremrangebylex(key, '-', `(${this.floor()}`);
+    // The agent index is kept exact by RECORD_SCRIPT (which also deletes what it trims).
+    await this.trim(key, task !== undefined ? this.maxTask : agent !== undefined ? null : this.maxAll);
     const batch = Math.min(500, Math.max(50, limit + 1));
     const found: { member: string; event: FlukeEvent }[] = [];
     const stale: string[] = [];
@@ -162,12 +300,15 @@ export class RedisEventStore implements EventStore {
   /** Entries in the global index: every live event up to maxAllIndex (may count a few already expired). */
   async size(): Promise<number> {
     const key = this.keys.allEvents();
-    await this.redis.zremrangebylex(key, '-', `(${this.floor()}`);
+    await this.trim(key, this.maxAll);
     return this.redis.zcard(key);
   }
 
   async close(): Promise<void> {
-    if (this.ownsClient) await this.redis.quit();
+    if (!this.ownsClient) return;
+    // A client waiting for a Redis that is down would hold quit() forever.
+    if (this.redis.status !== 'ready') return this.redis.disconnect();
+    await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
   private floor(): string {
@@ -175,17 +316,34 @@ export class RedisEventStore implements EventStore {
   }
 
   private async index(key: string, member: string, max: number, floor: string): Promise<void> {
+    await this.redis.flukeEventIndex(key, floor, max, slackOf(max), this.ttlMs, member);
+  }
+
+  private async indexMany(key: string, members: string[], max: number, floor: string): Promise<void> {
+    for (let c = 0; c < members.length; c += RECORD_CHUNK) {
+      const chunk = members.slice(c, c + RECORD_CHUNK);
+      await this.redis.flukeEventIndex(key, floor, max, slackOf(max), this.ttlMs, ...chunk);
+    }
+  }
+
+  /** Before a read: drop what expired by time and what a lazy write-side trim left over the bound. */
+  private async trim(key: string, max: number | null): Promise<void> {
+    if (max === null) {
+      await this.redis.zremrangebylex(key, '-', `(${this.floor()}`);
+      return;
+    }
     const replies = await this.redis
-      .multi()
-      .zadd(key, 0, member)
-      .zremrangebylex(key, '-', `(${floor}`)
+      .pipeline()
+      .zremrangebylex(key, '-', `(${this.floor()}`)
       .zremrangebyrank(key, 0, -(max + 1))
-      .pexpire(key, this.ttlMs)
       .exec();
     const failed = replies?.find(([err]) => err !== null);
     if (failed?.[0]) throw failed[0];
   }
 }
+
+/** Events or members per script call (bounded arguments). */
+const RECORD_CHUNK = 200;
 
 /** Bytes before the id in a sort key: 15 time digits and two NUL separators. */
 const AT_AND_SEPARATORS = 15 + 2;

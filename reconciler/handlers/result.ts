@@ -6,8 +6,15 @@
  */
 import type { Logger } from 'pino';
 import type { Alert } from '../../shared/alerts.js';
-import { type RunContext, taskRunEvent, timeoutEvent, undeliverableEvent } from '../../shared/events.js';
+import {
+  type FlukeEvent,
+  type RunContext,
+  taskRunEvent,
+  timeoutEvent,
+  undeliverableEvent,
+} from '../../shared/events.js';
 import { judge, type Observation } from '../../shared/judge.js';
+import { sortAlerts, type TaskStatus } from '../../shared/status.js';
 import type { Labels, TaskOutcome } from '../../shared/types.js';
 import type { EventStore } from '../event-store/event-store.js';
 import type { InstructionRecord, InstructionStore } from '../instruction-store.js';
@@ -16,8 +23,9 @@ import type { RunStore } from '../run-store.js';
 import type { StatusStore } from '../status-store/status-store.js';
 
 export interface ResultDeps {
-  instructions: Pick<InstructionStore, 'get' | 'finishTask' | 'complete'>;
-  events: Pick<EventStore, 'record'>;
+  instructions: Pick<InstructionStore, 'get' | 'finishTask' | 'complete'> &
+    Partial<Pick<InstructionStore, 'finishTasks'>>;
+  events: Pick<EventStore, 'record'> & Partial<Pick<EventStore, 'recordMany'>>;
   statuses: StatusStore;
   runs: Pick<RunStore, 'setOutcome' | 'setAgentState'>;
   labelsOf(agent: string): Promise<Labels>;
@@ -93,6 +101,7 @@ function context(record: InstructionRecord, planned: TaskRef, labels: Labels, at
 }
 
 export async function resultHandler(job: ResultJob, deps: ResultDeps): Promise<string> {
+  if (job.kind === 'results') return JSON.stringify(await resultsHandler(job, deps));
   const now = (deps.now ?? (() => new Date()))();
   const instructionId = job.kind === 'undeliverable' ? job.instruction_id : job.message.instruction_id;
   const found = await deps.instructions.get(instructionId);
@@ -224,4 +233,208 @@ export async function timeOutTasks(
     );
     await finish(deps, record, planned.task, 'timeout');
   }
+}
+
+type ResultsBatch = Extract<ResultJob, { kind: 'results' }>;
+
+/**
+ * A batched results job (one gateway flush): each agent's messages are handled in arrival order,
+ * agents side by side. Per agent, the instruction records and labels are read once, the statuses
+ * and episodes once (one snapshot), events are written side by side, and then, in this order:
+ * every status in one write, then each instruction's finished tasks in one call. A status is
+ * still written before its task is finished, so a crash in between leaves the task pending and
+ * the retried job (every step is idempotent) writes it again. Throws if any agent's part failed,
+ * after the other agents' parts ran, so the job is retried.
+ */
+export async function resultsHandler(job: ResultsBatch, deps: ResultDeps): Promise<Record<string, number>> {
+  const byAgent = new Map<string, ResultsBatch['items']>();
+  for (const item of job.items) {
+    const list = byAgent.get(item.agent);
+    if (list) list.push(item);
+    else byAgent.set(item.agent, [item]);
+  }
+  const counts: Record<string, number> = {};
+  // 1. Each agent's messages judged in order (episodes and alerts written as they come).
+  const judged = await Promise.allSettled(
+    [...byAgent].map(async ([agent, items]) => {
+      const batch = new AgentBatch(agent, deps);
+      for (const item of items) {
+        const outcome = await resultHandler(
+          {
+            kind: 'result',
+            agent: item.agent,
+            session_id: item.session_id,
+            gateway_id: job.gateway_id,
+            received_at: item.received_at,
+            message: item.message,
+          },
+          batch.deps,
+        );
+        counts[outcome] = (counts[outcome] ?? 0) + 1;
+      }
+      return batch;
+    }),
+  );
+  const batches = judged.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  // 2. The events of every agent judged, together: each task index and the global one written once.
+  await recordEvents(
+    deps,
+    batches.flatMap((b) => b.takeEvents()),
+  );
+  // 3. Then per agent: statuses, then finished tasks.
+  const flushed = await Promise.allSettled(batches.map((b) => b.flush()));
+  const failed = [...judged, ...flushed].find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return counts;
+}
+
+async function recordEvents(deps: ResultDeps, events: FlukeEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  if (deps.events.recordMany) await deps.events.recordMany(events);
+  else for (const event of events) await deps.events.record(event);
+}
+
+type Found = { record: InstructionRecord; pending: string[] };
+
+/**
+ * One agent's share of a batch: ResultDeps that read through a per-batch cache and defer the
+ * status writes and finished tasks to flush(). Everything else (episodes, alerts, retries) is
+ * written at once, as before; flush() writes statuses before finishing tasks.
+ */
+class AgentBatch {
+  readonly deps: ResultDeps;
+  private readonly found = new Map<string, Promise<Found | null>>();
+  private labels: Promise<Labels> | null = null;
+  private snapshot: ReturnType<StatusStore['snapshot']> | null = null;
+  private readonly statusOut = new Map<string, TaskStatus>();
+  private readonly finished = new Map<string, Array<{ task: string; outcome: string }>>();
+  private readonly completed = new Set<string>();
+  private readonly events: FlukeEvent[] = [];
+
+  constructor(
+    private readonly agent: string,
+    private readonly base: ResultDeps,
+  ) {
+    // Cached and deferred for this agent only; a result naming another agent's instruction goes
+    // straight through, as the single-message handler would write it.
+    const mine = (a: string) => a === agent;
+    const statuses: StatusStore = {
+      ...base.statuses,
+      setStatus: async (a, status) => {
+        if (!mine(a)) return base.statuses.setStatus(a, status);
+        this.statusOut.set(status.task, status);
+        (await this.snap()).statuses.set(status.task, status);
+      },
+      getStatus: async (a, task) =>
+        mine(a) ? ((await this.snap()).statuses.get(task) ?? null) : base.statuses.getStatus(a, task),
+      getEpisode: async (a, task) =>
+        mine(a) ? ((await this.snap()).episodes.get(task) ?? null) : base.statuses.getEpisode(a, task),
+      openEpisode: async (a, episode) => {
+        const opened = await base.statuses.openEpisode(a, episode);
+        if (!mine(a)) return opened;
+        const snap = await this.snap();
+        if (opened) snap.episodes.set(episode.task, { ...episode, alerts: [] });
+        else {
+          const now = await base.statuses.getEpisode(a, episode.task);
+          if (now) snap.episodes.set(episode.task, now);
+          else snap.episodes.delete(episode.task);
+        }
+        return opened;
+      },
+      markAlerted: async (a, task, episodeId, event) => {
+        const claimed = await base.statuses.markAlerted(a, task, episodeId, event);
+        if (!mine(a)) return claimed;
+        const open = (await this.snap()).episodes.get(task);
+        if (claimed && open && open.id === episodeId && !open.alerts.includes(event)) {
+          open.alerts = sortAlerts([...open.alerts, event]);
+        }
+        return claimed;
+      },
+      closeEpisode: async (a, task, episodeId) => {
+        const closed = await base.statuses.closeEpisode(a, task, episodeId);
+        if (closed && mine(a)) (await this.snap()).episodes.delete(task);
+        return closed;
+      },
+      setStatuses: base.statuses.setStatuses.bind(base.statuses),
+      snapshot: base.statuses.snapshot.bind(base.statuses),
+      listStatuses: base.statuses.listStatuses.bind(base.statuses),
+      listProblems: base.statuses.listProblems.bind(base.statuses),
+      forgetTasks: base.statuses.forgetTasks.bind(base.statuses),
+      close: async () => {},
+    };
+    this.deps = {
+      ...base,
+      statuses,
+      labelsOf: (a) => {
+        if (a !== agent) return base.labelsOf(a);
+        this.labels ??= base.labelsOf(a);
+        return this.labels;
+      },
+      events: {
+        // Written together by flush(), before any status.
+        record: async (event) => {
+          this.events.push(event);
+          return true;
+        },
+      },
+      instructions: {
+        get: (id) => {
+          let f = this.found.get(id);
+          if (!f) {
+            f = base.instructions.get(id);
+            this.found.set(id, f);
+          }
+          return f;
+        },
+        finishTask: async (id, task, outcome) => {
+          const list = this.finished.get(id) ?? [];
+          list.push({ task, outcome });
+          this.finished.set(id, list);
+          const found = await this.deps.instructions.get(id);
+          if (!found) return 0;
+          found.pending = found.pending.filter((t) => t !== task);
+          return found.pending.length;
+        },
+        complete: async (id) => {
+          this.completed.add(id);
+          // Later messages of this batch see what a re-read would: the record is done.
+          this.found.set(id, Promise.resolve(null));
+        },
+      },
+    };
+  }
+
+  private snap(): ReturnType<StatusStore['snapshot']> {
+    this.snapshot ??= this.base.statuses.snapshot(this.agent);
+    return this.snapshot;
+  }
+
+  /** The events to record before flush(), handed over once. */
+  takeEvents(): FlukeEvent[] {
+    return this.events.splice(0);
+  }
+
+  async flush(): Promise<void> {
+    await recordEvents(this.base, this.takeEvents());
+    if (this.statusOut.size > 0)
+      await this.base.statuses.setStatuses(this.agent, [...this.statusOut.values()]);
+    await Promise.all(
+      [...new Set([...this.finished.keys(), ...this.completed])].map(async (id) => {
+        const done = this.finished.get(id) ?? [];
+        const left = done.length > 0 ? await finishMany(this.base, id, done) : -1;
+        if (left === 0 || this.completed.has(id)) await this.base.instructions.complete(id);
+      }),
+    );
+  }
+}
+
+async function finishMany(
+  deps: ResultDeps,
+  id: string,
+  done: Array<{ task: string; outcome: string }>,
+): Promise<number> {
+  if (deps.instructions.finishTasks) return deps.instructions.finishTasks(id, done);
+  let left = 0;
+  for (const d of done) left = await deps.instructions.finishTask(id, d.task, d.outcome);
+  return left;
 }

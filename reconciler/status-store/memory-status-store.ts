@@ -8,7 +8,7 @@ import {
   sortAlerts,
   type TaskStatus,
 } from '../../shared/status.js';
-import type { StatusStore } from './status-store.js';
+import type { AgentSnapshot, StatusStore } from './status-store.js';
 
 interface AgentState {
   statuses: Map<string, TaskStatus>;
@@ -34,6 +34,23 @@ export class MemoryStatusStore implements StatusStore {
 
   async setStatus(agent: string, status: TaskStatus): Promise<void> {
     this.touch(agent).statuses.set(status.task, structuredClone(status));
+  }
+
+  async setStatuses(agent: string, statuses: readonly TaskStatus[]): Promise<void> {
+    if (statuses.length === 0) return;
+    const state = this.touch(agent);
+    for (const status of statuses) state.statuses.set(status.task, structuredClone(status));
+  }
+
+  async snapshot(agent: string): Promise<AgentSnapshot> {
+    const state = this.live(agent);
+    const out: AgentSnapshot = { statuses: new Map(), episodes: new Map() };
+    if (!state) return out;
+    for (const [task, status] of state.statuses) out.statuses.set(task, structuredClone(status));
+    for (const [task, open] of state.episodes) {
+      out.episodes.set(task, { ...structuredClone(open.episode), alerts: sortAlerts(open.alerts) });
+    }
+    return out;
   }
 
   async getStatus(agent: string, task: string): Promise<TaskStatus | null> {

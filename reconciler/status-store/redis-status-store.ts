@@ -21,7 +21,7 @@ import {
   type TaskStatus,
   TaskStatusSchema,
 } from '../../shared/status.js';
-import type { StatusStore } from './status-store.js';
+import type { AgentSnapshot, StatusStore } from './status-store.js';
 
 export interface RedisStatusStoreOptions {
   redis: Redis | Cluster;
@@ -76,6 +76,46 @@ export class RedisStatusStore implements StatusStore {
         .pexpire(this.keys.driftEpisodes(agent), this.ttlMs),
     );
     if (!problem) await this.redis.zrem(this.keys.statusProblems(), member);
+  }
+
+  async setStatuses(agent: string, statuses: readonly TaskStatus[]): Promise<void> {
+    if (statuses.length === 0) return;
+    const last = new Map<string, TaskStatus>();
+    for (const status of statuses) last.set(status.task, status);
+    const all = [...last.values()];
+    const problems = all.filter((s) => isProblem(s.outcome)).map((s) => problemMember(agent, s.task));
+    const fine = all.filter((s) => !isProblem(s.outcome)).map((s) => problemMember(agent, s.task));
+    // Same order as setStatus: index entry before the status, removal after.
+    if (problems.length > 0)
+      await this.redis.zadd(this.keys.statusProblems(), ...problems.flatMap((m) => [0, m]));
+    await exec(
+      this.redis
+        .multi()
+        .hset(this.keys.taskStatus(agent), ...all.flatMap((s) => [s.task, JSON.stringify(s)]))
+        .pexpire(this.keys.taskStatus(agent), this.ttlMs)
+        .pexpire(this.keys.driftEpisodes(agent), this.ttlMs),
+    );
+    if (fine.length > 0) await this.redis.zrem(this.keys.statusProblems(), ...fine);
+  }
+
+  async snapshot(agent: string): Promise<AgentSnapshot> {
+    const [rawStatuses, rawDrift] = await Promise.all([
+      this.redis.hgetall(this.keys.taskStatus(agent)),
+      this.redis.hgetall(this.keys.driftEpisodes(agent)),
+    ]);
+    const out: AgentSnapshot = { statuses: new Map(), episodes: new Map() };
+    for (const [task, raw] of Object.entries(rawStatuses)) {
+      const status = parseStatus(raw);
+      if (status) out.statuses.set(task, status);
+    }
+    for (const [field, raw] of Object.entries(rawDrift)) {
+      if (field.includes('\0')) continue;
+      const episode = parseEpisode(raw);
+      if (!episode) continue;
+      const alerts = ALERT_EVENTS.filter((e) => rawDrift[markerField(field, e)] === episode.id);
+      out.episodes.set(field, { ...episode, alerts });
+    }
+    return out;
   }
 
   async getStatus(agent: string, task: string): Promise<TaskStatus | null> {

@@ -6,10 +6,19 @@
 import type { AlertEvent } from '../../shared/alerts.js';
 import type { DriftEpisode, NewDriftEpisode, ProblemEntry, TaskStatus } from '../../shared/status.js';
 
+export interface AgentSnapshot {
+  statuses: Map<string, TaskStatus>;
+  episodes: Map<string, DriftEpisode>;
+}
+
 export interface StatusStore {
   /** Replaces the (agent, task) status and refreshes the agent's TTL. */
   setStatus(agent: string, status: TaskStatus): Promise<void>;
+  /** setStatus for many tasks of one agent in one write (later entries for a task win). */
+  setStatuses(agent: string, statuses: readonly TaskStatus[]): Promise<void>;
   getStatus(agent: string, task: string): Promise<TaskStatus | null>;
+  /** Every status and open episode of one agent, read at once (what getStatus/getEpisode return). */
+  snapshot(agent: string): Promise<AgentSnapshot>;
   /** One agent's statuses, sorted by task. */
   listStatuses(agent: string): Promise<TaskStatus[]>;
   /** Every (agent, task) whose last status is drifted or failing, sorted by agent then task. */

@@ -1,0 +1,128 @@
+/** The gateway's ResultForwarder: batched results jobs, acks only after the enqueue resolved. */
+import t from 'tap';
+import { RESULTS_PER_JOB, type ResultsJobData } from '../gateway/jobs.js';
+import { type JobQueue, ResultForwarder, type ResultSource } from '../gateway/result-forwarder.js';
+import type { Logger } from '../shared/logger.js';
+import type { TaskResultMessage } from '../shared/protocol.js';
+
+const logger = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
+
+function source(agent: string, acks: string[][]): ResultSource {
+  return { agent, sessionId: `s-${agent}`, ack: (ids) => acks.push(ids) };
+}
+
+const result = (id: string): TaskResultMessage => ({
+  type: 'task_result',
+  result_id: id,
+  instruction_id: 'i-1',
+  execution_id: 'i-1.0',
+  task: 'motd',
+  mode: 'check',
+  outcome: 'satisfied',
+  started_at: '2025-03-13T14:22:00.000Z',
+  finished_at: '2025-03-13T14:22:01.000Z',
+  duration_ms: 1,
+  steps: [],
+});
+
+class FakeQueue implements JobQueue {
+  calls: Array<Array<{ name: string; data: ResultsJobData }>> = [];
+  gate: Promise<void> = Promise.resolve();
+  fail = false;
+  async add(): Promise<unknown> {
+    throw new Error('not used');
+  }
+  async addBulk(jobs: Array<{ name: string; data: unknown }>): Promise<unknown> {
+    await this.gate;
+    if (this.fail) throw new Error('redis down');
+    this.calls.push(jobs as Array<{ name: string; data: ResultsJobData }>);
+    return jobs;
+  }
+}
+
+t.test('one flush: few jobs of ≤ RESULTS_PER_JOB messages, each agent whole and in order', async (t) => {
+  const queue = new FakeQueue();
+  const f = new ResultForwarder({ queue, gatewayId: 'g', timeoutMs: 1000, maxPending: 10_000, logger });
+  const acks = new Map<string, string[][]>();
+  const sources = ['a', 'b', 'c'].map((name) => {
+    const list: string[][] = [];
+    acks.set(name, list);
+    return source(name, list);
+  });
+  let release!: () => void;
+  queue.gate = new Promise((r) => {
+    release = r;
+  });
+  // 3 agents × 30 results, interleaved; one agent with more than a job holds.
+  for (let i = 0; i < 30; i++) for (const s of sources) f.push(s, result(`${s.agent}-${i}`));
+  const big = source('big', []);
+  const bigAcks: string[][] = [];
+  big.ack = (ids) => bigAcks.push(ids);
+  for (let i = 0; i < RESULTS_PER_JOB + 20; i++) f.push(big, result(`big-${i}`));
+  await new Promise((r) => setImmediate(r));
+  t.same([...acks.values()].flat(), [], 'no ack before the enqueue resolved');
+  release();
+  await f.idle();
+  const jobs = queue.calls.flat();
+  t.equal(queue.calls.length, 1, 'one addBulk');
+  t.ok(jobs.length <= 3, `few jobs (${jobs.length})`);
+  for (const job of jobs) {
+    t.equal(job.name, 'results');
+    t.equal(job.data.kind, 'results');
+    t.equal(job.data.gateway_id, 'g');
+    t.ok(job.data.items.length <= RESULTS_PER_JOB);
+  }
+  const items = jobs.flatMap((j) => j.data.items);
+  t.equal(items.length, 90 + RESULTS_PER_JOB + 20, 'every message once');
+  for (const name of ['a', 'b', 'c', 'big']) {
+    const ids = items.filter((i) => i.agent === name).map((i) => (i.message as TaskResultMessage).result_id);
+    const n = name === 'big' ? RESULTS_PER_JOB + 20 : 30;
+    t.same(
+      ids,
+      Array.from({ length: n }, (_, i) => `${name}-${i}`),
+      `${name}: in order`,
+    );
+    t.ok(items.filter((i) => i.agent === name).every((i) => i.session_id === `s-${name}`));
+  }
+  // Agents that fit are not split over jobs.
+  for (const name of ['a', 'b', 'c']) {
+    t.equal(jobs.filter((j) => j.data.items.some((i) => i.agent === name)).length, 1, `${name} in one job`);
+  }
+  t.same(acks.get('a')?.flat().length, 30);
+  t.same(bigAcks.flat().length, RESULTS_PER_JOB + 20);
+});
+
+t.test('a failed enqueue acks nothing; a re-send after success is acked without a second job', async (t) => {
+  const queue = new FakeQueue();
+  const outcomes: boolean[] = [];
+  const f = new ResultForwarder({
+    queue,
+    gatewayId: 'g',
+    timeoutMs: 1000,
+    maxPending: 100,
+    logger,
+    onBatch: (b) => outcomes.push(b.ok),
+  });
+  const acks: string[][] = [];
+  const s = source('a', acks);
+  queue.fail = true;
+  f.push(s, result('r1'));
+  await f.idle();
+  t.same(acks, [], 'not acked');
+  t.same(queue.calls, []);
+  queue.fail = false;
+  f.push(s, result('r1'));
+  await f.idle();
+  t.same(acks, [['r1']]);
+  t.equal(queue.calls.flat().length, 1);
+  f.push(s, result('r1'));
+  f.push(s, result('r2'));
+  await f.idle();
+  t.same(acks.flat().sort(), ['r1', 'r1', 'r2']);
+  t.same(
+    queue.calls.flat().flatMap((j) => j.data.items.map((i) => (i.message as TaskResultMessage).result_id)),
+    ['r1', 'r2'],
+    'r1 enqueued once',
+  );
+  t.same(outcomes, [false, true, true]);
+});
