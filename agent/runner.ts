@@ -83,7 +83,8 @@ export class Runner {
       }),
     );
     if (!decision.accepted) {
-      log.warn({ reason: decision.reason }, 'instruction refused');
+      // Routine: the server re-sends busy tasks later and ignores duplicates.
+      log.info({ reason: decision.reason }, 'instruction refused');
       return;
     }
     this.seen.add(run.instruction_id);
