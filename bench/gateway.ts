@@ -10,13 +10,14 @@
  *                                      [--window-ms 15000] [--write]   (--write: update RESULTS.md)
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { startRedis } from '../test/helpers/redis.js';
 import { runClients, runServer } from './gateway-children.js';
+import { writeResultsSection } from './results-file.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const { values: args } = parseArgs({
@@ -212,7 +213,7 @@ async function main(): Promise<void> {
     }
     const report = renderReport({ n, clientProcs, hb, windowMs, rows, implementation, heartbeat });
     console.log(report);
-    if (args.write) writeSection(report);
+    if (args.write) writeResultsSection('Gateway', report);
   } finally {
     await redisServer.stop();
   }
@@ -267,24 +268,6 @@ function renderReport(r: {
     '',
   ];
   return lines.join('\n');
-}
-
-function writeSection(section: string): void {
-  const file = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
-  let text = '';
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    text = '# Benchmark results\n\n';
-  }
-  const start = text.indexOf('## Gateway');
-  if (start < 0) {
-    text = `${text.trimEnd()}\n\n${section}`;
-  } else {
-    const next = text.indexOf('\n## ', start + 1);
-    text = text.slice(0, start) + section + (next < 0 ? '' : text.slice(next + 1));
-  }
-  writeFileSync(file, `${text.trimEnd()}\n`);
 }
 
 if (args.child === 'server') {

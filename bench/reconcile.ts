@@ -29,6 +29,7 @@ import { makeGitRepo } from '../test/helpers/git-repo.js';
 import { freePort, startRedis } from '../test/helpers/redis.js';
 import { AGENT_TOKEN, serverHcl } from '../test/helpers/system.js';
 import { runBaseline, runRole, runSims } from './reconcile-children.js';
+import { writeResultsSection } from './results-file.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const { values: args } = parseArgs({
@@ -634,7 +635,7 @@ async function main(): Promise<void> {
       totalS: (Date.now() - started) / 1000,
     });
     console.log(report);
-    if (args.write) writeSection(report);
+    if (args.write) writeResultsSection('Reconcile cycle', report);
     if (args['cpu-prof']) console.log(`CPU profiles (written on exit): ${profDir}`);
   } finally {
     await cleanup();
@@ -718,24 +719,6 @@ function renderReport(r: {
     '',
   ];
   return lines.join('\n');
-}
-
-function writeSection(section: string): void {
-  const file = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
-  let text = '';
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    text = '# Benchmark results\n\n';
-  }
-  const start = text.indexOf('## Reconcile cycle');
-  if (start < 0) {
-    text = `${text.trimEnd()}\n\n${section}`;
-  } else {
-    const next = text.indexOf('\n## ', start + 1);
-    text = text.slice(0, start) + section + (next < 0 ? '' : text.slice(next + 1));
-  }
-  writeFileSync(file, `${text.trimEnd()}\n`);
 }
 
 if (args.child === 'gateway' || args.child === 'reconciler') {

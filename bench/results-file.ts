@@ -1,0 +1,21 @@
+/** Replaces (or appends) one `## Heading` section of bench/RESULTS.md. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export function writeResultsSection(heading: string, section: string): void {
+  const file = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    text = '# Benchmark results\n\n';
+  }
+  const start = text.indexOf(`## ${heading}`);
+  if (start < 0) {
+    text = `${text.trimEnd()}\n\n${section}`;
+  } else {
+    const next = text.indexOf('\n## ', start + 1);
+    text = text.slice(0, start) + section + (next < 0 ? '' : text.slice(next + 1));
+  }
+  writeFileSync(file, `${text.trimEnd()}\n`);
+}
