@@ -35,29 +35,9 @@ export interface RedisEventStoreOptions {
   now?: () => number;
 }
 
-// One slot (the agent's hash tag): the event, its agent index entry, and deleting what the
-// per-agent bound trims, atomically, so a reader never sees an index entry before its event.
-// A repeated id returns the stored event so the caller indexes it under its original time.
-const RECORD_SCRIPT = `
-if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
-  return {0, redis.call('GET', KEYS[1])}
-end
-redis.call('ZADD', KEYS[2], 0, ARGV[3])
-redis.call('ZREMRANGEBYLEX', KEYS[2], '-', '(' .. ARGV[7])
-local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
-if over > 0 then
-  local old = redis.call('ZRANGE', KEYS[2], 0, over - 1)
-  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
-  local skip = tonumber(ARGV[6])
-  for _, m in ipairs(old) do
-    redis.call('DEL', ARGV[5] .. string.sub(m, skip + 1))
-  end
-end
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return {1}
-`;
-
-// RECORD_SCRIPT for many events of one agent: KEYS[1] the agent index, KEYS[2..] the events;
+// Records events of one agent, in one slot (the agent's hash tag), atomically: the events, their
+// agent-index entries, and deleting what the per-agent bound trims, so a reader never sees an
+// index entry before its event. KEYS[1] the agent index, KEYS[2..] the events;
 // ARGV: ttl, max per agent, event key prefix, prefix length, floor, then JSON and member per event.
 // Returns per event 1 (new) or the stored JSON (a repeat). One trim and PEXPIRE for all.
 const RECORD_MANY_SCRIPT = `
@@ -107,16 +87,12 @@ return 1
 
 /** Defined once per client: EVALSHA, falling back to EVAL after a SCRIPT FLUSH or restart. */
 interface EventCommands {
-  flukeEventRecord(...args: Array<string | number>): Promise<unknown>;
   flukeEventIndex(...args: Array<string | number>): Promise<unknown>;
   flukeEventRecordMany(numberOfKeys: number, ...args: Array<string | number>): Promise<unknown>;
 }
 
 function withCommands(redis: Redis): Redis & EventCommands {
   const r = redis as Redis & Partial<EventCommands>;
-  if (typeof r.flukeEventRecord !== 'function') {
-    redis.defineCommand('flukeEventRecord', { numberOfKeys: 2, lua: RECORD_SCRIPT });
-  }
   if (typeof r.flukeEventRecordMany !== 'function') {
     // Variable key count: passed first at each call.
     redis.defineCommand('flukeEventRecordMany', { lua: RECORD_MANY_SCRIPT });
@@ -154,32 +130,10 @@ export class RedisEventStore implements EventStore {
     this.now = options.now ?? Date.now;
   }
 
+  /** One event is a batch of one: the same script, the same index writes. */
   async record(event: FlukeEvent): Promise<boolean> {
-    let member = eventSortKey(event);
-    const floor = this.floor();
-    const reply = await this.redis.flukeEventRecord(
-      this.keys.agentEvent(event.agent, event.id),
-      this.keys.agentEvents(event.agent),
-      JSON.stringify(event),
-      this.ttlMs,
-      member,
-      this.maxPerAgent,
-      this.keys.agentEvent(event.agent, ''),
-      AT_AND_SEPARATORS + Buffer.byteLength(event.agent, 'utf8'),
-      floor,
-    );
-    const created = Array.isArray(reply) && reply[0] === 1;
-    if (!created) {
-      const stored = Array.isArray(reply) ? parseEvent(reply[1]) : null;
-      if (stored) member = eventSortKey(stored);
-    }
-    // Written every time, even for a repeat: the attempt that stored the event may have died
-    // before reaching these (other slots, so not in the script). ZADD of a present member is a no-op.
-    await Promise.all([
-      this.index(this.keys.taskEvents(event.task), member, this.maxTask, floor),
-      this.index(this.keys.allEvents(), member, this.maxAll, floor),
-    ]);
-    return created;
+    const [created] = await this.recordMany([event]);
+    return created === true;
   }
 
   async recordMany(events: readonly FlukeEvent[]): Promise<boolean[]> {
@@ -257,7 +211,7 @@ export class RedisEventStore implements EventStore {
         : agent !== undefined
           ? this.keys.agentEvents(agent)
           : this.keys.allEvents();
-    // The agent index is kept exact by RECORD_SCRIPT (which also deletes what it trims).
+    // The agent index is kept exact by RECORD_MANY_SCRIPT (which also deletes what it trims).
     await this.trim(key, task !== undefined ? this.maxTask : agent !== undefined ? null : this.maxAll);
     const batch = Math.min(500, Math.max(50, limit + 1));
     const found: { member: string; event: FlukeEvent }[] = [];
@@ -313,10 +267,6 @@ export class RedisEventStore implements EventStore {
 
   private floor(): string {
     return sortKeyFloor(this.now() - this.ttlMs);
-  }
-
-  private async index(key: string, member: string, max: number, floor: string): Promise<void> {
-    await this.redis.flukeEventIndex(key, floor, max, slackOf(max), this.ttlMs, member);
   }
 
   private async indexMany(key: string, members: string[], max: number, floor: string): Promise<void> {
