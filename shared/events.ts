@@ -122,20 +122,28 @@ export interface RunContext {
   at: Date;
 }
 
+/** The fields every run-derived event shares, for one planned task of an instruction. */
+function runFields(run: { task: string; execution_id: string; mode: RunMode }, ctx: RunContext) {
+  return {
+    at: ctx.at.toISOString(),
+    agent: ctx.agent,
+    labels: { ...ctx.labels },
+    task: run.task,
+    revision: ctx.revision,
+    trigger: ctx.trigger,
+    mode: run.mode,
+    policy: ctx.policy,
+    instruction_id: ctx.instruction_id,
+    execution_id: run.execution_id,
+  };
+}
+
 export function taskRunEvent(result: TaskResultMessage, ctx: RunContext): TaskRunEvent {
   return {
     kind: 'task_run',
     id: eventIdFor('task_run', result.execution_id),
-    at: ctx.at.toISOString(),
-    agent: ctx.agent,
-    labels: { ...ctx.labels },
-    task: result.task,
-    revision: ctx.revision,
-    trigger: ctx.trigger,
-    mode: result.mode,
-    policy: ctx.policy,
+    ...runFields(result, ctx),
     instruction_id: result.instruction_id,
-    execution_id: result.execution_id,
     outcome: result.outcome,
     started_at: result.started_at,
     finished_at: result.finished_at,
@@ -151,16 +159,7 @@ export function timeoutEvent(
   return {
     kind: 'timeout',
     id: eventIdFor('timeout', run.execution_id),
-    at: ctx.at.toISOString(),
-    agent: ctx.agent,
-    labels: { ...ctx.labels },
-    task: run.task,
-    revision: ctx.revision,
-    trigger: ctx.trigger,
-    mode: run.mode,
-    policy: ctx.policy,
-    instruction_id: ctx.instruction_id,
-    execution_id: run.execution_id,
+    ...runFields(run, ctx),
     outcome: 'timeout',
     waited_ms: run.waited_ms,
   };
@@ -173,16 +172,7 @@ export function undeliverableEvent(
   return {
     kind: 'undeliverable',
     id: eventIdFor('undeliverable', run.execution_id),
-    at: ctx.at.toISOString(),
-    agent: ctx.agent,
-    labels: { ...ctx.labels },
-    task: run.task,
-    revision: ctx.revision,
-    trigger: ctx.trigger,
-    mode: run.mode,
-    policy: ctx.policy,
-    instruction_id: ctx.instruction_id,
-    execution_id: run.execution_id,
+    ...runFields(run, ctx),
     reason: tail(run.reason, 1000),
   };
 }
