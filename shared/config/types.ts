@@ -30,6 +30,8 @@ export interface ServerConfig {
   agent_tokens: string[];
   scoped_agent_tokens: ScopedAgentToken[];
   api_tokens: string[];
+  /** `open`: GET routes, UI, Bull Board and metrics need no token; `token`: they need an API token. */
+  api_read_access: 'open' | 'token';
   heartbeat_interval_ms: number;
   redis: { url: string; prefix: string };
   git: {
