@@ -44,6 +44,20 @@ for i = 1, #all, 2 do
 end
 return n`;
 
+// ARGV[1] = ttl seconds, ARGV[2] = meta JSON, then task fields. A new record (the usual case) is
+// one HSET; a re-run of the reconcile job saves the same id again, and results already in (the
+// agent refuses the re-sent id) must not go back to pending and end up as timeouts: HSETNX then.
+const SAVE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local fields = {'meta', ARGV[2]}
+  for i = 3, #ARGV do fields[#fields + 1] = ARGV[i]; fields[#fields + 1] = 'pending' end
+  redis.call('HSET', KEYS[1], unpack(fields))
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  return 1
+end
+for i = 3, #ARGV do redis.call('HSETNX', KEYS[1], ARGV[i], 'pending') end
+return 0`;
+
 /** How long a finished instruction stays readable for late or redelivered results. */
 const DONE_TTL_S = 600;
 
@@ -51,6 +65,7 @@ const DONE_TTL_S = 600;
 const TTL_S = 24 * 3600;
 
 interface InstructionCommands {
+  flukeSaveInstruction(key: string, ttlS: number, meta: string, ...fields: string[]): Promise<unknown>;
   flukeFinishTask(key: string, field: string, outcome: string): Promise<unknown>;
   flukeFinishTasks(key: string, ...fieldsAndOutcomes: string[]): Promise<unknown>;
 }
@@ -67,6 +82,9 @@ export class InstructionStore {
     if (typeof r.flukeFinishTask !== 'function') {
       redis.defineCommand('flukeFinishTask', { numberOfKeys: 1, lua: FINISH_TASK });
     }
+    if (typeof r.flukeSaveInstruction !== 'function') {
+      redis.defineCommand('flukeSaveInstruction', { numberOfKeys: 1, lua: SAVE });
+    }
     if (typeof r.flukeFinishTasks !== 'function') {
       redis.defineCommand('flukeFinishTasks', { numberOfKeys: 1, lua: FINISH_TASKS });
     }
@@ -74,12 +92,12 @@ export class InstructionStore {
   }
 
   async save(record: InstructionRecord): Promise<void> {
-    const key = this.keys.instruction(record.instruction_id);
-    // HSETNX: a re-run of the reconcile job saves the same id again, and results already in
-    // (the agent refuses the re-sent id) must not go back to pending and end up as timeouts.
-    const tx = this.redis.multi().hsetnx(key, 'meta', JSON.stringify(record));
-    for (const t of record.tasks) tx.hsetnx(key, `t:${t.task}`, 'pending');
-    await tx.expire(key, TTL_S).exec();
+    await this.redis.flukeSaveInstruction(
+      this.keys.instruction(record.instruction_id),
+      TTL_S,
+      JSON.stringify(record),
+      ...record.tasks.map((t) => `t:${t.task}`),
+    );
   }
 
   async get(instructionId: string): Promise<{ record: InstructionRecord; pending: string[] } | null> {

@@ -107,6 +107,27 @@ export function eventIdFor(kind: Exclude<EventKind, 'alert_failed'>, executionId
   return `${kind}:${executionId}`;
 }
 
+/**
+ * A periodic drift check that finds a task satisfied, as the last run at the same revision did,
+ * is a quiet check: it updates the status (its `at` says when the task was last checked) but
+ * records no event. Otherwise every satisfied host would write one event per task per
+ * `poll_interval` and push the drift, applies and failures operators look for out of each
+ * agent's bounded history. Every other run is recorded: a change of outcome or revision, any
+ * apply, failure or timeout, and every commit, connect and manual run.
+ */
+export function isQuietCheck(
+  previous: { outcome: string; revision: string } | null,
+  run: { trigger: Trigger; revision: string; outcome: string },
+): boolean {
+  return (
+    run.trigger === 'drift_check' &&
+    run.outcome === 'satisfied' &&
+    previous !== null &&
+    previous.outcome === 'satisfied' &&
+    previous.revision === run.revision
+  );
+}
+
 function tail(text: string, max = MAX_EVENT_OUTPUT_CHARS): string {
   return text.length <= max ? text : text.slice(text.length - max);
 }

@@ -1208,6 +1208,39 @@ t.test('resultHandler', async (t) => {
     t.same(await w.statuses.listProblems(), []);
   });
 
+  t.test(
+    'quiet checks: a satisfied drift check after a satisfied run at the same revision records no event',
+    async (t) => {
+      const w = resultWorld();
+      const run = async (
+        id: string,
+        trigger: 'drift_check' | 'commit' | 'manual',
+        outcome: 'satisfied' | 'drifted',
+      ) => {
+        const record = await w.dispatch(
+          instruction(id, { trigger, tasks: [['motd', 'check', 'alert_only']] }),
+        );
+        await w.handle(taskResult(record, 'motd', outcome, [['motd', outcome, null]]));
+        w.advance(60_000);
+      };
+      await run('i-1', 'drift_check', 'satisfied'); // first ever: recorded
+      await run('i-2', 'drift_check', 'satisfied'); // quiet
+      await run('i-3', 'drift_check', 'satisfied'); // quiet
+      t.equal((await w.allEvents()).length, 1, 'only the first satisfied check is an event');
+      t.match(await w.statuses.getStatus('web-01', 'motd'), { outcome: 'satisfied', execution_id: 'i-3.0' });
+      await run('i-4', 'manual', 'satisfied'); // manual runs are always recorded
+      await run('i-5', 'drift_check', 'drifted'); // a change is recorded
+      await run('i-6', 'drift_check', 'satisfied'); // and so is the way back
+      await run('i-7', 'drift_check', 'satisfied'); // quiet again
+      t.same((await w.allEvents()).map((e) => ('execution_id' in e ? e.execution_id : '')).sort(), [
+        'i-1.0',
+        'i-4.0',
+        'i-5.0',
+        'i-6.0',
+      ]);
+    },
+  );
+
   t.test('remediate_and_alert: drift_detected, then drift_remediated; remediate: silent', async (t) => {
     const w = resultWorld();
     const loud = await w.dispatch(

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Alert } from '../../shared/alerts.js';
 import {
   type FlukeEvent,
+  isQuietCheck,
   type RunContext,
   taskRunEvent,
   timeoutEvent,
@@ -190,7 +191,13 @@ export async function resultHandler(job: ResultJob, deps: ResultDeps): Promise<s
     case 'task_result': {
       const planned = record.tasks.find((t) => t.task === message.task);
       if (!planned) return 'unknown_task';
-      await deps.events.record(taskRunEvent(message, context(record, planned, labels, now)));
+      const previous = await deps.statuses.getStatus(record.agent, planned.task);
+      const quiet = isQuietCheck(previous, {
+        trigger: record.trigger,
+        revision: record.revision,
+        outcome: message.outcome,
+      });
+      if (!quiet) await deps.events.record(taskRunEvent(message, context(record, planned, labels, now)));
       await judgeAndApply(
         deps,
         record,
