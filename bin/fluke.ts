@@ -23,17 +23,38 @@ const commands: Record<string, Command> = {
     summary: 'the demo: Redis, demo repo, server and a local agent',
     load: () => import('./commands/dev.js'),
   },
+  get: {
+    summary: 'list agents, tasks, drift or events (from the HTTP API)',
+    load: () => import('./commands/get.js'),
+  },
+  describe: { summary: 'one agent or task in detail', load: () => import('./commands/describe.js') },
+  reconcile: {
+    summary: 'trigger a manual reconcile and follow it',
+    load: () => import('./commands/reconcile.js'),
+  },
+  logs: { summary: "an execution's output, live with -f", load: () => import('./commands/logs.js') },
   version: { summary: 'version and build info', load: () => import('./commands/version.js') },
 };
 
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `usage: fluke <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+  return `usage: fluke <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun "fluke <command> --help" for a command's flags; docs/cli.md has them all.\n`;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** `fluke --server URL get agents` works like `fluke get agents --server URL`. */
+function hoistServerFlag(argv: string[]): string[] {
+  const [first, second] = argv;
+  if (first === '--server' && second !== undefined) return [...argv.slice(2), '--server', second];
+  if (first?.startsWith('--server=')) return [...argv.slice(1), first];
+  return argv;
+}
+
+export async function main(argvIn: string[]): Promise<number> {
+  const argv = hoistServerFlag(argvIn);
   const [name, ...rest] = argv;
+  // `fluke help get` is `fluke get --help`.
+  if (name === 'help' && rest[0] !== undefined && commands[rest[0]]) return main([rest[0], '--help']);
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;

@@ -1,20 +1,65 @@
+/** `fluke version [-o json]`: the version, the protocol agents and gateways must share, build info. */
 import { readFileSync } from 'node:fs';
 import { packageRoot } from '../../shared/paths.js';
 import { PROTOCOL_VERSION } from '../../shared/protocol.js';
+import { buildInfo } from '../cli/build-info.js';
+import { type CliIo, printJson, processIo, runCommand } from '../cli/cli-context.js';
+import { UsageError } from '../cli/cli-error.js';
+import { parseArgs } from '../cli/parse-args.js';
+import { renderFields } from '../cli/render-table.js';
 
-export async function run(argv: string[]): Promise<number> {
-  const pkg = JSON.parse(readFileSync(`${packageRoot}/package.json`, 'utf8')) as { version: string };
-  const info = {
-    version: pkg.version,
-    protocol: PROTOCOL_VERSION,
-    node: process.version,
-    platform: `${process.platform}-${process.arch}`,
-  };
-  if (argv.includes('-o') && argv[argv.indexOf('-o') + 1] === 'json')
-    process.stdout.write(`${JSON.stringify(info)}\n`);
-  else
-    process.stdout.write(
-      `fluke ${info.version} (protocol v${info.protocol}, node ${info.node}, ${info.platform})\n`,
+const USAGE = `usage: fluke version [-o table|json]
+`;
+
+export async function version(argv: string[], io: CliIo): Promise<number> {
+  return runCommand(io, 'version', async () => {
+    const args = parseArgs(argv, [
+      { name: 'output', short: 'o', value: true },
+      { name: 'help', short: 'h', value: false },
+    ]);
+    if ('error' in args) throw new UsageError(args.error, USAGE);
+    if (args.flags.help) {
+      io.stdout(USAGE);
+      return 0;
+    }
+    if (args.positionals.length > 0)
+      throw new UsageError(`unexpected argument ${args.positionals[0]}`, USAGE);
+    const output = args.flags.output ?? 'table';
+    if (output !== 'table' && output !== 'json') throw new UsageError('-o must be "table" or "json"', USAGE);
+    const pkg = JSON.parse(readFileSync(`${packageRoot}/package.json`, 'utf8')) as {
+      version: string;
+      gitHead?: unknown;
+    };
+    const build = buildInfo(packageRoot, pkg);
+    const info = {
+      version: pkg.version,
+      protocol: PROTOCOL_VERSION,
+      commit: build.commit,
+      built_at: build.built_at,
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+    };
+    if (output === 'json') {
+      printJson(io, info);
+      return 0;
+    }
+    io.stdout(`fluke ${info.version}\n`);
+    io.stdout(
+      renderFields(
+        [
+          ['commit', info.commit ?? 'unknown'],
+          ['built', info.built_at ?? 'not built (running from source)'],
+          ['protocol', `v${info.protocol}`],
+          ['node', info.node],
+          ['platform', info.platform],
+        ],
+        '  ',
+      ),
     );
-  return 0;
+    return 0;
+  });
+}
+
+export function run(argv: string[]): Promise<number> {
+  return version(argv, processIo());
 }

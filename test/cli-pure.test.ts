@@ -1,0 +1,234 @@
+/** The CLI's pure parts: argument parsing, tables, SSE parsing, reconcile lines, formatting. */
+import t from 'tap';
+import type { RunProgress } from '../bin/cli/api-types.js';
+import { packedRef } from '../bin/cli/build-info.js';
+import { EXIT } from '../bin/cli/cli-error.js';
+import { ago, countsText, driftText, labelsText, outputLine, selectorText } from '../bin/cli/format.js';
+import { parseArgs } from '../bin/cli/parse-args.js';
+import { renderFields, renderTable, truncate } from '../bin/cli/render-table.js';
+import { RunFollower, reconcileTarget, runExitCode, summaryLine } from '../bin/cli/run-follower.js';
+import { type SseEvent, SseParser } from '../bin/cli/sse-parser.js';
+
+const SPECS = [
+  { name: 'output', short: 'o', value: true },
+  { name: 'server', value: true },
+  { name: 'follow', short: 'f', value: false },
+  { name: 'no-follow', value: false },
+];
+
+t.test('parseArgs: every flag spelling, positionals around them, -- ends flags', async (t) => {
+  t.same(parseArgs(['agents', '-o', 'json', '--server', 'http://x:1'], SPECS), {
+    positionals: ['agents'],
+    flags: { output: 'json', server: 'http://x:1' },
+  });
+  t.same(parseArgs(['-ojson', '--server=http://y', 'a', '-f', 'b'], SPECS), {
+    positionals: ['a', 'b'],
+    flags: { output: 'json', server: 'http://y', follow: true },
+  });
+  t.same(parseArgs(['-o=table', '--no-follow', '--', '-f', '--weird'], SPECS), {
+    positionals: ['-f', '--weird'],
+    flags: { output: 'table', 'no-follow': true },
+  });
+  t.same(parseArgs(['-o', 'table', '-o', 'json'], SPECS), { positionals: [], flags: { output: 'json' } });
+  t.same(parseArgs(['--server', '--strange-but-a-value'], SPECS), {
+    positionals: [],
+    flags: { server: '--strange-but-a-value' },
+  });
+});
+
+t.test('parseArgs refuses what it does not know instead of ignoring it', async (t) => {
+  t.same(parseArgs(['--agnet', 'x'], SPECS), { error: 'unknown flag --agnet' });
+  t.same(parseArgs(['--agnet=x'], SPECS), { error: 'unknown flag --agnet' });
+  t.same(parseArgs(['-x'], SPECS), { error: 'unknown flag -x' });
+  t.same(parseArgs(['-o'], SPECS), { error: '-o/--output needs a value' });
+  t.same(parseArgs(['--server'], SPECS), { error: '--server needs a value' });
+  t.same(parseArgs(['--follow=yes'], SPECS), { error: '-f/--follow takes no value' });
+});
+
+t.test('renderTable: aligned, upper-case headers, no trailing spaces, "-" for empty', async (t) => {
+  const out = renderTable(
+    ['name', 'connected', 'drift'],
+    [
+      ['web-01', 'yes', '2/2 ok'],
+      ['db-primary-eu', 'no', null],
+    ],
+  );
+  t.equal(
+    out,
+    [
+      'NAME           CONNECTED  DRIFT',
+      'web-01         yes        2/2 ok',
+      'db-primary-eu  no         -',
+      '',
+    ].join('\n'),
+  );
+  for (const line of out.split('\n')) t.notMatch(line, / $/, 'no trailing space');
+});
+
+t.test('renderTable: long cells truncated, newlines flattened, fitted to a width', async (t) => {
+  const long = 'x'.repeat(100);
+  const out = renderTable(['a', 'b'], [[long, 'multi\nline\tcell']], { maxCell: 20 });
+  t.equal(out, `A                     B\n${'x'.repeat(19)}…  multi line cell\n`);
+  const fitted = renderTable(['name', 'description'], [['web', 'd'.repeat(80)]], { width: 40 });
+  for (const line of fitted.trimEnd().split('\n')) t.ok(line.length <= 40, `fits 40: ${line.length}`);
+  t.match(fitted, /\nweb {3}d{33}…\n/, 'the wide column gave way');
+  t.equal(renderTable(['a'], [['1']], { indent: '  ' }), '  A\n  1\n');
+  t.equal(truncate('héllo wörld', 6), 'héllo…');
+  t.equal(truncate('short', 10), 'short');
+});
+
+t.test('renderFields aligns values and keeps multi-line values under the first line', async (t) => {
+  t.equal(
+    renderFields([
+      ['Name', 'web'],
+      ['Description', null],
+      ['Command', 'set -e\necho hi'],
+    ]),
+    'Name:         web\nDescription:  -\nCommand:      set -e\n              echo hi\n',
+  );
+});
+
+function feed(parser: SseParser, chunks: string[]): SseEvent[] {
+  return chunks.flatMap((c) => parser.push(c));
+}
+
+t.test('SseParser: events, multi-line data, comments, ids, default type', async (t) => {
+  const text =
+    ': ping\n\nevent: output\ndata: {"line":"a"}\n\ndata: one\ndata: two\nid: 7\n\nevent: end\ndata:{"outcome":"applied"}\n\n';
+  t.same(feed(new SseParser(), [text]), [
+    { event: 'output', data: '{"line":"a"}', id: null },
+    { event: 'message', data: 'one\ntwo', id: '7' },
+    { event: 'end', data: '{"outcome":"applied"}', id: '7' },
+  ]);
+});
+
+t.test('SseParser: any chunking gives the same events, CRLF split included', async (t) => {
+  const text = '\uFEFFevent: output\r\ndata: x y\r\n\r\n: c\r\nevent: end\rdata: done\r\r';
+  const whole = feed(new SseParser(), [text]);
+  t.same(whole, [
+    { event: 'output', data: 'x y', id: null },
+    { event: 'end', data: 'done', id: null },
+  ]);
+  for (let size = 1; size <= 7; size++) {
+    const chunks: string[] = [];
+    for (let i = 0; i < text.length; i += size) chunks.push(text.slice(i, i + size));
+    t.same(feed(new SseParser(), chunks), whole, `chunks of ${size}`);
+  }
+});
+
+t.test('SseParser: fields without data dispatch nothing; an unterminated event is held', async (t) => {
+  const p = new SseParser();
+  t.same(p.push('event: output\n\n'), [], 'no data, no event');
+  t.same(p.push('data: a\n'), [], 'not yet terminated');
+  t.same(p.push('\n'), [{ event: 'message', data: 'a', id: null }], 'the type was reset by the blank line');
+  t.same(p.push('data\nfoo: bar\nretry: 250\n\n'), [{ event: 'message', data: '', id: null }]);
+  t.equal(p.retryMs, 250);
+  t.same(p.push('data:  two spaces\n\n'), [{ event: 'message', data: ' two spaces', id: null }]);
+});
+
+const progress = (over: Partial<RunProgress>): RunProgress => ({
+  meta: { id: 'r1', target: 'all', name: null, created_at: '2026-01-01T00:00:00Z' },
+  done: false,
+  agents: {},
+  results: [],
+  summary: { targeted_agents: 0, pending: 0, succeeded: 0, failed: 0, skipped: 0, timed_out: 0 },
+  ...over,
+});
+
+t.test('RunFollower prints each result once, as it arrives, with its execution id', async (t) => {
+  const f = new RunFollower();
+  t.same(f.next(progress({})), [], 'before fan-out: nothing');
+  const first = progress({
+    agents: { 'web-01': 'dispatched', 'db-01': 'dispatched', ghost: 'not_connected' },
+    results: [
+      { agent: 'db-01', task: 'schema', outcome: 'pending', execution_id: null },
+      { agent: 'web-01', task: 'site', outcome: 'applied', execution_id: 'i1.0' },
+    ],
+    executions: [{ agent: 'db-01', task: 'schema', execution_id: 'i2.0' }],
+  });
+  t.same(f.next(first), ['web-01  site    applied        i1.0', 'ghost   -       not_connected  -']);
+  t.same(f.next(first), [], 'nothing twice');
+  const second = progress({
+    ...first,
+    done: true,
+    results: [
+      { agent: 'db-01', task: 'schema', outcome: 'failed' },
+      { agent: 'web-01', task: 'site', outcome: 'applied', execution_id: 'i1.0' },
+    ],
+    summary: { targeted_agents: 3, pending: 0, succeeded: 1, failed: 1, skipped: 1, timed_out: 0 },
+  });
+  t.same(f.next(second), ['db-01   schema  failed         i2.0'], 'id from the dispatched executions');
+  t.equal(summaryLine(second), 'done: 3 agents, 1 succeeded, 1 failed, 1 skipped, 0 timed out');
+  t.equal(runExitCode(second), EXIT.FAILURE);
+});
+
+t.test('runExitCode: failed or timed out or not done is non-zero; skipped alone is not', async (t) => {
+  const s = { targeted_agents: 1, pending: 0, succeeded: 1, failed: 0, skipped: 0, timed_out: 0 };
+  t.equal(runExitCode(progress({ done: true, summary: s })), EXIT.OK);
+  t.equal(runExitCode(progress({ done: true, summary: { ...s, skipped: 2 } })), EXIT.OK);
+  t.equal(runExitCode(progress({ done: true, summary: { ...s, timed_out: 1 } })), EXIT.FAILURE);
+  t.equal(runExitCode(progress({ done: false, summary: { ...s, pending: 1 } })), EXIT.FAILURE);
+  t.equal(
+    summaryLine(progress({ done: false, summary: { ...s, targeted_agents: 1, pending: 1 } })),
+    'not done: 1 agent, 1 succeeded, 0 failed, 0 skipped, 0 timed out, 1 pending',
+  );
+});
+
+t.test('no_tasks is reported for a single-agent run only', async (t) => {
+  const agentRun = progress({
+    meta: { id: 'r', target: 'agent', name: 'web-01', created_at: '' },
+    agents: { 'web-01': 'no_tasks' },
+  });
+  t.same(new RunFollower().next(agentRun), ['web-01  -  no_tasks       -']);
+  t.same(new RunFollower().next({ ...agentRun, meta: { ...agentRun.meta, target: 'all' } }), []);
+});
+
+t.test('reconcileTarget', async (t) => {
+  t.same(reconcileTarget(['all']), { target: 'all' });
+  t.same(reconcileTarget(['agent', 'web-01']), { target: 'agent', name: 'web-01' });
+  t.same(reconcileTarget(['task', 'site']), { target: 'task', name: 'site' });
+  t.match(reconcileTarget([]), /missing target/);
+  t.match(reconcileTarget(['agent']), /needs a NAME/);
+  t.match(reconcileTarget(['all', 'x']), /unexpected argument x/);
+  t.match(reconcileTarget(['task', 'a', 'b']), /unexpected argument b/);
+  t.match(reconcileTarget(['agents', 'x']), /unknown target "agents"/);
+});
+
+t.test('formatters', async (t) => {
+  const now = Date.parse('2026-01-01T12:00:00Z');
+  t.equal(ago('2026-01-01T11:59:50Z', now), '10s ago');
+  t.equal(ago('2026-01-01T11:50:00Z', now), '10m ago');
+  t.equal(ago('2026-01-01T07:00:00Z', now), '5h ago');
+  t.equal(ago('2025-12-25T12:00:00Z', now), '7d ago');
+  t.equal(ago(null, now), '-');
+  t.equal(labelsText({ role: 'web', env: 'prod' }), 'env=prod,role=web');
+  t.equal(driftText({ tasks: 3, ok: 1, drifted: 1, failing: 0, unknown: 1 }), '1/3 ok, 1 drifted, 1 unknown');
+  t.equal(driftText({ tasks: 0, ok: 0, drifted: 0, failing: 0, unknown: 0 }), 'no tasks');
+  t.equal(
+    countsText({ unknown: 1, drifted: 2, satisfied: 3, weird: 1, failed: 0 }),
+    'satisfied=3 drifted=2 unknown=1 weird=1',
+  );
+  t.equal(
+    selectorText({
+      match_labels: { role: 'web' },
+      match_expressions: [
+        { key: 'zone', operator: 'In', values: ['a', 'b'] },
+        { key: 'canary', operator: 'DoesNotExist', values: null },
+      ],
+    }),
+    'role=web, zone In (a, b), canary DoesNotExist',
+  );
+  t.equal(selectorText({ match_labels: {}, match_expressions: [] }), '(every agent)');
+  t.equal(
+    outputLine({ step: 'conf', phase: 'apply', stream: 'stderr', line: 'oops\n' }),
+    '[conf/apply stderr] oops',
+  );
+  t.equal(outputLine({ step: 'conf', phase: 'check', stream: 'stdout', line: 'ok' }), '[conf/check] ok');
+});
+
+t.test('packedRef finds a branch in packed-refs', async (t) => {
+  const sha = 'a'.repeat(40);
+  const text = `# pack-refs with: peeled fully-peeled sorted\n${'b'.repeat(40)} refs/heads/dev\n${sha} refs/heads/main\n^${'c'.repeat(40)}\n`;
+  t.equal(packedRef(text, 'refs/heads/main'), sha);
+  t.equal(packedRef(text, 'refs/heads/nope'), null);
+});
