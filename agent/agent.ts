@@ -110,7 +110,10 @@ export function createAgent(opts: AgentOptions): Agent {
     outbox,
     connection,
     start() {
-      logger.info({ server_url: config.server_url, name: config.name, executors: offered }, 'agent starting');
+      logger.info(
+        { server_url: config.server_url, agent: config.name, executors: offered },
+        'agent starting',
+      );
       connection.start();
     },
     async stop() {

@@ -4,32 +4,36 @@
  */
 
 import uWS from 'uWebSockets.js';
-import { randomUUID } from 'node:crypto';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { createApiRouter } from '../gateway/console/api.js';
+import { createConsoleAuth } from '../gateway/console/auth.js';
+import { mountBullBoard } from '../gateway/console/bull-board.js';
 import { mountRouter } from '../gateway/console/http-server.js';
+import { createMetricsRegistry, mountMetrics } from '../gateway/console/metrics.js';
+import { Router } from '../gateway/console/router.js';
+import { mountUi } from '../gateway/console/static.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
+import { GatewayMetrics } from '../gateway/gateway-metrics.js';
 import { parseListenAddress } from '../gateway/listen-address.js';
-import { RedisAgentDirectory } from '../reconciler/agent-directory.js';
 import type { EventStore } from '../reconciler/event-store/event-store.js';
 import { MemoryEventStore } from '../reconciler/event-store/memory-event-store.js';
 import { RedisEventStore } from '../reconciler/event-store/redis-event-store.js';
 import { SimpleGitSource } from '../reconciler/git/simple-git-source.js';
+import { MetricsRecorder, readClusterMetrics } from '../reconciler/metrics-recorder.js';
 import { checkEvictionPolicy, closeQueues, createQueues, createRedis } from '../reconciler/queues.js';
 import { type Reconciler, startReconciler } from '../reconciler/reconciler.js';
-import { RunStore, type RunTarget } from '../reconciler/run-store.js';
 import { keepSchedules, pollNow } from '../reconciler/schedules.js';
-import { RedisStateStore } from '../reconciler/state-store.js';
 import { RedisStatusStore } from '../reconciler/status-store/redis-status-store.js';
 import { ConfigError, loadServerConfig } from '../shared/config/load.js';
 import type { ServerConfig } from '../shared/config/types.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
+import { renderClusterMetrics } from '../shared/metrics.js';
 import { coerceError } from '../shared/types.js';
+import { mountConsoleApi } from './console-api.js';
 
 export type Role = 'server' | 'gateway' | 'reconciler';
 
@@ -185,17 +189,24 @@ export async function startServices(
         cacheDir: join(dataDir, `git-cache-${process.pid}`),
         logger,
       });
-      reconciler = startReconciler({ config, redis, logger, events, git });
+      // Closed after the workers (closers run in reverse): their last counts get flushed.
+      const metrics = new MetricsRecorder({ redis, keys, logger });
+      closers.push(() => metrics.close());
+      reconciler = startReconciler({ config, redis, logger, events, git, metrics });
       const r = reconciler;
       closers.push(() => r.close());
     }
     if (role !== 'reconciler') {
+      const metricsRegistry = createMetricsRegistry();
+      const gatewayMetrics = new GatewayMetrics(metricsRegistry);
       gateway = createGateway({
         config,
         redis,
         logger,
+        metrics: gatewayMetrics,
         ...(options.gatewayId ? { gatewayId: options.gatewayId } : {}),
       });
+      gatewayMetrics.watch(gateway);
       ports.agents = (await gateway.listen()).port;
       const g = gateway;
       closers.push(() => g.drain());
@@ -203,41 +214,31 @@ export async function startServices(
       // Gateways keep the schedules alive too, so nothing depends on a long-lived reconciler.
       const queues = reconciler?.queues ?? createQueues(redis, keys, logger);
       const stopSchedules = keepSchedules(queues, config.git.poll_interval_ms, logger);
-      const runs = new RunStore(redis, keys);
-      const router = createApiRouter({
-        directory: new RedisAgentDirectory(
-          redis,
-          keys,
-          3 * config.heartbeat_interval_ms + 5000,
-          config.event_store.redis.ttl_ms,
-        ),
-        statuses: new RedisStatusStore({ redis, keys, ttlMs: config.event_store.redis.ttl_ms }),
-        events,
-        state: new RedisStateStore(redis, keys),
-        runs,
-        defaultPolicy: config.drift.policy,
+      // The console on listen_http: one router and one auth for every part of it (API, web UI,
+      // Bull Board, /metrics); each part mounts its routes on `router` and checks with `consoleAuth`.
+      const consoleAuth = createConsoleAuth({
         apiTokens: config.api_tokens,
-        requestReconcile: async (target: RunTarget) => {
-          const id = randomUUID();
-          await runs.create({
-            id,
-            target: target.target,
-            name: 'name' in target ? target.name : null,
-            created_at: new Date().toISOString(),
-          });
-          await queues.reconcile.add('fanout', {
-            trigger: 'manual',
-            run_id: id,
-            task: target.target === 'task' ? target.name : null,
-            agent: target.target === 'agent' ? target.name : null,
-          });
-          return id;
-        },
-        ping: async () => (await redis.ping()) === 'PONG',
+        readAccess: config.api_read_access,
       });
+      const router = new Router();
+      const api = mountConsoleApi(router, { config, redis, keys, events, queues, auth: consoleAuth, logger });
+      closers.push(async () => api.close());
       const app = config.tls.enabled
         ? uWS.SSLApp({ cert_file_name: config.tls.cert_file ?? '', key_file_name: config.tls.key_file ?? '' })
         : uWS.App();
+      mountUi(router, { logger }); // the web UI at / (gateway/console/ui/)
+      // Bull Board at /queues and Prometheus /metrics, behind the API's read/write checks.
+      mountBullBoard(router, { queues: Object.values(queues), auth: consoleAuth, logger });
+      mountMetrics(router, {
+        auth: consoleAuth,
+        registry: metricsRegistry,
+        queues,
+        eventsSize: () => events.size(),
+        problems: () =>
+          new RedisStatusStore({ redis, keys, ttlMs: config.event_store.redis.ttl_ms }).listProblems(),
+        cluster: async () => renderClusterMetrics(await readClusterMetrics(redis, keys)),
+        logger,
+      });
       mountRouter(app, { router, maxBodyBytes: 64 * 1024, logger });
       const http = await listenHttp(app, config.listen_http);
       ports.http = http.port;

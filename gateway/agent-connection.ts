@@ -40,6 +40,8 @@ export class AgentConnection implements ResultSource {
     private readonly root: Logger,
     /** Called when a send was dropped at the backpressure limit (the socket is then closed). */
     private readonly onSlow: (conn: AgentConnection) => void,
+    /** Counts what went out (metrics); shared by every connection of a gateway. */
+    private readonly onSent?: (type: GatewayMessage['type']) => void,
   ) {}
 
   get agent(): string {
@@ -68,12 +70,18 @@ export class AgentConnection implements ResultSource {
    * agent is never silently skipped. False when the message did not go out.
    */
   send(message: GatewayMessage): boolean {
+    return this.sendText(encode(message), message.type);
+  }
+
+  /** `send` for a message already encoded by its publisher (instructions from the channel). */
+  sendText(text: string, type: GatewayMessage['type']): boolean {
     const ws = this.ws;
     if (!ws || this.phase === 'closed') return false;
-    if (ws.send(encode(message), false) === SEND_DROPPED) {
+    if (ws.send(text, false) === SEND_DROPPED) {
       this.onSlow(this);
       return false;
     }
+    this.onSent?.(type);
     return true;
   }
 

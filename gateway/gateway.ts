@@ -18,6 +18,7 @@ import { AgentConnection } from './agent-connection.js';
 import { createAgentEndpoint } from './agent-endpoint.js';
 import { ChannelSubscriber } from './channel-subscriber.js';
 import { type GatewayEventMap, safeEmit } from './gateway-events.js';
+import type { GatewayMetricsPort } from './gateway-metrics.js';
 import { InstructionDelivery } from './instruction-delivery.js';
 import { parseListenAddress } from './listen-address.js';
 import { OutputPublisher } from './output-publisher.js';
@@ -60,6 +61,8 @@ export interface GatewayOptions {
   queues?: { results: JobQueue; reconcile: JobQueue };
   /** Replace the Redis registry. */
   registry?: Registry;
+  /** Socket-path counters (gateway/gateway-metrics.ts); events cover the rest. */
+  metrics?: GatewayMetricsPort;
 }
 
 export interface Gateway {
@@ -97,12 +100,16 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const events = new EventEmitter<GatewayEventMap>();
   const table = new SessionTable();
   const registry = opts.registry ?? new RedisRegistry(redis, keys, 3 * config.heartbeat_interval_ms);
-  const ownQueues = opts.queues
-    ? null
-    : {
-        results: new Queue(QUEUE_NAMES.results, { connection: redis, prefix: keys.bullPrefix }),
-        reconcile: new Queue(QUEUE_NAMES.reconcile, { connection: redis, prefix: keys.bullPrefix }),
-      };
+  // The queues get a connection of their own: BullMQ defines its ~50 scripts on the client it is
+  // given, and ioredis copies every defined script into each pipeline made on that client — which
+  // made the registry's and output's many small pipelines the gateway's largest CPU cost.
+  const bullRedis = opts.queues ? null : redis.duplicate();
+  const ownQueues = bullRedis
+    ? {
+        results: new Queue(QUEUE_NAMES.results, { connection: bullRedis, prefix: keys.bullPrefix }),
+        reconcile: new Queue(QUEUE_NAMES.reconcile, { connection: bullRedis, prefix: keys.bullPrefix }),
+      }
+    : null;
   const queues = opts.queues ?? (ownQueues as { results: JobQueue; reconcile: JobQueue });
   for (const q of Object.values(ownQueues ?? {})) {
     q.on('error', (err) => logger.warn({ err: err.message, queue: q.name }, 'queue connection error'));
@@ -139,6 +146,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     keys,
     events,
     logger,
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   const delivery = new InstructionDelivery({
     gatewayId: id,
@@ -152,6 +160,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const verify = createTokenVerifier(config);
   const onSlow = (conn: AgentConnection) =>
     conn.end(CloseCode.slow, 'backpressure limit: agent is not reading');
+  const onSent = opts.metrics?.sent.bind(opts.metrics);
   let nextConn = 0;
   const tls =
     config.tls.enabled && config.tls.cert_file && config.tls.key_file
@@ -174,9 +183,14 @@ export function createGateway(opts: GatewayOptions): Gateway {
     maxBackpressureBytes: limits.maxBackpressureBytes,
     logger,
     handlers: {
-      authorize: (header) => verify(bearerToken(header)),
+      authorize: (header) => {
+        const grant = verify(bearerToken(header));
+        if (!grant) opts.metrics?.unauthorized();
+        return grant;
+      },
       accepting: () => !controller.draining,
-      create: (grant, remote) => new AgentConnection(++nextConn, grant, remote, Date.now(), logger, onSlow),
+      create: (grant, remote) =>
+        new AgentConnection(++nextConn, grant, remote, Date.now(), logger, onSlow, onSent),
       open: (conn) => controller.opened(conn),
       message: (conn, frame) => controller.message(conn, frame),
       close: (conn, code, reason) => controller.closed(conn, code, reason),
@@ -213,6 +227,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       await registry.retire(id).catch(() => {});
       await subscriber.stop();
       if (ownQueues) await Promise.allSettled([ownQueues.results.close(), ownQueues.reconcile.close()]);
+      bullRedis?.disconnect();
       logger.info('gateway drained');
     })();
     return draining;

@@ -48,13 +48,14 @@ export class InstructionDelivery {
   }
 
   private deliver(env: InstructionEnvelope): void {
-    const id = env.message.instruction_id;
+    const id = env.instruction_id;
     const conn = this.d.table.get(env.agent);
     let reason: string | null = null;
     if (this.d.draining()) reason = 'gateway shutting down';
     else if (conn?.phase !== 'registered') reason = `agent not connected to gateway ${this.d.gatewayId}`;
     else if (env.session_id !== null && env.session_id !== conn.sessionId) reason = 'session replaced';
-    else if (!conn.send(env.message)) reason = 'agent disconnected: too slow to read (backpressure limit)';
+    else if (!conn.sendText(env.message_json, env.type))
+      reason = 'agent disconnected: too slow to read (backpressure limit)';
     if (reason === null) {
       safeEmit(this.d.events, this.d.logger, 'instruction:delivered', {
         agent: env.agent,

@@ -20,6 +20,7 @@ import type { AgentConnection } from './agent-connection.js';
 import type { Frame } from './agent-endpoint.js';
 import { encodeChannelMessage } from './gateway-channel.js';
 import { type GatewayEventMap, type GatewayEvents, safeEmit } from './gateway-events.js';
+import type { GatewayMetricsPort } from './gateway-metrics.js';
 import { connectReconcileJob } from './jobs.js';
 import type { OutputPublisher } from './output-publisher.js';
 import type { Registry } from './registry.js';
@@ -44,6 +45,8 @@ export interface SessionControllerDeps {
   keys: Keys;
   events: GatewayEvents;
   logger: Logger;
+  /** Message counts and instruction latency (gateway/gateway-metrics.ts). */
+  metrics?: Pick<GatewayMetricsPort, 'received'>;
 }
 
 export class SessionController {
@@ -91,6 +94,7 @@ export class SessionController {
 
   private handle(conn: AgentConnection, text: string): void {
     const parsed = parseAgentMessage(text);
+    this.d.metrics?.received(parsed.ok ? parsed.message : null);
     if (!parsed.ok) {
       this.reject(conn, CloseCode.badMessage, parsed.error);
       return;
@@ -113,9 +117,12 @@ export class SessionController {
       case 'instruction_receipt':
       case 'check_result':
       case 'step_result':
-      case 'task_result':
         // A full backlog (Redis slow or down) takes nothing: no ack, so the agent re-sends later.
         this.d.forwarder.push(conn, msg);
+        break;
+      case 'task_result':
+        // The execution is over: its watchers get an end record behind its last output line.
+        if (this.d.forwarder.push(conn, msg)) this.d.output.end(conn.agent, msg);
         break;
       case 'output':
         this.d.output.push(conn.agent, msg);

@@ -100,12 +100,21 @@ export class InstructionStore {
     );
   }
 
-  async get(instructionId: string): Promise<{ record: InstructionRecord; pending: string[] } | null> {
+  async get(
+    instructionId: string,
+  ): Promise<{ record: InstructionRecord; pending: string[]; outcomes?: Record<string, string> } | null> {
     const raw = await this.redis.hgetall(this.keys.instruction(instructionId));
     if (!raw.meta) return null;
     const record = JSON.parse(raw.meta) as InstructionRecord;
-    const pending = record.tasks.filter((t) => raw[`t:${t.task}`] === 'pending').map((t) => t.task);
-    return { record, pending };
+    const pending: string[] = [];
+    /** Finished tasks → their outcome (`requeued` when a busy agent's task was put back). */
+    const outcomes: Record<string, string> = {};
+    for (const t of record.tasks) {
+      const value = raw[`t:${t.task}`];
+      if (value === 'pending') pending.push(t.task);
+      else if (value !== undefined) outcomes[t.task] = value;
+    }
+    return { record, pending, outcomes };
   }
 
   /** Marks a task finished; returns how many tasks are still pending. Idempotent. */

@@ -7,11 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { publishEndRecords } from '../gateway/output-publisher.js';
 import { publishInstruction } from '../gateway/publish-instruction.js';
 import type { Alert } from '../shared/alerts.js';
 import type { ServerConfig } from '../shared/config/types.js';
 import { Keys, QUEUE_NAMES } from '../shared/keys.js';
 import { ManifestCompiler } from '../shared/manifest/compile.js';
+import { type MetricsSink, noopMetrics } from '../shared/metrics.js';
 import type { RunMessage } from '../shared/protocol.js';
 import { coerceError } from '../shared/types.js';
 import { RedisAgentDirectory } from './agent-directory.js';
@@ -27,7 +29,6 @@ import { reconcileAgentHandler } from './handlers/reconcile-agent.js';
 import { deadlinesHandler, reconcileAgentsHandler } from './handlers/reconcile-agents.js';
 import { type ResultDeps, resultHandler, timeOutTasks } from './handlers/result.js';
 import type { InstructionRecord } from './instruction-store.js';
-import { InstructionStore } from './instruction-store.js';
 import {
   AGENTS_PER_JOB,
   DeadlineJob,
@@ -38,6 +39,8 @@ import {
   ReconcileAgentsJob,
   ResultJob,
 } from './jobs.js';
+import { MeteredInstructionStore } from './metrics-instruction-store.js';
+import { meterCompile } from './metrics-recorder.js';
 import { closeQueues, createQueues, type Queues } from './queues.js';
 import type { AgentRunState } from './run-store.js';
 import { RunStore } from './run-store.js';
@@ -56,6 +59,8 @@ export interface ReconcilerOptions {
   /** How long an instruction may run at most before it is called a timeout. */
   maxInstructionMs?: number;
   alertTimeoutMs?: number;
+  /** Cluster-wide metrics (reconciler/metrics-recorder.ts); none recorded when absent. */
+  metrics?: MetricsSink;
 }
 
 export interface Reconciler {
@@ -76,6 +81,7 @@ const CLOSE_GRACE_MS = 5000;
 export function startReconciler(opts: ReconcilerOptions): Reconciler {
   const { config, redis } = opts;
   const logger = opts.logger.child({ component: 'reconciler' });
+  const metrics = opts.metrics ?? noopMetrics;
   const keys = new Keys(config.redis.prefix);
   const queues = createQueues(redis, keys, logger);
   // The stores' own connection: auto-pipelined, so the commands of concurrent handlers share one
@@ -84,7 +90,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   store.on('error', () => {}); // the main client logs an outage once
   const state = new RedisStateStore(store, keys);
   const statuses = new RedisStatusStore({ redis: store, keys, ttlMs: config.event_store.redis.ttl_ms });
-  const instructions = new InstructionStore(store, keys);
+  const instructions = new MeteredInstructionStore(store, keys, metrics);
   const runs = new RunStore(store, keys);
   const hb = config.heartbeat_interval_ms;
   const directory = new RedisAgentDirectory(store, keys, 3 * hb + 5000, config.event_store.redis.ttl_ms);
@@ -157,16 +163,25 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     }
   };
 
-  const pollWorker = async () =>
+  const pollWorker = async (job: Job) =>
     pollHandler({
       fetch: async () => opts.git.fetch(),
-      compile: async (files) => checkAlertWebhook(await compiler.compile(files), config.drift),
+      compile: (files) =>
+        meterCompile(metrics, async () => checkAlertWebhook(await compiler.compile(files), config.drift)),
       state,
       fanoutAll: async () => {
         await queues.reconcile.add('fanout', { trigger: 'commit', run_id: null, task: null, agent: null });
       },
       singleFlight,
-      logger,
+      logger: logger.child({ queue: job.queueName, job: job.id }),
+    }).then((outcome) => {
+      metrics.inc('polls', { result: outcome.kind });
+      // A push webhook's poll must fetch after the push: if another poll held the lock, it may
+      // have fetched before it, so this one is retried (with backoff) rather than dropped.
+      if (outcome.kind === 'skipped' && (job.data as { retry_if_busy?: unknown })?.retry_if_busy === true) {
+        throw new Error('another poll is running; retrying after it');
+      }
+      return outcome;
     });
 
   /** What the single- and many-agent reconcile handlers share. */
@@ -186,8 +201,8 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       return out.status === 'published' ? ('delivered' as const) : ('undeliverable' as const);
     },
     saveInstruction: (record: InstructionRecord) => instructions.save(record),
-    runState: (runId: string, agent: string, s: AgentRunState, tasks?: string[]) =>
-      runs.setAgentState(runId, agent, s, tasks),
+    runState: (runId: string, agent: string, s: AgentRunState, tasks?: string[], executionIds?: string[]) =>
+      runs.setAgentState(runId, agent, s, tasks, executionIds),
     forgetTasks: (agent: string, keep: string[]) => statuses.forgetTasks(agent, keep),
     logger: log,
   });
@@ -199,6 +214,13 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     },
     timeOut: (record: InstructionRecord, tasks: string[], waited: number) =>
       timeOutTasks(resultDeps, record, tasks, waited),
+    // Live watchers of a timed-out execution get its end record, as a finished one's do.
+    endExecutions: (ends: Array<{ agent: string; task: string; execution_id: string }>) =>
+      publishEndRecords(
+        store,
+        keys,
+        ends.map((e) => ({ ...e, outcome: 'timeout' })),
+      ),
     checkEveryMs,
     maxWaitMs: opts.maxInstructionMs ?? 6 * 3600_000,
   };
@@ -213,7 +235,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
           '_',
         );
         return reconcileAgentHandler(data, instructionId, {
-          ...dispatchDeps(logger.child({ job: job.id, agent: data.agent })),
+          ...dispatchDeps(logger.child({ queue: job.queueName, job: job.id, agent: data.agent })),
           getAgent: (name) => directory.get(name),
           scheduleDeadline: async (id) => {
             await queues.reconcile.add(
@@ -233,7 +255,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
           // Stable across retries of this job: the agent's place in it.
           (i) => `${base}-${i}-${stamp}`.replace(/[^A-Za-z0-9._~-]/g, '_'),
           {
-            ...dispatchDeps(logger.child({ job: job.id })),
+            ...dispatchDeps(logger.child({ queue: job.queueName, job: job.id })),
             getAgents: (names) => Promise.all(names.map((name) => directory.get(name))),
             scheduleDeadlines: async (ids) => {
               await queues.reconcile.add(
@@ -284,7 +306,11 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     }
   };
 
-  const resultWorker = async (job: Job) => resultHandler(parseJob(ResultJob, job.data, 'result'), resultDeps);
+  const resultWorker = async (job: Job) =>
+    resultHandler(parseJob(ResultJob, job.data, 'result'), {
+      ...resultDeps,
+      logger: logger.child({ queue: job.queueName, job: job.id }),
+    });
 
   const alertWorker = async (job: Job) => {
     const { alert, url } = job.data as { alert: Alert; url: string };
@@ -294,9 +320,15 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       alertId: alert.id,
       timeoutMs: opts.alertTimeoutMs ?? 10_000,
     });
-    if (result.ok) return { status: result.status };
+    const event = { event: alert.payload.event };
+    if (result.ok) {
+      metrics.inc('alertsSent', event);
+      return { status: result.status };
+    }
+    metrics.inc('alertFailures', event);
     const lastAttempt = !result.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     if (lastAttempt) {
+      metrics.inc('alertsAbandoned', event);
       await opts.events.record({
         kind: 'alert_failed',
         // Derived from the alert: a re-run of the last attempt records the same event once.
@@ -339,7 +371,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     });
     w.on('failed', (job, err) => {
       logger.warn(
-        { queue: w.name, job: job?.id, name: job?.name, err: err.message, attempts: job?.attemptsMade },
+        { queue: w.name, job: job?.id, job_name: job?.name, err: err.message, attempts: job?.attemptsMade },
         'job failed',
       );
     });

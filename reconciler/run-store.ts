@@ -1,7 +1,8 @@
 /**
  * Progress of manual reconciles (`POST /api/v1/reconcile` → `GET /api/v1/reconcile/{id}`).
  * One hash per run with a TTL: `meta`, `fanout` ("pending"|"done"), `a:<agent>` → agent state,
- * `p:<agent>\u0000<task>` → "pending" | outcome.
+ * `p:<agent>\u0000<task>` → "pending" | outcome, `x:<agent>\u0000<task>` → the execution id last
+ * dispatched for it (written at dispatch, so watchers can open its live output before results).
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../shared/keys.js';
@@ -24,7 +25,9 @@ export interface RunProgress {
   meta: RunMeta;
   done: boolean;
   agents: Record<string, AgentRunState>;
-  results: { agent: string; task: string; outcome: string }[];
+  results: { agent: string; task: string; outcome: string; execution_id: string | null }[];
+  /** Executions dispatched for the run, sorted by agent then task. */
+  executions: { agent: string; task: string; execution_id: string }[];
   summary: {
     targeted_agents: number;
     pending: number;
@@ -64,12 +67,24 @@ export class RunStore {
     await this.redis.hset(key, fields);
   }
 
-  async setAgentState(id: string, agent: string, state: AgentRunState, tasks: string[] = []): Promise<void> {
+  /** `executionIds[i]` is the execution of `tasks[i]`, when the tasks were dispatched. */
+  async setAgentState(
+    id: string,
+    agent: string,
+    state: AgentRunState,
+    tasks: readonly string[] = [],
+    executionIds: readonly string[] = [],
+  ): Promise<void> {
     const key = this.keys.reconcileRun(id);
     if ((await this.redis.exists(key)) === 0) return;
     // HSETNX: a re-run of the reconcile job must not reset outcomes already in back to pending.
     const tx = this.redis.multi().hset(key, `a:${agent}`, state);
-    for (const t of tasks) tx.hsetnx(key, `p:${agent}\u0000${t}`, 'pending');
+    tasks.forEach((t, i) => {
+      tx.hsetnx(key, `p:${agent}\u0000${t}`, 'pending');
+      // Plain HSET: a busy agent's retry dispatches a newer execution, and that one will run.
+      const execution = executionIds[i];
+      if (execution) tx.hset(key, `x:${agent}\u0000${t}`, execution);
+    });
     await tx.exec();
   }
 
@@ -90,6 +105,14 @@ export class RunStore {
 export function summarize(meta: RunMeta, raw: Record<string, string>): RunProgress {
   const agents: Record<string, AgentRunState> = {};
   const results: RunProgress['results'] = [];
+  const executions: RunProgress['executions'] = [];
+  const executionOf = new Map<string, string>();
+  for (const [field, value] of Object.entries(raw)) {
+    if (!field.startsWith('x:')) continue;
+    executionOf.set(field.slice(2), value);
+    const [agent = '', task = ''] = field.slice(2).split('\u0000');
+    executions.push({ agent, task, execution_id: value });
+  }
   const summary = { targeted_agents: 0, pending: 0, succeeded: 0, failed: 0, skipped: 0, timed_out: 0 };
   for (const [field, value] of Object.entries(raw)) {
     if (field.startsWith('a:')) {
@@ -100,7 +123,7 @@ export function summarize(meta: RunMeta, raw: Record<string, string>): RunProgre
       else if (value === 'not_connected') summary.skipped++;
     } else if (field.startsWith('p:')) {
       const [agent = '', task = ''] = field.slice(2).split('\u0000');
-      results.push({ agent, task, outcome: value });
+      results.push({ agent, task, outcome: value, execution_id: executionOf.get(field.slice(2)) ?? null });
       if (value === 'pending') summary.pending++;
       else if (SUCCESS.has(value)) summary.succeeded++;
       else if (FAILURE.has(value)) summary.failed++;
@@ -108,6 +131,16 @@ export function summarize(meta: RunMeta, raw: Record<string, string>): RunProgre
       else summary.skipped++;
     }
   }
-  results.sort((a, b) => a.agent.localeCompare(b.agent) || a.task.localeCompare(b.task));
-  return { meta, done: raw.fanout === 'done' && summary.pending === 0, agents, results, summary };
+  const byAgentTask = (a: { agent: string; task: string }, b: { agent: string; task: string }) =>
+    a.agent.localeCompare(b.agent) || a.task.localeCompare(b.task);
+  results.sort(byAgentTask);
+  executions.sort(byAgentTask);
+  return {
+    meta,
+    done: raw.fanout === 'done' && summary.pending === 0,
+    agents,
+    results,
+    executions,
+    summary,
+  };
 }

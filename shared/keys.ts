@@ -136,4 +136,13 @@ export class Keys {
   reconcileRun(id: string): string {
     return `${this.prefix}:run:${id}`;
   }
+
+  // ---- metrics ----
+  /**
+   * Hash: one cluster-wide metric family (shared/metrics.ts), incremented by reconcilers and read
+   * by every gateway's /metrics. All families share one hash tag: a flush is one pipeline to one node.
+   */
+  metric(family: string): string {
+    return `{${this.prefix}:m}:metric:${family}`;
+  }
 }

@@ -117,6 +117,18 @@ export function eventStoreSuite(t: Test, harness: EventStoreHarness): void {
     t.equal((await store.query({ limit: 0 })).events.length, 1, 'limit is clamped to at least 1');
   });
 
+  t.test('get: one event by agent and id', async (t) => {
+    const store = await harness.make({ maxEventsPerAgent: 2 });
+    t.teardown(() => store.close());
+    await store.record(runEvent('g1', 'web-01', 'deploy', T0));
+    t.same(await store.get('web-01', 'g1'), runEvent('g1', 'web-01', 'deploy', T0));
+    t.equal(await store.get('web-02', 'g1'), null, 'another agent has no such event');
+    t.equal(await store.get('web-01', 'nope'), null);
+    await store.record(runEvent('g2', 'web-01', 'deploy', T0 + 1));
+    await store.record(runEvent('g3', 'web-01', 'deploy', T0 + 2));
+    t.equal(await store.get('web-01', 'g1'), null, 'trimmed by the per-agent bound');
+  });
+
   t.test('recording the same id twice keeps one event, at its first time', async (t) => {
     const store = await harness.make({ maxEventsPerAgent: 100 });
     t.teardown(() => store.close());

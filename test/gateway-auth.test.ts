@@ -1,6 +1,6 @@
 /** Pure decisions of the gateway, tested with literals: tokens, scopes, globs, parsing, job ids. */
 import t from 'tap';
-import { decodeChannelMessage } from '../gateway/gateway-channel.js';
+import { decodeChannelMessage, encodeChannelMessage } from '../gateway/gateway-channel.js';
 import { connectReconcileJob, resultJob, safeJobId } from '../gateway/jobs.js';
 import { parseListenAddress } from '../gateway/listen-address.js';
 import { decodeRegistryEntry, encodeRegistryEntry, type RegistryEntry } from '../gateway/registry-entry.js';
@@ -111,17 +111,32 @@ t.test('registry entry round trip', async (t) => {
 
 t.test('gateway channel messages', async (t) => {
   t.equal(decodeChannelMessage('nope'), null);
-  t.equal(decodeChannelMessage('{"kind":"instruction","agent":"a","message":{"type":"hello"}}'), null);
+  t.equal(
+    decodeChannelMessage(
+      '{"kind":"instruction","agent":"a","type":"hello","instruction_id":"i","message_json":"{}"}',
+    ),
+    null,
+  );
+  t.equal(
+    decodeChannelMessage('{"kind":"instruction","agent":"a","type":"run","message_json":"{}"}'),
+    null,
+    'no id',
+  );
   t.match(decodeChannelMessage('{"kind":"kick","agent":"a","session_id":"s","by_gateway":"g"}'), {
     kind: 'kick',
   });
-  const cancel = { type: 'cancel', instruction_id: 'i', execution_id: null, reason: 'r' };
-  t.same(decodeChannelMessage(JSON.stringify({ kind: 'instruction', agent: 'a', message: cancel })), {
+  const cancel = { type: 'cancel', instruction_id: 'i', execution_id: null, reason: 'r' } as const;
+  const text = encodeChannelMessage({ kind: 'instruction', agent: 'a', session_id: null, message: cancel });
+  const decoded = decodeChannelMessage(text);
+  t.same(decoded, {
     kind: 'instruction',
     agent: 'a',
     session_id: null,
-    message: cancel,
+    type: 'cancel',
+    instruction_id: 'i',
+    message_json: JSON.stringify(cancel),
   });
+  t.same(decoded?.kind === 'instruction' && JSON.parse(decoded.message_json), cancel, 'forwarded as encoded');
 });
 
 t.test('job ids and specs', async (t) => {

@@ -6,6 +6,7 @@
 import { once } from 'node:events';
 import { Queue } from 'bullmq';
 import t from 'tap';
+import { encodeChannelMessage } from '../gateway/gateway-channel.js';
 import { safeJobId } from '../gateway/jobs.js';
 import type { OutputRecord } from '../gateway/output-publisher.js';
 import { publishInstruction } from '../gateway/publish-instruction.js';
@@ -118,9 +119,14 @@ t.test('an instruction the gateway cannot deliver becomes an undeliverable resul
   const agent = new TestAgent(gw.url);
   t.teardown(() => agent.close());
   await agent.register('moved-01');
-  const entry = { kind: 'instruction', agent: 'ghost-01', session_id: null, message: run('i-200') };
+  const entry = encodeChannelMessage({
+    kind: 'instruction',
+    agent: 'ghost-01',
+    session_id: null,
+    message: run('i-200'),
+  });
   const reported = once(gw.gateway.events, 'instruction:undeliverable');
-  t.equal(await redis.publish(gw.keys.gatewayChannel('gw-d'), JSON.stringify(entry)), 1);
+  t.equal(await redis.publish(gw.keys.gatewayChannel('gw-d'), entry), 1);
   await reported;
   const job = await eventually(
     () => results.getJob(safeJobId('undeliverable', 'i-200')),
@@ -133,9 +139,14 @@ t.test('an instruction the gateway cannot deliver becomes an undeliverable resul
     reason: 'agent not connected to gateway gw-d',
   });
   // A held agent but an older session: also undeliverable, never sent to the new session.
-  const old = { kind: 'instruction', agent: 'moved-01', session_id: 'old-session', message: run('i-201') };
+  const old = encodeChannelMessage({
+    kind: 'instruction',
+    agent: 'moved-01',
+    session_id: 'old-session',
+    message: run('i-201'),
+  });
   const again = once(gw.gateway.events, 'instruction:undeliverable');
-  await redis.publish(gw.keys.gatewayChannel('gw-d'), JSON.stringify(old));
+  await redis.publish(gw.keys.gatewayChannel('gw-d'), old);
   t.match((await again)[0], { instruction_id: 'i-201', reason: 'session replaced' });
 });
 

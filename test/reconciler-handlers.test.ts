@@ -1068,6 +1068,7 @@ function resultWorld() {
         record.agent,
         'dispatched',
         record.tasks.map((p) => p.task),
+        record.tasks.map((p) => p.execution_id),
       );
     }
     return record;
@@ -1140,7 +1141,9 @@ t.test('resultHandler', async (t) => {
     t.same((await w.instructions.get('i-1'))?.pending, []);
     t.ok(w.instructions.completed.includes('i-1'));
     const run = await w.runs.get('run-1');
-    t.same(run?.results, [{ agent: 'web-01', task: 'web_config', outcome: 'applied' }]);
+    t.same(run?.results, [
+      { agent: 'web-01', task: 'web_config', outcome: 'applied', execution_id: 'i-1.0' },
+    ]);
     t.equal(run?.done, true);
     t.equal(run?.summary.succeeded, 1);
   });
@@ -1328,7 +1331,9 @@ t.test('resultHandler', async (t) => {
       [['undeliverable', 'undeliverable:i-1.0', 'refused: task "web_config" is already executing']],
     );
     const run = await w.runs.get('run-1');
-    t.same(run?.results, [{ agent: 'web-01', task: 'web_config', outcome: 'undeliverable' }]);
+    t.same(run?.results, [
+      { agent: 'web-01', task: 'web_config', outcome: 'undeliverable', execution_id: 'i-1.0' },
+    ]);
     t.equal(run?.done, true);
     t.ok(w.instructions.completed.includes('i-1'));
     t.equal(await w.statuses.getStatus('web-01', 'web_config'), null, 'no status: nothing was judged');
@@ -1387,8 +1392,8 @@ t.test('resultHandler', async (t) => {
     );
     const run = await w.runs.get('run-1');
     t.same(run?.results, [
-      { agent: 'web-01', task: 'motd', outcome: 'satisfied' },
-      { agent: 'web-01', task: 'web_config', outcome: 'undeliverable' },
+      { agent: 'web-01', task: 'motd', outcome: 'satisfied', execution_id: 'i-1.0' },
+      { agent: 'web-01', task: 'web_config', outcome: 'undeliverable', execution_id: 'i-1.1' },
     ]);
     t.equal(run?.done, true);
   });
@@ -1693,7 +1698,7 @@ t.test('timeOutTasks', async (t) => {
       execution_id: 'i-1.0',
     });
     t.same((await w.runs.get('run-1'))?.results, [
-      { agent: 'web-01', task: 'web_config', outcome: 'applied' },
+      { agent: 'web-01', task: 'web_config', outcome: 'applied', execution_id: 'i-1.0' },
     ]);
   });
 
@@ -1726,7 +1731,8 @@ t.test('a reconcile job that runs again after its results came in does not undo 
     send: async () => 'delivered',
     saveInstruction: (record) => w.instructions.save(record),
     scheduleDeadline: async () => {},
-    runState: (runId, agent, s, tasks) => runs.setAgentState(runId, agent, s, tasks),
+    runState: (runId, agent, s, tasks, executionIds) =>
+      runs.setAgentState(runId, agent, s, tasks, executionIds),
     forgetTasks: (agent, keep) => w.statuses.forgetTasks(agent, keep),
     logger: silentLogger,
     now: () => new Date(T0),
@@ -1746,6 +1752,6 @@ t.test('a reconcile job that runs again after its results came in does not undo 
   t.equal(await w.handle(receipt(record, false, 'duplicate instruction id i-1')), 'duplicate');
   t.same((await w.instructions.get('i-1'))?.pending, [], 'nothing pending, so no timeout follows');
   const run = await runs.get('run-1');
-  t.same(run?.results, [{ agent: 'web-01', task: 'web_config', outcome: 'applied' }]);
+  t.same(run?.results, [{ agent: 'web-01', task: 'web_config', outcome: 'applied', execution_id: 'i-1.0' }]);
   t.equal(run?.done, true);
 });

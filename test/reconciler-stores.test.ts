@@ -112,6 +112,7 @@ function runStoreSuite(t: Test, make: () => RunStorePort) {
       done: false,
       agents: {},
       results: [],
+      executions: [],
       summary: { targeted_agents: 0, pending: 0, succeeded: 0, failed: 0, skipped: 0, timed_out: 0 },
     });
   });
@@ -126,10 +127,25 @@ function runStoreSuite(t: Test, make: () => RunStorePort) {
 
     await store.setAgentState('run-1', 'ghost', 'not_connected');
     await store.setAgentState('run-1', 'db-01', 'no_tasks');
-    await store.setAgentState('run-1', 'web-01', 'dispatched', ['config', 'motd', 'certs']);
+    await store.setAgentState(
+      'run-1',
+      'web-01',
+      'dispatched',
+      ['config', 'motd', 'certs'],
+      ['i1.0', 'i1.1', 'i1.2'],
+    );
     await store.setAgentState('run-1', 'web-02', 'dispatched', ['config', 'certs']);
     run = await store.get('run-1');
     t.match(run, { done: false, summary: { targeted_agents: 4, pending: 5, skipped: 1 } });
+    t.same(
+      run?.executions,
+      [
+        { agent: 'web-01', task: 'certs', execution_id: 'i1.2' },
+        { agent: 'web-01', task: 'config', execution_id: 'i1.0' },
+        { agent: 'web-01', task: 'motd', execution_id: 'i1.1' },
+      ],
+      'dispatched executions are known before any result',
+    );
 
     await store.setOutcome('run-1', 'web-01', 'config', 'applied');
     await store.setOutcome('run-1', 'web-01', 'motd', 'drifted');
@@ -139,11 +155,11 @@ function runStoreSuite(t: Test, make: () => RunStorePort) {
     await store.setOutcome('run-1', 'web-02', 'certs', 'undeliverable');
     run = await store.get('run-1');
     t.same(run?.results, [
-      { agent: 'web-01', task: 'certs', outcome: 'timeout' },
-      { agent: 'web-01', task: 'config', outcome: 'applied' },
-      { agent: 'web-01', task: 'motd', outcome: 'drifted' },
-      { agent: 'web-02', task: 'certs', outcome: 'undeliverable' },
-      { agent: 'web-02', task: 'config', outcome: 'satisfied' },
+      { agent: 'web-01', task: 'certs', outcome: 'timeout', execution_id: 'i1.2' },
+      { agent: 'web-01', task: 'config', outcome: 'applied', execution_id: 'i1.0' },
+      { agent: 'web-01', task: 'motd', outcome: 'drifted', execution_id: 'i1.1' },
+      { agent: 'web-02', task: 'certs', outcome: 'undeliverable', execution_id: null },
+      { agent: 'web-02', task: 'config', outcome: 'satisfied', execution_id: null },
     ]);
     t.same(run?.summary, {
       targeted_agents: 4,
@@ -177,8 +193,8 @@ function runStoreSuite(t: Test, make: () => RunStorePort) {
     await store.setOutcome('run-1', 'web-01', 'a', 'applied');
     await store.setAgentState('run-1', 'web-01', 'dispatched', ['a', 'b']);
     t.same((await store.get('run-1'))?.results, [
-      { agent: 'web-01', task: 'a', outcome: 'applied' },
-      { agent: 'web-01', task: 'b', outcome: 'pending' },
+      { agent: 'web-01', task: 'a', outcome: 'applied', execution_id: null },
+      { agent: 'web-01', task: 'b', outcome: 'pending', execution_id: null },
     ]);
   });
 

@@ -1,6 +1,8 @@
 /**
- * The JSON routes of `/api/v1` (SPEC.md "HTTP API"). Reads are open; state changes need an API
- * token in `Authorization: Bearer`, a JSON body and POST — no cookies, so no CSRF path.
+ * The JSON routes of `/api/v1` (SPEC.md "HTTP API", docs/api.md). Reads need a token only with
+ * `server.api_read_access = "token"`; state changes always need one, a JSON body and POST (no
+ * cookies, so no CSRF path). The git webhook is the exception: its signature authenticates it.
+ * Route groups live beside this file; this one wires them and holds the small routes.
  */
 
 import type { AgentDirectory } from '../../reconciler/agent-directory.js';
@@ -8,52 +10,36 @@ import type { EventStore } from '../../reconciler/event-store/event-store.js';
 import type { RunStore, RunTarget } from '../../reconciler/run-store.js';
 import type { StateStore } from '../../reconciler/state-store.js';
 import type { StatusStore } from '../../reconciler/status-store/status-store.js';
-import { bearerToken, createTokenVerifier } from '../../shared/auth.js';
 import { clampLimit, InvalidCursorError } from '../../shared/events.js';
-import { tasksForAgent } from '../../shared/plan.js';
-import type { TaskStatus } from '../../shared/status.js';
 import type { DriftPolicy } from '../../shared/types.js';
-import { HttpError, type HttpRequest, Router } from './router.js';
-import { agentView, hasLabels, parseLabelFilters, taskSummary } from './views.js';
+import { mountAgentRoutes } from './api-agents.js';
+import { type ExecutionRouteDeps, mountExecutionRoutes } from './api-executions.js';
+import { mountTaskRoutes } from './api-tasks.js';
+import { mountWebhookRoutes, type WebhookDeps } from './api-webhooks.js';
+import type { ConsoleAuth } from './auth.js';
+import { jsonBody } from './json-body.js';
+import { pageOf, parsePageRequest, sortByKey } from './paging.js';
+import { HttpError, Router } from './router.js';
+
+export { jsonBody } from './json-body.js';
 
 export interface ApiDeps {
+  auth: ConsoleAuth;
   directory: AgentDirectory;
   statuses: StatusStore;
   events: EventStore;
   state: StateStore;
-  runs: RunStore;
+  runs: Pick<RunStore, 'get'>;
   defaultPolicy: DriftPolicy;
-  apiTokens: readonly string[];
   /** Creates the run and enqueues its fan-out; returns the run id. */
   requestReconcile(target: RunTarget): Promise<string>;
   /** Is Redis answering? */
   ping(): Promise<boolean>;
+  executions: Omit<ExecutionRouteDeps, 'auth'>;
+  webhook: WebhookDeps;
 }
 
 const API = '/api/v1';
-
-export function requireToken(
-  verify: (t: string | null) => unknown,
-  hasTokens: boolean,
-  req: HttpRequest,
-): void {
-  if (!hasTokens)
-    throw new HttpError(403, 'api_read_only', 'no api_tokens are configured: the API is read-only');
-  const token = bearerToken(req.headers.authorization);
-  if (!token) throw new HttpError(401, 'unauthorized', 'missing Authorization: Bearer <api token>');
-  if (!verify(token)) throw new HttpError(403, 'forbidden', 'API token refused');
-}
-
-export function jsonBody(req: HttpRequest): unknown {
-  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-  if (type !== 'application/json')
-    throw new HttpError(415, 'unsupported_media_type', 'send Content-Type: application/json');
-  try {
-    return JSON.parse(req.body?.toString('utf8') ?? '');
-  } catch {
-    throw new HttpError(400, 'bad_json', 'request body is not valid JSON');
-  }
-}
 
 function parseTarget(body: unknown): RunTarget {
   const b = (body ?? {}) as { target?: unknown; name?: unknown };
@@ -67,17 +53,9 @@ function parseTarget(body: unknown): RunTarget {
   throw new HttpError(400, 'bad_request', 'target must be "all", "agent" or "task"');
 }
 
+/** Mounts every API route on `router` (other console parts mount theirs on the same router). */
 export function createApiRouter(deps: ApiDeps, router = new Router()): Router {
-  const verifyApi = createTokenVerifier({ agent_tokens: deps.apiTokens, scoped_agent_tokens: [] });
-  const statusMap = async (agents: string[]) => {
-    const map = new Map<string, Map<string, TaskStatus>>();
-    await Promise.all(
-      agents.map(async (a) =>
-        map.set(a, new Map((await deps.statuses.listStatuses(a)).map((s) => [s.task, s]))),
-      ),
-    );
-    return map;
-  };
+  const { auth } = deps;
 
   router.get('/healthz', () => ({ status: 200, json: { ok: true } }));
   router.get('/readyz', async () => {
@@ -88,97 +66,25 @@ export function createApiRouter(deps: ApiDeps, router = new Router()): Router {
     };
   });
 
-  router.get(`${API}/agents`, async (req) => {
-    const filter = parseLabelFilters(req.query.getAll('label'));
-    if (typeof filter === 'string') throw new HttpError(400, 'bad_request', filter);
-    const [entries, known, current] = await Promise.all([
-      deps.directory.list(),
-      deps.directory.known(),
-      deps.state.current(),
-    ]);
-    const connected = new Map(entries.map((e) => [e.name, e]));
-    const names = [...new Set([...connected.keys(), ...known.keys()])].sort();
-    const views = await Promise.all(
-      names.map(async (n) =>
-        agentView(
-          n,
-          connected.get(n) ?? null,
-          known.get(n) ?? null,
-          current?.state ?? null,
-          await deps.statuses.listStatuses(n),
-        ),
-      ),
-    );
-    return { status: 200, json: { agents: views.filter((v) => hasLabels(v.labels, filter)) } };
-  });
+  mountAgentRoutes(router, deps);
+  mountTaskRoutes(router, deps);
+  mountExecutionRoutes(router, { ...deps.executions, auth });
+  mountWebhookRoutes(router, deps.webhook);
 
-  router.get(`${API}/agents/:name`, async (req) => {
-    const name = req.params.name as string;
-    const [entry, known, current, statuses] = await Promise.all([
-      deps.directory.get(name),
-      deps.directory.known(),
-      deps.state.current(),
-      deps.statuses.listStatuses(name),
-    ]);
-    if (!entry && !known.has(name) && statuses.length === 0)
-      throw new HttpError(404, 'not_found', `no agent "${name}"`);
-    const view = agentView(name, entry, known.get(name) ?? null, current?.state ?? null, statuses);
-    const byTask = new Map(statuses.map((s) => [s.task, s]));
-    const matched =
-      entry && current ? tasksForAgent(entry.labels, current.state).map((t) => t.name) : [...byTask.keys()];
-    const events = await deps.events.query({ agent: name, limit: 20 });
+  router.get(`${API}/drift`, async (req) => {
+    auth.requireRead(req.headers);
+    const page = parsePageRequest(req.query);
+    const keyOf = (p: { agent: string; status: { task: string } }) => `${p.agent}\u0000${p.status.task}`;
+    const problems = sortByKey(await deps.statuses.listProblems(), keyOf);
+    const { items, next_cursor } = pageOf(problems, keyOf, page);
     return {
       status: 200,
-      json: {
-        agent: {
-          ...view,
-          tasks: matched.map((task) => ({ task, status: byTask.get(task) ?? null })),
-          events: events.events,
-        },
-      },
+      json: { drift: items.map((p) => ({ agent: p.agent, ...p.status })), next_cursor },
     };
-  });
-
-  router.get(`${API}/tasks`, async () => {
-    const [current, agents] = await Promise.all([deps.state.current(), deps.directory.list()]);
-    const statuses = await statusMap(agents.map((a) => a.name));
-    const tasks = (current?.state.tasks ?? []).map((t) =>
-      taskSummary(t, deps.defaultPolicy, agents, (a, task) => statuses.get(a)?.get(task)),
-    );
-    return { status: 200, json: { revision: current?.revision ?? null, tasks } };
-  });
-
-  router.get(`${API}/tasks/:name`, async (req) => {
-    const current = await deps.state.current();
-    const task = current?.state.tasks.find((t) => t.name === req.params.name);
-    if (!task) throw new HttpError(404, 'not_found', `no task "${req.params.name}"`);
-    const agents = await deps.directory.list();
-    const statuses = await statusMap(agents.map((a) => a.name));
-    const summary = taskSummary(task, deps.defaultPolicy, agents, (a, t) => statuses.get(a)?.get(t));
-    const matched = agents.filter((a) => tasksForAgent(a.labels, { tasks: [task] }).length > 0);
-    return {
-      status: 200,
-      json: {
-        task: {
-          ...task,
-          ...summary,
-          steps: task.steps,
-          agents: matched.map((a) => ({
-            name: a.name,
-            connected: true,
-            status: statuses.get(a.name)?.get(task.name) ?? null,
-          })),
-        },
-      },
-    };
-  });
-
-  router.get(`${API}/drift`, async () => {
-    const problems = await deps.statuses.listProblems();
-    return { status: 200, json: { drift: problems.map((p) => ({ agent: p.agent, ...p.status })) } };
   });
 
   router.get(`${API}/events`, async (req) => {
+    auth.requireRead(req.headers);
     const limit = clampLimit(Number(req.query.get('limit') ?? 20));
     try {
       const page = await deps.events.query({
@@ -194,7 +100,8 @@ export function createApiRouter(deps: ApiDeps, router = new Router()): Router {
     }
   });
 
-  router.get(`${API}/status`, async () => {
+  router.get(`${API}/status`, async (req) => {
+    auth.requireRead(req.headers);
     const [status, agents, known, problems] = await Promise.all([
       deps.state.status(),
       deps.directory.names(),
@@ -218,7 +125,7 @@ export function createApiRouter(deps: ApiDeps, router = new Router()): Router {
   });
 
   router.post(`${API}/reconcile`, async (req) => {
-    requireToken(verifyApi, deps.apiTokens.length > 0, req);
+    auth.requireWrite(req.headers);
     const target = parseTarget(jsonBody(req));
     if (target.target === 'agent') {
       const [entry, known] = await Promise.all([deps.directory.get(target.name), deps.directory.known()]);
@@ -235,6 +142,7 @@ export function createApiRouter(deps: ApiDeps, router = new Router()): Router {
   });
 
   router.get(`${API}/reconcile/:id`, async (req) => {
+    auth.requireRead(req.headers);
     const progress = await deps.runs.get(req.params.id as string);
     if (!progress) throw new HttpError(404, 'not_found', `no reconcile "${req.params.id}"`);
     return { status: 200, json: progress };

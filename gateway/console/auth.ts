@@ -37,7 +37,8 @@ export function createConsoleAuth(options: ConsoleAuthOptions): ConsoleAuth {
   const hasTokens = options.apiTokens.length > 0;
   const check = (headers: Record<string, string>, what: string): void => {
     const token = presentedToken(headers.authorization);
-    if (!token) throw new HttpError(401, 'unauthorized', `missing Authorization: Bearer <api token> (${what})`);
+    if (!token)
+      throw new HttpError(401, 'unauthorized', `missing Authorization: Bearer <api token> (${what})`);
     if (!verify(token)) throw new HttpError(403, 'forbidden', 'API token refused');
   };
   return {

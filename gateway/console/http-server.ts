@@ -7,7 +7,7 @@
 import type { TemplatedApp, HttpRequest as UwsRequest, HttpResponse as UwsResponse } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import { coerceError } from '../../shared/types.js';
-import { errorBody, HttpError, type HttpResponse, type Router } from './router.js';
+import { errorBody, HttpError, type HttpResponse, type Router, type StreamSink } from './router.js';
 
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK',
@@ -34,9 +34,16 @@ export function statusLine(status: number): string {
 
 /** A response that stays open (server-sent events); the handler writes through `send`. */
 export interface StreamingResponse {
-  stream: (out: { send(chunk: string): boolean; end(): void; onClose(cb: () => void): void }) => void;
+  status?: number;
+  stream: (out: StreamSink) => void;
   headers?: Record<string, string>;
 }
+
+/**
+ * Bytes a stream may have waiting in uWS for a client that does not read before it is closed:
+ * a watcher that stalls must not make the gateway hold its output without bound.
+ */
+export const MAX_STREAM_BACKLOG_BYTES = 1024 * 1024;
 
 export interface HttpServerOptions {
   router: Router;
@@ -86,8 +93,9 @@ export function mountRouter(app: TemplatedApp, options: HttpServerOptions): void
         .then(() => found.handler({ method, path, query, params: found.params, headers, body }))
         .then(
           (response) => {
-            const streaming = response as HttpResponse & Partial<StreamingResponse>;
-            if (streaming.stream) return startStream(res, state, streaming as unknown as StreamingResponse);
+            if (response.stream) {
+              return startStream(res, state, { ...response, stream: response.stream });
+            }
             respond(response);
           },
           (err: unknown) => {
@@ -99,16 +107,17 @@ export function mountRouter(app: TemplatedApp, options: HttpServerOptions): void
     };
 
     if (method !== 'POST' && method !== 'PUT' && method !== 'PATCH') return run(null);
+    const cap = found.options.maxBodyBytes ?? maxBodyBytes;
     const declared = Number(headers['content-length'] ?? '0');
-    if (declared > maxBodyBytes) return fail(413, 'body_too_large', `body over ${maxBodyBytes} bytes`);
+    if (declared > cap) return fail(413, 'body_too_large', `body over ${cap} bytes`);
     const chunks: Buffer[] = [];
     let size = 0;
     res.onData((chunk, isLast) => {
       if (state.aborted || size < 0) return;
       size += chunk.byteLength;
-      if (size > maxBodyBytes) {
+      if (size > cap) {
         size = -1;
-        fail(413, 'body_too_large', `body over ${maxBodyBytes} bytes`);
+        fail(413, 'body_too_large', `body over ${cap} bytes`);
         return;
       }
       // uWS reuses the chunk's memory after this callback: copy it.
@@ -119,35 +128,61 @@ export function mountRouter(app: TemplatedApp, options: HttpServerOptions): void
 }
 
 function startStream(res: UwsResponse, state: { aborted: boolean }, response: StreamingResponse): void {
-  if (state.aborted) return;
   const closers: (() => void)[] = [];
   let ended = false;
-  res.onAborted(() => {
-    state.aborted = true;
-    for (const c of closers) c();
-  });
-  res.cork(() => {
-    res.writeStatus('200 OK');
-    for (const [k, v] of Object.entries(response.headers ?? {})) res.writeHeader(k, v);
-    res.write('');
-  });
-  response.stream({
+  let backlog = 0;
+  let congested = false;
+  const closeAll = () => {
+    for (const c of closers.splice(0)) c();
+  };
+  if (!state.aborted) {
+    res.onAborted(() => {
+      state.aborted = true;
+      closeAll();
+    });
+    res.onWritable(() => {
+      congested = false;
+      backlog = 0;
+      return true;
+    });
+    res.cork(() => {
+      res.writeStatus(statusLine(response.status ?? 200));
+      for (const [k, v] of Object.entries(response.headers ?? {})) res.writeHeader(k, v);
+      res.write('');
+    });
+  }
+  const sink: StreamSink = {
     send(chunk: string): boolean {
       if (state.aborted || ended) return false;
       let ok = true;
       res.cork(() => {
         ok = res.write(chunk);
       });
+      if (!ok || congested) {
+        congested = true;
+        backlog += Buffer.byteLength(chunk);
+        if (backlog > MAX_STREAM_BACKLOG_BYTES) {
+          // Not reading: drop the client rather than buffer its output without bound.
+          ended = true;
+          res.close();
+          closeAll();
+          return false;
+        }
+      }
       return ok;
     },
     end(): void {
       if (state.aborted || ended) return;
       ended = true;
       res.cork(() => res.end());
-      for (const c of closers) c();
+      closeAll();
     },
     onClose(cb: () => void): void {
-      closers.push(cb);
+      if (state.aborted || ended) cb();
+      else closers.push(cb);
     },
-  });
+  };
+  // Always handed over, even to a client that left while the handler ran: onClose then fires at
+  // once, so whatever the handler reserved is released.
+  response.stream(sink);
 }

@@ -12,15 +12,34 @@ export interface HttpRequest {
   body: Buffer | null;
 }
 
+/** Where a streaming response writes (server-sent events). */
+export interface StreamSink {
+  /** False when the client is gone or not reading fast enough (the chunk is buffered, bounded). */
+  send(chunk: string): boolean;
+  end(): void;
+  /** Runs once when the response ends, either side. */
+  onClose(cb: () => void): void;
+}
+
 export interface HttpResponse {
   status: number;
   headers?: Record<string, string>;
   /** Serialized as JSON unless `raw` is given. */
   json?: unknown;
   raw?: string | Buffer;
+  /**
+   * Keeps the response open and hands it a sink (server-sent events). Called exactly once, even
+   * when the client left already, so whatever the handler reserved is released through onClose.
+   */
+  stream?: (out: StreamSink) => void;
 }
 
 export type Handler = (req: HttpRequest) => Promise<HttpResponse> | HttpResponse;
+
+export interface RouteOptions {
+  /** This route's body cap, instead of the server's (a push webhook can be larger). */
+  maxBodyBytes?: number;
+}
 
 /** An error a handler throws to answer with `{"error","code"}` and a status. */
 export class HttpError extends Error {
@@ -37,27 +56,31 @@ interface Route {
   method: string;
   parts: string[];
   handler: Handler;
+  options: RouteOptions;
 }
 
 export class Router {
   private readonly routes: Route[] = [];
 
-  add(method: string, pattern: string, handler: Handler): this {
-    this.routes.push({ method, parts: pattern.split('/').filter(Boolean), handler });
+  add(method: string, pattern: string, handler: Handler, options: RouteOptions = {}): this {
+    this.routes.push({ method, parts: pattern.split('/').filter(Boolean), handler, options });
     return this;
   }
-  get(pattern: string, handler: Handler): this {
-    return this.add('GET', pattern, handler);
+  get(pattern: string, handler: Handler, options?: RouteOptions): this {
+    return this.add('GET', pattern, handler, options);
   }
-  post(pattern: string, handler: Handler): this {
-    return this.add('POST', pattern, handler);
+  post(pattern: string, handler: Handler, options?: RouteOptions): this {
+    return this.add('POST', pattern, handler, options);
   }
 
   /** Finds the handler; `methodNotAllowed` when the path exists under another method. */
   match(
     method: string,
     path: string,
-  ): { handler: Handler; params: Record<string, string> } | 'not_found' | 'method_not_allowed' {
+  ):
+    | { handler: Handler; params: Record<string, string>; options: RouteOptions }
+    | 'not_found'
+    | 'method_not_allowed' {
     const segments = path.split('/').filter(Boolean);
     let pathMatched = false;
     for (const route of this.routes) {
@@ -65,7 +88,7 @@ export class Router {
       if (!params) continue;
       pathMatched = true;
       if (route.method === method || (method === 'HEAD' && route.method === 'GET'))
-        return { handler: route.handler, params };
+        return { handler: route.handler, params, options: route.options };
     }
     return pathMatched ? 'method_not_allowed' : 'not_found';
   }

@@ -20,6 +20,8 @@ export interface EventStore {
    * store did not hand out.
    */
   query(query: EventQuery): Promise<EventPage>;
+  /** One event of one agent by id (what an execution produced), or null if gone or never stored. */
+  get(agent: string, id: string): Promise<FlukeEvent | null>;
   /** Events currently held (approximate for Redis: see docs/events.md), for metrics. */
   size(): Promise<number>;
   close(): Promise<void>;

@@ -80,6 +80,12 @@ export class MemoryEventStore implements EventStore {
     };
   }
 
+  async get(agent: string, id: string): Promise<FlukeEvent | null> {
+    if (!this.ids.has(id)) return null;
+    const entry = this.byAgent.get(agent)?.find((e) => e.event.id === id);
+    return entry ? structuredClone(entry.event) : null;
+  }
+
   async size(): Promise<number> {
     return this.ids.size;
   }

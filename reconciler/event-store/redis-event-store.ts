@@ -130,6 +130,10 @@ export class RedisEventStore implements EventStore {
     this.now = options.now ?? Date.now;
   }
 
+  async get(agent: string, id: string): Promise<FlukeEvent | null> {
+    return parseEvent(await this.redis.get(this.keys.agentEvent(agent, id)));
+  }
+
   /** One event is a batch of one: the same script, the same index writes. */
   async record(event: FlukeEvent): Promise<boolean> {
     const [created] = await this.recordMany([event]);

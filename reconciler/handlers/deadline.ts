@@ -13,6 +13,11 @@ export interface DeadlineDeps {
   /** true: the agent is connected and says it runs this instruction; false: it does not; */
   isRunning(agent: string, instructionId: string): Promise<boolean>;
   timeOut(record: InstructionRecord, tasks: string[], waitedMs: number): Promise<void>;
+  /**
+   * Tells the executions' live watchers they ended in `timeout` (an end record on their output
+   * channel). Best effort: a watcher also learns it from the instruction record.
+   */
+  endExecutions?(ends: Array<{ agent: string; task: string; execution_id: string }>): Promise<void>;
   reschedule(data: DeadlineJob, delayMs: number): Promise<void>;
   checkEveryMs: number;
   /** No instruction may wait longer than this, whatever the agent says. */
@@ -34,6 +39,10 @@ export async function deadlineHandler(data: DeadlineJob, deps: DeadlineDeps): Pr
   const misses = running ? 0 : data.misses + 1;
   if (waited >= deps.maxWaitMs || misses >= MISSES_ALLOWED) {
     await deps.timeOut(found.record, found.pending, waited);
+    const ends = found.record.tasks
+      .filter((t) => found.pending.includes(t.task))
+      .map((t) => ({ agent: found.record.agent, task: t.task, execution_id: t.execution_id }));
+    await deps.endExecutions?.(ends).catch(() => {});
     return 'timed_out';
   }
   await deps.reschedule({ instruction_id: data.instruction_id, misses }, deps.checkEveryMs);

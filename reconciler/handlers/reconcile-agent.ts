@@ -23,7 +23,14 @@ export interface ReconcileAgentDeps {
   send(entry: AgentEntry, message: RunMessage): Promise<'delivered' | 'undeliverable'>;
   saveInstruction(record: InstructionRecord): Promise<void>;
   scheduleDeadline(instructionId: string): Promise<void>;
-  runState(runId: string, agent: string, state: AgentRunState, tasks?: string[]): Promise<void>;
+  /** `executionIds[i]` is the execution of `tasks[i]` (dispatched tasks). */
+  runState(
+    runId: string,
+    agent: string,
+    state: AgentRunState,
+    tasks?: string[],
+    executionIds?: string[],
+  ): Promise<void>;
   /** Forget statuses of every task of the agent not in `keep`. */
   forgetTasks(agent: string, keep: string[]): Promise<unknown>;
   logger: Logger;
@@ -43,8 +50,8 @@ export async function reconcileAgentHandler(
   deps: ReconcileAgentDeps,
 ): Promise<ReconcileAgentOutcome> {
   const now = deps.now ?? (() => new Date());
-  const mark = async (state: AgentRunState, tasks?: string[]) => {
-    if (data.run_id) await deps.runState(data.run_id, data.agent, state, tasks);
+  const mark = async (state: AgentRunState, tasks?: string[], executionIds?: string[]) => {
+    if (data.run_id) await deps.runState(data.run_id, data.agent, state, tasks, executionIds);
   };
   const entry = await deps.getAgent(data.agent);
   if (!entry) {
@@ -97,6 +104,7 @@ export async function reconcileAgentHandler(
   await mark(
     'dispatched',
     planned.map((p) => p.task),
+    planned.map((p) => p.execution_id),
   );
   const delivery = await deps.send(entry, message);
   // The deadline also covers an undeliverable send that the gateway reports back asynchronously.

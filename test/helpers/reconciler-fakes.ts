@@ -65,7 +65,13 @@ export class MemoryInstructionStore implements InstructionStorePort {
 export interface RunStorePort {
   create(meta: RunMeta): Promise<void>;
   setAgents(id: string, agents: string[]): Promise<void>;
-  setAgentState(id: string, agent: string, state: AgentRunState, tasks?: string[]): Promise<void>;
+  setAgentState(
+    id: string,
+    agent: string,
+    state: AgentRunState,
+    tasks?: string[],
+    executionIds?: string[],
+  ): Promise<void>;
   setOutcome(id: string, agent: string, task: string, outcome: string): Promise<void>;
   get(id: string): Promise<RunProgress | null>;
 }
@@ -84,11 +90,21 @@ export class MemoryRunStore implements RunStorePort {
     for (const a of agents) run[`a:${a}`] = 'pending';
   }
 
-  async setAgentState(id: string, agent: string, state: AgentRunState, tasks: string[] = []): Promise<void> {
+  async setAgentState(
+    id: string,
+    agent: string,
+    state: AgentRunState,
+    tasks: string[] = [],
+    executionIds: string[] = [],
+  ): Promise<void> {
     const run = this.runs.get(id);
     if (!run) return;
     run[`a:${agent}`] = state;
-    for (const t of tasks) run[`p:${agent}\u0000${t}`] ??= 'pending';
+    tasks.forEach((t, i) => {
+      run[`p:${agent}\u0000${t}`] ??= 'pending';
+      const execution = executionIds[i];
+      if (execution) run[`x:${agent}\u0000${t}`] = execution;
+    });
   }
 
   async setOutcome(id: string, agent: string, task: string, outcome: string): Promise<void> {

@@ -1,0 +1,123 @@
+/**
+ * Wiring of the HTTP API (`/api/v1`) for `fluke server` and `fluke gateway`: builds its stores on
+ * the API's own Redis connections and mounts the routes on the console router that the web UI,
+ * Bull Board and /metrics share (with the same ConsoleAuth).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { createApiRouter } from '../gateway/console/api.js';
+import { DEFAULT_MAX_STREAMS, OpenStreams, STREAM_PING_MS } from '../gateway/console/api-executions.js';
+import type { ConsoleAuth } from '../gateway/console/auth.js';
+import { ChannelHub } from '../gateway/console/channel-hub.js';
+import type { Router } from '../gateway/console/router.js';
+import { RedisAgentDirectory } from '../reconciler/agent-directory.js';
+import type { EventStore } from '../reconciler/event-store/event-store.js';
+import { InstructionStore } from '../reconciler/instruction-store.js';
+import type { Queues } from '../reconciler/queues.js';
+import { RunStore, type RunTarget } from '../reconciler/run-store.js';
+import { RedisStateStore } from '../reconciler/state-store.js';
+import { RedisStatusStore } from '../reconciler/status-store/redis-status-store.js';
+import type { ServerConfig } from '../shared/config/types.js';
+import type { Keys } from '../shared/keys.js';
+
+export interface ConsoleApiOptions {
+  config: ServerConfig;
+  redis: Redis;
+  keys: Keys;
+  events: EventStore;
+  queues: Queues;
+  auth: ConsoleAuth;
+  logger: Logger;
+  /** Tests lower these. */
+  maxStreams?: number;
+  streamPingMs?: number;
+}
+
+/** Mounts the API on `router`; close() releases its connections. */
+export function mountConsoleApi(router: Router, o: ConsoleApiOptions): { close(): void } {
+  const { config, keys, queues } = o;
+  // Auto-pipelined: the reads a page issues side by side (one per agent) share socket writes.
+  const redis = o.redis.duplicate({ enableAutoPipelining: true });
+  redis.on('error', () => {}); // the main client logs an outage once
+  // Live output viewers share one subscriber connection, made when the first one arrives.
+  const hub = new ChannelHub(() => o.redis.duplicate(), o.logger);
+  const streams = new OpenStreams(o.maxStreams ?? DEFAULT_MAX_STREAMS);
+  const runs = new RunStore(redis, keys);
+  const instructions = new InstructionStore(redis, keys);
+  createApiRouter(
+    {
+      auth: o.auth,
+      directory: new RedisAgentDirectory(
+        redis,
+        keys,
+        3 * config.heartbeat_interval_ms + 5000,
+        config.event_store.redis.ttl_ms,
+      ),
+      statuses: new RedisStatusStore({ redis, keys, ttlMs: config.event_store.redis.ttl_ms }),
+      events: o.events,
+      state: new RedisStateStore(redis, keys),
+      runs,
+      defaultPolicy: config.drift.policy,
+      requestReconcile: async (target: RunTarget) => {
+        const id = randomUUID();
+        await runs.create({
+          id,
+          target: target.target,
+          name: 'name' in target ? target.name : null,
+          created_at: new Date().toISOString(),
+        });
+        await queues.reconcile.add('fanout', {
+          trigger: 'manual',
+          run_id: id,
+          task: target.target === 'task' ? target.name : null,
+          agent: target.target === 'agent' ? target.name : null,
+        });
+        return id;
+      },
+      ping: async () => (await o.redis.ping()) === 'PONG',
+      executions: {
+        sources: {
+          readRecords: (id, lastOnly) => redis.lrange(keys.outputBuffer(id), lastOnly ? -1 : 0, -1),
+          instruction: (id) => instructions.get(id),
+          event: (agent, id) => o.events.get(agent, id),
+        },
+        stream: {
+          subscribe: (channel, listener) => hub.subscribe(channel, listener),
+          channelOf: (id) => keys.outputChannel(id),
+          pingMs: o.streamPingMs ?? STREAM_PING_MS,
+          subscribeTimeoutMs: 10_000,
+          logger: o.logger,
+        },
+        streams,
+      },
+      webhook: {
+        secret: config.git.webhook_secret ?? null,
+        branch: config.git.branch,
+        requestPoll: async (push) => {
+          // One job per pushed commit: a redelivered hook finds it waiting and adds nothing.
+          await queues.poll.add(
+            'poll',
+            { retry_if_busy: true, after: push.after },
+            {
+              jobId: `push-${push.after}`,
+              removeOnComplete: true,
+              removeOnFail: true,
+              attempts: 8,
+              backoff: { type: 'exponential', delay: 1000 },
+            },
+          );
+        },
+        logger: o.logger,
+      },
+    },
+    router,
+  );
+  return {
+    close() {
+      streams.endAll();
+      hub.close();
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,224 @@
+/**
+ * Per-process gateway metrics (prom-client, the gateway's own registry): sockets and agents held,
+ * registrations and refusals, WebSocket messages by type, instruction latency. Counting a message
+ * is an array increment on the socket path; prom-client sees the totals only when scraped.
+ * Everything else arrives through the gateway's event emitter, so the socket code stays unaware.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { AgentMessage, GatewayMessage } from '../shared/protocol.js';
+import { CloseCode } from '../shared/protocol.js';
+import type { GatewayEvents } from './gateway-events.js';
+
+/** What the socket path calls: each a constant-time increment. */
+export interface GatewayMetricsPort {
+  /** A frame from an agent, parsed (null: it failed the schema). */
+  received(message: AgentMessage | null): void;
+  sent(type: GatewayMessage['type']): void;
+  /** An upgrade refused for a missing or wrong agent token. */
+  unauthorized(): void;
+}
+
+export const RECEIVED_TYPES = [
+  'register',
+  'heartbeat',
+  'instruction_receipt',
+  'check_result',
+  'step_result',
+  'task_result',
+  'output',
+  'invalid',
+] as const;
+export const SENT_TYPES = ['registered', 'refused', 'run', 'result_ack', 'cancel'] as const;
+export const REFUSAL_REASONS = [
+  'unauthorized',
+  'protocol_version',
+  'scope',
+  'bad_message',
+  'wrong_phase',
+  'too_large',
+  'register_timeout',
+  'other',
+] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+/** A bounded reason class for a refusal the gateway emitted (the text itself is unbounded). */
+export function refusalReason(code: number, reason: string): RefusalReason {
+  switch (code) {
+    case CloseCode.refused:
+      return reason.startsWith('protocol version') ? 'protocol_version' : 'scope';
+    case CloseCode.badMessage:
+      return 'bad_message';
+    case CloseCode.wrongPhase:
+      return 'wrong_phase';
+    case CloseCode.tooLarge:
+      return 'too_large';
+    case CloseCode.slow:
+      return reason === 'no register message' ? 'register_timeout' : 'other';
+    default:
+      return 'other';
+  }
+}
+
+const RESULT_TYPES = new Set<string>(['check_result', 'step_result', 'task_result']);
+/** Delivered instructions waiting for their first result; beyond this the oldest are forgotten. */
+const MAX_IN_FLIGHT = 100_000;
+const FORGET_AFTER_MS = 6 * 3600_000;
+
+export interface WatchedGateway {
+  id: string;
+  events: GatewayEvents;
+  stats(): { sockets: number; agents: number };
+}
+
+export class GatewayMetrics implements GatewayMetricsPort {
+  private readonly receivedCounts = new Float64Array(RECEIVED_TYPES.length);
+  private readonly sentCounts = new Float64Array(SENT_TYPES.length);
+  private readonly refusalCounts = new Float64Array(REFUSAL_REASONS.length);
+  private registrationCount = 0;
+  private readonly deliveredAt = new Map<string, number>();
+  private readonly latency: Histogram;
+  private readonly instructions: Counter<'result'>;
+  private readonly forwarded: Counter<'result'>;
+  private gateway: WatchedGateway | null = null;
+
+  constructor(registry: Registry) {
+    const self = this;
+    const registers = [registry];
+    const totals = <T extends string>(
+      name: string,
+      help: string,
+      label: T,
+      names: readonly string[],
+      counts: Float64Array,
+    ) =>
+      new Counter<T>({
+        name,
+        help,
+        labelNames: [label],
+        registers,
+        collect() {
+          this.reset();
+          names.forEach((n, i) => {
+            this.inc({ [label]: n } as Partial<Record<T, string>>, counts[i] ?? 0);
+          });
+        },
+      });
+    totals(
+      'fluke_gateway_messages_received_total',
+      'WebSocket messages received from agents, by type',
+      'type',
+      RECEIVED_TYPES,
+      this.receivedCounts,
+    );
+    totals(
+      'fluke_gateway_messages_sent_total',
+      'WebSocket messages sent to agents, by type',
+      'type',
+      SENT_TYPES,
+      this.sentCounts,
+    );
+    totals(
+      'fluke_gateway_agent_refusals_total',
+      'Agent sockets refused (bad token, registration refused) or closed for a protocol violation, by reason',
+      'reason',
+      REFUSAL_REASONS,
+      this.refusalCounts,
+    );
+    new Counter({
+      name: 'fluke_gateway_registrations_total',
+      help: 'Agent registrations accepted by this gateway',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(self.registrationCount);
+      },
+    });
+    const held = (name: string, help: string, pick: (s: { sockets: number; agents: number }) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['gateway'],
+        registers,
+        collect() {
+          this.reset();
+          if (self.gateway) this.set({ gateway: self.gateway.id }, pick(self.gateway.stats()));
+        },
+      });
+    held('fluke_gateway_connected_agents', 'Registered agents connected to this gateway', (s) => s.agents);
+    held('fluke_gateway_sockets', 'Open agent sockets on this gateway, registered or not', (s) => s.sockets);
+    this.latency = new Histogram({
+      name: 'fluke_instruction_latency_seconds',
+      help: 'Instruction handed to the agent until its first check or task result arrives',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    });
+    this.instructions = new Counter({
+      name: 'fluke_gateway_instructions_total',
+      help: 'Instructions from reconcilers, by result (delivered to the agent socket, or undeliverable)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.forwarded = new Counter({
+      name: 'fluke_gateway_results_forwarded_total',
+      help: 'Agent results put on the results queue (ok) or left for the agent to re-send (failed)',
+      labelNames: ['result'],
+      registers,
+    });
+  }
+
+  received(message: AgentMessage | null): void {
+    const type = message?.type ?? 'invalid';
+    const i = RECEIVED_TYPES.indexOf(type);
+    if (i >= 0) this.receivedCounts[i] = (this.receivedCounts[i] ?? 0) + 1;
+    if (!message) return;
+    if (RESULT_TYPES.has(message.type) && 'instruction_id' in message) {
+      const at = this.deliveredAt.get(message.instruction_id);
+      if (at === undefined) return;
+      this.deliveredAt.delete(message.instruction_id);
+      this.latency.observe((performance.now() - at) / 1000);
+    } else if (message.type === 'instruction_receipt' && !message.accepted) {
+      this.deliveredAt.delete(message.instruction_id);
+    }
+  }
+
+  sent(type: GatewayMessage['type']): void {
+    const i = SENT_TYPES.indexOf(type);
+    if (i >= 0) this.sentCounts[i] = (this.sentCounts[i] ?? 0) + 1;
+  }
+
+  unauthorized(): void {
+    this.refused('unauthorized');
+  }
+
+  private refused(reason: RefusalReason): void {
+    const i = REFUSAL_REASONS.indexOf(reason);
+    this.refusalCounts[i] = (this.refusalCounts[i] ?? 0) + 1;
+  }
+
+  /** Follows one gateway: its events and, at scrape time, its socket counts. */
+  watch(gateway: WatchedGateway): this {
+    this.gateway = gateway;
+    const { events } = gateway;
+    events.on('agent:registered', () => {
+      this.registrationCount++;
+    });
+    events.on('agent:refused', (e) => this.refused(refusalReason(e.code, e.reason)));
+    events.on('instruction:delivered', (e) => {
+      this.instructions.inc({ result: 'delivered' });
+      this.delivered(e.instruction_id, performance.now());
+    });
+    events.on('instruction:undeliverable', () => this.instructions.inc({ result: 'undeliverable' }));
+    events.on('results:enqueued', (e) => this.forwarded.inc({ result: 'ok' }, e.count));
+    events.on('results:failed', (e) => this.forwarded.inc({ result: 'failed' }, e.count));
+    return this;
+  }
+
+  private delivered(instructionId: string, now: number): void {
+    // Insertion order is time order: forget what never got an answer (agent gone, result lost).
+    for (const [id, at] of this.deliveredAt) {
+      if (this.deliveredAt.size < MAX_IN_FLIGHT && now - at < FORGET_AFTER_MS) break;
+      this.deliveredAt.delete(id);
+    }
+    this.deliveredAt.set(instructionId, now);
+  }
+}
