@@ -237,15 +237,19 @@ export async function run(argv: string[]): Promise<number> {
     out('');
     out('Fluke demo is running.');
     out(
-      `  HTTP API      ${base}/api/v1/status   (agents: ${base}/api/v1/agents, events: ${base}/api/v1/events)`,
+      `  web UI        ${base}/   (paste the API token below into its token box to use the Reconcile buttons)`,
     );
+    out(`  Bull Board    ${base}/queues   metrics: ${base}/metrics`);
+    out(`  HTTP API      ${base}/api/v1/status   (docs/api.md)`);
     out(
       `  demo repo     ${join(dataDir, 'repo')} at ${revision.slice(0, 12)} (commit to it; polled every ${values['poll-interval']})`,
     );
     out(`  agent         demo-agent {role=demo, env=dev} on ws://127.0.0.1:${agentsPort}`);
     out(`  API token     ${apiToken}`);
+    out(`  CLI           export FLUKE_SERVER=${base} FLUKE_API_TOKEN=${apiToken}`);
+    out('                npx fluke get agents; npx fluke get drift; npx fluke reconcile all   (docs/cli.md)');
     out(
-      `  reconcile     curl -X POST -H 'Authorization: Bearer ${apiToken}' -H 'Content-Type: application/json' -d '{"target":"all"}' ${base}/api/v1/reconcile`,
+      `  curl          curl -X POST -H 'Authorization: Bearer ${apiToken}' -H 'Content-Type: application/json' -d '{"target":"all"}' ${base}/api/v1/reconcile`,
     );
     out(
       '  drift         the demo tasks write under /tmp/fluke-demo: delete greeting.txt and watch it come back;',
