@@ -3,10 +3,12 @@
  * agent it holds, and kicks telling it that a newer session of one of its agents registered elsewhere.
  * Pure schema; publishers use `publishInstruction` / `encodeChannelMessage`.
  *
- * An instruction carries the agent-bound message as JSON text (`message_json`), with its `type` and
- * `instruction_id` beside it: the gateway forwards the text as it is instead of validating and
- * re-encoding a run of many tasks per agent (which was a large share of its CPU per cycle). Only
- * reconcilers publish here; the agent validates every message it receives.
+ * An instruction is framed as two JSON texts joined by a newline (JSON.stringify never emits a raw
+ * one): the envelope (`kind`, `agent`, `session_id`, `type`, `instruction_id`), then the agent-bound
+ * message. The gateway validates the small envelope and forwards the message text as it is,
+ * instead of validating and re-encoding a run of many tasks per agent (a large share of its CPU
+ * per cycle), and nobody escapes the message into a JSON string and back. Only reconcilers
+ * publish here; the agent validates every message it receives. Kicks are one JSON text.
  */
 import { z } from 'zod';
 import type { CancelMessage, RunMessage } from '../shared/protocol.js';
@@ -20,10 +22,9 @@ export const InstructionEnvelope = z.object({
   session_id: z.string().min(1).nullable().default(null),
   type: z.enum(['run', 'cancel']),
   instruction_id: z.string().min(1),
-  /** The `run` or `cancel` message, encoded once by the publisher. */
-  message_json: z.string().min(2),
 });
-export type InstructionEnvelope = z.infer<typeof InstructionEnvelope>;
+/** The envelope plus the `run` or `cancel` message as the publisher encoded it. */
+export type InstructionEnvelope = z.infer<typeof InstructionEnvelope> & { message_json: string };
 
 export const KickEnvelope = z.object({
   kind: z.literal('kick'),
@@ -35,8 +36,8 @@ export const KickEnvelope = z.object({
 });
 export type KickEnvelope = z.infer<typeof KickEnvelope>;
 
-export const ChannelMessage = z.discriminatedUnion('kind', [InstructionEnvelope, KickEnvelope]);
-export type ChannelMessage = z.infer<typeof ChannelMessage>;
+const Header = z.discriminatedUnion('kind', [InstructionEnvelope, KickEnvelope]);
+export type ChannelMessage = InstructionEnvelope | KickEnvelope;
 
 /** What publishers hand over: an instruction as a message object, or a kick. */
 export type ChannelInput =
@@ -46,18 +47,18 @@ export type ChannelInput =
 export function encodeChannelMessage(input: ChannelInput): string {
   if (input.kind === 'kick') return JSON.stringify(input);
   const { message, ...rest } = input;
-  return JSON.stringify({
-    ...rest,
-    type: message.type,
-    instruction_id: message.instruction_id,
-    message_json: JSON.stringify(message),
-  });
+  const header = { ...rest, type: message.type, instruction_id: message.instruction_id };
+  return `${JSON.stringify(header)}\n${JSON.stringify(message)}`;
 }
 
 export function decodeChannelMessage(text: string): ChannelMessage | null {
+  const nl = text.indexOf('\n');
   try {
-    const parsed = ChannelMessage.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : null;
+    const parsed = Header.safeParse(JSON.parse(nl < 0 ? text : text.slice(0, nl)));
+    if (!parsed.success) return null;
+    if (parsed.data.kind === 'kick') return nl < 0 ? parsed.data : null;
+    const messageJson = nl < 0 ? '' : text.slice(nl + 1);
+    return messageJson.length >= 2 ? { ...parsed.data, message_json: messageJson } : null;
   } catch {
     return null;
   }

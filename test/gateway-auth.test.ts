@@ -111,16 +111,14 @@ t.test('registry entry round trip', async (t) => {
 
 t.test('gateway channel messages', async (t) => {
   t.equal(decodeChannelMessage('nope'), null);
+  const env = '{"kind":"instruction","agent":"a","type":"run","instruction_id":"i"}';
+  t.equal(decodeChannelMessage(`${env.replace('"run"', '"hello"')}\n{}`), null, 'bad type');
+  t.equal(decodeChannelMessage(`${env.replace(',"instruction_id":"i"', '')}\n{}`), null, 'no id');
+  t.equal(decodeChannelMessage(env), null, 'no message');
   t.equal(
-    decodeChannelMessage(
-      '{"kind":"instruction","agent":"a","type":"hello","instruction_id":"i","message_json":"{}"}',
-    ),
+    decodeChannelMessage('{"kind":"kick","agent":"a","session_id":"s","by_gateway":"g"}\n{}'),
     null,
-  );
-  t.equal(
-    decodeChannelMessage('{"kind":"instruction","agent":"a","type":"run","message_json":"{}"}'),
-    null,
-    'no id',
+    'a kick has no message',
   );
   t.match(decodeChannelMessage('{"kind":"kick","agent":"a","session_id":"s","by_gateway":"g"}'), {
     kind: 'kick',
