@@ -47,7 +47,7 @@ async function judgeAndApply(
   deps: ResultDeps,
   record: InstructionRecord,
   planned: TaskRef,
-  labels: Labels,
+  labelsOf: () => Promise<Labels>,
   observation: Observation,
   now: Date,
 ): Promise<void> {
@@ -56,8 +56,8 @@ async function judgeAndApply(
     deps.statuses.getStatus(agent, planned.task),
     deps.statuses.getEpisode(agent, planned.task),
   ]);
-  const verdict = judge({
-    agent: { name: agent, labels },
+  const input = {
+    agent: { name: agent, labels: {} },
     task: planned.task,
     policy: planned.policy,
     mode: planned.mode,
@@ -66,7 +66,11 @@ async function judgeAndApply(
     previous,
     episode,
     observation,
-  });
+  };
+  let verdict = judge(input);
+  // Labels appear only in alert payloads: read them (one registry read) only when alerting.
+  if (verdict.alerts.length > 0)
+    verdict = judge({ ...input, agent: { name: agent, labels: await labelsOf() } });
   if (verdict.ignored) return;
   if (verdict.openEpisode) await deps.statuses.openEpisode(agent, verdict.openEpisode);
   for (const alert of verdict.alerts) {
@@ -89,6 +93,15 @@ async function finish(
   if (left === 0) await deps.instructions.complete(record.instruction_id);
 }
 
+/** The agent's labels, read at most once and only if an event or alert needs them. */
+function lazyLabels(deps: ResultDeps, agent: string): () => Promise<Labels> {
+  let labels: Promise<Labels> | null = null;
+  return () => {
+    labels ??= deps.labelsOf(agent);
+    return labels;
+  };
+}
+
 function context(record: InstructionRecord, planned: TaskRef, labels: Labels, at: Date): RunContext {
   return {
     agent: record.agent,
@@ -109,11 +122,11 @@ export async function resultHandler(job: ResultJob, deps: ResultDeps): Promise<s
   // Unknown: finished and removed already (a redelivered job) or expired. Nothing left to do.
   if (!found) return 'unknown_instruction';
   const { record, pending } = found;
-  const labels = await deps.labelsOf(record.agent);
+  const labels = lazyLabels(deps, record.agent);
 
   if (job.kind === 'undeliverable') {
     for (const planned of record.tasks.filter((t) => pending.includes(t.task))) {
-      const ctx = context(record, planned, labels, now);
+      const ctx = context(record, planned, await labels(), now);
       await deps.events.record(undeliverableEvent({ ...planned, reason: job.reason }, ctx));
       await finish(deps, record, planned.task, 'undeliverable');
     }
@@ -161,7 +174,7 @@ export async function resultHandler(job: ResultJob, deps: ResultDeps): Promise<s
         await deps.events.record(
           undeliverableEvent(
             { ...planned, reason: `refused: ${reason}` },
-            context(record, planned, labels, now),
+            context(record, planned, await labels(), now),
           ),
         );
         await finish(deps, record, planned.task, 'undeliverable');
@@ -197,7 +210,8 @@ export async function resultHandler(job: ResultJob, deps: ResultDeps): Promise<s
         revision: record.revision,
         outcome: message.outcome,
       });
-      if (!quiet) await deps.events.record(taskRunEvent(message, context(record, planned, labels, now)));
+      if (!quiet)
+        await deps.events.record(taskRunEvent(message, context(record, planned, await labels(), now)));
       await judgeAndApply(
         deps,
         record,
@@ -225,10 +239,10 @@ export async function timeOutTasks(
   waitedMs: number,
 ): Promise<void> {
   const now = (deps.now ?? (() => new Date()))();
-  const labels = await deps.labelsOf(record.agent);
+  const labels = lazyLabels(deps, record.agent);
   for (const planned of record.tasks.filter((t) => tasks.includes(t.task))) {
     await deps.events.record(
-      timeoutEvent({ ...planned, waited_ms: waitedMs }, context(record, planned, labels, now)),
+      timeoutEvent({ ...planned, waited_ms: waitedMs }, context(record, planned, await labels(), now)),
     );
     await judgeAndApply(
       deps,
