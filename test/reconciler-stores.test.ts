@@ -70,7 +70,7 @@ function instructionStoreSuite(t: Test, make: () => InstructionStorePort) {
     t.equal(await store.get('i-1'), null);
     const r = record('i-1', ['a', 'b'], { run_id: 'run-1', trigger: 'manual', retry: 2 });
     await store.save(r);
-    t.same(await store.get('i-1'), { record: r, pending: ['a', 'b'] });
+    t.same(await store.get('i-1'), { record: r, pending: ['a', 'b'], outcomes: {} });
   });
 
   t.test('finishTask counts what is still pending, and is idempotent', async (t) => {
@@ -79,6 +79,7 @@ function instructionStoreSuite(t: Test, make: () => InstructionStorePort) {
     t.equal(await store.finishTask('i-1', 'b', 'applied'), 2);
     t.equal(await store.finishTask('i-1', 'b', 'applied'), 2, 'again: the same count');
     t.same((await store.get('i-1'))?.pending, ['a', 'c']);
+    t.same((await store.get('i-1'))?.outcomes, { b: 'applied' }, 'finished tasks keep their outcome');
     t.equal(await store.finishTask('i-1', 'a', 'timeout'), 1);
     t.equal(await store.finishTask('i-1', 'c', 'failed'), 0);
     t.same((await store.get('i-1'))?.pending, []);
@@ -98,7 +99,11 @@ function instructionStoreSuite(t: Test, make: () => InstructionStorePort) {
     await store.save(first);
     await store.finishTask('i-1', 'a', 'applied');
     await store.save({ ...first, created_at: new Date(T0 + 60_000).toISOString(), revision: 'beef' });
-    t.same(await store.get('i-1'), { record: first, pending: ['b'] }, 'the first record stands');
+    t.same(
+      await store.get('i-1'),
+      { record: first, pending: ['b'], outcomes: { a: 'applied' } },
+      'the first record stands',
+    );
   });
 }
 

@@ -32,12 +32,19 @@ export class MemoryInstructionStore implements InstructionStorePort {
     this.records.set(record.instruction_id, entry);
   }
 
-  async get(instructionId: string): Promise<{ record: InstructionRecord; pending: string[] } | null> {
+  async get(
+    instructionId: string,
+  ): Promise<{ record: InstructionRecord; pending: string[]; outcomes: Record<string, string> } | null> {
     const entry = this.records.get(instructionId);
     if (!entry) return null;
     const record = JSON.parse(entry.meta) as InstructionRecord;
     const pending = record.tasks.filter((t) => entry.fields.get(t.task) === 'pending').map((t) => t.task);
-    return { record, pending };
+    const outcomes: Record<string, string> = {};
+    for (const t of record.tasks) {
+      const v = entry.fields.get(t.task);
+      if (v !== undefined && v !== 'pending') outcomes[t.task] = v;
+    }
+    return { record, pending, outcomes };
   }
 
   async finishTask(instructionId: string, task: string, outcome: string): Promise<number> {
