@@ -1,7 +1,8 @@
 /**
  * The registry in Redis. Per agent: one hash (`keys.agent(name)`, TTL = 3 × heartbeat) written by
  * Lua scripts that compare session_id atomically; plus the agent index and known-agents sorted sets
- * (separate commands: they live in another hash slot, so no script may touch both in a cluster).
+ * and the known agents' labels (separate commands: they live in another hash slot, so no script
+ * may touch both in a cluster).
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { Keys } from '../shared/keys.js';
@@ -94,6 +95,7 @@ export class RedisRegistry implements Registry {
       .pipeline()
       .zadd(this.keys.agentIndex(), entry.last_seen, entry.name)
       .zadd(this.keys.knownAgents(), entry.last_seen, entry.name)
+      .hset(this.keys.knownLabels(), entry.name, JSON.stringify(entry.labels))
       .exec()
       .then(results);
     if (!sid || sid === entry.session_id) return null;
@@ -138,6 +140,12 @@ export class RedisRegistry implements Registry {
     entries.forEach((_, i) => {
       if (replies[i] === 0) outcomes[i] = rebuilt[m++] === 1 ? 'rebuilt' : 'replaced';
     });
+    // Only the entries actually rebuilt: a session that lost its name must not overwrite the
+    // labels its replacement registered with. The extra round trip happens only after a loss.
+    const labels = entries.flatMap((e, i) =>
+      outcomes[i] === 'rebuilt' ? [e.name, JSON.stringify(e.labels)] : [],
+    );
+    if (labels.length > 0) await this.redis.hset(this.keys.knownLabels(), ...labels);
     return outcomes;
   }
 

@@ -108,23 +108,25 @@ export function eventIdFor(kind: Exclude<EventKind, 'alert_failed'>, executionId
 }
 
 /**
- * A periodic drift check that finds a task satisfied, as the last run at the same revision did,
- * is a quiet check: it updates the status (its `at` says when the task was last checked) but
- * records no event. Otherwise every satisfied host would write one event per task per
- * `poll_interval` and push the drift, applies and failures operators look for out of each
- * agent's bounded history. Every other run is recorded: a change of outcome or revision, any
- * apply, failure or timeout, and every commit, connect and manual run.
+ * A periodic drift check that finds exactly what the last run at the same revision found is a
+ * quiet check: satisfied again, or drifted again in the same steps with nothing applied (an
+ * `alert_only` task waiting for a manual reconcile). It updates the status (its `at` says when
+ * the task was last checked) but records no event. Otherwise every host would write one event
+ * per task per `poll_interval` and push the changes, applies and failures operators look for out
+ * of each agent's bounded history. Every other run is recorded: a change of outcome, steps or
+ * revision, any apply, failure or timeout, and every commit, connect and manual run.
  */
 export function isQuietCheck(
-  previous: { outcome: string; revision: string } | null,
-  run: { trigger: Trigger; revision: string; outcome: string },
+  previous: { outcome: string; revision: string; drifted_steps: readonly string[] } | null,
+  run: { trigger: Trigger; revision: string; outcome: string; drifted_steps: readonly string[] },
 ): boolean {
+  if (run.trigger !== 'drift_check' || previous === null) return false;
+  if (previous.revision !== run.revision || previous.outcome !== run.outcome) return false;
+  if (run.outcome === 'satisfied') return true;
   return (
-    run.trigger === 'drift_check' &&
-    run.outcome === 'satisfied' &&
-    previous !== null &&
-    previous.outcome === 'satisfied' &&
-    previous.revision === run.revision
+    run.outcome === 'drifted' &&
+    previous.drifted_steps.length === run.drifted_steps.length &&
+    previous.drifted_steps.every((step, i) => run.drifted_steps[i] === step)
   );
 }
 

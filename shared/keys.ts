@@ -50,6 +50,14 @@ export class Keys {
   knownAgents(): string {
     return this.g('known');
   }
+  /**
+   * Hash: agent name → JSON of the labels it last registered with, so a disconnected agent keeps
+   * them. Beside knownAgents (same hash tag) so pruning drops a name from both in one script; it
+   * holds no name knownAgents does not.
+   */
+  knownLabels(): string {
+    return this.g('known-labels');
+  }
   gatewayChannel(gatewayId: string): string {
     return `${this.prefix}:gw:${gatewayId}`;
   }

@@ -244,6 +244,94 @@ t.test('paging', async (t) => {
   });
 });
 
+t.test('disconnected agents keep the labels they last registered with', async (t) => {
+  const api = await startApiServer(t);
+  const redis = api.redis.client();
+  const registry = new RedisRegistry(redis, api.keys, 60_000);
+  // Entries that expire at once, as a silent agent's do after 3 heartbeats.
+  const expiring = new RedisRegistry(api.redis.client(), api.keys, 20);
+  const now = Date.now();
+  const entry = (name: string, labels: Record<string, string>, lastSeen = now) => ({
+    name,
+    labels,
+    gateway_id: 'gw-1',
+    session_id: `s-${name}`,
+    connected_at: lastSeen,
+    last_seen: lastSeen,
+    agent_version: 'test',
+    executors: ['shell' as const],
+    running: [],
+  });
+  const prod = { role: 'web', env: 'production' };
+  await registry.register(entry('web-1', prod));
+  await expiring.register(entry('web-2', prod));
+  await registry.register(entry('web-3', { role: 'web', env: 'staging' }));
+  await registry.register(entry('db-1', { role: 'db', env: 'production' }));
+  t.ok(await registry.deregister('web-1', 's-web-1'), 'web-1 disconnected');
+  for (let i = 0; (await redis.exists(api.keys.agent('web-2'))) && i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  t.equal(await redis.exists(api.keys.agent('web-2')), 0, "web-2's entry expired");
+
+  type Agent = Agents['agents'][number];
+  const byName = (agents: Agent[]) => Object.fromEntries(agents.map((a) => [a.name, a]));
+  const list = byName((await get<Agents>(api, '/api/v1/agents')).json.agents);
+  t.match(list['web-1'], { connected: false, labels: prod }, 'deregistered: remembered labels');
+  t.match(list['web-2'], { connected: false, labels: prod }, 'expired: remembered labels');
+  t.match(list['web-3'], { connected: true, labels: { env: 'staging' } });
+
+  const { items } = await all<Agents>(
+    api,
+    '/api/v1/agents?label=role=web&label=env=production&limit=1',
+    (p) => p.agents,
+    (p) => p.next_cursor,
+  );
+  t.same(
+    (items as Agent[]).map((a) => [a.name, a.connected]),
+    [
+      ['web-1', false],
+      ['web-2', false],
+    ],
+    'the label filter finds disconnected agents by their remembered labels',
+  );
+
+  type Detail = { agent: Agent & { tasks: unknown[] } };
+  const one = await get<Detail>(api, '/api/v1/agents/web-2');
+  t.equal(one.status, 200);
+  t.match(one.json.agent, { name: 'web-2', connected: false, labels: prod, gateway_id: null });
+
+  t.test('pruning a known agent drops its labels with it', async (t) => {
+    const old = now - api.config.event_store.redis.ttl_ms - 60_000;
+    await registry.register(entry('old-1', { role: 'web' }, old));
+    await registry.deregister('old-1', 's-old-1');
+    t.ok(await redis.hexists(api.keys.knownLabels(), 'old-1'), 'remembered until pruned');
+    const names = (await get<Agents>(api, '/api/v1/agents')).json.agents.map((a) => a.name);
+    t.notOk(names.includes('old-1'), 'no longer known');
+    t.equal(await redis.zscore(api.keys.knownAgents(), 'old-1'), null);
+    t.equal(await redis.hget(api.keys.knownLabels(), 'old-1'), null, 'its labels went with it');
+    t.same(
+      (await redis.hkeys(api.keys.knownLabels())).sort(),
+      (await redis.zrange(api.keys.knownAgents(), 0, -1)).sort(),
+      'the hash holds exactly the known names',
+    );
+    t.equal((await get(api, '/api/v1/agents/old-1')).status, 404);
+  });
+
+  t.test('after FLUSHALL, a rebuild remembers the labels of connected agents again', async (t) => {
+    await redis.flushall();
+    const beat = { ...entry('web-3', { role: 'web', env: 'staging' }), last_seen: Date.now() };
+    t.same(await registry.heartbeat([beat]), ['rebuilt']);
+    t.ok(await registry.deregister('web-3', 's-web-3'), 'then it disconnects');
+    const res = await get<Detail>(api, '/api/v1/agents/web-3');
+    t.match(res.json.agent, { connected: false, labels: { role: 'web', env: 'staging' } });
+    const filtered = await get<Agents>(api, '/api/v1/agents?label=env=staging');
+    t.same(
+      filtered.json.agents.map((a) => a.name),
+      ['web-3'],
+    );
+  });
+});
+
 t.test('read access', async (t) => {
   t.test('open: reads need no token; writes still do', async (t) => {
     const api = await startApiServer(t);

@@ -53,6 +53,21 @@ t.test('deregister only removes its own session', async (t) => {
   t.equal(await redis.zscore(keys.agentIndex(), 'web-01'), null);
 });
 
+t.test('known labels: written on register and rebuild, kept on deregister', async (t) => {
+  const labelsOf = async (name: string) => JSON.parse((await redis.hget(keys.knownLabels(), name)) ?? 'null');
+  const db = { ...entry('k1', 'gw-1', 'known-01'), labels: { role: 'db' } };
+  await registry.register(db);
+  await registry.register({ ...entry('k2', 'gw-1', 'known-02'), labels: { v: 'new' } });
+  t.same(await labelsOf('known-01'), { role: 'db' });
+  await redis.del(keys.agent('known-01'), keys.knownLabels()); // as after a FLUSHALL
+  const stale = { ...entry('k0', 'gw-1', 'known-02'), labels: { v: 'old' } };
+  t.same(await registry.heartbeat([db, stale]), ['rebuilt', 'replaced']);
+  t.same(await labelsOf('known-01'), { role: 'db' }, 'rebuilt entries are remembered again');
+  t.equal(await labelsOf('known-02'), null, 'a replaced session writes no labels');
+  t.equal(await registry.deregister('known-01', 'k1'), true);
+  t.same(await labelsOf('known-01'), { role: 'db' }, 'a disconnect keeps them');
+});
+
 t.test('scripts survive SCRIPT FLUSH', async (t) => {
   await redis.script('FLUSH');
   t.equal(await registry.register(entry('s4')), null);

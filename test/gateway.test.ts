@@ -42,6 +42,11 @@ t.test('register writes the registry entry, index and a connect reconcile', asyn
   t.ok(ttl > 0 && ttl <= 600, `TTL is 3x heartbeat (${ttl}ms)`);
   t.not(await redis.zscore(gw.keys.agentIndex(), 'web-01'), null);
   t.not(await redis.zscore(gw.keys.knownAgents(), 'web-01'), null);
+  t.same(
+    JSON.parse((await redis.hget(gw.keys.knownLabels(), 'web-01')) ?? 'null'),
+    { role: 'web', env: 'prod' },
+    'labels remembered beside the known index',
+  );
   const jobs = await redis.keys(`{${r.prefix}}:${QUEUE_NAMES.reconcile}:*`);
   t.ok(jobs.length > 0, 'reconcile queue has keys');
   const { Queue } = await import('bullmq');
@@ -143,6 +148,8 @@ t.test('registry entries are rebuilt on the next heartbeat after FLUSHALL', asyn
   t.match(entry, { name: 'flush-01', labels: { zone: 'a' }, session_id: reg.session_id, gateway_id: 'gw-a' });
   t.ok((await redis.pttl(gw.keys.agent('flush-01'))) > 0, 'with a TTL');
   t.not(await redis.zscore(gw.keys.agentIndex(), 'flush-01'), null, 'back in the index');
+  t.not(await redis.zscore(gw.keys.knownAgents(), 'flush-01'), null, 'known again');
+  t.equal(await redis.hget(gw.keys.knownLabels(), 'flush-01'), '{"zone":"a"}', 'labels remembered again');
 });
 
 t.test('gateways announce themselves', async (t) => {

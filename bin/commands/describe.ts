@@ -65,7 +65,8 @@ async function describeAgent(ctx: CommandContext, io: CliIo, name: string): Prom
   io.stdout(
     renderFields([
       ['Name', agent.name],
-      ['Labels', labelsText(agent.labels) || (agent.connected ? '(none)' : '(unknown while disconnected)')],
+      // A disconnected agent shows the labels it last declared, if the server remembers any.
+      ['Labels', labelsText(agent.labels) || (agent.connected ? '(none)' : '(none remembered)')],
       ['Connected', connected],
       ['Last seen', agent.last_seen ? `${agent.last_seen} (${ago(agent.last_seen, now)})` : null],
       ['Version', agent.agent_version],

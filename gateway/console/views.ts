@@ -29,6 +29,12 @@ export interface AgentView {
   drift: DriftSummary;
 }
 
+/** What outlives an agent's registry entry: the known-agents index and the labels it last declared. */
+export interface KnownAgent {
+  last_seen: number | null;
+  labels: Labels | null;
+}
+
 const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
 
 export function summarizeDrift(taskNames: string[], statuses: TaskStatus[]): DriftSummary {
@@ -47,11 +53,12 @@ export function summarizeDrift(taskNames: string[], statuses: TaskStatus[]): Dri
 export function agentView(
   name: string,
   entry: RegistryEntry | null,
-  lastSeenMs: number | null,
+  known: KnownAgent,
   state: DesiredState | null,
   statuses: TaskStatus[],
 ): AgentView {
-  const labels = entry?.labels ?? {};
+  // A disconnected agent shows the labels it last declared, so operators can still find it by them.
+  const labels = entry?.labels ?? known.labels ?? {};
   const tasks =
     entry && state ? tasksForAgent(labels, state).map((t) => t.name) : statuses.map((s) => s.task);
   return {
@@ -61,7 +68,7 @@ export function agentView(
     gateway_id: entry?.gateway_id ?? null,
     session_id: entry?.session_id ?? null,
     connected_at: iso(entry?.connected_at),
-    last_seen: iso(entry?.last_seen ?? lastSeenMs),
+    last_seen: iso(entry?.last_seen ?? known.last_seen),
     agent_version: entry?.agent_version ?? null,
     executors: entry?.executors ?? [],
     drift: summarizeDrift(tasks, statuses),

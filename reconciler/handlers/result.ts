@@ -14,7 +14,7 @@ import {
   timeoutEvent,
   undeliverableEvent,
 } from '../../shared/events.js';
-import { judge, type Observation } from '../../shared/judge.js';
+import { driftedSteps, judge, type Observation } from '../../shared/judge.js';
 import { sortAlerts, type TaskStatus } from '../../shared/status.js';
 import type { Labels, TaskOutcome } from '../../shared/types.js';
 import type { EventStore } from '../event-store/event-store.js';
@@ -209,6 +209,7 @@ export async function resultHandler(job: ResultJob, deps: ResultDeps): Promise<s
         trigger: record.trigger,
         revision: record.revision,
         outcome: message.outcome,
+        drifted_steps: driftedSteps(message.steps),
       });
       if (!quiet)
         await deps.events.record(taskRunEvent(message, context(record, planned, await labels(), now)));
