@@ -107,7 +107,12 @@ for (let round = 1; round <= ROUNDS; round++) {
       revision: 'c0ffee',
       created_at: at,
       retry: 0,
-      tasks: tasks.map((task, i) => ({ task, execution_id: `${id}.${i}`, mode: 'apply', policy: 'remediate' })),
+      tasks: tasks.map((task, i) => ({
+        task,
+        execution_id: `${id}.${i}`,
+        mode: 'apply',
+        policy: 'remediate',
+      })),
     });
   });
   for (const agent of names) {

@@ -153,7 +153,15 @@ export class RedisRegistry implements Registry {
     const removed = (await this.scripts.flukeDeregister(this.keys.agent(name), sessionId)) === 1;
     // Not atomic with the DEL (other slot). If a new session ZADDs in between, its next heartbeat
     // puts the name back in the index; the hash, which is what counts, is never touched.
-    if (removed) await this.redis.zrem(this.keys.agentIndex(), name);
+    // Known-agents is refreshed here too (same slot as the index): it is otherwise written only at
+    // registration, so a host connected for longer than the event TTL would drop out of it and
+    // vanish from GET /agents the moment it disconnects — when operators look for it.
+    if (removed)
+      await this.redis
+        .multi()
+        .zrem(this.keys.agentIndex(), name)
+        .zadd(this.keys.knownAgents(), Date.now(), name)
+        .exec();
     return removed;
   }
 

@@ -305,13 +305,20 @@ t.test('disconnected agents keep the labels they last registered with', async (t
     await registry.register(entry('old-1', { role: 'web' }, old));
     await registry.deregister('old-1', 's-old-1');
     t.ok(await redis.hexists(api.keys.knownLabels(), 'old-1'), 'remembered until pruned');
+    t.ok(Number(await redis.zscore(api.keys.knownAgents(), 'old-1')) >= now, 'disconnecting counts as seen');
+    // Make it last seen before the retention window.
+    await redis.zadd(api.keys.knownAgents(), old, 'old-1');
+    // More stale names than one prune batch.
+    const many = Array.from({ length: 1200 }, (_, i) => `gone-${i}`);
+    await redis.zadd(api.keys.knownAgents(), ...many.flatMap((n) => [old, n]));
+    await redis.hset(api.keys.knownLabels(), ...many.flatMap((n) => [n, '{}']));
     const names = (await get<Agents>(api, '/api/v1/agents')).json.agents.map((a) => a.name);
     t.notOk(names.includes('old-1'), 'no longer known');
     t.equal(await redis.zscore(api.keys.knownAgents(), 'old-1'), null);
     t.equal(await redis.hget(api.keys.knownLabels(), 'old-1'), null, 'its labels went with it');
     t.same(
       (await redis.hkeys(api.keys.knownLabels())).sort(),
-      (await redis.zrange(api.keys.knownAgents(), 0, -1)).sort(),
+      (await redis.zrange(api.keys.knownAgents(), 0, '-1')).sort(),
       'the hash holds exactly the known names',
     );
     t.equal((await get(api, '/api/v1/agents/old-1')).status, 404);
