@@ -25,6 +25,8 @@ export interface AgentOptions {
   outboxCapacity?: number;
   /** On shutdown, how long to wait for the gateway to acknowledge the last results. */
   drainTimeoutMs?: number;
+  /** A result not acknowledged this long after it was sent is sent again (default 30 s). */
+  resendAfterMs?: number;
 }
 
 export interface Agent {
@@ -50,6 +52,7 @@ export function createAgent(opts: AgentOptions): Agent {
   const ackWaiters = new Set<() => void>();
 
   let connection: AgentConnection;
+  let resendTimer: NodeJS.Timeout | null = null;
   const emitResult = (result: AgentResult): void => {
     outbox.add(result);
     connection.send(result);
@@ -85,6 +88,7 @@ export function createAgent(opts: AgentOptions): Agent {
       const pending = outbox.pending();
       if (pending.length > 0) logger.info({ count: pending.length }, 're-sending unacknowledged results');
       for (const r of pending) connection.send(r);
+      outbox.markAllSent(Date.now());
     },
     onMessage: (msg) => {
       switch (msg.type) {
@@ -115,8 +119,21 @@ export function createAgent(opts: AgentOptions): Agent {
         'agent starting',
       );
       connection.start();
+      const resendAfterMs = opts.resendAfterMs ?? 30_000;
+      resendTimer = setInterval(
+        () => {
+          if (!connection.isRegistered) return;
+          const overdue = outbox.takeOverdue(Date.now(), resendAfterMs);
+          if (overdue.length === 0) return;
+          logger.info({ count: overdue.length }, 're-sending results the gateway has not acknowledged');
+          for (const r of overdue) connection.send(r);
+        },
+        Math.max(100, Math.floor(resendAfterMs / 3)),
+      );
+      resendTimer.unref();
     },
     async stop() {
+      if (resendTimer) clearInterval(resendTimer);
       await runner.shutdown();
       if (outbox.size > 0 && connection.isRegistered) {
         await new Promise<void>((resolve) => {

@@ -14,6 +14,8 @@ import type { AgentResult } from '../shared/protocol.js';
 export class Outbox {
   // A Map keeps insertion order and gives O(1) removal by id.
   private readonly entries = new Map<string, AgentResult>();
+  /** When each entry was last handed to the socket (epoch ms). */
+  private readonly sentAt = new Map<string, number>();
   private dropped = 0;
 
   constructor(
@@ -23,13 +25,15 @@ export class Outbox {
     if (capacity < 1) throw new Error('Outbox capacity must be at least 1');
   }
 
-  add(result: AgentResult): void {
+  add(result: AgentResult, now = Date.now()): void {
     this.entries.set(result.result_id, result);
+    this.sentAt.set(result.result_id, now);
     if (this.entries.size <= this.capacity) return;
     const oldest = this.entries.keys().next();
     if (oldest.done) return;
     const victim = this.entries.get(oldest.value);
     this.entries.delete(oldest.value);
+    this.sentAt.delete(oldest.value);
     this.dropped++;
     this.logger.warn(
       {
@@ -45,8 +49,32 @@ export class Outbox {
   /** Forget acknowledged results; unknown ids (already acked, or a late duplicate ack) are ignored. */
   ack(resultIds: readonly string[]): number {
     let removed = 0;
-    for (const id of resultIds) if (this.entries.delete(id)) removed++;
+    for (const id of resultIds) {
+      this.sentAt.delete(id);
+      if (this.entries.delete(id)) removed++;
+    }
     return removed;
+  }
+
+  /**
+   * Unacknowledged results last sent at least `olderThanMs` ago, oldest first, marked as sent now.
+   * A gateway that could not enqueue a result (Redis slow or away, its backlog full) does not ack
+   * it; re-sending these while connected means such a result arrives once Redis recovers, not
+   * only after the next reconnect. The gateway acks a repeat it already enqueued without a job.
+   */
+  takeOverdue(now: number, olderThanMs: number): AgentResult[] {
+    const out: AgentResult[] = [];
+    for (const [id, result] of this.entries) {
+      if (now - (this.sentAt.get(id) ?? 0) < olderThanMs) continue;
+      this.sentAt.set(id, now);
+      out.push(result);
+    }
+    return out;
+  }
+
+  /** Everything counts as sent now (after a reconnect re-sent it all). */
+  markAllSent(now: number): void {
+    for (const id of this.entries.keys()) this.sentAt.set(id, now);
   }
 
   /** Unacknowledged results, oldest first. */

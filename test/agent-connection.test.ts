@@ -24,7 +24,7 @@ function config(url: string, token = 'test-token'): AgentConfig {
 function startAgent(
   t: Parameters<typeof tempDir>[0],
   url: string,
-  extra: { token?: string; capMs?: number } = {},
+  extra: { token?: string; capMs?: number; resendAfterMs?: number } = {},
 ): Agent {
   const agent = createAgent({
     config: config(url, extra.token),
@@ -32,6 +32,7 @@ function startAgent(
     version: '9.9.9-test',
     connection: { backoffBaseMs: 20, backoffCapMs: extra.capMs ?? 200, random: () => 0.5 },
     drainTimeoutMs: 500,
+    ...(extra.resendAfterMs ? { resendAfterMs: extra.resendAfterMs } : {}),
   });
   agent.start();
   t.teardown(() => agent.stop());
@@ -127,6 +128,30 @@ t.test('unacked results are re-sent, in order, to the next gateway; running ids 
     second.received.map((r) => r.message.type).filter((ty) => ty.endsWith('_result')),
     ['check_result', 'step_result', 'check_result', 'step_result', 'task_result'],
   );
+});
+
+t.test('a result the gateway never acks is sent again on the same connection', async (t) => {
+  // A gateway whose enqueue failed (Redis slow or away, backlog full) does not ack: the agent must
+  // not wait for a reconnect that may never come.
+  const gw = await gateway(t, { autoAck: false });
+  const agent = startAgent(t, gw.url, { resendAfterMs: 300 });
+  await gw.waitFor(isType('register'));
+  const run = task('quick', [shell('ok', 'true', 'true')]);
+  gw.send({ type: 'run', instruction_id: 'i-resend', revision: 'abc', trigger: 'manual', tasks: [run] });
+  const first = (await gw.waitFor(isType('task_result'))) as TaskResultMessage;
+  const at = gw.received.length;
+  const again = (await gw.waitFor(
+    (m) => m.type === 'task_result' && m.result_id === first.result_id,
+    at,
+  )) as TaskResultMessage;
+  t.same(again, first, 'the same result, unchanged');
+  t.equal(gw.received.filter((r) => r.message.type === 'register').length, 1, 'without reconnecting');
+  const ids = agent.outbox.pending().map((r) => r.result_id);
+  gw.ack(ids);
+  const deadline = Date.now() + 5000;
+  while (agent.outbox.size > 0 && Date.now() < deadline)
+    await gw.waitFor(isType('heartbeat'), gw.received.length);
+  t.equal(agent.outbox.size, 0, 'acked: nothing left to re-send');
 });
 
 t.test('a refused registration is retried slowly, not hammered', async (t) => {

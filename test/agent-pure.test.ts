@@ -132,6 +132,27 @@ t.test('Outbox: keeps results until acked, in order, bounded', async (t) => {
   t.equal(box.size, 0);
 });
 
+t.test('Outbox: overdue results are handed out again, each at most once per interval', async (t) => {
+  const box = new Outbox(pino({ level: 'silent' }));
+  box.add(result('r1'), 1000);
+  box.add(result('r2'), 2000);
+  t.same(box.takeOverdue(1500, 1000), [], 'nothing is overdue yet');
+  t.same(
+    box.takeOverdue(3000, 1000).map((r) => r.result_id),
+    ['r1', 'r2'],
+    'oldest first',
+  );
+  t.same(box.takeOverdue(3500, 1000), [], 'just re-sent');
+  box.ack(['r1']);
+  t.same(
+    box.takeOverdue(4000, 1000).map((r) => r.result_id),
+    ['r2'],
+    'acked results are never re-sent',
+  );
+  box.markAllSent(10_000);
+  t.same(box.takeOverdue(10_500, 1000), [], 'a reconnect re-sent everything');
+});
+
 t.test('outcome decisions', async (t) => {
   t.equal(judgeCheck(ok), 'satisfied');
   t.equal(judgeCheck(bad), 'unsatisfied');
