@@ -13,6 +13,13 @@ import { type ForwardedMessage, type JobSpec, RESULTS_PER_JOB, type ResultItem, 
 export const ENQUEUE_CHUNK = 1000;
 /** Result ids remembered as enqueued, to ack a re-send without a second job (bounded, FIFO). */
 const RECENT_IDS = 50_000;
+/**
+ * Enqueues running at once. Under a burst (thousands of agents answering a cycle together) an
+ * unbounded number of concurrent addBulks only queue up inside Redis until they pass the
+ * enqueue timeout and go unacknowledged; with a bound, results wait here instead and leave in
+ * fewer, fuller jobs.
+ */
+const MAX_IN_FLIGHT = 2;
 
 /** The slice of a BullMQ Queue the gateway needs (a port, so tests can fail it on purpose). */
 export interface JobQueue {
@@ -67,11 +74,14 @@ export class ResultForwarder {
   push(source: ResultSource, message: ForwardedMessage): boolean {
     if (this.pending.length >= this.opts.maxPending) return false;
     this.pending.push({ source, message, receivedAt: new Date().toISOString() });
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => void this.flush());
-    }
+    this.schedule();
     return true;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= MAX_IN_FLIGHT || this.pending.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => void this.flush());
   }
 
   /** Resolves when every accepted result has been enqueued (or failed). */
@@ -125,6 +135,7 @@ export class ResultForwarder {
       this.opts.onBatch?.({ ok: false, count: batch.length - done, error });
     } finally {
       this.inFlight--;
+      this.schedule();
       this.settle();
     }
   }

@@ -126,3 +126,30 @@ t.test('a failed enqueue acks nothing; a re-send after success is acked without 
   );
   t.same(outcomes, [false, true, true]);
 });
+
+t.test('a burst keeps at most two enqueues in flight; the rest leave together after', async (t) => {
+  const queue = new FakeQueue();
+  let entered = 0;
+  let release!: () => void;
+  queue.gate = new Promise((r) => {
+    release = r;
+  });
+  const addBulk = queue.addBulk.bind(queue);
+  queue.addBulk = (jobs) => {
+    entered++;
+    return addBulk(jobs);
+  };
+  const f = new ResultForwarder({ queue, gatewayId: 'g', timeoutMs: 5000, maxPending: 10_000, logger });
+  const acks: string[][] = [];
+  const s = source('a', acks);
+  // Ten event-loop turns of results, as a burst of agents answering arrives.
+  for (let turn = 0; turn < 10; turn++) {
+    f.push(s, result(`r${turn}`));
+    await new Promise((r) => setImmediate(r));
+  }
+  t.equal(entered, 2, 'two enqueues started; the other results wait');
+  release();
+  await f.idle();
+  t.equal(entered, 3, 'the waiting eight left in one more enqueue');
+  t.same(acks.flat().sort(), Array.from({ length: 10 }, (_, i) => `r${i}`).sort(), 'every result acked');
+});
