@@ -1,5 +1,5 @@
 /**
- * What travels on a gateway's Redis channel (`keys.gatewayChannel(gatewayId)`): instructions for an
+ * What travels to a gateway through its inbox stream (`keys.gatewayInbox(gatewayId)`): instructions for an
  * agent it holds, and kicks telling it that a newer session of one of its agents registered elsewhere.
  * Pure schema; publishers use `publishInstruction` / `encodeChannelMessage`.
  *

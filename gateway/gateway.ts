@@ -16,8 +16,8 @@ import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
 import { AgentConnection } from './agent-connection.js';
 import { createAgentEndpoint } from './agent-endpoint.js';
-import { ChannelSubscriber } from './channel-subscriber.js';
 import { type GatewayEventMap, safeEmit } from './gateway-events.js';
+import { InboxReader } from './gateway-inbox.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
 import { InstructionDelivery } from './instruction-delivery.js';
 import { parseListenAddress } from './listen-address.js';
@@ -197,11 +197,12 @@ export function createGateway(opts: GatewayOptions): Gateway {
     },
   });
 
-  const subscriber = new ChannelSubscriber(
+  const subscriber = new InboxReader(
     redis.duplicate(),
-    keys.gatewayChannel(id),
+    keys.gatewayInbox(id),
     (text) => delivery.channelMessage(text),
     logger,
+    () => void announce(),
   );
   let sweepTimer: NodeJS.Timeout | null = null;
   let draining: Promise<void> | null = null;

@@ -20,6 +20,7 @@ import type { AgentConnection } from './agent-connection.js';
 import type { Frame } from './agent-endpoint.js';
 import { encodeChannelMessage } from './gateway-channel.js';
 import { type GatewayEventMap, type GatewayEvents, safeEmit } from './gateway-events.js';
+import { sendToGateway } from './gateway-inbox.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
 import { connectReconcileJob } from './jobs.js';
 import type { OutputPublisher } from './output-publisher.js';
@@ -176,14 +177,18 @@ export class SessionController {
       if (previous && previous.gateway_id !== this.d.gatewayId) {
         // The registry write is authoritative (the old gateway's next heartbeat would find it
         // replaced); the kick only makes the old socket go now rather than a heartbeat later.
-        await this.d.redis.publish(
-          this.d.keys.gatewayChannel(previous.gateway_id),
+        await sendToGateway(
+          this.d.redis,
+          this.d.keys,
+          previous.gateway_id,
           encodeChannelMessage({
             kind: 'kick',
             agent: msg.name,
             session_id: previous.session_id,
             by_gateway: this.d.gatewayId,
           }),
+          // A gateway silent for 3 heartbeats is gone, and its sockets with it: no kick needed.
+          Date.now() - 3 * this.d.heartbeatIntervalMs,
         );
       }
     } catch (err) {

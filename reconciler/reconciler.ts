@@ -189,7 +189,8 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     current: () => state.current(),
     defaultPolicy: config.drift.policy,
     send: async (entry: AgentEntry, message: RunMessage) => {
-      const out = await publishInstruction(store, keys, entry, message);
+      // A gateway announces itself every heartbeat; three missed means it is gone.
+      const out = await publishInstruction(store, keys, entry, message, 3 * hb + 5000);
       if (out.status === 'undeliverable') {
         await queues.results.add('undeliverable', {
           kind: 'undeliverable',

@@ -58,8 +58,12 @@ export class Keys {
   knownLabels(): string {
     return this.g('known-labels');
   }
-  gatewayChannel(gatewayId: string): string {
-    return `${this.prefix}:gw:${gatewayId}`;
+  /**
+   * Stream: instructions and kicks for one gateway (gateway/gateway-inbox.ts). Beside the gateways
+   * hash (same hash tag), so one script checks the gateway is alive and appends.
+   */
+  gatewayInbox(gatewayId: string): string {
+    return this.g(`inbox:${gatewayId}`);
   }
   /** Hash: gateway id → last-seen ms (gateways announce themselves). */
   gateways(): string {

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { Queue } from 'bullmq';
 import t from 'tap';
 import { encodeChannelMessage } from '../gateway/gateway-channel.js';
+import { sendToGateway } from '../gateway/gateway-inbox.js';
 import { safeJobId } from '../gateway/jobs.js';
 import type { OutputRecord } from '../gateway/output-publisher.js';
 import { publishInstruction } from '../gateway/publish-instruction.js';
@@ -112,7 +113,7 @@ t.test('publishInstruction for an agent nobody holds is undeliverable at once', 
     },
     run('i-102'),
   );
-  t.equal(stale.status, 'undeliverable', 'no gateway listening on that channel');
+  t.same(stale, { status: 'undeliverable', reason: 'gateway gw-gone is not listening' }, 'no such gateway');
 });
 
 t.test('an instruction the gateway cannot deliver becomes an undeliverable results job', async (t) => {
@@ -126,7 +127,7 @@ t.test('an instruction the gateway cannot deliver becomes an undeliverable resul
     message: run('i-200'),
   });
   const reported = once(gw.gateway.events, 'instruction:undeliverable');
-  t.equal(await redis.publish(gw.keys.gatewayChannel('gw-d'), entry), 1);
+  t.ok(await sendToGateway(redis, gw.keys, 'gw-d', entry));
   await reported;
   const job = await eventually(
     () => results.getJob(safeJobId('undeliverable', 'i-200')),
@@ -146,7 +147,7 @@ t.test('an instruction the gateway cannot deliver becomes an undeliverable resul
     message: run('i-201'),
   });
   const again = once(gw.gateway.events, 'instruction:undeliverable');
-  await redis.publish(gw.keys.gatewayChannel('gw-d'), old);
+  await sendToGateway(redis, gw.keys, 'gw-d', old);
   t.match((await again)[0], { instruction_id: 'i-201', reason: 'session replaced' });
 });
 
