@@ -18,6 +18,7 @@ import { mountUi } from '../gateway/console/static.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
 import { GatewayMetrics } from '../gateway/gateway-metrics.js';
 import { parseListenAddress } from '../gateway/listen-address.js';
+import { keepPromoting } from '../reconciler/delayed-promoter.js';
 import type { EventStore } from '../reconciler/event-store/event-store.js';
 import { MemoryEventStore } from '../reconciler/event-store/memory-event-store.js';
 import { RedisEventStore } from '../reconciler/event-store/redis-event-store.js';
@@ -214,6 +215,9 @@ export async function startServices(
       // Gateways keep the schedules alive too, so nothing depends on a long-lived reconciler.
       const queues = reconciler?.queues ?? createQueues(redis, keys, logger);
       const stopSchedules = keepSchedules(queues, config.git.poll_interval_ms, logger);
+      // And they move due delayed jobs to `wait`, which BullMQ does only inside a running worker:
+      // with reconcilers run only as queue-scaled jobs, drift checks and deadlines would never start.
+      const stopPromoting = keepPromoting({ queues: Object.values(queues), logger });
       // The console on listen_http: one router and one auth for every part of it (API, web UI,
       // Bull Board, /metrics); each part mounts its routes on `router` and checks with `consoleAuth`.
       const consoleAuth = createConsoleAuth({
@@ -244,6 +248,7 @@ export async function startServices(
       ports.http = http.port;
       closers.push(async () => {
         stopSchedules();
+        stopPromoting();
         uWS.us_listen_socket_close(http.socket);
         if (!reconciler) await closeQueues(queues);
       });
