@@ -217,7 +217,7 @@ export async function startServices(
       const stopSchedules = keepSchedules(queues, config.git.poll_interval_ms, logger);
       // And they move due delayed jobs to `wait`, which BullMQ does only inside a running worker:
       // with reconcilers run only as queue-scaled jobs, drift checks and deadlines would never start.
-      const stopPromoting = keepPromoting({ queues: Object.values(queues), logger });
+      const stopPromoting = keepPromoting({ redis, queues: Object.values(queues), logger });
       // The console on listen_http: one router and one auth for every part of it (API, web UI,
       // Bull Board, /metrics); each part mounts its routes on `router` and checks with `consoleAuth`.
       const consoleAuth = createConsoleAuth({

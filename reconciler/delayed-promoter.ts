@@ -8,12 +8,15 @@
  * whoever comes first promotes a job and the other finds it gone.
  */
 import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 /** Jobs looked at per queue per tick; due ones beyond this wait for the next tick. */
 const BATCH = 200;
 
 export interface PromoterOptions {
+  /** A client of the queues' Redis, to read the delayed sets. */
+  redis: Redis;
   queues: readonly Queue[];
   logger: Logger;
   /** How often to look (default 1 s): a delayed job runs at most this late. */
@@ -21,15 +24,27 @@ export interface PromoterOptions {
   now?: () => number;
 }
 
+/**
+ * BullMQ scores a delayed job `due ms × 0x1000 + counter` (commands/includes/getDelayedScore.lua).
+ * The due time must come from the score: a retried job keeps its creation `timestamp` and only a
+ * new `delay` (its backoff counts from the failure), so `timestamp + delay` would promote retries
+ * long before their backoff is over.
+ */
+export function dueScoreBound(now: number): number {
+  return (now + 1) * 0x1000 - 1;
+}
+
 /** One pass over every queue; returns how many jobs it promoted. */
-export async function promoteDue(queues: readonly Queue[], now: number): Promise<number> {
+export async function promoteDue(redis: Redis, queues: readonly Queue[], now: number): Promise<number> {
   let promoted = 0;
   for (const queue of queues) {
-    // One ZCOUNT when nothing is due, which is nearly always.
-    if ((await queue.getDelayedCount(now + 1)) === 0) continue;
-    for (const job of await queue.getDelayed(0, BATCH - 1)) {
-      if (job.timestamp + (job.delay ?? 0) > now) break; // earliest first: the rest are later
+    const delayed = queue.keys.delayed ?? `${queue.qualifiedName}:delayed`;
+    // One ZRANGEBYSCORE when nothing is due, which is nearly always.
+    const ids = await redis.zrangebyscore(delayed, 0, dueScoreBound(now), 'LIMIT', 0, BATCH);
+    for (const id of ids) {
       try {
+        const job = await queue.getJob(id);
+        if (!job) continue;
         await job.promote();
         promoted++;
       } catch {
@@ -48,7 +63,7 @@ export function keepPromoting(options: PromoterOptions): () => void {
   const timer = setInterval(() => {
     if (running) return;
     running = true;
-    promoteDue(options.queues, now())
+    promoteDue(options.redis, options.queues, now())
       .then(
         () => {
           if (failing) options.logger.info('promoting due delayed jobs again');

@@ -21,14 +21,15 @@ t.teardown(() => redis.stop());
 const keys = new Keys(redis.prefix);
 
 t.test('promoteDue moves only jobs whose time has come, earliest first', async (t) => {
-  const queue = new Queue('promote-test', { connection: redis.client(), prefix: keys.bullPrefix });
+  const client = redis.client();
+  const queue = new Queue('promote-test', { connection: client, prefix: keys.bullPrefix });
   t.teardown(() => queue.close());
   const now = Date.now();
   await queue.add('soon', {}, { delay: 200 });
   await queue.add('later', {}, { delay: 60_000 });
-  t.equal(await promoteDue([queue], now), 0, 'nothing is due yet');
+  t.equal(await promoteDue(client, [queue], now), 0, 'nothing is due yet');
   t.equal(await queue.getWaitingCount(), 0);
-  t.equal(await promoteDue([queue], now + 1000), 1, 'the due one');
+  t.equal(await promoteDue(client, [queue], now + 1000), 1, 'the due one');
   t.same(
     (await queue.getWaiting()).map((j) => j.name),
     ['soon'],
@@ -38,7 +39,7 @@ t.test('promoteDue moves only jobs whose time has come, earliest first', async (
     ['later'],
     'the later one stays delayed',
   );
-  t.equal(await promoteDue([queue], now + 1000), 0, 'a second pass finds nothing more');
+  t.equal(await promoteDue(client, [queue], now + 1000), 0, 'a second pass finds nothing more');
 });
 
 t.test('a gateway with no reconciler anywhere promotes due delayed reconcile jobs', async (t) => {
@@ -77,4 +78,37 @@ t.test('a gateway with no reconciler anywhere promotes due delayed reconcile job
     10_000,
   );
   t.equal(state, 'waiting', 'in the wait list, where a queue-scaled reconciler job is started for it');
+});
+
+t.test('a retried job waits out its backoff, though it was created long ago', async (t) => {
+  const client = redis.client();
+  const queue = new Queue('promote-retry', { connection: client, prefix: keys.bullPrefix });
+  t.teardown(() => queue.close());
+  const { Worker } = await import('bullmq');
+  const worker = new Worker(
+    'promote-retry',
+    async () => {
+      throw new Error('receiver down');
+    },
+    { connection: redis.client(), prefix: keys.bullPrefix, autorun: false },
+  );
+  t.teardown(() => worker.close());
+  // Created 10 minutes ago: `timestamp + delay` would call it due at once, but a retry's backoff
+  // counts from its failure.
+  const job = await queue.add(
+    'alert',
+    {},
+    { timestamp: Date.now() - 600_000, attempts: 3, backoff: { type: 'fixed', delay: 60_000 } },
+  );
+  void worker.run();
+  await waitFor(
+    'failed once, delayed for backoff',
+    () => job.getState().then(async (s) => ({ s, n: (await queue.getJob(job.id ?? ''))?.attemptsMade ?? 0 })),
+    (x) => x.s === 'delayed' && x.n === 1,
+    10_000,
+  );
+  await worker.pause(true);
+  t.equal(await promoteDue(client, [queue], Date.now()), 0, 'not due during its backoff');
+  t.equal(await job.getState(), 'delayed');
+  t.equal(await promoteDue(client, [queue], Date.now() + 61_000), 1, 'due once the backoff has passed');
 });
