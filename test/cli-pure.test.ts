@@ -3,7 +3,15 @@ import t from 'tap';
 import type { RunProgress } from '../bin/cli/api-types.js';
 import { packedRef } from '../bin/cli/build-info.js';
 import { EXIT } from '../bin/cli/cli-error.js';
-import { ago, countsText, driftText, labelsText, outputLine, selectorText } from '../bin/cli/format.js';
+import {
+  ago,
+  countsText,
+  driftText,
+  labelsText,
+  outputLine,
+  selectorText,
+  terminalSafe,
+} from '../bin/cli/format.js';
 import { parseArgs } from '../bin/cli/parse-args.js';
 import { renderFields, renderTable, truncate } from '../bin/cli/render-table.js';
 import { RunFollower, reconcileTarget, runExitCode, summaryLine } from '../bin/cli/run-follower.js';
@@ -231,4 +239,16 @@ t.test('packedRef finds a branch in packed-refs', async (t) => {
   const text = `# pack-refs with: peeled fully-peeled sorted\n${'b'.repeat(40)} refs/heads/dev\n${sha} refs/heads/main\n^${'c'.repeat(40)}\n`;
   t.equal(packedRef(text, 'refs/heads/main'), sha);
   t.equal(packedRef(text, 'refs/heads/nope'), null);
+});
+
+t.test('terminalSafe: host output cannot drive the operator terminal', async (t) => {
+  t.equal(terminalSafe('\u001b[31mred\u001b[0m text'), 'red text', 'colours removed');
+  t.equal(terminalSafe('a\u001b]0;owned\u0007b'), 'ab', 'OSC title removed');
+  t.equal(terminalSafe('a\u001b]8;;http://x\u001b\\link'), 'alink', 'OSC link removed');
+  t.equal(
+    terminalSafe('bell\u0007 cr\r tab\tok'),
+    'bell? cr? tab\tok',
+    'other controls shown as ?, tabs kept',
+  );
+  t.match(outputLine({ step: 's', phase: 'apply', stream: 'stdout', line: '\u001b[2Jclear' }), /\] clear$/);
 });

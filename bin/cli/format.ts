@@ -107,8 +107,22 @@ export function eventTrigger(e: FlukeEvent): string | null {
 }
 
 /** One line of live output: `[step/phase] text`, with `stderr` marked. */
+/**
+ * Host output made safe for a terminal: escape sequences (colours, cursor moves, OSC titles and
+ * links) removed, other control characters shown as `?`. A line from a managed host must not be
+ * able to rewrite the operator's terminal. `-o json` prints output as it came (JSON escapes it).
+ */
+export function terminalSafe(text: string): string {
+  // biome-ignore-start lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+  return text
+    .replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, '')
+    .replace(/\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?/g, '')
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '?');
+  // biome-ignore-end lint/suspicious/noControlCharactersInRegex: -
+}
+
 export function outputLine(r: { step: string; phase: string; stream: string; line: string }): string {
-  const text = r.line.endsWith('\n') ? r.line.slice(0, -1) : r.line;
+  const text = terminalSafe(r.line.endsWith('\n') ? r.line.slice(0, -1) : r.line);
   return `[${r.step}/${r.phase}${r.stream === 'stderr' ? ' stderr' : ''}] ${text}`;
 }
 

@@ -6,7 +6,7 @@
 import type { ConsoleAuth } from './auth.js';
 import { type ExecutionSources, findExecution } from './execution-lookup.js';
 import { type ExecutionStreamDeps, openExecutionStream } from './execution-stream.js';
-import { HttpError, type Router, type StreamSink } from './router.js';
+import { HttpError, type HttpResponse, type Router, type StreamSink } from './router.js';
 
 /**
  * The streams a gateway serves: a bounded number of slots, and the open ones, so shutting down
@@ -70,9 +70,12 @@ export function mountExecutionRoutes(router: Router, deps: ExecutionRouteDeps): 
     return { status: 200, json: { execution: found.execution, output: found.output } };
   });
 
-  router.get(`${API}/executions/:id/stream`, async (req) => {
+  router.get(`${API}/executions/:id/stream`, async (req): Promise<HttpResponse> => {
     deps.auth.requireRead(req.headers);
     const id = req.params.id as string;
+    // HEAD shares GET's routes; it must not take a stream slot and a subscription.
+    if (req.method === 'HEAD')
+      return { status: 200, headers: { 'content-type': 'text/event-stream' }, raw: '' };
     // Reserved before the first await, so concurrent requests cannot pass the cap together.
     if (!streams.reserve()) {
       throw new HttpError(503, 'too_many_streams', `this gateway serves ${streams.max} streams at most`);

@@ -91,7 +91,8 @@ function listFiles(dir: string): Map<string, string> {
   const files = new Map<string, string>();
   for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile() || !TYPES[extname(entry.name)]) continue;
-    const full = join(entry.parentPath, entry.name);
+    // `parentPath` from Node 20.12; `path` (deprecated since) before it.
+    const full = join(entry.parentPath ?? (entry as { path?: string }).path ?? '', entry.name);
     files.set(relative(dir, full).split(sep).join('/'), full);
   }
   return files;

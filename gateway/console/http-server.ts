@@ -131,7 +131,6 @@ function startStream(res: UwsResponse, state: { aborted: boolean }, response: St
   const closers: (() => void)[] = [];
   let ended = false;
   let backlog = 0;
-  let congested = false;
   const closeAll = () => {
     for (const c of closers.splice(0)) c();
   };
@@ -140,11 +139,10 @@ function startStream(res: UwsResponse, state: { aborted: boolean }, response: St
       state.aborted = true;
       closeAll();
     });
-    res.onWritable(() => {
-      congested = false;
-      backlog = 0;
-      return true;
-    });
+    // uWS keeps what a write could not send; the next write that reports everything sent
+    // (buffer drained) resets the count. Not onWritable: it fires whenever *some* bytes can go,
+    // so a client reading slowly but steadily would keep resetting it and grow the buffer.
+    res.onWritable(() => true);
     res.cork(() => {
       res.writeStatus(statusLine(response.status ?? 200));
       for (const [k, v] of Object.entries(response.headers ?? {})) res.writeHeader(k, v);
@@ -158,8 +156,9 @@ function startStream(res: UwsResponse, state: { aborted: boolean }, response: St
       res.cork(() => {
         ok = res.write(chunk);
       });
-      if (!ok || congested) {
-        congested = true;
+      if (ok) {
+        backlog = 0;
+      } else {
         backlog += Buffer.byteLength(chunk);
         if (backlog > MAX_STREAM_BACKLOG_BYTES) {
           // Not reading: drop the client rather than buffer its output without bound.
