@@ -94,7 +94,7 @@ if (chromiumMissing && process.env.CI !== 'true') {
       (s) => s.revision !== null && s.counts.agents_connected === 2 && s.counts.drifted >= 1,
       WAIT * 2,
     );
-    const revision = status.revision as string;
+    let revision = status.revision as string;
 
     const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
     t.teardown(() => browser.close());
@@ -191,11 +191,22 @@ if (chromiumMissing && process.env.CI !== 'true') {
       t.match(await row.textContent(), /web-01.*slow.*drifted.*alert only.*drifted: count/);
       await shot(page, 'drift');
 
-      // Drift checks of the alert_only task record a `drifted` event every poll: enough to page.
+      // A drift check that finds the same drift again records nothing (a quiet check), but every
+      // new revision is checked and recorded: two commits that touch no manifest give the
+      // alert_only task three `drifted` events, enough to page.
+      for (let i = 1; i <= 2; i++) {
+        revision = await sys.repo.commit({ 'NOTES.md': `revision ${i}\n` });
+        await waitFor(
+          `event ${i + 1} of web-01 · slow`,
+          () => sys.get<{ events: unknown[] }>('/api/v1/events?agent=web-01&task=slow&limit=3'),
+          (p) => p.events.length >= i + 1,
+          WAIT,
+        );
+      }
       await waitFor(
-        'three events of web-01 · slow',
-        () => sys.get<{ events: unknown[] }>('/api/v1/events?agent=web-01&task=slow&limit=3'),
-        (p) => p.events.length === 3,
+        'the last commit in force',
+        () => sys.get<{ revision: string | null }>('/api/v1/status'),
+        (st) => st.revision === revision,
         WAIT,
       );
       await page.goto(sys.url('/#/events?limit=2'));
