@@ -7,6 +7,7 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import t from 'tap';
+import type { ExecutionView } from '../bin/cli/api-types.js';
 import { openExecutionStream, ReplayFilter } from '../gateway/console/execution-stream.js';
 import { OutputPublisher, type OutputRecord, publishEndRecords } from '../gateway/output-publisher.js';
 import { deadlineHandler } from '../reconciler/handlers/deadline.js';
@@ -15,18 +16,6 @@ import type { RunProgress } from '../reconciler/run-store.js';
 import { startApiServer } from './helpers/api-server.js';
 import { openSse, type SseStream } from './helpers/sse-client.js';
 import { sandbox, startSystem, waitFor } from './helpers/system.js';
-
-interface ExecutionJson {
-  execution: {
-    id: string;
-    agent: string;
-    task: string;
-    done: boolean;
-    outcome: string | null;
-    event: unknown;
-  };
-  output: OutputRecord[];
-}
 
 function record(instruction: string, agent: string, tasks: string[]): InstructionRecord {
   return {
@@ -199,7 +188,7 @@ t.test('executions over Redis: replay, live, end, bounds', async (t) => {
   };
   const get = async (id: string) => {
     const res = await fetch(api.url(`/api/v1/executions/${id}`));
-    return { status: res.status, json: (await res.json()) as ExecutionJson & { code?: string } };
+    return { status: res.status, json: (await res.json()) as ExecutionView & { code?: string } };
   };
   await instructions.save(record('i-a', 'web-01', ['deploy']));
 
@@ -362,7 +351,7 @@ task "slow" {
   t.equal(early.status, 200);
   await waitFor(
     'line1 printed',
-    () => sys.get<ExecutionJson>(`/api/v1/executions/${executionId}`),
+    () => sys.get<ExecutionView>(`/api/v1/executions/${executionId}`),
     (e) => e.output.some((o) => o.line === 'line1'),
   );
   const late = await openSse(streamUrl);
@@ -383,7 +372,7 @@ task "slow" {
   ]);
   const json = await waitFor(
     'its event recorded',
-    () => sys.get<ExecutionJson>(`/api/v1/executions/${executionId}`),
+    () => sys.get<ExecutionView>(`/api/v1/executions/${executionId}`),
     (x) => x.execution.event !== null,
   );
   t.match(json.execution, {

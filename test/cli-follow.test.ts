@@ -29,6 +29,7 @@ t.test('reconcile follows progress: one line per result, a summary, exit by outc
     const base = {
       meta: { id: 'run-1', target: 'task', name: 'site', created_at: '' },
       agents: { 'web-01': 'dispatched', 'web-02': 'dispatched' },
+      executions: [],
     };
     const s = { targeted_agents: 2, pending: 0, succeeded: 0, failed: 0, skipped: 0, timed_out: 0 };
     if (polls === 1) return json(res, 200, { ...base, agents: {}, done: false, results: [], summary: s });
@@ -91,6 +92,7 @@ t.test('reconcile gives up after --timeout with exit 1 and says where the run go
       meta: { id: 'r2', target: 'all', name: null, created_at: '' },
       done: false,
       agents: { 'web-01': 'dispatched' },
+      executions: [],
       results: [{ agent: 'web-01', task: 'slow', outcome: 'pending' }],
       summary: { targeted_agents: 1, pending: 1, succeeded: 0, failed: 0, skipped: 0, timed_out: 0 },
     }),

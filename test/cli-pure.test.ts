@@ -139,6 +139,7 @@ const progress = (over: Partial<RunProgress>): RunProgress => ({
   done: false,
   agents: {},
   results: [],
+  executions: [],
   summary: { targeted_agents: 0, pending: 0, succeeded: 0, failed: 0, skipped: 0, timed_out: 0 },
   ...over,
 });
@@ -160,7 +161,7 @@ t.test('RunFollower prints each result once, as it arrives, with its execution i
     ...first,
     done: true,
     results: [
-      { agent: 'db-01', task: 'schema', outcome: 'failed' },
+      { agent: 'db-01', task: 'schema', outcome: 'failed', execution_id: null },
       { agent: 'web-01', task: 'site', outcome: 'applied', execution_id: 'i1.0' },
     ],
     summary: { targeted_agents: 3, pending: 0, succeeded: 1, failed: 1, skipped: 1, timed_out: 0 },

@@ -1,35 +1,18 @@
 /**
- * The shapes the CLI reads from `/api/v1` (docs/api.md). Domain types come from shared/; the
- * read models are restated here, because the CLI is a client of the wire format, not of the
- * gateway's modules. Fields added after this issue are optional, so an older server still works.
+ * The shapes the CLI reads from `/api/v1` (docs/api.md). Type-only imports of the server's own
+ * read models, so the client and the routes cannot drift apart; nothing of the server is loaded
+ * at run time. Shapes the routes assemble inline are stated here.
  */
+
+import type { ExecutionView as Execution } from '../../gateway/console/execution-lookup.js';
+import type { AgentView, DriftSummary } from '../../gateway/console/views.js';
 import type { OutputRecord } from '../../gateway/output-publisher.js';
+import type { RunProgress } from '../../reconciler/run-store.js';
 import type { FlukeEvent } from '../../shared/events.js';
 import type { TaskStatus } from '../../shared/status.js';
-import type { CompiledTask, DriftPolicy, Labels, Selector } from '../../shared/types.js';
+import type { CompiledTask, DriftPolicy, Selector } from '../../shared/types.js';
 
-export type { FlukeEvent, OutputRecord, TaskStatus };
-
-export interface DriftSummary {
-  tasks: number;
-  ok: number;
-  drifted: number;
-  failing: number;
-  unknown: number;
-}
-
-export interface AgentView {
-  name: string;
-  labels: Labels;
-  connected: boolean;
-  gateway_id: string | null;
-  session_id: string | null;
-  connected_at: string | null;
-  last_seen: string | null;
-  agent_version: string | null;
-  executors: string[];
-  drift: DriftSummary;
-}
+export type { AgentView, DriftSummary, FlukeEvent, OutputRecord, RunProgress, TaskStatus };
 
 export interface AgentDetail extends AgentView {
   tasks: { task: string; status: TaskStatus | null }[];
@@ -60,38 +43,8 @@ export interface ReconcileAccepted {
   status_url: string;
 }
 
-export interface RunResult {
-  agent: string;
-  task: string;
-  outcome: string;
-  execution_id?: string | null;
-}
-
-export interface RunProgress {
-  meta: { id: string; target: 'all' | 'agent' | 'task'; name: string | null; created_at: string };
-  done: boolean;
-  agents: Record<string, string>;
-  results: RunResult[];
-  /** Executions dispatched for the run, known before their results. */
-  executions?: { agent: string; task: string; execution_id: string }[];
-  summary: {
-    targeted_agents: number;
-    pending: number;
-    succeeded: number;
-    failed: number;
-    skipped: number;
-    timed_out: number;
-  };
-}
-
+/** `GET /api/v1/executions/{id}`. */
 export interface ExecutionView {
-  execution: {
-    id: string;
-    agent: string;
-    task: string;
-    done: boolean;
-    outcome: string | null;
-    event: FlukeEvent | null;
-  };
+  execution: Execution;
   output: OutputRecord[];
 }

@@ -2,6 +2,7 @@
 
 import type { Selector } from '../../shared/types.js';
 import type { DriftSummary, FlukeEvent } from './api-types.js';
+import type { Cell } from './render-table.js';
 
 /** "12s ago", "5m ago", "3h ago", "2d ago"; "-" for no time. */
 export function ago(iso: string | null | undefined, now: number): string {
@@ -100,6 +101,33 @@ export function eventDetail(e: FlukeEvent): string {
 
 export function executionOf(e: FlukeEvent): string | null {
   return e.kind === 'alert_failed' ? null : e.execution_id;
+}
+
+/** Event table columns; `get events` adds the agent after the age, `describe agent` does not. */
+export function eventColumns(withAgent: boolean): string[] {
+  return [
+    'age',
+    ...(withAgent ? ['agent'] : []),
+    'task',
+    'kind',
+    'outcome',
+    'trigger',
+    'execution',
+    'detail',
+  ];
+}
+
+export function eventRow(e: FlukeEvent, now: number, withAgent: boolean): Cell[] {
+  return [
+    ago(e.at, now),
+    ...(withAgent ? [e.agent] : []),
+    e.task,
+    e.kind,
+    eventOutcome(e),
+    eventTrigger(e),
+    executionOf(e),
+    eventDetail(e),
+  ];
 }
 
 export function eventTrigger(e: FlukeEvent): string | null {

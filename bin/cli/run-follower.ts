@@ -24,7 +24,7 @@ export class RunFollower {
     }
     for (const a of Object.keys(p.agents))
       this.agentWidth = Math.min(COLUMN_CAP, Math.max(this.agentWidth, a.length));
-    const dispatched = new Map((p.executions ?? []).map((e) => [`${e.agent}\0${e.task}`, e.execution_id]));
+    const dispatched = new Map(p.executions.map((e) => [`${e.agent}\0${e.task}`, e.execution_id]));
     const lines: string[] = [];
     for (const r of p.results) {
       const key = `${r.agent}\0${r.task}`;

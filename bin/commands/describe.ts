@@ -17,10 +17,8 @@ import {
   ago,
   countsText,
   driftText,
-  eventDetail,
-  eventOutcome,
-  eventTrigger,
-  executionOf,
+  eventColumns,
+  eventRow,
   labelsText,
   selectorText,
 } from '../cli/format.js';
@@ -90,16 +88,8 @@ async function describeAgent(ctx: CommandContext, io: CliIo, name: string): Prom
     agent.events.length === 0
       ? '  (none)\n'
       : renderTable(
-          ['age', 'task', 'kind', 'outcome', 'trigger', 'execution', 'detail'],
-          agent.events.map((e) => [
-            ago(e.at, now),
-            e.task,
-            e.kind,
-            eventOutcome(e),
-            eventTrigger(e),
-            executionOf(e),
-            eventDetail(e),
-          ]),
+          eventColumns(false),
+          agent.events.map((e) => eventRow(e, now, false)),
           { indent: '  ', width },
         ),
   );

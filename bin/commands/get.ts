@@ -13,16 +13,7 @@ import {
   runCommand,
 } from '../cli/cli-context.js';
 import { UsageError } from '../cli/cli-error.js';
-import {
-  ago,
-  countsText,
-  driftText,
-  eventDetail,
-  eventOutcome,
-  eventTrigger,
-  executionOf,
-  labelsText,
-} from '../cli/format.js';
+import { ago, countsText, driftText, eventColumns, eventRow, labelsText } from '../cli/format.js';
 import type { FlagSpec } from '../cli/parse-args.js';
 import { type Cell, renderTable } from '../cli/render-table.js';
 
@@ -172,17 +163,8 @@ async function getEvents(ctx: CommandContext, io: CliIo): Promise<number> {
   const now = io.now();
   return table(
     io,
-    ['age', 'agent', 'task', 'kind', 'outcome', 'trigger', 'execution', 'detail'],
-    events.map((e) => [
-      ago(e.at, now),
-      e.agent,
-      e.task,
-      e.kind,
-      eventOutcome(e),
-      eventTrigger(e),
-      executionOf(e),
-      eventDetail(e),
-    ]),
+    eventColumns(true),
+    events.map((e) => eventRow(e, now, true)),
     'no events',
   );
 }
