@@ -12,6 +12,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
+import { coerceError } from '../shared/types.js';
 
 /** Entries kept per inbox (approximate trim): far beyond what a gateway should ever lag. */
 export const INBOX_MAXLEN = 100_000;
@@ -123,10 +124,7 @@ export class InboxReader {
         if (this.stopped) return;
         if (!this.failing) {
           this.failing = true;
-          this.logger.warn(
-            { err: err instanceof Error ? err.message : String(err) },
-            'instruction inbox unreadable',
-          );
+          this.logger.warn({ err: coerceError(err).message }, 'instruction inbox unreadable');
         }
         await new Promise((r) => setTimeout(r, 250));
       }

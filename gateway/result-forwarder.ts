@@ -7,6 +7,7 @@
  * or another. A result re-sent to this gateway after it was enqueued is acked without a new job.
  */
 import type { Logger } from '../shared/logger.js';
+import { withTimeout } from '../shared/with-timeout.js';
 import { type ForwardedMessage, type JobSpec, RESULTS_PER_JOB, type ResultItem, resultsJob } from './jobs.js';
 
 /** Jobs per addBulk call: one huge addBulk timed out under a registration storm. */
@@ -49,14 +50,6 @@ interface Pending {
   source: ResultSource;
   message: ForwardedMessage;
   receivedAt: string;
-}
-
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms}ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 export class ResultForwarder {

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { ProblemEntry } from '../../shared/status.js';
 import { coerceError } from '../../shared/types.js';
+import { withTimeout } from '../../shared/with-timeout.js';
 import type { ConsoleAuth } from './auth.js';
 import { withRead } from './challenge.js';
 import type { Router } from './router.js';
@@ -51,14 +52,6 @@ export function createMetricsRegistry(): Registry {
   return registry;
 }
 
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took over ${ms}ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 export function mountMetrics(router: Router, o: MetricsRouteOptions): Router {
   const registers = [o.registry];
   const timeoutMs = o.timeoutMs ?? 5000;
@@ -87,7 +80,7 @@ export function mountMetrics(router: Router, o: MetricsRouteOptions): Router {
   });
   const failing = new Set<string>();
   const settle = <T>(source: string, read: () => Promise<T>): Promise<T | null> =>
-    within(read(), timeoutMs, source).then(
+    withTimeout(read(), timeoutMs, source).then(
       (v) => {
         sourceUp.set({ source }, 1);
         if (failing.delete(source)) o.logger.info({ source }, 'metrics source readable again');
