@@ -138,17 +138,7 @@ export function agentView(ctx) {
         section(
           'Tasks',
           table(
-            [
-              { label: 'Task', cell: (t) => h('strong', null, taskLink(t.task)) },
-              {
-                label: 'Status',
-                cell: (t) => (t.status ? badge(t.status.outcome) : badge('unknown', 'no status yet')),
-              },
-              { label: 'Mode', cell: (t) => t.status?.mode ?? '' },
-              { label: 'When', cell: (t) => (t.status ? timeEl(t.status.at) : '') },
-              { label: 'Steps', cell: (t) => problemSteps(t.status) },
-              { label: 'Execution', cell: (t) => execLink(t.status?.execution_id) },
-            ],
+            [{ label: 'Task', cell: (t) => h('strong', null, taskLink(t.task)) }, ...statusColumns()],
             agent.tasks ?? [],
             { key: (t) => t.task, empty: 'No task matches this agent’s labels.' },
           ),
@@ -163,7 +153,21 @@ export function agentView(ctx) {
   };
 }
 
-export function problemSteps(status) {
+/** The columns of one (agent, task) status, for rows that carry it as `status` (or null). */
+export function statusColumns() {
+  return [
+    {
+      label: 'Status',
+      cell: (row) => (row.status ? badge(row.status.outcome) : badge('unknown', 'no status yet')),
+    },
+    { label: 'Mode', cell: (row) => row.status?.mode ?? '' },
+    { label: 'When', cell: (row) => (row.status ? timeEl(row.status.at) : '') },
+    { label: 'Steps', cell: (row) => problemSteps(row.status) },
+    { label: 'Execution', cell: (row) => execLink(row.status?.execution_id) },
+  ];
+}
+
+function problemSteps(status) {
   if (!status) return '';
   const out = [];
   if (status.drifted_steps?.length) out.push(`drifted: ${status.drifted_steps.join(', ')}`);

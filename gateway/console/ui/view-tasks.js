@@ -4,7 +4,6 @@ import { api, apiAll } from './api.js';
 import {
   agentLink,
   badge,
-  execLink,
   kv,
   labelChips,
   link,
@@ -12,11 +11,10 @@ import {
   reconcileButton,
   section,
   table,
-  timeEl,
 } from './components.js';
 import { h, patch } from './dom.js';
 import { shortRev, words } from './format.js';
-import { problemSteps } from './view-agents.js';
+import { statusColumns } from './view-agents.js';
 
 function expressionText(e) {
   const values = Array.isArray(e.values) && e.values.length > 0 ? ` (${e.values.join(', ')})` : '';
@@ -169,17 +167,7 @@ export function taskView(ctx) {
         section(
           'Agents',
           table(
-            [
-              { label: 'Agent', cell: (a) => h('strong', null, agentLink(a.name)) },
-              {
-                label: 'Status',
-                cell: (a) => (a.status ? badge(a.status.outcome) : badge('unknown', 'no status yet')),
-              },
-              { label: 'Mode', cell: (a) => a.status?.mode ?? '' },
-              { label: 'When', cell: (a) => (a.status ? timeEl(a.status.at) : '') },
-              { label: 'Steps', cell: (a) => problemSteps(a.status) },
-              { label: 'Execution', cell: (a) => execLink(a.status?.execution_id) },
-            ],
+            [{ label: 'Agent', cell: (a) => h('strong', null, agentLink(a.name)) }, ...statusColumns()],
             task.agents ?? [],
             { key: (a) => a.name, empty: 'No connected agent matches the selector.' },
           ),
