@@ -34,8 +34,14 @@ export interface ConsoleApiOptions {
   streamPingMs?: number;
 }
 
-/** Mounts the API on `router`; close() releases its connections. */
-export function mountConsoleApi(router: Router, o: ConsoleApiOptions): { close(): void } {
+/**
+ * Mounts the API on `router`; close() releases its connections. Returns its status store too, so
+ * the rest of the console (/metrics) reads through the same auto-pipelined connection.
+ */
+export function mountConsoleApi(
+  router: Router,
+  o: ConsoleApiOptions,
+): { statuses: RedisStatusStore; close(): void } {
   const { config, keys, queues } = o;
   // Auto-pipelined: the reads a page issues side by side (one per agent) share socket writes.
   const redis = o.redis.duplicate({ enableAutoPipelining: true });
@@ -45,6 +51,7 @@ export function mountConsoleApi(router: Router, o: ConsoleApiOptions): { close()
   const streams = new OpenStreams(o.maxStreams ?? DEFAULT_MAX_STREAMS);
   const runs = new RunStore(redis, keys);
   const instructions = new InstructionStore(redis, keys);
+  const statuses = new RedisStatusStore({ redis, keys, ttlMs: config.event_store.redis.ttl_ms });
   createApiRouter(
     {
       auth: o.auth,
@@ -54,7 +61,7 @@ export function mountConsoleApi(router: Router, o: ConsoleApiOptions): { close()
         3 * config.heartbeat_interval_ms + 5000,
         config.event_store.redis.ttl_ms,
       ),
-      statuses: new RedisStatusStore({ redis, keys, ttlMs: config.event_store.redis.ttl_ms }),
+      statuses,
       events: o.events,
       state: new RedisStateStore(redis, keys),
       runs,
@@ -114,6 +121,7 @@ export function mountConsoleApi(router: Router, o: ConsoleApiOptions): { close()
     router,
   );
   return {
+    statuses,
     close() {
       streams.endAll();
       hub.close();

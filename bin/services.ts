@@ -27,7 +27,6 @@ import { MetricsRecorder, readClusterMetrics } from '../reconciler/metrics-recor
 import { checkEvictionPolicy, closeQueues, createQueues, createRedis } from '../reconciler/queues.js';
 import { type Reconciler, startReconciler } from '../reconciler/reconciler.js';
 import { keepSchedules, pollNow } from '../reconciler/schedules.js';
-import { RedisStatusStore } from '../reconciler/status-store/redis-status-store.js';
 import { ConfigError, loadServerConfig } from '../shared/config/load.js';
 import type { ServerConfig } from '../shared/config/types.js';
 import { Keys } from '../shared/keys.js';
@@ -238,8 +237,7 @@ export async function startServices(
         registry: metricsRegistry,
         queues,
         eventsSize: () => events.size(),
-        problems: () =>
-          new RedisStatusStore({ redis, keys, ttlMs: config.event_store.redis.ttl_ms }).listProblems(),
+        problems: () => api.statuses.listProblems(),
         cluster: async () => renderClusterMetrics(await readClusterMetrics(redis, keys)),
         logger,
       });
