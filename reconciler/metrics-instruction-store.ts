@@ -23,9 +23,7 @@ export class MeteredInstructionStore extends InstructionStore {
     super(redis as Redis, keys);
   }
 
-  override async get(
-    instructionId: string,
-  ): Promise<{ record: InstructionRecord; pending: string[] } | null> {
+  override async get(instructionId: string): ReturnType<InstructionStore['get']> {
     const found = await super.get(instructionId);
     if (found && found.pending.length > 0) this.remember(found.record);
     return found;

@@ -50,10 +50,12 @@ async function judgeAndApply(
   labelsOf: () => Promise<Labels>,
   observation: Observation,
   now: Date,
+  /** The task's status, when the caller read it already. */
+  known?: { previous: TaskStatus | null },
 ): Promise<void> {
   const agent = record.agent;
   const [previous, episode] = await Promise.all([
-    deps.statuses.getStatus(agent, planned.task),
+    known ? known.previous : deps.statuses.getStatus(agent, planned.task),
     deps.statuses.getEpisode(agent, planned.task),
   ]);
   const input = {
@@ -225,6 +227,7 @@ export async function resultHandler(job: ResultJob, deps: ResultDeps): Promise<s
           steps: message.steps,
         },
         now,
+        { previous },
       );
       await finish(deps, record, planned.task, message.outcome);
       return message.outcome;
