@@ -12,10 +12,9 @@ import type { Logger } from '../shared/logger.js';
 import type { AgentResult } from '../shared/protocol.js';
 
 export class Outbox {
-  // A Map keeps insertion order and gives O(1) removal by id.
-  private readonly entries = new Map<string, AgentResult>();
-  /** When each entry was last handed to the socket (epoch ms). */
-  private readonly sentAt = new Map<string, number>();
+  // A Map keeps insertion order and gives O(1) removal by id. `sentAt`: when the result was last
+  // handed to the socket (epoch ms).
+  private readonly entries = new Map<string, { result: AgentResult; sentAt: number }>();
   private dropped = 0;
 
   constructor(
@@ -26,14 +25,12 @@ export class Outbox {
   }
 
   add(result: AgentResult, now = Date.now()): void {
-    this.entries.set(result.result_id, result);
-    this.sentAt.set(result.result_id, now);
+    this.entries.set(result.result_id, { result, sentAt: now });
     if (this.entries.size <= this.capacity) return;
     const oldest = this.entries.keys().next();
     if (oldest.done) return;
-    const victim = this.entries.get(oldest.value);
+    const victim = this.entries.get(oldest.value)?.result;
     this.entries.delete(oldest.value);
-    this.sentAt.delete(oldest.value);
     this.dropped++;
     this.logger.warn(
       {
@@ -49,10 +46,7 @@ export class Outbox {
   /** Forget acknowledged results; unknown ids (already acked, or a late duplicate ack) are ignored. */
   ack(resultIds: readonly string[]): number {
     let removed = 0;
-    for (const id of resultIds) {
-      this.sentAt.delete(id);
-      if (this.entries.delete(id)) removed++;
-    }
+    for (const id of resultIds) if (this.entries.delete(id)) removed++;
     return removed;
   }
 
@@ -64,22 +58,22 @@ export class Outbox {
    */
   takeOverdue(now: number, olderThanMs: number): AgentResult[] {
     const out: AgentResult[] = [];
-    for (const [id, result] of this.entries) {
-      if (now - (this.sentAt.get(id) ?? 0) < olderThanMs) continue;
-      this.sentAt.set(id, now);
-      out.push(result);
+    for (const entry of this.entries.values()) {
+      if (now - entry.sentAt < olderThanMs) continue;
+      entry.sentAt = now;
+      out.push(entry.result);
     }
     return out;
   }
 
   /** Everything counts as sent now (after a reconnect re-sent it all). */
   markAllSent(now: number): void {
-    for (const id of this.entries.keys()) this.sentAt.set(id, now);
+    for (const entry of this.entries.values()) entry.sentAt = now;
   }
 
   /** Unacknowledged results, oldest first. */
   pending(): AgentResult[] {
-    return [...this.entries.values()];
+    return [...this.entries.values()].map((e) => e.result);
   }
 
   get size(): number {
