@@ -186,6 +186,22 @@ t.test('every browser module parses, and every relative import names a file of t
       t.match(spec, /^\.\/[\w-]+\.js$/, `${file} imports ${spec} from the same folder (no bundler, no CDN)`);
       t.ok(files.includes(spec.slice(2)), `${file} → ${spec} exists`);
     }
+    // Named imports must be exported by their module: a missing one stops the whole app at load.
+    for (const m of source.matchAll(/^\s*import\s*\{([^}]*)\}\s*from\s+'\.\/([\w-]+\.js)'/gm)) {
+      const target = readFileSync(join(UI, m[2] ?? ''), 'utf8');
+      for (const raw of (m[1] ?? '').split(',')) {
+        const name = raw
+          .trim()
+          .split(/\s+as\s+/)[0]
+          ?.trim();
+        if (!name) continue;
+        const exported = new RegExp(
+          `^export\\s+(?:async\\s+)?(?:function\\*?|const|let|class)\\s+${name}\\b`,
+          'm',
+        );
+        t.match(target, exported, `${file} imports ${name}, which ${m[2]} exports`);
+      }
+    }
     t.notMatch(
       source,
       /\.innerHTML\s*=|insertAdjacentHTML|outerHTML\s*=|document\.write/,

@@ -167,7 +167,7 @@ export function statusColumns() {
   ];
 }
 
-function problemSteps(status) {
+export function problemSteps(status) {
   if (!status) return '';
   const out = [];
   if (status.drifted_steps?.length) out.push(`drifted: ${status.drifted_steps.join(', ')}`);
