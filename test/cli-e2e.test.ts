@@ -3,7 +3,7 @@
  * the all-in-one server and real agent processes. Run `npm run build` first.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { ApiClient } from '../bin/cli/api-client.js';
@@ -69,7 +69,9 @@ t.test('the CLI against a live system', async (t) => {
       'manual.fluke.hcl': [
         task(
           'motd',
-          shell('motd', `test -f ${host}/motd`, `touch ${host}/motd`),
+          // Per agent (`$PPID` is the agent process that runs the shell): the two agents share one
+          // sandbox, and a shared file would let one agent's apply satisfy the other's check.
+          shell('motd', `test -f ${host}/motd-$PPID`, `touch ${host}/motd-$PPID`),
           '  drift { policy = "alert_only" }\n',
         ),
         task(
@@ -191,7 +193,11 @@ t.test('the CLI against a live system', async (t) => {
       /\nweb-01 +motd +applied +\S+\nweb-02 +motd +applied +\S+\n|\nweb-02 +motd +applied +\S+\nweb-01 +motd +applied +\S+\n/,
     );
     t.match(ok.stdout, /\ndone: 2 agents, 2 succeeded, 0 failed, 0 skipped, 0 timed out\n$/);
-    t.ok(existsSync(join(host, 'motd')), 'the manual reconcile applied an alert_only task');
+    t.equal(
+      readdirSync(host).filter((f) => f.startsWith('motd-')).length,
+      2,
+      'the manual reconcile applied an alert_only task, on both agents',
+    );
 
     const bad = await fluke(t, ['reconcile', 'agent', 'web-01'], withToken).exited;
     t.equal(bad.code, EXIT.FAILURE, bad.stdout + bad.stderr);
