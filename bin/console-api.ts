@@ -43,8 +43,10 @@ export function mountConsoleApi(
   o: ConsoleApiOptions,
 ): { statuses: RedisStatusStore; close(): void } {
   const { config, keys, queues } = o;
-  // Auto-pipelined: the reads a page issues side by side (one per agent) share socket writes.
-  const redis = o.redis.duplicate({ enableAutoPipelining: true });
+  // Its own connection, not auto-pipelined: ioredis's auto-pipelining mis-delivers replies when
+  // a script in the batch answers NOSCRIPT (the directory's prune script on a fresh Redis), and
+  // throws out of its callback — a crash seen in CI. The list routes pipeline their reads.
+  const redis = o.redis.duplicate();
   redis.on('error', () => {}); // the main client logs an outage once
   // Live output viewers share one subscriber connection, made when the first one arrives.
   const hub = new ChannelHub(() => o.redis.duplicate(), o.logger);
