@@ -36,6 +36,17 @@ interface InboxCommands {
 }
 
 /**
+ * Defines the send script on a client. Call it when an auto-pipelined client is made, before
+ * first use: ioredis can fail when a command is defined on a client while an auto-pipeline is
+ * being filled (redis/ioredis#1931).
+ */
+export function defineInboxCommand(redis: Redis | Cluster): void {
+  const r = redis as (Redis | Cluster) & Partial<InboxCommands>;
+  if (typeof r.flukeInboxSend !== 'function')
+    redis.defineCommand('flukeInboxSend', { numberOfKeys: 2, lua: SEND });
+}
+
+/**
  * Appends one message to a gateway's inbox. With `aliveSince` (epoch ms), only if that gateway
  * announced itself since then; returns whether it was written.
  */
@@ -46,9 +57,7 @@ export async function sendToGateway(
   text: string,
   aliveSince: number | null = null,
 ): Promise<boolean> {
-  const r = redis as (Redis | Cluster) & Partial<InboxCommands>;
-  if (typeof r.flukeInboxSend !== 'function')
-    redis.defineCommand('flukeInboxSend', { numberOfKeys: 2, lua: SEND });
+  defineInboxCommand(redis);
   const written = await (redis as (Redis | Cluster) & InboxCommands).flukeInboxSend(
     keys.gateways(),
     keys.gatewayInbox(gatewayId),

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { defineInboxCommand } from '../gateway/gateway-inbox.js';
 import { publishEndRecords } from '../gateway/output-publisher.js';
 import { publishInstruction } from '../gateway/publish-instruction.js';
 import type { Alert } from '../shared/alerts.js';
@@ -88,6 +89,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   // socket write per tick, and its MULTIs do not copy the scripts BullMQ loads onto its clients.
   const store = redis.duplicate({ enableAutoPipelining: true });
   store.on('error', () => {}); // the main client logs an outage once
+  defineInboxCommand(store); // before first use (gateway-inbox.ts)
   const state = new RedisStateStore(store, keys);
   const statuses = new RedisStatusStore({ redis: store, keys, ttlMs: config.event_store.redis.ttl_ms });
   const instructions = new MeteredInstructionStore(store, keys, metrics);
