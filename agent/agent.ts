@@ -21,7 +21,16 @@ export interface AgentOptions {
   /** Overrides for tests: executors, binaries, backoff timings. */
   executors?: Executors;
   executorOptions?: Partial<ExecutorOptions>;
-  connection?: Pick<ConnectionOptions, 'backoffBaseMs' | 'backoffCapMs' | 'registerTimeoutMs' | 'random'>;
+  connection?: Pick<
+    ConnectionOptions,
+    | 'backoffBaseMs'
+    | 'backoffCapMs'
+    | 'registerTimeoutMs'
+    | 'random'
+    | 'batchWindowMs'
+    | 'batchMaxItems'
+    | 'batchMaxBytes'
+  >;
   outboxCapacity?: number;
   /** On shutdown, how long to wait for the gateway to acknowledge the last results. */
   drainTimeoutMs?: number;
@@ -53,6 +62,8 @@ export function createAgent(opts: AgentOptions): Agent {
 
   let connection: AgentConnection;
   let resendTimer: NodeJS.Timeout | null = null;
+  // Into the outbox first, then into the connection's next `results` frame: if that frame never
+  // leaves (socket closed within the batch window), the outbox re-sends the result after reconnecting.
   const emitResult = (result: AgentResult): void => {
     outbox.add(result);
     connection.send(result);
@@ -88,6 +99,7 @@ export function createAgent(opts: AgentOptions): Agent {
       const pending = outbox.pending();
       if (pending.length > 0) logger.info({ count: pending.length }, 're-sending unacknowledged results');
       for (const r of pending) connection.send(r);
+      connection.flush();
       outbox.markAllSent(Date.now());
     },
     onMessage: (msg) => {
@@ -127,6 +139,7 @@ export function createAgent(opts: AgentOptions): Agent {
           if (overdue.length === 0) return;
           logger.info({ count: overdue.length }, 're-sending results the gateway has not acknowledged');
           for (const r of overdue) connection.send(r);
+          connection.flush();
         },
         Math.max(100, Math.floor(resendAfterMs / 3)),
       );

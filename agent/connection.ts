@@ -7,19 +7,21 @@
 import { type RawData, WebSocket } from 'ws';
 import type { Logger } from '../shared/logger.js';
 import {
-  type AgentMessage,
   type CancelMessage,
   CloseCode,
   encode,
   type HeartbeatMessage,
+  type OutputMessage,
   parseGatewayMessage,
   type RegisteredMessage,
   type RegisterMessage,
   type ResultAckMessage,
+  type ResultsItem,
   type RunMessage,
 } from '../shared/protocol.js';
 import { assertNever, coerceError } from '../shared/types.js';
 import { backoffDelay, refusalDelay } from './backoff.js';
+import { FrameBatcher } from './frame-batcher.js';
 
 export type RegisteredPhaseMessage = RunMessage | ResultAckMessage | CancelMessage;
 
@@ -44,6 +46,12 @@ export interface ConnectionOptions {
   /** Above this many buffered bytes, live output is dropped (results are never dropped: they wait in the outbox). */
   outputHighWaterBytes?: number;
   random?: () => number;
+  /** Receipts and results queued within this window leave in one `results` frame (default 10 ms; 0: at once). */
+  batchWindowMs?: number;
+  /** A batch leaves early at this many messages (default 500; at most 1000). */
+  batchMaxItems?: number;
+  /** ...or at this many bytes of encoded JSON (default 256 KiB). */
+  batchMaxBytes?: number;
 }
 
 type Phase = 'idle' | 'connecting' | 'registering' | 'registered' | 'stopped';
@@ -64,10 +72,18 @@ export class AgentConnection {
   private outageLogged = false;
   private readonly log: Logger;
   private readonly url: string;
+  /** Receipts and results for the current socket; dropped with it (the outbox keeps the results). */
+  private readonly batch: FrameBatcher;
 
   constructor(private readonly opts: ConnectionOptions) {
     this.url = `${opts.serverUrl.replace(/\/+$/, '')}/agent`;
     this.log = opts.logger.child({ url: this.url });
+    this.batch = new FrameBatcher({
+      windowMs: opts.batchWindowMs ?? 10,
+      maxItems: opts.batchMaxItems ?? 500,
+      maxBytes: opts.batchMaxBytes ?? 256 * 1024,
+      write: (frame) => this.write(frame),
+    });
   }
 
   start(): void {
@@ -80,16 +96,35 @@ export class AgentConnection {
     return this.phase === 'registered';
   }
 
-  /** Sends when registered; returns false otherwise (the caller keeps what must not be lost). */
-  send(message: AgentMessage): boolean {
+  /**
+   * Queues a receipt or result for the next `results` frame (see `batchWindowMs`) when registered;
+   * returns false otherwise. Either way the caller keeps what must not be lost: a batch still
+   * queued when the socket goes is dropped with it, and the outbox re-sends its results.
+   */
+  send(message: ResultsItem): boolean {
+    if (!this.writable()) return false;
+    this.batch.add(encode(message));
+    return true;
+  }
+
+  /** Sends the queued receipts and results now rather than at the end of the window. */
+  flush(): void {
+    this.batch.flush();
+  }
+
+  private writable(): boolean {
     const ws = this.ws;
-    if (this.phase !== 'registered' || !ws || ws.readyState !== WebSocket.OPEN) return false;
-    ws.send(encode(message));
+    return this.phase === 'registered' && ws !== null && ws.readyState === WebSocket.OPEN;
+  }
+
+  private write(text: string): boolean {
+    if (!this.writable()) return false;
+    this.ws?.send(text);
     return true;
   }
 
   /** Live output: dropped rather than queued without bound when the socket is slow. */
-  sendBestEffort(message: AgentMessage): boolean {
+  sendBestEffort(message: OutputMessage): boolean {
     const ws = this.ws;
     if (ws && ws.bufferedAmount > (this.opts.outputHighWaterBytes ?? 1024 * 1024)) {
       if (this.droppedOutput++ === 0) this.log.warn('socket backed up: dropping live output until it drains');
@@ -99,11 +134,15 @@ export class AgentConnection {
       this.log.info({ dropped: this.droppedOutput }, 'socket drained: live output resumed');
       this.droppedOutput = 0;
     }
-    return this.send(message);
+    // Never batched: results only ever leave later than queued, so a line still precedes the
+    // task_result of its execution.
+    return this.write(encode(message));
   }
 
   /** Close for good (no reconnect); resolves once the socket is closed. */
   stop(reason = 'agent shutting down'): Promise<void> {
+    // Whatever is queued goes out before the close frame.
+    this.batch.flush();
     const previous = this.phase;
     this.phase = 'stopped';
     clearTimeout(this.reconnectTimer);
@@ -240,6 +279,8 @@ export class AgentConnection {
   private onClose(ws: WebSocket, code: number, reason: string): void {
     if (ws !== this.ws) return;
     this.clearSessionTimers();
+    // Meant for this socket only: its results are still in the outbox and go again once registered.
+    this.batch.clear();
     this.ws = null;
     if (this.phase === 'stopped') {
       for (const resolve of this.stopWaiters.splice(0)) resolve();

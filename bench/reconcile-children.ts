@@ -8,11 +8,13 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import WebSocket from 'ws';
+import { resultsFrame } from '../agent/frame-batcher.js';
 import { startServices } from '../bin/services.js';
 import { uwsImplementation } from '../gateway/uws.js';
 import { loadServerConfig } from '../shared/config/load.js';
 import { Keys } from '../shared/keys.js';
 import { PROTOCOL_VERSION, type RunMessage, type StepResult } from '../shared/protocol.js';
+import { serveProfiler } from './phase-profiler.js';
 
 type Msg = Record<string, unknown> & { type: string };
 const send = (m: Record<string, unknown>) => process.send?.(m);
@@ -37,6 +39,7 @@ export async function runRole(
   };
   process.once('SIGTERM', () => void stop());
   process.once('disconnect', () => void stop());
+  serveProfiler(send);
   send({ type: 'ready', port: services.ports.agents ?? 0, implementation: uwsImplementation() });
 }
 
@@ -49,6 +52,9 @@ function hash(text: string): number {
   }
   return h >>> 0;
 }
+
+/** Messages per `results` frame the simulated agents send at most (the agent's default flush size). */
+const SIM_BATCH_ITEMS = 500;
 
 interface PhaseStats {
   name: string;
@@ -68,6 +74,8 @@ interface PhaseStats {
  * heartbeats at the interval the gateway asks for, and answers every `run` at once: a receipt,
  * then per task (optionally a check_result and a step_result per step, like the real agent) a
  * task_result — satisfied, or for a `drift` fraction of (agent, task) pairs drifted-then-applied.
+ * Like the real agent with instant results, the answer is one `results` frame (split only past
+ * SIM_BATCH_ITEMS messages, as the agent's batcher would).
  */
 export async function runSims(opts: {
   url: string;
@@ -110,7 +118,9 @@ export async function runSims(opts: {
     phase.runs++;
     phase.firstRunAt ??= now;
     phase.lastRunAt = now;
-    ws.send(
+    // Encoded messages of this answer, sent together at the end.
+    const out: string[] = [];
+    out.push(
       JSON.stringify({
         type: 'instruction_receipt',
         instruction_id: run.instruction_id,
@@ -136,7 +146,7 @@ export async function runSims(opts: {
       }));
       if (opts.full) {
         for (const step of steps) {
-          ws.send(
+          out.push(
             JSON.stringify({
               type: 'check_result',
               result_id: nextId(),
@@ -148,11 +158,11 @@ export async function runSims(opts: {
               output_tail: '',
             }),
           );
-          ws.send(JSON.stringify({ type: 'step_result', result_id: nextId(), ...base, result: step }));
+          out.push(JSON.stringify({ type: 'step_result', result_id: nextId(), ...base, result: step }));
           phase.results += 2;
         }
       }
-      ws.send(
+      out.push(
         JSON.stringify({
           type: 'task_result',
           result_id: nextId(),
@@ -167,6 +177,10 @@ export async function runSims(opts: {
       );
       phase.results++;
       phase.taskResults++;
+    }
+    for (let i = 0; i < out.length; i += SIM_BATCH_ITEMS) {
+      const part = out.slice(i, i + SIM_BATCH_ITEMS);
+      ws.send(part.length === 1 ? part[0]! : resultsFrame(part));
     }
   };
 

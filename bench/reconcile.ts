@@ -11,12 +11,12 @@
  *   4. the raw BullMQ job rate on the same Redis (no-op jobs, same concurrency) as the baseline.
  *
  *   node --import tsx bench/reconcile.ts [--agents 10000] [--tasks 20] [--sims 3] [--drift 0.1]
- *     [--full] [--heartbeat 10s] [--baseline-jobs 50000] [--phase-timeout-s 300] [--cpu-prof] [--write]
+ *     [--full] [--heartbeat 10s] [--baseline-jobs 50000] [--phase-timeout-s 300] [--cpu-prof] [--prof-phase satisfied] [--write]
  *   --full: per step also check_result + step_result (as the real agent), not only task_result.
  *   --write: replace the `## Reconcile cycle` section of bench/RESULTS.md.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +43,8 @@ const { values: args } = parseArgs({
     'baseline-jobs': { type: 'string', default: '50000' },
     'phase-timeout-s': { type: 'string', default: '300' },
     'cpu-prof': { type: 'boolean', default: false },
+    'prof-phase': { type: 'string' },
+    'role-flags': { type: 'string', default: '' },
     write: { type: 'boolean', default: false },
     // children
     child: { type: 'string' },
@@ -231,6 +233,8 @@ interface Ctx {
   timeoutMs: number;
   /** Background Redis commands per second with nothing to reconcile (heartbeats, schedulers, idle workers). */
   idleRate: number;
+  /** `--prof-phase`: the phase to profile and where the profiles go. */
+  profile: { phase: string; dir: string } | null;
 }
 
 async function simStats(sims: ChildProcess[]): Promise<SimStats> {
@@ -322,6 +326,11 @@ async function runPhase(
   const idBefore = await reconcileIdCounter(ctx);
   const resultsIdBefore = await resultsIdCounter(ctx);
   await ctx.redis.config('RESETSTAT');
+  const profiled = ctx.profile?.phase === name ? ctx.profile : null;
+  if (profiled)
+    await Promise.all(
+      [ctx.reconciler, ctx.gateway].map((c) => ask(c, { type: 'profile-start' }, 'profiling')),
+    );
   const cpuBefore = await cpuSnapshot(ctx);
   const t0 = Date.now();
   const sinceIso = new Date(t0).toISOString();
@@ -356,6 +365,19 @@ async function runPhase(
   const newest = (await ctx.queues.results.getJobs(['completed'], 0, 0, false))[0];
   const lastResultAt = newest?.finishedOn ?? Date.now();
   const cpuAfter = await cpuSnapshot(ctx);
+  if (profiled) {
+    mkdirSync(profiled.dir, { recursive: true });
+    const files = await Promise.all(
+      (['reconciler', 'gateway'] as const).map((role) =>
+        ask(
+          ctx[role],
+          { type: 'profile-stop', file: join(profiled.dir, `${name}-${role}.cpuprofile`) },
+          'profiled',
+        ),
+      ),
+    );
+    console.log(`  [${name}] CPU profiles: ${files.map((f) => f.file).join(', ')}`);
+  }
   const cpu: CpuSnapshot = {
     reconciler: cpuAfter.reconciler - cpuBefore.reconciler,
     gateway: cpuAfter.gateway - cpuBefore.gateway,
@@ -461,8 +483,10 @@ async function main(): Promise<void> {
     const keys = new Keys(redisServer.prefix);
     client = redisServer.client();
     queues = createQueues(client, keys);
-    const prof = (role: string) =>
-      args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', join(profDir, role)] : [];
+    const prof = (role: string) => [
+      ...(args['role-flags'] ? args['role-flags'].split(/\s+/) : []),
+      ...(args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', join(profDir, role)] : []),
+    ];
 
     const reconciler = spawnChild(
       ['--child', 'reconciler', '--config', configFile, '--data-dir', join(dir, 'reconciler')],
@@ -522,6 +546,7 @@ async function main(): Promise<void> {
       tasks,
       timeoutMs,
       idleRate: 0,
+      profile: args['prof-phase'] ? { phase: args['prof-phase'], dir: profDir } : null,
     };
     // Every registration enqueued a `connect` reconcile: let that first cycle finish, deadlines included.
     const warmStart = Date.now();

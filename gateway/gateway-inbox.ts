@@ -21,15 +21,27 @@ export const INBOX_TTL_MS = 15 * 60_000;
 
 // Delivers only to a gateway that announced itself recently (it reads its inbox); otherwise the
 // caller reports the instruction undeliverable at once instead of waiting for a deadline.
-// KEYS: gateways hash, inbox. ARGV: gateway id, oldest acceptable announce (ms), maxlen, ttl, text.
+// KEYS: gateways hash, inbox. ARGV: gateway id, oldest acceptable announce (ms), maxlen, ttl, then
+// one or more texts: one stream entry whose fields are `m` → text, in order.
 const SEND = `
 if ARGV[2] ~= '' then
   local seen = redis.call('HGET', KEYS[1], ARGV[1])
   if not seen or tonumber(seen) < tonumber(ARGV[2]) then return 0 end
 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[5])
+local fields = {}
+for i = 5, #ARGV do
+  fields[#fields + 1] = 'm'
+  fields[#fields + 1] = ARGV[i]
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(fields))
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return 1`;
+
+/** Texts per stream entry when sends are batched (InboxBatcher), and the entry's byte budget. */
+export const INBOX_BATCH_TEXTS = 64;
+export const INBOX_BATCH_BYTES = 512 * 1024;
+/** Entries per XREAD: with batched entries, at most 32 × 512 KiB in one reply. */
+const READ_COUNT = 32;
 
 interface InboxCommands {
   flukeInboxSend(gateways: string, inbox: string, ...args: Array<string | number>): Promise<number>;
@@ -47,14 +59,14 @@ export function defineInboxCommand(redis: Redis | Cluster): void {
 }
 
 /**
- * Appends one message to a gateway's inbox. With `aliveSince` (epoch ms), only if that gateway
- * announced itself since then; returns whether it was written.
+ * Appends a message (or several, as one entry) to a gateway's inbox. With `aliveSince` (epoch ms),
+ * only if that gateway announced itself since then; returns whether it was written.
  */
 export async function sendToGateway(
   redis: Redis | Cluster,
   keys: Keys,
   gatewayId: string,
-  text: string,
+  text: string | readonly string[],
   aliveSince: number | null = null,
 ): Promise<boolean> {
   defineInboxCommand(redis);
@@ -65,9 +77,73 @@ export async function sendToGateway(
     aliveSince === null ? '' : String(aliveSince),
     INBOX_MAXLEN,
     INBOX_TTL_MS,
-    text,
+    ...(typeof text === 'string' ? [text] : text),
   );
   return written === 1;
+}
+
+interface PendingSend {
+  texts: string[];
+  bytes: number;
+  waiters: Array<(written: boolean) => void>;
+  fail: Array<(err: unknown) => void>;
+}
+
+/**
+ * Coalesces the sends of one event-loop turn per gateway into entries of up to INBOX_BATCH_TEXTS
+ * texts (INBOX_BATCH_BYTES): a fan-out of 500 agents to one gateway is a handful of script calls
+ * and stream entries instead of 500. Each `send` resolves like `sendToGateway` for its text.
+ */
+export class InboxBatcher {
+  private readonly pending = new Map<string, PendingSend[]>();
+  private scheduled = false;
+
+  constructor(
+    private readonly redis: Redis | Cluster,
+    private readonly keys: Keys,
+    /** A gateway that has not announced itself for this long gets nothing (null: no check). */
+    private readonly staleMs: number | null,
+  ) {
+    defineInboxCommand(redis);
+  }
+
+  send(gatewayId: string, text: string): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      const batches = this.pending.get(gatewayId) ?? [];
+      let last = batches.at(-1);
+      if (!last || last.texts.length >= INBOX_BATCH_TEXTS || last.bytes + text.length > INBOX_BATCH_BYTES) {
+        last = { texts: [], bytes: 0, waiters: [], fail: [] };
+        batches.push(last);
+        this.pending.set(gatewayId, batches);
+      }
+      last.texts.push(text);
+      last.bytes += text.length;
+      last.waiters.push(resolve);
+      last.fail.push(reject);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const aliveSince = this.staleMs === null ? null : Date.now() - this.staleMs;
+    for (const [gatewayId, batches] of this.pending) {
+      for (const b of batches) {
+        sendToGateway(this.redis, this.keys, gatewayId, b.texts, aliveSince).then(
+          (written) => {
+            for (const w of b.waiters) w(written);
+          },
+          (err: unknown) => {
+            for (const f of b.fail) f(err);
+          },
+        );
+      }
+    }
+    this.pending.clear();
+  }
 }
 
 type XReadReply = Array<[string, Array<[string, string[]]>]> | null;
@@ -114,7 +190,7 @@ export class InboxReader {
       try {
         const reply = (await this.conn.xread(
           'COUNT',
-          1000,
+          READ_COUNT,
           'BLOCK',
           this.blockMs,
           'STREAMS',
@@ -125,8 +201,11 @@ export class InboxReader {
         for (const [, entries] of reply ?? []) {
           for (const [id, fields] of entries) {
             this.lastId = id;
-            const text = fields[1];
-            if (typeof text === 'string') this.onMessage(text);
+            // One text per `m` field: a batched entry holds several, in order.
+            for (let i = 1; i < fields.length; i += 2) {
+              const text = fields[i];
+              if (typeof text === 'string') this.onMessage(text);
+            }
           }
         }
       } catch (err) {

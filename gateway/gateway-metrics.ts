@@ -5,14 +5,17 @@
  * Everything else arrives through the gateway's event emitter, so the socket code stays unaware.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { AgentMessage, GatewayMessage } from '../shared/protocol.js';
+import type { AgentMessage, GatewayMessage, ResultsMessage } from '../shared/protocol.js';
 import { CloseCode } from '../shared/protocol.js';
 import type { GatewayEvents } from './gateway-events.js';
 
+/** A message as counted: a `results` frame is counted as the receipts and results it carries. */
+export type CountedMessage = Exclude<AgentMessage, ResultsMessage>;
+
 /** What the socket path calls: each a constant-time increment. */
 export interface GatewayMetricsPort {
-  /** A frame from an agent, parsed (null: it failed the schema). */
-  received(message: AgentMessage | null): void;
+  /** A message from an agent, parsed (null: a frame that failed the schema). */
+  received(message: CountedMessage | null): void;
   sent(type: GatewayMessage['type']): void;
   /** An upgrade refused for a missing or wrong agent token. */
   unauthorized(): void;
@@ -166,7 +169,7 @@ export class GatewayMetrics implements GatewayMetricsPort {
     });
   }
 
-  received(message: AgentMessage | null): void {
+  received(message: CountedMessage | null): void {
     const type = message?.type ?? 'invalid';
     const i = RECEIVED_TYPES.indexOf(type);
     if (i >= 0) this.receivedCounts[i] = (this.receivedCounts[i] ?? 0) + 1;

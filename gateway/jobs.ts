@@ -93,6 +93,16 @@ export function resultJob(data: ResultJobData): JobSpec<ResultJobData> {
 export const RESULTS_PER_JOB = 500;
 
 /**
+ * A batched job carries up to RESULTS_PER_JOB messages (~250 KB): 10,000 completed ones kept
+ * would hold gigabytes of Redis memory. A thousand is still an hour of a 10,000-agent fleet's
+ * quiet cycles to look at in Bull Board.
+ */
+const BATCH_RETENTION: JobsOptions = {
+  removeOnComplete: { age: 3600, count: 1000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 1000 },
+};
+
+/**
  * A batched results job. No custom id: a re-sent result lands in a different batch, so the
  * consumer's idempotency (event ids derived from the execution, the judged execution id in the
  * status, finishTask) is what makes a duplicate harmless. Retried, because every step is idempotent.
@@ -101,7 +111,7 @@ export function resultsJob(data: ResultsJobData): JobSpec<ResultsJobData> {
   return {
     name: 'results',
     data,
-    opts: { ...RETENTION, attempts: 3, backoff: { type: 'exponential', delay: 500 } },
+    opts: { ...BATCH_RETENTION, attempts: 3, backoff: { type: 'exponential', delay: 500 } },
   };
 }
 

@@ -8,7 +8,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../shared/keys.js';
 import { encodeChannelMessage, type Instruction } from './gateway-channel.js';
-import { sendToGateway } from './gateway-inbox.js';
+import { type InboxBatcher, sendToGateway } from './gateway-inbox.js';
 import { decodeRegistryEntry, type RegistryEntry } from './registry-entry.js';
 
 export type PublishOutcome =
@@ -21,6 +21,7 @@ export const DEFAULT_GATEWAY_STALE_MS = 30_000;
 /**
  * `target` is the agent name (looked up now) or a registry entry the caller just read (saves a round
  * trip and pins the session the plan was made for). `gatewayStaleMs`: 3 × `heartbeat_interval`.
+ * With a `batcher` (made with the same staleness), sends of one event-loop turn share entries.
  */
 export async function publishInstruction(
   redis: Redis,
@@ -28,17 +29,20 @@ export async function publishInstruction(
   target: string | RegistryEntry,
   message: Instruction,
   gatewayStaleMs = DEFAULT_GATEWAY_STALE_MS,
+  batcher?: InboxBatcher,
 ): Promise<PublishOutcome> {
   const entry =
     typeof target === 'string' ? decodeRegistryEntry(await redis.hgetall(keys.agent(target))) : target;
   if (!entry) return { status: 'undeliverable', reason: 'agent not connected' };
-  const sent = await sendToGateway(
-    redis,
-    keys,
-    entry.gateway_id,
-    encodeChannelMessage({ kind: 'instruction', agent: entry.name, session_id: entry.session_id, message }),
-    Date.now() - gatewayStaleMs,
-  );
+  const text = encodeChannelMessage({
+    kind: 'instruction',
+    agent: entry.name,
+    session_id: entry.session_id,
+    message,
+  });
+  const sent = batcher
+    ? await batcher.send(entry.gateway_id, text)
+    : await sendToGateway(redis, keys, entry.gateway_id, text, Date.now() - gatewayStaleMs);
   if (!sent) return { status: 'undeliverable', reason: `gateway ${entry.gateway_id} is not listening` };
   return { status: 'published', gateway_id: entry.gateway_id, session_id: entry.session_id };
 }

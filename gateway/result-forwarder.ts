@@ -64,11 +64,20 @@ export class ResultForwarder {
   constructor(private readonly opts: ResultForwarderOptions) {}
 
   /** False when the backlog is full: the result is not taken and will be re-sent by the agent. */
-  push(source: ResultSource, message: ForwardedMessage): boolean {
-    if (this.pending.length >= this.opts.maxPending) return false;
-    this.pending.push({ source, message, receivedAt: new Date().toISOString() });
-    this.schedule();
-    return true;
+  push(source: ResultSource, message: ForwardedMessage, receivedAt = isoNow()): boolean {
+    return this.pushAll(source, [message], receivedAt) === 1;
+  }
+
+  /**
+   * Several messages from one source (one `results` frame), read at `receivedAt`. Takes them in
+   * order while the backlog has room and returns how many it took: the rest are refused, each as
+   * a single message would be (no ack, so the agent re-sends them).
+   */
+  pushAll(source: ResultSource, messages: readonly ForwardedMessage[], receivedAt = isoNow()): number {
+    const taken = Math.max(0, Math.min(messages.length, this.opts.maxPending - this.pending.length));
+    for (let i = 0; i < taken; i++) this.pending.push({ source, message: messages[i]!, receivedAt });
+    if (taken > 0) this.schedule();
+    return taken;
   }
 
   private schedule(): void {
@@ -161,6 +170,20 @@ export class ResultForwarder {
     if (this.pending.length > 0 || this.inFlight > 0 || this.scheduled) return;
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
+}
+
+let isoMs = Number.NaN;
+let isoText = '';
+/**
+ * The current time as an ISO string, formatted at most once per millisecond: a burst of frames
+ * read within one millisecond shares one string instead of a Date and a toISOString each.
+ */
+export function isoNow(now = Date.now()): string {
+  if (now !== isoMs) {
+    isoMs = now;
+    isoText = new Date(now).toISOString();
+  }
+  return isoText;
 }
 
 function recentKey(p: Pending): string {

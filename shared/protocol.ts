@@ -170,6 +170,28 @@ export const OutputMessage = z.object({
 });
 export type OutputMessage = z.infer<typeof OutputMessage>;
 
+/** Most items one `results` frame may carry (the 1 MiB frame limit applies as well). */
+export const MAX_RESULTS_PER_FRAME = 1000;
+
+/** What may travel inside a `results` frame: receipts and results, never live output. */
+export const ResultsItem = z.discriminatedUnion('type', [
+  InstructionReceiptMessage,
+  CheckResultMessage,
+  StepResultMessage,
+  TaskResultMessage,
+]);
+export type ResultsItem = z.infer<typeof ResultsItem>;
+
+/**
+ * Several receipts and results in one frame, in the order the agent produced them. Each item is
+ * handled exactly as the same message sent on its own (results are acked by `result_id`).
+ */
+export const ResultsMessage = z.object({
+  type: z.literal('results'),
+  messages: z.array(ResultsItem).min(1).max(MAX_RESULTS_PER_FRAME),
+});
+export type ResultsMessage = z.infer<typeof ResultsMessage>;
+
 export const AgentMessage = z.discriminatedUnion('type', [
   RegisterMessage,
   HeartbeatMessage,
@@ -178,6 +200,7 @@ export const AgentMessage = z.discriminatedUnion('type', [
   StepResultMessage,
   TaskResultMessage,
   OutputMessage,
+  ResultsMessage,
 ]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 /** The messages that carry a `result_id` and wait for an ack. */

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { type Agent, createAgent } from '../agent/agent.js';
+import type { ExecResult, Executors } from '../agent/executors/executor.js';
 import type { AgentConfig } from '../shared/config/types.js';
 import type { AgentMessage, RegisterMessage, TaskResultMessage } from '../shared/protocol.js';
 import { shell, silentLogger, task, tempDir } from './helpers/agent-harness.js';
@@ -24,15 +25,27 @@ function config(url: string, token = 'test-token'): AgentConfig {
 function startAgent(
   t: Parameters<typeof tempDir>[0],
   url: string,
-  extra: { token?: string; capMs?: number; resendAfterMs?: number } = {},
+  extra: {
+    token?: string;
+    capMs?: number;
+    resendAfterMs?: number;
+    executors?: Executors;
+    batchWindowMs?: number;
+  } = {},
 ): Agent {
   const agent = createAgent({
     config: config(url, extra.token),
     logger: silentLogger,
     version: '9.9.9-test',
-    connection: { backoffBaseMs: 20, backoffCapMs: extra.capMs ?? 200, random: () => 0.5 },
+    connection: {
+      backoffBaseMs: 20,
+      backoffCapMs: extra.capMs ?? 200,
+      random: () => 0.5,
+      ...(extra.batchWindowMs !== undefined ? { batchWindowMs: extra.batchWindowMs } : {}),
+    },
     drainTimeoutMs: 500,
     ...(extra.resendAfterMs ? { resendAfterMs: extra.resendAfterMs } : {}),
+    ...(extra.executors ? { executors: extra.executors } : {}),
   });
   agent.start();
   t.teardown(() => agent.stop());
@@ -47,6 +60,16 @@ async function gateway(
   t.teardown(() => gw.close());
   return gw;
 }
+
+/** Executors whose checks pass at once: results come as fast as the runner can emit them. */
+const satisfied = async (): Promise<ExecResult> => ({
+  exitCode: 0,
+  output: '',
+  timedOut: false,
+  error: null,
+});
+const instant = { check: satisfied, apply: satisfied };
+const instantExecutors = { shell: instant, systemd: instant, mise: instant } as Executors;
 
 const isType =
   <K extends AgentMessage['type']>(type: K) =>
@@ -259,4 +282,71 @@ t.test('wss://: verified with ca_file, refused without it, allowed by insecure_s
   withCa({ ca_file: null, insecure_skip_verify: true });
   await gw.waitFor(isType('register'), 1);
   t.equal(gw.connections, 2);
+});
+
+t.test('a receipt and results emitted together leave as one results frame', async (t) => {
+  const gw = await gateway(t);
+  const agent = startAgent(t, gw.url, { executors: instantExecutors });
+  await gw.waitFor(isType('register'));
+  const tasks = [1, 2, 3].map((i) => task(`t${i}`, [shell('a', 'true', 'true'), shell('b', 'true', 'true')]));
+  gw.send({ type: 'run', instruction_id: 'i-batch', revision: 'abc', trigger: 'drift_check', tasks });
+  await gw.waitFor((m) => m.type === 'task_result' && m.task === 't3');
+  const receipt = gw.received.find((r) => r.message.type === 'instruction_receipt');
+  const frame = gw.frames[receipt?.frame ?? -1];
+  // 1 receipt + 3 tasks × (2 × (check_result + step_result) + task_result).
+  t.match(frame, { type: 'results', count: 1 + 3 * 5 }, 'the receipt and all 15 results in one frame');
+  t.same(
+    gw.frames.filter((f) => f.type !== 'heartbeat').map((f) => f.type),
+    ['register', 'results'],
+    'no other frame carried them',
+  );
+  const types = gw.received.filter((r) => r.frame === receipt?.frame).map((r) => r.message.type);
+  t.same(
+    types.slice(0, 6),
+    ['instruction_receipt', 'check_result', 'step_result', 'check_result', 'step_result', 'task_result'],
+    'in the order they were produced',
+  );
+  // The fake acks the whole frame in one result_ack.
+  await agent.runner.idle();
+  const deadline = Date.now() + 5000;
+  while (agent.outbox.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  t.equal(agent.outbox.size, 0, 'every result acked');
+});
+
+t.test('a batch lost to a socket close is re-sent, whole, after reconnecting', async (t) => {
+  const gw = await gateway(t);
+  // A long window, so the close surely comes while the batch waits.
+  const agent = startAgent(t, gw.url, { executors: instantExecutors, batchWindowMs: 60_000 });
+  await gw.waitFor(isType('register'));
+  const run = task('lost', [shell('a', 'true', 'true'), shell('b', 'true', 'true')]);
+  gw.send({ type: 'run', instruction_id: 'i-lost', revision: 'abc', trigger: 'manual', tasks: [run] });
+  const deadline = Date.now() + 5000;
+  while (agent.outbox.size < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await agent.runner.idle();
+  t.equal(agent.outbox.size, 5, 'five results waiting in the outbox (and in the batch)');
+  t.same(
+    gw.frames.map((f) => f.type),
+    ['register'],
+    'nothing sent yet',
+  );
+  const pending = agent.outbox.pending().map((r) => r.result_id);
+  gw.closeAgent(1001, 'draining');
+  await gw.waitFor(isType('register'), 1);
+  // Re-sent at once after registration (not after the window), as one frame.
+  const last = await gw.waitFor((m) => 'result_id' in m && m.result_id === pending.at(-1));
+  t.ok(last);
+  const resent = gw.received.filter((r) => 'result_id' in r.message);
+  t.same(
+    resent.map((r) => ('result_id' in r.message ? r.message.result_id : '')),
+    pending,
+    'every result exactly once, oldest first',
+  );
+  t.ok(
+    resent.every((r) => r.conn === 2),
+    'all on the new connection: the dropped batch never went out on the old one',
+  );
+  t.equal(new Set(resent.map((r) => r.frame)).size, 1, 'in one frame');
+  t.equal(gw.frames[resent[0]?.frame ?? -1]?.type, 'results');
+  while (agent.outbox.size > 0 && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 10));
+  t.equal(agent.outbox.size, 0, 'acked after the re-send');
 });

@@ -269,6 +269,13 @@ t.test('Redis outage: no ack while enqueue fails; re-subscribe and rebuild after
   const agent = new TestAgent(gw.url);
   t.teardown(() => agent.close());
   await agent.register('outage-01');
+  // Like a real agent, keep heartbeating through the outage: kill, the 500 ms enqueue timeout and
+  // the restart take longer than the 3 silent intervals (600 ms) after which the gateway hangs up.
+  const beating = setInterval(() => agent.heartbeat(), 100);
+  t.teardown(() => clearInterval(beating));
+  // The registry is empty after the restart: the next heartbeat rebuilds it (possibly one the
+  // gateway read during the outage, so listen before the restart).
+  const rebuilt = once(gw.gateway.events, 'registry:rebuilt');
   await r.kill();
   const failed = once(gw.gateway.events, 'results:failed');
   agent.send(taskResult('during-outage'));
@@ -279,8 +286,6 @@ t.test('Redis outage: no ack while enqueue fails; re-subscribe and rebuild after
   });
   await r.restart();
   t.notOk(ackDuringOutage, 'no ack while Redis was down');
-  // The registry is empty after the restart: the next heartbeat rebuilds it.
-  const rebuilt = once(gw.gateway.events, 'registry:rebuilt');
   await eventually(
     async () => {
       agent.heartbeat();

@@ -1,7 +1,7 @@
 /** The gateway's ResultForwarder: batched results jobs, acks only after the enqueue resolved. */
 import t from 'tap';
 import { RESULTS_PER_JOB, type ResultsJobData } from '../gateway/jobs.js';
-import { type JobQueue, ResultForwarder, type ResultSource } from '../gateway/result-forwarder.js';
+import { isoNow, type JobQueue, ResultForwarder, type ResultSource } from '../gateway/result-forwarder.js';
 import type { Logger } from '../shared/logger.js';
 import type { TaskResultMessage } from '../shared/protocol.js';
 
@@ -152,4 +152,38 @@ t.test('a burst keeps at most two enqueues in flight; the rest leave together af
   await f.idle();
   t.equal(entered, 3, 'the waiting eight left in one more enqueue');
   t.same(acks.flat().sort(), Array.from({ length: 10 }, (_, i) => `r${i}`).sort(), 'every result acked');
+});
+
+t.test('pushAll: the messages of one frame share one read time; a full backlog takes a prefix', async (t) => {
+  const queue = new FakeQueue();
+  let release!: () => void;
+  queue.gate = new Promise((r) => {
+    release = r;
+  });
+  const f = new ResultForwarder({ queue, gatewayId: 'g', timeoutMs: 1000, maxPending: 5, logger });
+  const acks: string[][] = [];
+  const s = source('a', acks);
+  const frame = Array.from({ length: 8 }, (_, i) => result(`r${i}`));
+  t.equal(f.pushAll(s, frame, '2025-03-13T14:22:05.000Z'), 5, 'five fit');
+  t.equal(f.pushAll(s, [result('r8')]), 0, 'then none');
+  t.notOk(f.push(s, result('r9')), 'push refuses too');
+  release();
+  await f.idle();
+  const items = queue.calls.flat().flatMap((j) => j.data.items);
+  t.same(
+    items.map((i) => (i.message as TaskResultMessage).result_id),
+    ['r0', 'r1', 'r2', 'r3', 'r4'],
+  );
+  t.ok(items.every((i) => i.received_at === '2025-03-13T14:22:05.000Z'));
+  t.same(acks.flat(), ['r0', 'r1', 'r2', 'r3', 'r4'], 'only what was taken is acked');
+  t.equal(f.pushAll(s, frame.slice(5)), 3, 'room again once enqueued');
+  await f.idle();
+  t.same(acks.flat().slice(5), ['r5', 'r6', 'r7']);
+});
+
+t.test('isoNow formats once per millisecond', async (t) => {
+  const a = isoNow(1_700_000_000_000);
+  t.equal(a, new Date(1_700_000_000_000).toISOString());
+  t.equal(isoNow(1_700_000_000_000), a, 'same millisecond, same string');
+  t.equal(isoNow(1_700_000_000_001), '2023-11-14T22:13:20.001Z');
 });

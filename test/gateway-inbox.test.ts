@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { InboxReader, sendToGateway } from '../gateway/gateway-inbox.js';
+import { INBOX_BATCH_TEXTS, InboxBatcher, InboxReader, sendToGateway } from '../gateway/gateway-inbox.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
 import { startRedis } from './helpers/redis.js';
@@ -85,6 +85,44 @@ t.test('only a gateway that announced itself lately gets instructions', async (t
   t.equal(await c.xlen(keys.gatewayInbox('live')), 1);
   t.ok((await c.pttl(keys.gatewayInbox('live'))) > 0, 'an inbox expires when nobody writes to it');
   t.equal(await c.exists(keys.gatewayInbox('ghost')), 0, 'nothing written for the ghost');
+});
+
+t.test('sends of one turn share stream entries, arrive in order, and answer per gateway', async (t) => {
+  const c = redis.client();
+  await c.hset(keys.gateways(), 'fan-a', String(Date.now()), 'fan-b', String(Date.now()));
+  await c.hset(keys.gateways(), 'fan-stale', String(Date.now() - 60_000));
+  const received: Record<string, string[]> = { 'fan-a': [], 'fan-b': [] };
+  const readers = ['fan-a', 'fan-b'].map(
+    (gw) =>
+      new InboxReader(redis.client(), keys.gatewayInbox(gw), (text) => received[gw]?.push(text), logger),
+  );
+  for (const r of readers) await r.start();
+  t.teardown(() => Promise.all(readers.map((r) => r.stop())));
+  const batcher = new InboxBatcher(c, keys, 30_000);
+  const count = 3 * INBOX_BATCH_TEXTS + 5;
+  const texts = Array.from({ length: count }, (_, i) => `m-${String(i).padStart(4, '0')}`);
+  const outcomes = await Promise.all([
+    ...texts.map((text) => batcher.send('fan-a', text)),
+    batcher.send('fan-b', 'only-b'),
+    batcher.send('fan-stale', 'never'),
+  ]);
+  t.same(outcomes, [...texts.map(() => true), true, false], 'a stale gateway is refused, per send');
+  t.equal(await c.xlen(keys.gatewayInbox('fan-a')), 4, `${count} texts in ${INBOX_BATCH_TEXTS}-text entries`);
+  t.equal(await c.exists(keys.gatewayInbox('fan-stale')), 0);
+  await waitFor(
+    'all texts read',
+    async () => received['fan-a']?.length ?? 0,
+    (n) => n === count,
+    10_000,
+  );
+  t.same(received['fan-a'], texts, 'in order, none lost');
+  await waitFor(
+    'fan-b read',
+    async () => received['fan-b']?.length ?? 0,
+    (n) => n === 1,
+    10_000,
+  );
+  t.same(received['fan-b'], ['only-b']);
 });
 
 t.test('reading resumes after Redis restarts, and says so', async (t) => {

@@ -1,7 +1,7 @@
 /**
  * A fake gateway for agent tests, made with `ws`: checks the Bearer token before the upgrade,
- * answers `register` (or refuses it), acks results, records every message and lets the test send
- * anything. Listens on 127.0.0.1, port 0 unless a port is given (to play "another gateway" on
+ * answers `register` (or refuses it), acks results, records every message (the items of a
+ * `results` batch one by one, and every frame as it came) and lets the test send anything. Listens on 127.0.0.1, port 0 unless a port is given (to play "another gateway" on
  * the same address after the first one died).
  */
 import type { IncomingMessage } from 'node:http';
@@ -23,16 +23,30 @@ export interface FakeGatewayOptions {
   tls?: { cert: string; key: string };
 }
 
+/** A message as the gateway handles it: a `results` batch is recorded as its items. */
+export type ReceivedMessage = Exclude<AgentMessage, { type: 'results' }>;
+
 export interface Received {
   /** 1-based connection number on this gateway. */
   conn: number;
-  message: AgentMessage;
+  message: ReceivedMessage;
+  /** Index into `frames` of the frame that carried it. */
+  frame: number;
+}
+
+export interface ReceivedFrame {
+  conn: number;
+  /** The frame's type (`results` for a batch). */
+  type: AgentMessage['type'];
+  /** Messages in it: the batch size, or 1. */
+  count: number;
 }
 
 export interface FakeGateway {
   url: string;
   port: number;
   received: Received[];
+  frames: ReceivedFrame[];
   /** Authorization headers of every upgrade attempt, accepted or not. */
   authorizations: Array<string | undefined>;
   /** Upgrade attempts (accepted or not), with their times. */
@@ -40,8 +54,8 @@ export interface FakeGateway {
   connections: number;
   closeCodes: number[];
   /** Resolves with the first received message (at index ≥ from) matching `pred`. */
-  waitFor<T extends AgentMessage>(pred: (m: AgentMessage) => m is T, from?: number): Promise<T>;
-  waitFor(pred: (m: AgentMessage) => boolean, from?: number): Promise<AgentMessage>;
+  waitFor<T extends ReceivedMessage>(pred: (m: ReceivedMessage) => m is T, from?: number): Promise<T>;
+  waitFor(pred: (m: ReceivedMessage) => boolean, from?: number): Promise<ReceivedMessage>;
   /** Resolves when `n` upgrade attempts have been seen. */
   waitForAttempts(n: number): Promise<void>;
   waitForClose(n: number): Promise<void>;
@@ -64,6 +78,7 @@ export async function startFakeGateway(opts: FakeGatewayOptions = {}): Promise<F
   const token = opts.token ?? 'test-token';
   const autoAck = opts.autoAck ?? true;
   const received: Received[] = [];
+  const frames: ReceivedFrame[] = [];
   const authorizations: Array<string | undefined> = [];
   const attempts: number[] = [];
   const closeCodes: number[] = [];
@@ -133,7 +148,14 @@ export async function startFakeGateway(opts: FakeGatewayOptions = {}): Promise<F
       const parsed = parseAgentMessage(data.toString());
       if (!parsed.ok) throw new Error(`agent sent a bad message: ${parsed.error}`);
       const message = parsed.message;
-      received.push({ conn, message });
+      const frame = frames.length;
+      frames.push({
+        conn,
+        type: message.type,
+        count: message.type === 'results' ? message.messages.length : 1,
+      });
+      const items: ReceivedMessage[] = message.type === 'results' ? message.messages : [message];
+      for (const m of items) received.push({ conn, message: m, frame });
       if (message.type === 'register') {
         if (opts.refuse !== undefined) {
           ws.send(encode({ type: 'refused', reason: opts.refuse }));
@@ -149,8 +171,9 @@ export async function startFakeGateway(opts: FakeGatewayOptions = {}): Promise<F
             }),
           );
         }
-      } else if (autoAck && RESULT_TYPES.has(message.type) && 'result_id' in message) {
-        ws.send(encode({ type: 'result_ack', result_ids: [message.result_id] }));
+      } else if (autoAck) {
+        const ids = items.flatMap((m) => (RESULT_TYPES.has(m.type) && 'result_id' in m ? [m.result_id] : []));
+        if (ids.length > 0) ws.send(encode({ type: 'result_ack', result_ids: ids }));
       }
       notify();
     });
@@ -165,13 +188,14 @@ export async function startFakeGateway(opts: FakeGatewayOptions = {}): Promise<F
     url: `${https ? 'wss' : 'ws'}://127.0.0.1:${port}`,
     port,
     received,
+    frames,
     authorizations,
     attempts,
     closeCodes,
     get connections() {
       return connections;
     },
-    waitFor(pred: (m: AgentMessage) => boolean, from = 0): Promise<AgentMessage> {
+    waitFor(pred: (m: ReceivedMessage) => boolean, from = 0): Promise<ReceivedMessage> {
       const find = () => received.slice(from).find((r) => pred(r.message))?.message;
       return until(() => find() !== undefined).then(() => find()!);
     },

@@ -9,6 +9,7 @@ import {
   type GatewayConfig,
   type GatewayLimits,
 } from '../../gateway/gateway.js';
+import type { Registry } from '../../gateway/registry.js';
 import type { JobQueue } from '../../gateway/result-forwarder.js';
 import type { ScopedAgentToken } from '../../shared/config/types.js';
 import { Keys } from '../../shared/keys.js';
@@ -36,6 +37,8 @@ export interface TestGatewayOptions {
   scoped?: ScopedAgentToken[];
   /** Share one client between gateways (default: a fresh one per gateway). */
   redis?: Redis;
+  /** Replace the Redis registry (e.g. wrap it to count its writes). */
+  registry?: (redis: Redis, keys: Keys) => Registry;
 }
 
 export function captureLogger(logs: Array<Record<string, unknown>>): Logger {
@@ -65,6 +68,7 @@ export async function startGateway(r: TestRedis, opts: TestGatewayOptions = {}):
     ...(opts.gatewayId ? { gatewayId: opts.gatewayId } : {}),
     ...(opts.limits ? { limits: opts.limits } : {}),
     ...(opts.queues ? { queues: opts.queues } : {}),
+    ...(opts.registry ? { registry: opts.registry(redis, new Keys(r.prefix)) } : {}),
   });
   const { port } = await gateway.listen();
   const scheme = config.tls.enabled ? 'wss' : 'ws';
