@@ -204,6 +204,8 @@ interface PhaseResult {
   topCommands: [string, number][];
   reconcileJobs: number;
   resultJobs: number;
+  /** When the phase's dispatch (`agents`) and results jobs ran, ms after the trigger. */
+  timeline?: Record<'agents' | 'results', Record<string, number>>;
   /** Results the gateway never acknowledged (its enqueue timed out). */
   unacked: number;
   /** CPU seconds used from the trigger to the last result, per process. */
@@ -364,6 +366,26 @@ async function runPhase(
   }
   const newest = (await ctx.queues.results.getJobs(['completed'], 0, 0, false))[0];
   const lastResultAt = newest?.finishedOn ?? Date.now();
+  // When each `agents` (dispatch) job and each results job ran, relative to the trigger: shows
+  // whether the cycle waits on dispatch, on results, or on neither (latency).
+  const span = async (queue: 'reconcile' | 'results', jobName: string) => {
+    const jobs = (await ctx.queues[queue].getJobs(['completed'], 0, 999, false)).filter(
+      (j) => j.name === jobName && (j.processedOn ?? 0) >= t0,
+    );
+    const starts = jobs.map((j) => (j.processedOn ?? t0) - t0).sort((a, b) => a - b);
+    const ends = jobs.map((j) => (j.finishedOn ?? t0) - t0).sort((a, b) => a - b);
+    const runs = jobs.map((j) => (j.finishedOn ?? 0) - (j.processedOn ?? 0)).sort((a, b) => a - b);
+    const q = (xs: number[], f: number) => xs[Math.min(xs.length - 1, Math.floor(f * xs.length))] ?? 0;
+    return {
+      jobs: jobs.length,
+      firstStart: starts[0] ?? 0,
+      lastStart: starts.at(-1) ?? 0,
+      lastEnd: ends.at(-1) ?? 0,
+      runMedian: q(runs, 0.5),
+      runMax: runs.at(-1) ?? 0,
+    };
+  };
+  const timeline = { agents: await span('reconcile', 'agents'), results: await span('results', 'results') };
   const cpuAfter = await cpuSnapshot(ctx);
   if (profiled) {
     mkdirSync(profiled.dir, { recursive: true });
@@ -413,6 +435,7 @@ async function runPhase(
     backgroundCommands: (ctx.idleRate * windowMs) / 1000,
     topCommands: top,
     reconcileJobs: idAfter - idBefore,
+    timeline,
     resultJobs: resultsIdAfter - resultsIdBefore,
     unacked: stats.results - stats.acked,
     verified,

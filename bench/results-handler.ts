@@ -3,13 +3,19 @@
  * satisfied drift check's task results cost in `resultsHandler`, without BullMQ, the gateway or
  * simulated sockets. Isolates the handler from the full cycle in bench/reconcile.ts.
  *
- *   node --import tsx bench/results-handler.ts [--agents 2000] [--tasks 20] [--rounds 3] [--cpu-prof]
+ *   node --import tsx bench/results-handler.ts [--agents 2000] [--tasks 20] [--rounds 3] [--cpu-prof DIR]
  *
  * Each round dispatches one drift-check instruction per agent (saved as the reconciler saves it),
  * then handles a receipt and one satisfied task_result per task in batched jobs of ≤ 500
  * messages, 50 jobs at a time (the results worker's concurrency). Round 1 finds no statuses (every
- * result is recorded); later rounds are quiet checks. Reports CPU ms per agent per round.
+ * result is recorded); later rounds are quiet checks. Reports CPU ms per agent per round (the
+ * whole process: GC threads included) and the main-thread GC pauses within it. --cpu-prof writes
+ * a CPU profile of the handler alone for round 1 and for the last round into DIR.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pino from 'pino';
@@ -29,6 +35,8 @@ const { values: args } = parseArgs({
     agents: { type: 'string', default: '2000' },
     tasks: { type: 'string', default: '20' },
     rounds: { type: 'string', default: '3' },
+    /** Write a CPU profile of the handler alone per round kind: DIR/results-handler-{first,quiet}.cpuprofile. */
+    'cpu-prof': { type: 'string' },
   },
 });
 const AGENTS = Number(args.agents);
@@ -91,6 +99,20 @@ async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<unknown>)
     }),
   );
 }
+
+const profDir = args['cpu-prof'];
+const inspector = profDir ? new Session() : null;
+if (inspector) {
+  inspector.connect();
+  await inspector.post('Profiler.enable');
+}
+
+// Main-thread GC pauses (PerformanceObserver 'gc'), summed per round.
+let gcMs = 0;
+const gcObserver = new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcMs += entry.duration;
+});
+gcObserver.observe({ entryTypes: ['gc'] });
 
 const rows: string[] = [];
 for (let round = 1; round <= ROUNDS; round++) {
@@ -159,18 +181,32 @@ for (let round = 1; round <= ROUNDS; round++) {
   const jobs: ResultJob[] = [];
   for (let i = 0; i < items.length; i += BATCH)
     jobs.push({ kind: 'results', gateway_id: 'gw', items: items.slice(i, i + BATCH) });
+  // Profile round 1 and the last quiet round.
+  const profiled = inspector && (round === 1 || (round === ROUNDS && round > 1));
+  if (profiled) await inspector.post('Profiler.start');
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
+  const gc0 = gcMs;
   await pool(jobs, CONCURRENCY, (job) => resultHandler(job, deps));
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  // Entries are delivered asynchronously: let the last ones of the round in.
+  await new Promise((resolve) => setImmediate(resolve));
+  const gc = gcMs - gc0;
+  if (profiled && profDir) {
+    const { profile } = await inspector.post('Profiler.stop');
+    const file = join(profDir, `results-handler-${round === 1 ? 'first' : 'quiet'}.cpuprofile`);
+    writeFileSync(file, JSON.stringify(profile));
+  }
   const cpuMs = (cpu.user + cpu.system) / 1000;
   rows.push(
-    `| ${round} | ${round === 1 ? 'first (recorded)' : 'quiet'} | ${items.length} | ${wall.toFixed(0)} | ${cpuMs.toFixed(0)} | ${(cpuMs / AGENTS).toFixed(3)} |`,
+    `| ${round} | ${round === 1 ? 'first (recorded)' : 'quiet'} | ${items.length} | ${wall.toFixed(0)} | ${cpuMs.toFixed(0)} | ${gc.toFixed(0)} | ${(cpuMs / AGENTS).toFixed(3)} |`,
   );
 }
+gcObserver.disconnect();
+inspector?.disconnect();
 store.disconnect();
 await redisServer.stop();
 process.stdout.write(
-  `results handler, ${AGENTS} agents × ${TASKS} tasks, batches of ${BATCH}, ${CONCURRENCY} at a time\n\n| round | kind | messages | wall ms | handler CPU ms | CPU ms / agent |\n|---:|---|---:|---:|---:|---:|\n${rows.join('\n')}\n`,
+  `results handler, ${AGENTS} agents × ${TASKS} tasks, batches of ${BATCH}, ${CONCURRENCY} at a time\n\n| round | kind | messages | wall ms | handler CPU ms | GC pauses ms | CPU ms / agent |\n|---:|---|---:|---:|---:|---:|---:|\n${rows.join('\n')}\n`,
 );

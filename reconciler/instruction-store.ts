@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../shared/keys.js';
 import type { PlannedTask } from '../shared/plan.js';
 import type { Trigger } from './jobs.js';
+import { anyNul, LUA_NUL_HELPERS, unpackReply } from './nul-packing.js';
 
 export type InstructionTask = PlannedTask;
 
@@ -44,6 +45,26 @@ for i = 1, #all, 2 do
 end
 return n`;
 
+// finishTasks, then complete, in one step: ARGV[1] = '1' to complete even with tasks still
+// pending, ARGV[2] = the completed record's TTL (s), ARGV[3] = task field, outcome, ... NUL-packed
+// (reconciler/nul-packing.ts). A record with nothing left pending is completed (its TTL
+// shortened) as complete() would.
+const SETTLE_TASKS = `${LUA_NUL_HELPERS}
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+hsetPacked(KEYS[1], ARGV[3])
+local n = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if string.sub(all[i], 1, 2) == 't:' and all[i + 1] == 'pending' then n = n + 1 end
+end
+if n == 0 or ARGV[1] == '1' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return n`;
+
+// The whole record, NUL-packed with its element count (one reply element instead of two per task).
+const GET = `
+local all = redis.call('HGETALL', KEYS[1])
+return {#all, table.concat(all, '\\0')}`;
+
 // ARGV[1] = ttl seconds, ARGV[2] = meta JSON, then task fields. A new record (the usual case) is
 // one HSET; a re-run of the reconcile job saves the same id again, and results already in (the
 // agent refuses the re-sent id) must not go back to pending and end up as timeouts: HSETNX then.
@@ -68,6 +89,71 @@ interface InstructionCommands {
   flukeSaveInstruction(key: string, ttlS: number, meta: string, ...fields: string[]): Promise<unknown>;
   flukeFinishTask(key: string, field: string, outcome: string): Promise<unknown>;
   flukeFinishTasks(key: string, ...fieldsAndOutcomes: string[]): Promise<unknown>;
+  flukeSettleTasks(key: string, complete: string, doneTtlS: number, packed: string): Promise<unknown>;
+  /** Pipelined only (getMany): plain get() stays an HGETALL. */
+  flukeGetInstruction(key: string): Promise<unknown>;
+}
+
+export type FoundInstruction = {
+  record: InstructionRecord;
+  pending: string[];
+  /** Finished tasks → their outcome (`requeued` when a busy agent's task was put back). */
+  outcomes?: Record<string, string>;
+};
+
+/** One instruction's part of settleMany: settleTasks's arguments. */
+export interface Settle {
+  instruction_id: string;
+  done: ReadonlyArray<{ task: string; outcome: string }>;
+  complete: boolean;
+}
+
+/** The commands, queued on an explicit pipeline. */
+interface InstructionPipeline {
+  flukeGetInstruction(key: string): unknown;
+  flukeSettleTasks(key: string, complete: string, doneTtlS: number, packed: string): unknown;
+  exec(): Promise<Array<[Error | null, unknown]> | null>;
+}
+
+/**
+ * Batches go out as one explicit pipeline each, which resolves when its own replies are in
+ * (auto-pipelined commands resolve only with the whole tick's pipeline). A Cluster cannot
+ * pipeline across slots: single commands there.
+ */
+function canPipeline(redis: Redis): boolean {
+  return !(redis as { isCluster?: boolean }).isCluster;
+}
+
+/** `t:<task>`, outcome, ... NUL-packed; null when empty or a task name holds a NUL. */
+function packDone(done: ReadonlyArray<{ task: string; outcome: string }>): string | null {
+  if (done.length === 0) return null;
+  const args: string[] = [];
+  for (const d of done) args.push(`t:${d.task}`, d.outcome);
+  return anyNul(args) ? null : args.join('\0');
+}
+
+/**
+ * The `t:<task>` values of a record's hash (flat field, value, ...). Small hashes keep insertion
+ * order, which save() made meta then the tasks in order: each task is looked for there first,
+ * and only a hash in another order pays for a map.
+ */
+function taskStates(flat: readonly string[]): (task: string, index: number) => string | undefined {
+  let byField: Map<string, string> | null = null;
+  return (task, index) => {
+    const at = 2 + 2 * index;
+    const field = flat[at];
+    if (flat[0] === 'meta' && field !== undefined && isTaskField(field, task)) return flat[at + 1];
+    if (!byField) {
+      byField = new Map();
+      for (let i = 0; i + 1 < flat.length; i += 2) byField.set(flat[i] as string, flat[i + 1] as string);
+    }
+    return byField.get(`t:${task}`);
+  };
+}
+
+/** field === `t:${task}`, without building the string. */
+function isTaskField(field: string, task: string): boolean {
+  return field.length === task.length + 2 && field.startsWith('t:') && field.startsWith(task, 2);
 }
 
 export class InstructionStore {
@@ -88,6 +174,12 @@ export class InstructionStore {
     if (typeof r.flukeFinishTasks !== 'function') {
       redis.defineCommand('flukeFinishTasks', { numberOfKeys: 1, lua: FINISH_TASKS });
     }
+    if (typeof r.flukeSettleTasks !== 'function') {
+      redis.defineCommand('flukeSettleTasks', { numberOfKeys: 1, lua: SETTLE_TASKS });
+    }
+    if (typeof r.flukeGetInstruction !== 'function') {
+      redis.defineCommand('flukeGetInstruction', { numberOfKeys: 1, lua: GET });
+    }
     this.redis = redis as Redis & InstructionCommands;
   }
 
@@ -100,19 +192,62 @@ export class InstructionStore {
     );
   }
 
-  async get(
-    instructionId: string,
-  ): Promise<{ record: InstructionRecord; pending: string[]; outcomes?: Record<string, string> } | null> {
-    const raw = await this.redis.hgetall(this.keys.instruction(instructionId));
-    if (!raw.meta) return null;
-    const record = JSON.parse(raw.meta) as InstructionRecord;
+  async get(instructionId: string): Promise<FoundInstruction | null> {
+    const key = this.keys.instruction(instructionId);
+    return this.toFound(key, null, await this.redis.hgetall(key));
+  }
+
+  /**
+   * get() of many instructions in one pipeline of a script that answers each record NUL-packed
+   * (single reads on a Cluster), in order.
+   */
+  async getMany(instructionIds: readonly string[]): Promise<Array<FoundInstruction | null>> {
+    if (instructionIds.length === 0) return [];
+    if (!canPipeline(this.redis))
+      return Promise.all(instructionIds.map((id) => InstructionStore.prototype.get.call(this, id)));
+    const pipe = this.redis.pipeline() as unknown as InstructionPipeline;
+    for (const id of instructionIds) pipe.flukeGetInstruction(this.keys.instruction(id));
+    const replies = await pipe.exec();
+    if (!replies) throw new Error('redis pipeline aborted');
+    const out: Array<FoundInstruction | null> = [];
+    for (let i = 0; i < instructionIds.length; i++) {
+      const [err, reply] = replies[i] ?? [new Error('redis pipeline aborted'), null];
+      if (err) throw err;
+      out.push(await this.toFound(this.keys.instruction(instructionIds[i] as string), reply, null));
+    }
+    return out;
+  }
+
+  /**
+   * The record from the GET script's reply or from HGETALL's. A packed reply that does not unpack
+   * (a value with a NUL in it, not one Fluke wrote) is read again plainly.
+   */
+  private async toFound(
+    key: string,
+    packed: unknown,
+    hash: Record<string, string> | null,
+  ): Promise<FoundInstruction | null> {
+    // Field, value, field, value ...
+    const flat =
+      (hash ? null : unpackReply(packed)) ?? Object.entries(hash ?? (await this.redis.hgetall(key))).flat();
+    let meta: string | undefined;
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      if (flat[i] === 'meta') {
+        meta = flat[i + 1];
+        break;
+      }
+    }
+    if (!meta) return null;
+    const record = JSON.parse(meta) as InstructionRecord;
     const pending: string[] = [];
     /** Finished tasks → their outcome (`requeued` when a busy agent's task was put back). */
     const outcomes: Record<string, string> = {};
-    for (const t of record.tasks) {
-      const value = raw[`t:${t.task}`];
-      if (value === 'pending') pending.push(t.task);
-      else if (value !== undefined) outcomes[t.task] = value;
+    const stateOf = taskStates(flat);
+    for (let i = 0; i < record.tasks.length; i++) {
+      const task = (record.tasks[i] as InstructionTask).task;
+      const value = stateOf(task, i);
+      if (value === 'pending') pending.push(task);
+      else if (value !== undefined) outcomes[task] = value;
     }
     return { record, pending, outcomes };
   }
@@ -131,6 +266,86 @@ export class InstructionStore {
     const key = this.keys.instruction(instructionId);
     const args = done.flatMap((d) => [`t:${d.task}`, d.outcome]);
     return Number(await this.redis.flukeFinishTasks(key, ...args));
+  }
+
+  /**
+   * finishTasks and complete in one round trip: marks `done` finished (later entries win), then
+   * completes the record if no task is left pending, or anyway when `complete` is set. Returns
+   * how many tasks are still pending (0 for a record that is gone, which is not recreated).
+   */
+  settleTasks(
+    instructionId: string,
+    done: ReadonlyArray<{ task: string; outcome: string }>,
+    complete = false,
+  ): Promise<number> {
+    return this.settleOne({ instruction_id: instructionId, done, complete });
+  }
+
+  /**
+   * settleTasks for many instructions in one pipeline (single commands on a Cluster), settled
+   * per instruction: the tasks still pending of each.
+   */
+  async settleMany(settles: ReadonlyArray<Settle>): Promise<PromiseSettledResult<number>[]> {
+    const results: PromiseSettledResult<number>[] = new Array(settles.length);
+    const single: Promise<void>[] = [];
+    const pipe = canPipeline(this.redis) ? (this.redis.pipeline() as unknown as InstructionPipeline) : null;
+    const sent: number[] = [];
+    settles.forEach((settle, i) => {
+      const packed = pipe ? packDone(settle.done) : null;
+      if (!pipe || packed === null) {
+        single.push(
+          this.settleOne(settle).then(
+            (value) => {
+              results[i] = { status: 'fulfilled', value };
+            },
+            (reason: unknown) => {
+              results[i] = { status: 'rejected', reason };
+            },
+          ),
+        );
+        return;
+      }
+      pipe.flukeSettleTasks(
+        this.keys.instruction(settle.instruction_id),
+        settle.complete ? '1' : '0',
+        DONE_TTL_S,
+        packed,
+      );
+      sent.push(i);
+    });
+    if (pipe && sent.length > 0) {
+      try {
+        const replies = (await pipe.exec()) ?? [];
+        sent.forEach((i, j) => {
+          const [err, reply] = replies[j] ?? [new Error('redis pipeline aborted'), null];
+          results[i] = err
+            ? { status: 'rejected', reason: err }
+            : { status: 'fulfilled', value: Number(reply) };
+        });
+      } catch (reason) {
+        for (const i of sent) results[i] = { status: 'rejected', reason };
+      }
+    }
+    await Promise.all(single);
+    return results;
+  }
+
+  /** settleTasks, unmetered (the metered subclass counts in its public methods). */
+  private async settleOne({ instruction_id, done, complete }: Settle): Promise<number> {
+    const key = this.keys.instruction(instruction_id);
+    const packed = packDone(done);
+    // Nothing to write, or a NUL in a task name: the plain way.
+    if (packed === null) {
+      const left =
+        done.length === 0
+          ? ((await InstructionStore.prototype.get.call(this, instruction_id))?.pending.length ?? 0)
+          : Number(
+              await this.redis.flukeFinishTasks(key, ...done.flatMap((d) => [`t:${d.task}`, d.outcome])),
+            );
+      if (left === 0 || complete) await this.redis.expire(key, DONE_TTL_S);
+      return left;
+    }
+    return Number(await this.redis.flukeSettleTasks(key, complete ? '1' : '0', DONE_TTL_S, packed));
   }
 
   /**

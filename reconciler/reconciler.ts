@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { defineInboxCommand } from '../gateway/gateway-inbox.js';
+import { defineInboxCommand, InboxBatcher } from '../gateway/gateway-inbox.js';
 import { publishEndRecords } from '../gateway/output-publisher.js';
 import { publishInstruction } from '../gateway/publish-instruction.js';
 import type { Alert } from '../shared/alerts.js';
@@ -29,7 +29,7 @@ import type { AgentEntry } from './handlers/reconcile-agent.js';
 import { reconcileAgentHandler } from './handlers/reconcile-agent.js';
 import { deadlinesHandler, reconcileAgentsHandler } from './handlers/reconcile-agents.js';
 import { type ResultDeps, resultHandler, timeOutTasks } from './handlers/result.js';
-import type { InstructionRecord } from './instruction-store.js';
+import { type InstructionRecord, InstructionStore } from './instruction-store.js';
 import {
   AGENTS_PER_JOB,
   DeadlineJob,
@@ -90,12 +90,27 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   const store = redis.duplicate({ enableAutoPipelining: true });
   store.on('error', () => {}); // the main client logs an outage once
   defineInboxCommand(store); // before first use (gateway-inbox.ts)
+  // Dispatch (plan, record, send) on a connection of its own. ioredis runs one auto-pipeline at a
+  // time per connection: sharing one with a results backlog made every step of a 500-agent
+  // `agents` job wait behind the results handlers' round trips (15 s per job at 10,000 agents).
+  const dispatch = redis.duplicate({ enableAutoPipelining: true });
+  dispatch.on('error', () => {});
+  defineInboxCommand(dispatch);
+  // A gateway announces itself every heartbeat; three missed means it is gone.
+  const gatewayStaleMs = 3 * config.heartbeat_interval_ms + 5000;
+  const inbox = new InboxBatcher(dispatch, keys, gatewayStaleMs);
   const state = new RedisStateStore(store, keys);
   const statuses = new RedisStatusStore({ redis: store, keys, ttlMs: config.event_store.redis.ttl_ms });
   const instructions = new MeteredInstructionStore(store, keys, metrics);
   const runs = new RunStore(store, keys);
   const hb = config.heartbeat_interval_ms;
   const directory = new RedisAgentDirectory(store, keys, 3 * hb + 5000, config.event_store.redis.ttl_ms);
+  const dispatchStores = {
+    instructions: new InstructionStore(dispatch, keys),
+    statuses: new RedisStatusStore({ redis: dispatch, keys, ttlMs: config.event_store.redis.ttl_ms }),
+    runs: new RunStore(dispatch, keys),
+    directory: new RedisAgentDirectory(dispatch, keys, 3 * hb + 5000, config.event_store.redis.ttl_ms),
+  };
   const compiler = new ManifestCompiler();
   // A disconnected agent gets at least ~10 s (three checks, 5 s apart) to come back before its work times out.
   const checkEveryMs = Math.max(3 * hb, 5000);
@@ -191,8 +206,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     current: () => state.current(),
     defaultPolicy: config.drift.policy,
     send: async (entry: AgentEntry, message: RunMessage) => {
-      // A gateway announces itself every heartbeat; three missed means it is gone.
-      const out = await publishInstruction(store, keys, entry, message, 3 * hb + 5000);
+      const out = await publishInstruction(dispatch, keys, entry, message, gatewayStaleMs, inbox);
       if (out.status === 'undeliverable') {
         await queues.results.add('undeliverable', {
           kind: 'undeliverable',
@@ -203,10 +217,10 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       }
       return out.status === 'published' ? ('delivered' as const) : ('undeliverable' as const);
     },
-    saveInstruction: (record: InstructionRecord) => instructions.save(record),
+    saveInstruction: (record: InstructionRecord) => dispatchStores.instructions.save(record),
     runState: (runId: string, agent: string, s: AgentRunState, tasks?: string[], executionIds?: string[]) =>
-      runs.setAgentState(runId, agent, s, tasks, executionIds),
-    forgetTasks: (agent: string, keep: string[]) => statuses.forgetTasks(agent, keep),
+      dispatchStores.runs.setAgentState(runId, agent, s, tasks, executionIds),
+    forgetTasks: (agent: string, keep: string[]) => dispatchStores.statuses.forgetTasks(agent, keep),
     logger: log,
   });
   const deadlineDeps = {
@@ -239,7 +253,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
         );
         return reconcileAgentHandler(data, instructionId, {
           ...dispatchDeps(logger.child({ queue: job.queueName, job: job.id, agent: data.agent })),
-          getAgent: (name) => directory.get(name),
+          getAgent: (name) => dispatchStores.directory.get(name),
           scheduleDeadline: async (id) => {
             await queues.reconcile.add(
               'deadline',
@@ -259,7 +273,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
           (i) => `${base}-${i}-${stamp}`.replace(/[^A-Za-z0-9._~-]/g, '_'),
           {
             ...dispatchDeps(logger.child({ queue: job.queueName, job: job.id })),
-            getAgents: (names) => Promise.all(names.map((name) => directory.get(name))),
+            getAgents: (names) => Promise.all(names.map((name) => dispatchStores.directory.get(name))),
             scheduleDeadlines: async (ids) => {
               await queues.reconcile.add(
                 'deadlines',
@@ -403,6 +417,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       );
       await closeQueues(queues);
       store.disconnect();
+      dispatch.disconnect();
     },
   };
 }

@@ -42,11 +42,28 @@ const TTL_S = 24 * 3600;
 const SUCCESS = new Set(['satisfied', 'applied']);
 const FAILURE = new Set(['failed', 'unconverged', 'drifted']);
 
+// Outcomes of many tasks at once, only into a run that still exists (never recreated without a
+// TTL). ARGV: field, outcome, field, outcome, ...
+const SET_OUTCOMES = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1`;
+
+interface RunCommands {
+  flukeSetRunOutcomes(key: string, ...fieldsAndOutcomes: string[]): Promise<unknown>;
+}
+
 export class RunStore {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
-  ) {}
+  ) {
+    const r = redis as Redis & Partial<RunCommands>;
+    // EVALSHA (falling back to EVAL after a script flush), defined once per client.
+    if (typeof r.flukeSetRunOutcomes !== 'function') {
+      redis.defineCommand('flukeSetRunOutcomes', { numberOfKeys: 1, lua: SET_OUTCOMES });
+    }
+  }
 
   async create(meta: RunMeta): Promise<void> {
     const key = this.keys.reconcileRun(meta.id);
@@ -92,6 +109,24 @@ export class RunStore {
     const key = this.keys.reconcileRun(id);
     if ((await this.redis.exists(key)) === 0) return;
     await this.redis.hset(key, `p:${agent}\u0000${task}`, outcome);
+  }
+
+  /** setOutcome for many (agent, task) of one run in one round trip; later entries win. */
+  async setOutcomes(
+    id: string,
+    outcomes: ReadonlyArray<{ agent: string; task: string; outcome: string }>,
+  ): Promise<void> {
+    if (outcomes.length === 0) return;
+    const args: string[] = [];
+    for (const o of outcomes) args.push(`p:${o.agent}\u0000${o.task}`, o.outcome);
+    // An explicit pipeline (of one): its reply does not wait for the whole tick's auto-pipeline.
+    const pipe = this.redis.pipeline() as unknown as {
+      flukeSetRunOutcomes(key: string, ...fieldsAndOutcomes: string[]): unknown;
+      exec(): Promise<Array<[Error | null, unknown]> | null>;
+    };
+    pipe.flukeSetRunOutcomes(this.keys.reconcileRun(id), ...args);
+    const [reply] = (await pipe.exec()) ?? [[new Error('redis pipeline aborted'), null]];
+    if (reply?.[0]) throw reply[0];
   }
 
   async get(id: string): Promise<RunProgress | null> {

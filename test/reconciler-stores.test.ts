@@ -6,6 +6,7 @@
 import type { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import { type InstructionRecord, InstructionStore } from '../reconciler/instruction-store.js';
+import { MeteredInstructionStore } from '../reconciler/metrics-instruction-store.js';
 import { type RunMeta, RunStore, summarize } from '../reconciler/run-store.js';
 import { RedisStateStore, type StateStore } from '../reconciler/state-store.js';
 import { Keys } from '../shared/keys.js';
@@ -361,8 +362,152 @@ t.test('redis', async (t) => {
     });
   });
 
+  t.test('instruction store: batch reads and settles', async (t) => {
+    t.test('getMany is get for each id, in order, in one pipeline', async (t) => {
+      const keys = freshKeys();
+      const store = new InstructionStore(client, keys);
+      await store.save(record('i-1', ['a', 'b']));
+      await store.save(record('i-2', ['c'], { run_id: 'run-1', trigger: 'manual' }));
+      await store.finishTask('i-1', 'b', 'applied');
+      const ids = ['i-2', 'i-gone', 'i-1'];
+      t.same(await store.getMany(ids), await Promise.all(ids.map((id) => store.get(id))));
+      t.same(await store.getMany([]), []);
+      t.match(await store.getMany(['i-1']), [{ pending: ['a'], outcomes: { b: 'applied' } }]);
+    });
+
+    t.test('a value Fluke did not write (with a NUL) is read the plain way', async (t) => {
+      const keys = freshKeys();
+      const store = new InstructionStore(client, keys);
+      await store.save(record('i-1', ['a', 'b']));
+      await client.hset(keys.instruction('i-1'), 't:b', 'odd\0value', 'x\0y', 'z');
+      t.same(await store.get('i-1'), {
+        record: record('i-1', ['a', 'b']),
+        pending: ['a'],
+        outcomes: { b: 'odd\0value' },
+      });
+      t.same(await store.getMany(['i-1']), [await store.get('i-1')]);
+    });
+
+    t.test('settleTasks: finishes, counts, and completes when nothing is left', async (t) => {
+      const keys = freshKeys();
+      const store = new InstructionStore(client, keys);
+      const key = keys.instruction('i-1');
+      await store.save(record('i-1', ['a', 'b', 'c']));
+      t.equal(await store.settleTasks('i-1', [{ task: 'a', outcome: 'applied' }]), 2);
+      t.ok((await client.pttl(key)) > 23 * 3_600_000, 'still a day');
+      t.equal(
+        await store.settleTasks('i-1', [
+          { task: 'b', outcome: 'drifted' },
+          { task: 'b', outcome: 'failed' },
+        ]),
+        1,
+        'later entries win',
+      );
+      t.same((await store.get('i-1'))?.outcomes, { a: 'applied', b: 'failed' });
+      t.equal(await store.settleTasks('i-1', [{ task: 'c', outcome: 'timeout' }]), 0);
+      const short = await client.pttl(key);
+      t.ok(short > 0 && short <= 600_000, `completed: minutes (${short})`);
+      t.equal(await store.settleTasks('i-1', [{ task: 'c', outcome: 'timeout' }]), 0, 'idempotent');
+    });
+
+    t.test('settleTasks: complete anyway when asked; a gone record stays gone', async (t) => {
+      const keys = freshKeys();
+      const store = new InstructionStore(client, keys);
+      await store.save(record('i-1', ['a', 'b']));
+      t.equal(await store.settleTasks('i-1', [{ task: 'a', outcome: 'requeued' }], true), 1);
+      const short = await client.pttl(keys.instruction('i-1'));
+      t.ok(short > 0 && short <= 600_000, `completed with a task left (${short})`);
+      await store.save(record('i-2', ['a']));
+      t.equal(await store.settleTasks('i-2', [], true), 1, 'nothing to finish: only completed');
+      t.ok((await client.pttl(keys.instruction('i-2'))) <= 600_000);
+      t.equal(await store.settleTasks('i-gone', [{ task: 'a', outcome: 'applied' }], true), 0);
+      t.equal(await client.exists(keys.instruction('i-gone')), 0, 'not resurrected');
+    });
+
+    t.test('settleMany: each instruction settled on its own, in one pipeline', async (t) => {
+      const keys = freshKeys();
+      const store = new InstructionStore(client, keys);
+      await store.save(record('i-1', ['a', 'b']));
+      await store.save(record('i-2', ['a']));
+      await store.save(record('i-3', ['a', 'b']));
+      await client.set(keys.instruction('i-broken'), 'not a hash');
+      const results = await store.settleMany([
+        { instruction_id: 'i-1', done: [{ task: 'a', outcome: 'applied' }], complete: false },
+        { instruction_id: 'i-broken', done: [{ task: 'a', outcome: 'applied' }], complete: false },
+        { instruction_id: 'i-2', done: [{ task: 'a', outcome: 'satisfied' }], complete: false },
+        { instruction_id: 'i-gone', done: [{ task: 'a', outcome: 'applied' }], complete: false },
+        { instruction_id: 'i-3', done: [{ task: 'b\0odd', outcome: 'applied' }], complete: false },
+      ]);
+      const values = results.map((r) => (r.status === 'fulfilled' ? r.value : String(r.reason)));
+      t.match(values[1], /WRONGTYPE/, 'one broken record fails alone');
+      // A task name with a NUL goes the plain way (and is no task of the record).
+      t.same([values[0], values[2], values[3], values[4]], [1, 0, 0, 2]);
+      t.same((await store.get('i-1'))?.pending, ['b']);
+      t.ok((await client.pttl(keys.instruction('i-2'))) <= 600_000, 'i-2 completed');
+      t.ok((await client.pttl(keys.instruction('i-1'))) > 600_000, 'i-1 not');
+    });
+
+    t.test('the metered store counts settled outcomes and observes completed cycles', async (t) => {
+      const keys = freshKeys();
+      const incs: Array<[string, unknown, number | undefined]> = [];
+      const observed: Array<[string, unknown]> = [];
+      const store = new MeteredInstructionStore(client, keys, {
+        inc: (metric, labels, by) => {
+          incs.push([metric, labels, by]);
+        },
+        observe: (metric, _value, labels) => {
+          observed.push([metric, labels]);
+        },
+      });
+      await store.save(record('i-1', ['a', 'b', 'c'], { created_at: new Date().toISOString() }));
+      await store.save(record('i-2', ['a'], { created_at: new Date().toISOString() }));
+      t.equal((await store.getMany(['i-1', 'i-2'])).length, 2, 'read: cycles start');
+      const results = await store.settleMany([
+        {
+          instruction_id: 'i-1',
+          done: [
+            { task: 'a', outcome: 'applied' },
+            { task: 'b', outcome: 'applied' },
+          ],
+          complete: false,
+        },
+        { instruction_id: 'i-2', done: [{ task: 'a', outcome: 'satisfied' }], complete: false },
+      ]);
+      t.match(results, [{ value: 1 }, { value: 0 }]);
+      t.same(incs, [
+        ['taskResults', { outcome: 'applied' }, 2],
+        ['taskResults', { outcome: 'satisfied' }, 1],
+      ]);
+      t.same(observed, [['reconcileCycle', { trigger: 'commit' }]], 'only i-2 completed');
+      t.equal(await store.settleTasks('i-1', [{ task: 'c', outcome: 'failed' }]), 0);
+      t.same(observed.length, 2, 'then i-1');
+    });
+  });
+
   t.test('run store', async (t) => {
     runStoreSuite(t, () => new RunStore(client, freshKeys()));
+
+    t.test('setOutcomes: many outcomes of one run at once; never into a run that is gone', async (t) => {
+      const keys = freshKeys();
+      const store = new RunStore(client, keys);
+      await store.create(META);
+      await store.setAgents('run-1', ['web-01', 'web-02']);
+      await store.setAgentState('run-1', 'web-01', 'dispatched', ['a', 'b']);
+      await store.setAgentState('run-1', 'web-02', 'dispatched', ['a']);
+      await store.setOutcomes('run-1', [
+        { agent: 'web-01', task: 'a', outcome: 'drifted' },
+        { agent: 'web-02', task: 'a', outcome: 'satisfied' },
+        { agent: 'web-01', task: 'a', outcome: 'applied' },
+      ]);
+      await store.setOutcomes('run-1', []);
+      t.same((await store.get('run-1'))?.results, [
+        { agent: 'web-01', task: 'a', outcome: 'applied', execution_id: null },
+        { agent: 'web-01', task: 'b', outcome: 'pending', execution_id: null },
+        { agent: 'web-02', task: 'a', outcome: 'satisfied', execution_id: null },
+      ]);
+      await store.setOutcomes('run-gone', [{ agent: 'web-01', task: 'a', outcome: 'applied' }]);
+      t.equal(await client.exists(keys.reconcileRun('run-gone')), 0);
+    });
 
     t.test('a run lives a day, and no write leaves a key without a TTL', async (t) => {
       const keys = freshKeys();

@@ -186,6 +186,61 @@ export function statusStoreSuite(t: Test, harness: StatusStoreHarness): void {
     t.same((await store.snapshot('web-01')).episodes, new Map(), 'a closed episode is gone');
   });
 
+  t.test('setStatusesMany and snapshots: what setStatuses and snapshot do, per agent', async (t) => {
+    const { store } = await harness.make();
+    await store.setStatus('web-01', status('certs', 'drifted', 'i0.0'));
+    await store.setStatus('web-02', status('certs', 'satisfied', 'i0.1'));
+    t.ok(await store.openEpisode('web-01', episode('certs', 'i0.0')));
+    t.ok(await store.markAlerted('web-01', 'certs', 'i0.0', 'drift_detected'));
+    const before = await store.snapshots(['web-01', 'web-02', 'db-01']);
+    t.same(before, [
+      await store.snapshot('web-01'),
+      await store.snapshot('web-02'),
+      await store.snapshot('db-01'),
+    ]);
+    t.same(await store.snapshots([]), []);
+    const results = await store.setStatusesMany([
+      // Recovered: leaves the problem index (its previous status says it was a problem).
+      { agent: 'web-01', statuses: [status('certs', 'satisfied', 'i1.0')], previous: before[0]?.statuses },
+      // Fine before and after (the hint lets the store skip the index).
+      {
+        agent: 'web-02',
+        statuses: [status('certs', 'satisfied', 'i1.1'), status('nginx', 'failed', 'i1.2')],
+        previous: before[1]?.statuses,
+      },
+      { agent: 'db-01', statuses: [] },
+      // No hint.
+      {
+        agent: 'db-02',
+        statuses: [status('backup', 'drifted', 'i1.3'), status('backup', 'timeout', 'i1.4')],
+      },
+    ]);
+    t.same(
+      results.map((r) => r.status),
+      ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled'],
+    );
+    t.same(await store.getStatus('web-01', 'certs'), status('certs', 'satisfied', 'i1.0'));
+    t.same(await store.listStatuses('web-02'), [
+      status('certs', 'satisfied', 'i1.1'),
+      status('nginx', 'failed', 'i1.2'),
+    ]);
+    t.same(await store.listStatuses('db-02'), [status('backup', 'timeout', 'i1.4')], 'the later entry wins');
+    t.same(
+      (await store.listProblems()).map((p) => [p.agent, p.status.task, p.status.outcome]),
+      [
+        ['db-02', 'backup', 'timeout'],
+        ['web-02', 'nginx', 'failed'],
+      ],
+    );
+    const some = await store.snapshots(['web-02', 'web-01'], [['nginx', 'no_such_task'], undefined]);
+    t.same([...(some[0]?.statuses.keys() ?? [])], ['nginx'], 'only the tasks asked for');
+    t.same(some[0]?.statuses.get('nginx'), status('nginx', 'failed', 'i1.2'));
+    t.same(some[1], await store.snapshot('web-01'), 'all of them when none is named');
+    const after = await store.snapshots(['web-01']);
+    t.same(after, [await store.snapshot('web-01')]);
+    t.same(after[0]?.episodes.get('certs')?.alerts, ['drift_detected'], 'episodes are not touched');
+  });
+
   t.test('an agent not heard from for the TTL is forgotten', async (t) => {
     const { store, expire } = await harness.make();
     await store.setStatus('web-01', status('certs', 'drifted'));

@@ -140,68 +140,127 @@ export class RedisEventStore implements EventStore {
     return created === true;
   }
 
-  async recordMany(events: readonly FlukeEvent[]): Promise<boolean[]> {
-    if (events.length === 0) return [];
+  recordMany(events: readonly FlukeEvent[]): Promise<boolean[]> {
+    if (events.length === 0) return Promise.resolve([]);
+    // Serialised here: only strings wait for the replies, not the events (a results job's many
+    // agents' events would otherwise stay on the heap across both round trips).
+    const tasks = events.map((e) => e.task);
+    const eventKeys = events.map((e) => this.keys.agentEvent(e.agent, e.id));
+    const members = events.map((e) => eventSortKey(e));
+    const agents = events.map((e) => e.agent);
+    const json = events.map((e) => JSON.stringify(e));
+    return this.writeMany(tasks, eventKeys, members, agents, json);
+  }
+
+  private async writeMany(
+    tasks: readonly string[],
+    eventKeys: readonly string[],
+    members: string[],
+    agents: readonly string[],
+    json: Array<string | null>,
+  ): Promise<boolean[]> {
+    const n = tasks.length;
     const floor = this.floor();
-    const created = new Array<boolean>(events.length).fill(false);
-    const members = new Array<string>(events.length);
+    const created = new Array<boolean>(n).fill(false);
     // Per agent (one slot): the first occurrence of an id records it; a later one is a repeat.
     const byAgent = new Map<string, number[]>();
-    const seen = new Map<string, number>();
-    events.forEach((event, i) => {
-      members[i] = eventSortKey(event);
-      const key = this.keys.agentEvent(event.agent, event.id);
-      if (seen.has(key)) return;
-      seen.set(key, i);
-      const list = byAgent.get(event.agent) ?? [];
-      list.push(i);
-      byAgent.set(event.agent, list);
-    });
-    await Promise.all(
-      [...byAgent].map(async ([agent, idx]) => {
+    const first = new Map<string, number>();
+    for (let i = 0; i < n; i++) {
+      const key = eventKeys[i] as string;
+      if (first.has(key)) continue;
+      first.set(key, i);
+      const agent = agents[i] as string;
+      const list = byAgent.get(agent);
+      if (list) list.push(i);
+      else byAgent.set(agent, [i]);
+    }
+    // Every agent's events in one pipeline (one script call per agent and chunk).
+    const calls: number[][] = [];
+    const replies = await this.pipelined(
+      [...byAgent].flatMap(([agent, idx]) => {
+        const out: Array<Array<string | number>> = [];
         for (let c = 0; c < idx.length; c += RECORD_CHUNK) {
           const chunk = idx.slice(c, c + RECORD_CHUNK);
-          const reply = await this.redis.flukeEventRecordMany(
-            chunk.length + 1,
-            this.keys.agentEvents(agent),
-            ...chunk.map((i) => this.keys.agentEvent(agent, (events[i] as FlukeEvent).id)),
+          calls.push(chunk);
+          const args: Array<string | number> = [chunk.length + 1, this.keys.agentEvents(agent)];
+          for (const i of chunk) args.push(eventKeys[i] as string);
+          args.push(
             this.ttlMs,
             this.maxPerAgent,
             this.keys.agentEvent(agent, ''),
             AT_AND_SEPARATORS + Buffer.byteLength(agent, 'utf8'),
             floor,
-            ...chunk.flatMap((i) => [JSON.stringify(events[i]), members[i] as string]),
           );
-          const replies = Array.isArray(reply) ? reply : [];
-          chunk.forEach((i, j) => {
-            if (replies[j] === 1) created[i] = true;
-            else {
-              const stored = parseEvent(replies[j]);
-              if (stored) members[i] = eventSortKey(stored);
-            }
-          });
+          for (const i of chunk) {
+            args.push(json[i] as string, members[i] as string);
+            json[i] = null; // held by the command now
+          }
+          out.push(args);
         }
+        return out;
       }),
+      'flukeEventRecordMany',
     );
-    events.forEach((event, i) => {
-      const first = seen.get(this.keys.agentEvent(event.agent, event.id));
-      if (first !== undefined && first !== i) members[i] = members[first] as string;
+    calls.forEach((chunk, c) => {
+      const reply = replies[c];
+      const per = Array.isArray(reply) ? reply : [];
+      chunk.forEach((i, j) => {
+        if (per[j] === 1) created[i] = true;
+        else {
+          const stored = parseEvent(per[j]);
+          if (stored) members[i] = eventSortKey(stored);
+        }
+      });
     });
-    // Indexes after the events (as record() does); each index once, every member of it at once.
+    for (let i = 0; i < n; i++) {
+      const at = first.get(eventKeys[i] as string);
+      if (at !== undefined && at !== i) members[i] = members[at] as string;
+    }
+    // Indexes after the events (as record() does); each index once, every member of it at once,
+    // all in one pipeline.
     const byTask = new Map<string, Set<string>>();
-    events.forEach((event, i) => {
-      const set = byTask.get(event.task) ?? new Set<string>();
-      set.add(members[i] as string);
-      byTask.set(event.task, set);
-    });
-    const all = [...new Set(members)];
-    await Promise.all([
-      ...[...byTask].map(([task, set]) =>
-        this.indexMany(this.keys.taskEvents(task), [...set], this.maxTask, floor),
-      ),
-      this.indexMany(this.keys.allEvents(), all, this.maxAll, floor),
-    ]);
+    for (let i = 0; i < n; i++) {
+      const task = tasks[i] as string;
+      const set = byTask.get(task);
+      if (set) set.add(members[i] as string);
+      else byTask.set(task, new Set([members[i] as string]));
+    }
+    const indexCalls: Array<Array<string | number>> = [];
+    const index = (key: string, all: string[], max: number) => {
+      for (let c = 0; c < all.length; c += RECORD_CHUNK)
+        indexCalls.push([key, floor, max, slackOf(max), this.ttlMs, ...all.slice(c, c + RECORD_CHUNK)]);
+    };
+    for (const [task, set] of byTask) index(this.keys.taskEvents(task), [...set], this.maxTask);
+    index(this.keys.allEvents(), [...new Set(members)], this.maxAll);
+    await this.pipelined(indexCalls, 'flukeEventIndex');
     return created;
+  }
+
+  /**
+   * The same script once per argument list: one explicit pipeline, which resolves as soon as its
+   * own replies are in (an auto-pipelined command waits for the whole tick's pipeline). Throws
+   * the first error, as Promise.all over single calls would.
+   */
+  private async pipelined(
+    calls: ReadonlyArray<Array<string | number>>,
+    command: 'flukeEventRecordMany' | 'flukeEventIndex',
+  ): Promise<unknown[]> {
+    if (calls.length === 0) return [];
+    if ((this.redis as { isCluster?: boolean }).isCluster) {
+      return Promise.all(
+        calls.map((args) => (this.redis[command] as (...a: unknown[]) => Promise<unknown>)(...args)),
+      );
+    }
+    const pipe = this.redis.pipeline() as unknown as Record<typeof command, (...a: unknown[]) => unknown> & {
+      exec(): Promise<Array<[Error | null, unknown]> | null>;
+    };
+    for (const args of calls) pipe[command](...args);
+    const replies = await pipe.exec();
+    if (!replies) throw new Error('redis pipeline aborted');
+    return replies.map(([err, reply]) => {
+      if (err) throw err;
+      return reply;
+    });
   }
 
   async query(query: EventQuery): Promise<EventPage> {
@@ -271,13 +330,6 @@ export class RedisEventStore implements EventStore {
 
   private floor(): string {
     return sortKeyFloor(this.now() - this.ttlMs);
-  }
-
-  private async indexMany(key: string, members: string[], max: number, floor: string): Promise<void> {
-    for (let c = 0; c < members.length; c += RECORD_CHUNK) {
-      const chunk = members.slice(c, c + RECORD_CHUNK);
-      await this.redis.flukeEventIndex(key, floor, max, slackOf(max), this.ttlMs, ...chunk);
-    }
   }
 
   /** Before a read: drop what expired by time and what a lazy write-side trim left over the bound. */

@@ -8,7 +8,7 @@ import {
   sortAlerts,
   type TaskStatus,
 } from '../../shared/status.js';
-import type { AgentSnapshot, StatusStore } from './status-store.js';
+import type { AgentSnapshot, StatusStore, StatusWrite } from './status-store.js';
 
 interface AgentState {
   statuses: Map<string, TaskStatus>;
@@ -36,10 +36,35 @@ export class MemoryStatusStore implements StatusStore {
     this.touch(agent).statuses.set(status.task, structuredClone(status));
   }
 
-  async setStatuses(agent: string, statuses: readonly TaskStatus[]): Promise<void> {
+  /** `previous` is a hint for the Redis index; nothing to skip here. */
+  async setStatuses(
+    agent: string,
+    statuses: readonly TaskStatus[],
+    _previous?: ReadonlyMap<string, TaskStatus | null>,
+  ): Promise<void> {
     if (statuses.length === 0) return;
     const state = this.touch(agent);
     for (const status of statuses) state.statuses.set(status.task, structuredClone(status));
+  }
+
+  async setStatusesMany(writes: ReadonlyArray<StatusWrite>): Promise<PromiseSettledResult<void>[]> {
+    return Promise.allSettled(writes.map((w) => this.setStatuses(w.agent, w.statuses, w.previous)));
+  }
+
+  async snapshots(
+    agents: readonly string[],
+    only?: ReadonlyArray<readonly string[] | undefined>,
+  ): Promise<AgentSnapshot[]> {
+    return Promise.all(
+      agents.map(async (agent, i) => {
+        const snap = await this.snapshot(agent);
+        const tasks = only?.[i];
+        if (tasks && tasks.length > 0) {
+          for (const task of [...snap.statuses.keys()]) if (!tasks.includes(task)) snap.statuses.delete(task);
+        }
+        return snap;
+      }),
+    );
   }
 
   async snapshot(agent: string): Promise<AgentSnapshot> {

@@ -11,14 +11,44 @@ export interface AgentSnapshot {
   episodes: Map<string, DriftEpisode>;
 }
 
+/** One agent's part of setStatusesMany: setStatuses's arguments. */
+export interface StatusWrite {
+  agent: string;
+  statuses: readonly TaskStatus[];
+  previous?: ReadonlyMap<string, TaskStatus | null>;
+}
+
 export interface StatusStore {
   /** Replaces the (agent, task) status and refreshes the agent's TTL. */
   setStatus(agent: string, status: TaskStatus): Promise<void>;
-  /** setStatus for many tasks of one agent in one write (later entries for a task win). */
-  setStatuses(agent: string, statuses: readonly TaskStatus[]): Promise<void>;
+  /**
+   * setStatus for many tasks of one agent in one write (later entries for a task win).
+   * `previous`, when given, is what the same caller read for those tasks before (its snapshot):
+   * a task whose previous status was there and not a problem has no problem-index entry to drop,
+   * so the store may skip that removal (a leftover entry is only ever an extra one, which reads
+   * prune).
+   */
+  setStatuses(
+    agent: string,
+    statuses: readonly TaskStatus[],
+    previous?: ReadonlyMap<string, TaskStatus | null>,
+  ): Promise<void>;
+  /**
+   * setStatuses for many agents in few round trips (a results job's agents), settled per agent:
+   * one agent's failure does not fail the others' writes.
+   */
+  setStatusesMany(writes: ReadonlyArray<StatusWrite>): Promise<PromiseSettledResult<void>[]>;
   getStatus(agent: string, task: string): Promise<TaskStatus | null>;
   /** Every status and open episode of one agent, read at once (what getStatus/getEpisode return). */
   snapshot(agent: string): Promise<AgentSnapshot>;
+  /**
+   * snapshot() of many agents in few round trips, in order. `only[i]`, when given and not empty,
+   * limits agent i's statuses to those tasks (its episodes are all read).
+   */
+  snapshots(
+    agents: readonly string[],
+    only?: ReadonlyArray<readonly string[] | undefined>,
+  ): Promise<AgentSnapshot[]>;
   /** One agent's statuses, sorted by task. */
   listStatuses(agent: string): Promise<TaskStatus[]>;
   /** Every (agent, task) whose last status is drifted or failing, sorted by agent then task. */
