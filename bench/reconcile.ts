@@ -152,6 +152,14 @@ async function cpuSnapshot(ctx: Ctx): Promise<CpuSnapshot> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Redis CPU per command (INFO commandstats usec, Lua inner calls counted apart), top first. */
+function commandCpu(info: string): [string, number][] {
+  const out: [string, number][] = [];
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=\d+,usec=(\d+)/gm))
+    out.push([m[1] ?? '', Number(m[2]) / 1e6]);
+  return out.sort((a, b) => b[1] - a[1]).slice(0, 8);
+}
+
 function commandStats(info: string): Map<string, number> {
   const stats = new Map<string, number>();
   for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) stats.set(m[1] ?? '', Number(m[2]));
@@ -202,6 +210,8 @@ interface PhaseResult {
   commands: number;
   backgroundCommands: number;
   topCommands: [string, number][];
+  /** Redis CPU seconds per command in the window, top first. */
+  commandCpuS?: [string, number][];
   reconcileJobs: number;
   resultJobs: number;
   /** When the phase's dispatch (`agents`) and results jobs ran, ms after the trigger. */
@@ -366,26 +376,6 @@ async function runPhase(
   }
   const newest = (await ctx.queues.results.getJobs(['completed'], 0, 0, false))[0];
   const lastResultAt = newest?.finishedOn ?? Date.now();
-  // When each `agents` (dispatch) job and each results job ran, relative to the trigger: shows
-  // whether the cycle waits on dispatch, on results, or on neither (latency).
-  const span = async (queue: 'reconcile' | 'results', jobName: string) => {
-    const jobs = (await ctx.queues[queue].getJobs(['completed'], 0, 999, false)).filter(
-      (j) => j.name === jobName && (j.processedOn ?? 0) >= t0,
-    );
-    const starts = jobs.map((j) => (j.processedOn ?? t0) - t0).sort((a, b) => a - b);
-    const ends = jobs.map((j) => (j.finishedOn ?? t0) - t0).sort((a, b) => a - b);
-    const runs = jobs.map((j) => (j.finishedOn ?? 0) - (j.processedOn ?? 0)).sort((a, b) => a - b);
-    const q = (xs: number[], f: number) => xs[Math.min(xs.length - 1, Math.floor(f * xs.length))] ?? 0;
-    return {
-      jobs: jobs.length,
-      firstStart: starts[0] ?? 0,
-      lastStart: starts.at(-1) ?? 0,
-      lastEnd: ends.at(-1) ?? 0,
-      runMedian: q(runs, 0.5),
-      runMax: runs.at(-1) ?? 0,
-    };
-  };
-  const timeline = { agents: await span('reconcile', 'agents'), results: await span('results', 'results') };
   const cpuAfter = await cpuSnapshot(ctx);
   if (profiled) {
     mkdirSync(profiled.dir, { recursive: true });
@@ -400,6 +390,32 @@ async function runPhase(
     );
     console.log(`  [${name}] CPU profiles: ${files.map((f) => f.file).join(', ')}`);
   }
+  // When each `agents` (dispatch) job and each results job ran, relative to the trigger: shows
+  // whether the cycle waits on dispatch, on results, or on neither (latency). Read from the
+  // completed sets and the job hashes' timestamps only (getJobs would move every job's data).
+  const span = async (queue: 'reconcile' | 'results', jobName: string) => {
+    const q = ctx.queues[queue];
+    const ids = await ctx.redis.zrangebyscore(q.keys.completed ?? '', t0, '+inf');
+    const pipe = ctx.redis.pipeline();
+    for (const id of ids) pipe.hmget(q.toKey(id), 'name', 'processedOn', 'finishedOn');
+    const rows = ((await pipe.exec()) ?? []).map(
+      ([, v]) => v as [string | null, string | null, string | null],
+    );
+    const jobs = rows.filter(([n, p]) => n === jobName && Number(p) >= t0);
+    const starts = jobs.map(([, p]) => Number(p) - t0).sort((a, b) => a - b);
+    const ends = jobs.map(([, , f]) => Number(f) - t0).sort((a, b) => a - b);
+    const runs = jobs.map(([, p, f]) => Number(f) - Number(p)).sort((a, b) => a - b);
+    const at = (xs: number[], f: number) => xs[Math.min(xs.length - 1, Math.floor(f * xs.length))] ?? 0;
+    return {
+      jobs: jobs.length,
+      firstStart: starts[0] ?? 0,
+      lastStart: starts.at(-1) ?? 0,
+      lastEnd: ends.at(-1) ?? 0,
+      runMedian: at(runs, 0.5),
+      runMax: runs.at(-1) ?? 0,
+    };
+  };
+  const timeline = { agents: await span('reconcile', 'agents'), results: await span('results', 'results') };
   const cpu: CpuSnapshot = {
     reconciler: cpuAfter.reconciler - cpuBefore.reconciler,
     gateway: cpuAfter.gateway - cpuBefore.gateway,
@@ -410,7 +426,27 @@ async function runPhase(
   // The deadline jobs (one per instruction, delayed 3 heartbeats) belong to the cycle's cost too.
   await waitQuiet(ctx, name, deadline);
   const windowMs = Date.now() - t0;
-  const cmd = commandStats(await ctx.redis.info('commandstats'));
+  const cmdInfo = await ctx.redis.info('commandstats');
+  if (process.env.BENCH_SLOWLOG) {
+    const log = (await ctx.redis.slowlog('GET', 1000000)) as Array<[number, number, number, string[]]>;
+    const by = new Map<string, [number, number]>();
+    for (const [, , usec, argv] of log) {
+      const k =
+        argv[0]?.toLowerCase() === 'evalsha'
+          ? `evalsha ${argv[1]} ${argv[3] ?? ''}`
+          : `${argv[0]} ${argv[1] ?? ''}`;
+      const key = k.replace(/-[0-9a-z]{6,}\}|sim-\d+/g, '#').slice(0, 110);
+      const e = by.get(key) ?? [0, 0];
+      e[0] += usec;
+      e[1] += 1;
+      by.set(key, e);
+    }
+    console.log(`  [${name}] slowlog ${log.length} entries; Redis time by command:`);
+    for (const [k, [us, n]] of [...by].sort((a, b) => b[1][0] - a[1][0]).slice(0, 15))
+      console.log(`    ${(us / 1e6).toFixed(3)} s  ${n}×  ${k}`);
+    await ctx.redis.config('SET', 'slowlog-log-slower-than', '10000');
+  }
+  const cmd = commandStats(cmdInfo);
   const idAfter = await reconcileIdCounter(ctx);
   const resultsIdAfter = await resultsIdCounter(ctx);
   const commands = [...cmd.entries()]
@@ -434,6 +470,7 @@ async function runPhase(
     commands,
     backgroundCommands: (ctx.idleRate * windowMs) / 1000,
     topCommands: top,
+    commandCpuS: commandCpu(cmdInfo),
     reconcileJobs: idAfter - idBefore,
     timeline,
     resultJobs: resultsIdAfter - resultsIdBefore,
