@@ -82,18 +82,23 @@ function baseDeps(alerts: Alert[], calls: Map<string, number>) {
   };
 }
 
-function memoryWorld(): World {
+interface Stores {
+  instructions: ResultDeps['instructions'] & Pick<InstructionStore, 'save'>;
+  events: ResultDeps['events'];
+  statuses: ResultDeps['statuses'];
+  runs: ResultDeps['runs'] & Pick<RunStore, 'get' | 'create' | 'setAgents' | 'setAgentState'>;
+}
+
+/** A world over these stores: store calls counted, dispatch as reconcile-agent records it. */
+function world(stores: Stores, extra?: (ids: string[]) => Promise<Record<string, unknown>>): World {
   const calls = new Map<string, number>();
   const alerts: Alert[] = [];
-  const instructions = new MemoryInstructionStore();
-  const events = new MemoryEventStore({ maxEventsPerAgent: 1000 });
-  const statuses = new MemoryStatusStore({ ttlMs: 3_600_000, now: () => T0 });
-  const runs = new MemoryRunStore();
+  const { instructions, runs } = stores;
   const deps: ResultDeps = {
     ...baseDeps(alerts, calls),
     instructions: counted(instructions, 'instructions', calls),
-    events,
-    statuses: counted(statuses, 'statuses', calls),
+    events: stores.events,
+    statuses: counted(stores.statuses, 'statuses', calls),
     runs,
   };
   return {
@@ -114,48 +119,32 @@ function memoryWorld(): World {
         );
       }
     },
-    state: async (ids) => snapshotState(deps, ids, runs),
+    state: async (ids) => ({ ...(await snapshotState(deps, ids, runs)), ...(await extra?.(ids)) }),
   };
 }
 
+function memoryWorld(): World {
+  return world({
+    instructions: new MemoryInstructionStore(),
+    events: new MemoryEventStore({ maxEventsPerAgent: 1000 }),
+    statuses: new MemoryStatusStore({ ttlMs: 3_600_000, now: () => T0 }),
+    runs: new MemoryRunStore(),
+  });
+}
+
 function redisWorld(client: Redis, url: string, prefix: string): World {
-  const calls = new Map<string, number>();
-  const alerts: Alert[] = [];
   const keys = new Keys(prefix);
   // As reconciler.ts wires it: the stores share one auto-pipelined connection.
   const store = new Redis(url, { enableAutoPipelining: true, maxRetriesPerRequest: null });
   t.teardown(() => store.disconnect());
-  const instructions = new InstructionStore(store, keys);
-  const events = new RedisEventStore({ redis: store, keys, ttlMs: 3_600_000, now: () => T0 });
-  const statuses = new RedisStatusStore({ redis: store, keys, ttlMs: 3_600_000 });
-  const runs = new RunStore(store, keys);
-  const deps: ResultDeps = {
-    ...baseDeps(alerts, calls),
-    instructions: counted(instructions, 'instructions', calls),
-    events,
-    statuses: counted(statuses, 'statuses', calls),
-    runs,
-  };
-  return {
-    deps,
-    alerts,
-    calls,
-    dispatch: async (record) => {
-      await instructions.save(record);
-      if (record.run_id) {
-        if (!(await runs.get(record.run_id)))
-          await runs.create({ id: record.run_id, target: 'all', name: null, created_at: record.created_at });
-        await runs.setAgents(record.run_id, [record.agent]);
-        await runs.setAgentState(
-          record.run_id,
-          record.agent,
-          'dispatched',
-          record.tasks.map((p) => p.task),
-        );
-      }
+  return world(
+    {
+      instructions: new InstructionStore(store, keys),
+      events: new RedisEventStore({ redis: store, keys, ttlMs: 3_600_000, now: () => T0 }),
+      statuses: new RedisStatusStore({ redis: store, keys, ttlMs: 3_600_000 }),
+      runs: new RunStore(store, keys),
     },
-    state: async (ids) => ({
-      ...(await snapshotState(deps, ids, runs)),
+    async (ids) => ({
       // Completed records keep minutes, pending ones a day.
       ttl: await Promise.all(
         ids.map(async (id) => {
@@ -164,7 +153,7 @@ function redisWorld(client: Redis, url: string, prefix: string): World {
         }),
       ),
     }),
-  };
+  );
 }
 
 async function snapshotState(

@@ -543,18 +543,8 @@ class AgentBatch {
         if (!planned) return 'unknown_task';
         const snap = this.snapshot;
         if (!snap) return SLOW;
-        const verdict = judge({
-          agent: this.judgeAgent,
-          task: planned.task,
-          policy: planned.policy,
-          mode: planned.mode,
-          revision: record.revision,
-          now: this.nowIso,
-          previous: this.statusOf(snap, planned.task),
-          episode: snap.episodes.get(planned.task) ?? null,
-          // The message is the observation (shared/judge.ts: CheckResultMessage fits).
-          observation: message,
-        });
+        // The message is the observation (shared/judge.ts: CheckResultMessage fits).
+        const verdict = this.judgeOne(record, planned, snap, this.statusOf(snap, planned.task), message);
         if (verdict.ignored === null) {
           if (!inline(verdict)) return SLOW;
           if (verdict.status) this.statusOut.set(planned.task, verdict.status);
@@ -574,17 +564,7 @@ class AgentBatch {
           drifted_steps: driftedSteps(message.steps),
         });
         if (!quiet && this.labels === undefined) return NEED_LABELS;
-        const verdict = judge({
-          agent: this.judgeAgent,
-          task: planned.task,
-          policy: planned.policy,
-          mode: planned.mode,
-          revision: record.revision,
-          now: this.nowIso,
-          previous,
-          episode: snap.episodes.get(planned.task) ?? null,
-          observation: message,
-        });
+        const verdict = this.judgeOne(record, planned, snap, previous, message);
         if (verdict.ignored === null && !inline(verdict)) return SLOW;
         // As resultHandler: the event, the status, then the task finished.
         if (!quiet)
@@ -607,6 +587,27 @@ class AgentBatch {
   }
 
   /** The task's status as this batch knows it: written by it, or as stored before. */
+  /** The judge's verdict on one observation, against the job's prefetched state. */
+  private judgeOne(
+    record: InstructionRecord,
+    planned: TaskRef,
+    snap: AgentSnapshot,
+    previous: TaskStatus | null,
+    observation: Observation,
+  ): Verdict {
+    return judge({
+      agent: this.judgeAgent,
+      task: planned.task,
+      policy: planned.policy,
+      mode: planned.mode,
+      revision: record.revision,
+      now: this.nowIso,
+      previous,
+      episode: snap.episodes.get(planned.task) ?? null,
+      observation,
+    });
+  }
+
   private statusOf(snap: AgentSnapshot, task: string): TaskStatus | null {
     return this.statusOut.get(task) ?? snap.statuses.get(task) ?? null;
   }
