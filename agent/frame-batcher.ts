@@ -56,13 +56,14 @@ export class FrameBatcher {
     if (this.parts.length > 0 && this.bytes + size > this.opts.maxBytes) this.flush();
     this.parts.push(encoded);
     this.bytes += size;
-    if (this.parts.length >= this.maxItems || this.bytes >= this.opts.maxBytes) this.flush();
-    else if (this.timer === null && this.opts.windowMs > 0) {
+    const full = this.parts.length >= this.maxItems || this.bytes >= this.opts.maxBytes;
+    if (full || this.opts.windowMs <= 0) this.flush();
+    else if (this.timer === null) {
       this.timer = this.setTimer(() => {
         this.timer = null;
         this.flush();
       }, this.opts.windowMs);
-    } else if (this.opts.windowMs <= 0) this.flush();
+    }
   }
 
   /** Write what is queued now. */

@@ -85,8 +85,7 @@ export async function sendToGateway(
 interface PendingSend {
   texts: string[];
   bytes: number;
-  waiters: Array<(written: boolean) => void>;
-  fail: Array<(err: unknown) => void>;
+  senders: Array<{ resolve(written: boolean): void; reject(err: unknown): void }>;
 }
 
 /**
@@ -112,14 +111,13 @@ export class InboxBatcher {
       const batches = this.pending.get(gatewayId) ?? [];
       let last = batches.at(-1);
       if (!last || last.texts.length >= INBOX_BATCH_TEXTS || last.bytes + text.length > INBOX_BATCH_BYTES) {
-        last = { texts: [], bytes: 0, waiters: [], fail: [] };
+        last = { texts: [], bytes: 0, senders: [] };
         batches.push(last);
         this.pending.set(gatewayId, batches);
       }
       last.texts.push(text);
       last.bytes += text.length;
-      last.waiters.push(resolve);
-      last.fail.push(reject);
+      last.senders.push({ resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -134,10 +132,10 @@ export class InboxBatcher {
       for (const b of batches) {
         sendToGateway(this.redis, this.keys, gatewayId, b.texts, aliveSince).then(
           (written) => {
-            for (const w of b.waiters) w(written);
+            for (const s of b.senders) s.resolve(written);
           },
           (err: unknown) => {
-            for (const f of b.fail) f(err);
+            for (const s of b.senders) s.reject(err);
           },
         );
       }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { defineInboxCommand, InboxBatcher } from '../gateway/gateway-inbox.js';
+import { InboxBatcher } from '../gateway/gateway-inbox.js';
 import { publishEndRecords } from '../gateway/output-publisher.js';
 import { publishInstruction } from '../gateway/publish-instruction.js';
 import type { Alert } from '../shared/alerts.js';
@@ -96,13 +96,11 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   // socket write per tick, and its MULTIs do not copy the scripts BullMQ loads onto its clients.
   const store = redis.duplicate({ enableAutoPipelining: true });
   store.on('error', () => {}); // the main client logs an outage once
-  defineInboxCommand(store); // before first use (gateway-inbox.ts)
   // Dispatch (plan, record, send) on a connection of its own. ioredis runs one auto-pipeline at a
   // time per connection: sharing one with a results backlog made every step of a 500-agent
   // `agents` job wait behind the results handlers' round trips (15 s per job at 10,000 agents).
   const dispatch = redis.duplicate({ enableAutoPipelining: true });
   dispatch.on('error', () => {});
-  defineInboxCommand(dispatch);
   // A gateway announces itself every heartbeat; three missed means it is gone.
   const gatewayStaleMs = 3 * config.heartbeat_interval_ms + 5000;
   const inbox = new InboxBatcher(dispatch, keys, gatewayStaleMs);
