@@ -11,7 +11,7 @@ import type { ExecutorType } from '../shared/types.js';
 import { AgentConnection, type ConnectionOptions } from './connection.js';
 import type { Executors } from './executors/executor.js';
 import { availableExecutors, createExecutors, type ExecutorOptions } from './executors/index.js';
-import { Outbox } from './outbox.js';
+import { Outbox, retryDelayMs } from './outbox.js';
 import { Runner } from './runner.js';
 
 export interface AgentOptions {
@@ -34,7 +34,10 @@ export interface AgentOptions {
   outboxCapacity?: number;
   /** On shutdown, how long to wait for the gateway to acknowledge the last results. */
   drainTimeoutMs?: number;
-  /** A result not acknowledged this long after it was sent is sent again (default 30 s). */
+  /**
+   * A result not acknowledged this long after it was sent is sent again (default 30 s). Also the
+   * longest a `result_retry` from the gateway may make a result wait.
+   */
   resendAfterMs?: number;
 }
 
@@ -62,6 +65,40 @@ export function createAgent(opts: AgentOptions): Agent {
 
   let connection: AgentConnection;
   let resendTimer: NodeJS.Timeout | null = null;
+  const resendAfterMs = opts.resendAfterMs ?? 30_000;
+  const random = opts.connection?.random ?? Math.random;
+
+  /** Re-sends what has come due (overdue, or asked for by a `result_retry`) as one batch. */
+  const resendDue = (why: string): void => {
+    if (!connection.isRegistered) return;
+    const due = outbox.takeOverdue(Date.now(), resendAfterMs);
+    if (due.length === 0) return;
+    logger.info({ count: due.length }, why);
+    for (const r of due) connection.send(r);
+    connection.flush();
+  };
+
+  // One one-shot timer for the earliest `result_retry` due time, re-armed for the next one.
+  let retryTimer: NodeJS.Timeout | null = null;
+  let retryTimerAt = Number.POSITIVE_INFINITY;
+  const armRetry = (): void => {
+    const at = outbox.nextDueAt();
+    if (at === null || at >= retryTimerAt) return;
+    if (retryTimer) clearTimeout(retryTimer);
+    retryTimerAt = at;
+    retryTimer = setTimeout(
+      () => {
+        retryTimer = null;
+        retryTimerAt = Number.POSITIVE_INFINITY;
+        // Not registered: the next registration re-sends everything and clears the due times.
+        if (!connection.isRegistered) return;
+        resendDue('re-sending results the gateway asked to retry');
+        armRetry();
+      },
+      Math.max(0, at - Date.now()),
+    );
+    retryTimer.unref();
+  };
   // Into the outbox first, then into the connection's next `results` frame: if that frame never
   // leaves (socket closed within the batch window), the outbox re-sends the result after reconnecting.
   const emitResult = (result: AgentResult): void => {
@@ -111,6 +148,15 @@ export function createAgent(opts: AgentOptions): Agent {
           outbox.ack(msg.result_ids);
           if (outbox.size === 0) for (const w of ackWaiters) w();
           return;
+        case 'result_retry': {
+          // The gateway's backlog is full: come back after its delay (jittered, at most resendAfterMs).
+          const delay = retryDelayMs(msg.retry_after_ms, resendAfterMs, random);
+          const found = outbox.retryAt(msg.result_ids, Date.now() + delay);
+          if (found === 0) return;
+          logger.debug({ count: found, delay_ms: delay }, 'gateway busy: results will be re-sent');
+          armRetry();
+          return;
+        }
         case 'cancel':
           runner.cancel(msg);
           return;
@@ -131,22 +177,15 @@ export function createAgent(opts: AgentOptions): Agent {
         'agent starting',
       );
       connection.start();
-      const resendAfterMs = opts.resendAfterMs ?? 30_000;
       resendTimer = setInterval(
-        () => {
-          if (!connection.isRegistered) return;
-          const overdue = outbox.takeOverdue(Date.now(), resendAfterMs);
-          if (overdue.length === 0) return;
-          logger.info({ count: overdue.length }, 're-sending results the gateway has not acknowledged');
-          for (const r of overdue) connection.send(r);
-          connection.flush();
-        },
+        () => resendDue('re-sending results the gateway has not acknowledged'),
         Math.max(100, Math.floor(resendAfterMs / 3)),
       );
       resendTimer.unref();
     },
     async stop() {
       if (resendTimer) clearInterval(resendTimer);
+      if (retryTimer) clearTimeout(retryTimer);
       await runner.shutdown();
       if (outbox.size > 0 && connection.isRegistered) {
         await new Promise<void>((resolve) => {

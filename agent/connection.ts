@@ -16,6 +16,7 @@ import {
   type RegisteredMessage,
   type RegisterMessage,
   type ResultAckMessage,
+  type ResultRetryMessage,
   type ResultsItem,
   type RunMessage,
 } from '../shared/protocol.js';
@@ -23,7 +24,7 @@ import { assertNever, coerceError } from '../shared/types.js';
 import { backoffDelay, refusalDelay } from './backoff.js';
 import { FrameBatcher } from './frame-batcher.js';
 
-export type RegisteredPhaseMessage = RunMessage | ResultAckMessage | CancelMessage;
+export type RegisteredPhaseMessage = RunMessage | ResultAckMessage | ResultRetryMessage | CancelMessage;
 
 export interface ConnectionOptions {
   /** `ws://host:port` or `wss://host:port`; `/agent` is appended. */
@@ -239,6 +240,7 @@ export class AgentConnection {
         return;
       case 'run':
       case 'result_ack':
+      case 'result_retry':
       case 'cancel':
         if (this.phase !== 'registered') {
           this.wrongPhase(ws, msg.type);

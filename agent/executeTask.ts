@@ -1,6 +1,7 @@
 /**
  * Runs one task of an instruction: for each step in order, check → (mode apply, check failed)
- * apply → re-check, reporting the first check at once, a step result per step that ran, and the
+ * apply → re-check. A check that found drift is reported at once when an apply follows; a step
+ * result goes out when the next step starts (the last step's travels in the task result); the
  * task result at the end. The decisions live in ./outcome.ts; this file does the I/O around them.
  */
 import type { Logger } from '../shared/logger.js';
@@ -42,15 +43,20 @@ export async function executeTask(
   const results: StepResult[] = [];
   let stopReason: string | null = null;
 
+  // A step's result goes out when the next step starts: the last one's would leave together
+  // with the task_result that carries it, and the reconciler takes step results as progress only.
+  let finished: StepResult | null = null;
   for (const step of task.steps) {
     if (signal.aborted) stopReason ??= cancelReason(signal);
     if (stopReason !== null) {
       results.push(skipped(step, stopReason));
       continue;
     }
+    if (finished)
+      deps.emitResult({ type: 'step_result', result_id: deps.newId(), ...base, result: finished });
     const result = await executeStep(step, task, signal, deps, base);
     results.push(result);
-    deps.emitResult({ type: 'step_result', result_id: deps.newId(), ...base, result });
+    finished = result;
     if (signal.aborted) stopReason = cancelReason(signal);
     else if (stopsTask(result.outcome) && onFailure(step) === 'abort') {
       stopReason = `skipped: step ${step.name} ${result.outcome}`;
@@ -135,18 +141,20 @@ async function executeStep(
   });
 
   const check = await run('check', (c) => executor.check(step, c));
+  const next = afterCheck(judgeCheck(check), task.mode);
+  if ('outcome' in next) return result(next.outcome, check, null, check.error);
+  // Drift found and an apply follows: report the check now, so drift can be alerted before a
+  // long apply ends. Otherwise the step's result says the same thing at once.
   deps.emitResult({
     type: 'check_result',
     result_id: deps.newId(),
     ...base,
     step: step.name,
-    satisfied: judgeCheck(check) === 'satisfied',
+    satisfied: false,
     exit_code: check.exitCode,
     duration_ms: deps.now() - started,
     output_tail: tail.toString(),
   });
-  const next = afterCheck(judgeCheck(check), task.mode);
-  if ('outcome' in next) return result(next.outcome, check, null, check.error);
 
   const apply = await run('apply', (c) => executor.apply(step, c));
   const afterA = afterApply(apply);

@@ -11,10 +11,31 @@
 import type { Logger } from '../shared/logger.js';
 import type { AgentResult } from '../shared/protocol.js';
 
+/**
+ * How long to wait before re-sending results a gateway refused (`result_retry`): its
+ * `retry_after_ms` plus 0–50 % jitter, so a fleet refused together does not come back in lockstep,
+ * and never longer than the agent's own re-send interval (`capMs`).
+ */
+export function retryDelayMs(
+  retryAfterMs: number,
+  capMs: number,
+  random: () => number = Math.random,
+): number {
+  const jittered = retryAfterMs * (1 + 0.5 * Math.min(1, Math.max(0, random())));
+  return Math.max(0, Math.round(Math.min(capMs, jittered)));
+}
+
+interface Entry {
+  result: AgentResult;
+  /** When the result was last handed to the socket (epoch ms). */
+  sentAt: number;
+  /** When the gateway asked for it again (`result_retry`), if it did since the last send. */
+  dueAt: number | null;
+}
+
 export class Outbox {
-  // A Map keeps insertion order and gives O(1) removal by id. `sentAt`: when the result was last
-  // handed to the socket (epoch ms).
-  private readonly entries = new Map<string, { result: AgentResult; sentAt: number }>();
+  // A Map keeps insertion order and gives O(1) removal by id.
+  private readonly entries = new Map<string, Entry>();
   private dropped = 0;
 
   constructor(
@@ -25,7 +46,7 @@ export class Outbox {
   }
 
   add(result: AgentResult, now = Date.now()): void {
-    this.entries.set(result.result_id, { result, sentAt: now });
+    this.entries.set(result.result_id, { result, sentAt: now, dueAt: null });
     if (this.entries.size <= this.capacity) return;
     const oldest = this.entries.keys().next();
     if (oldest.done) return;
@@ -51,24 +72,55 @@ export class Outbox {
   }
 
   /**
-   * Unacknowledged results last sent at least `olderThanMs` ago, oldest first, marked as sent now.
-   * A gateway that could not enqueue a result (Redis slow or away, its backlog full) does not ack
-   * it; re-sending these while connected means such a result arrives once Redis recovers, not
-   * only after the next reconnect. The gateway acks a repeat it already enqueued without a job.
+   * Unacknowledged results last sent at least `olderThanMs` ago, or whose `retryAt` due time has
+   * come, oldest first, marked as sent now. A gateway that could not enqueue a result (Redis slow
+   * or away) does not ack it; re-sending these while connected means such a result arrives once
+   * Redis recovers, not only after the next reconnect. The gateway acks a repeat it already
+   * enqueued without a job.
    */
   takeOverdue(now: number, olderThanMs: number): AgentResult[] {
     const out: AgentResult[] = [];
     for (const entry of this.entries.values()) {
-      if (now - entry.sentAt < olderThanMs) continue;
+      const due = entry.dueAt !== null && now >= entry.dueAt;
+      if (!due && now - entry.sentAt < olderThanMs) continue;
       entry.sentAt = now;
+      entry.dueAt = null;
       out.push(entry.result);
     }
     return out;
   }
 
-  /** Everything counts as sent now (after a reconnect re-sent it all). */
+  /**
+   * A gateway refused these results for now (`result_retry`): those still here become due at
+   * `dueAt` (takeOverdue hands them out from then on). Ids no longer here (acknowledged meanwhile)
+   * are ignored. Returns how many were found.
+   */
+  retryAt(resultIds: readonly string[], dueAt: number): number {
+    let found = 0;
+    for (const id of resultIds) {
+      const entry = this.entries.get(id);
+      if (!entry) continue;
+      entry.dueAt = dueAt;
+      found++;
+    }
+    return found;
+  }
+
+  /** The earliest `retryAt` due time still pending, or null. */
+  nextDueAt(): number | null {
+    let next: number | null = null;
+    for (const entry of this.entries.values()) {
+      if (entry.dueAt !== null && (next === null || entry.dueAt < next)) next = entry.dueAt;
+    }
+    return next;
+  }
+
+  /** Everything counts as sent now (after a reconnect re-sent it all); no retry is pending. */
   markAllSent(now: number): void {
-    for (const entry of this.entries.values()) entry.sentAt = now;
+    for (const entry of this.entries.values()) {
+      entry.sentAt = now;
+      entry.dueAt = null;
+    }
   }
 
   /** Unacknowledged results, oldest first. */

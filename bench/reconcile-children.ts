@@ -55,6 +55,8 @@ function hash(text: string): number {
 
 /** Messages per `results` frame the simulated agents send at most (the agent's default flush size). */
 const SIM_BATCH_ITEMS = 500;
+/** Unacknowledged results are re-sent after this long (the agent's default `resendAfterMs`). */
+const RESEND_AFTER_MS = 30_000;
 
 interface PhaseStats {
   name: string;
@@ -66,14 +68,21 @@ interface PhaseStats {
   taskResults: number;
   drifted: number;
   acked: number;
+  /** Results the gateway refused with result_retry (each re-sent after the delay). */
+  retried: number;
+  /** Results re-sent because no ack came within RESEND_AFTER_MS (as the agent's outbox does). */
+  overdue: number;
   outOfPhase: number;
 }
 
 /**
  * `count` simulated agents in this process. Each registers with labels that match every task,
- * heartbeats at the interval the gateway asks for, and answers every `run` at once: a receipt,
- * then per task (optionally a check_result and a step_result per step, like the real agent) a
- * task_result — satisfied, or for a `drift` fraction of (agent, task) pairs drifted-then-applied.
+ * heartbeats at the interval the gateway asks for, and answers every `run` at once with what the
+ * real agent would send for instant steps: a receipt, then per task a task_result — satisfied, or
+ * for a `drift` fraction of (agent, task) pairs drifted-then-applied, preceded by a check_result
+ * per drifted step (an apply follows) — and a step_result per step but the last. Unacknowledged
+ * results are kept and re-sent as the agent's outbox does: after a `result_retry`'s delay
+ * (+ 0–50 % jitter), or after 30 s without an ack.
  * Like the real agent with instant results, the answer is one `results` frame (split only past
  * SIM_BATCH_ITEMS messages, as the agent's batcher would).
  */
@@ -83,7 +92,6 @@ export async function runSims(opts: {
   count: number;
   offset: number;
   proc: number;
-  full: boolean;
 }): Promise<void> {
   const concurrency = 200;
   const sockets: WebSocket[] = [];
@@ -107,10 +115,50 @@ export async function runSims(opts: {
       taskResults: 0,
       drifted: 0,
       acked: 0,
+      retried: 0,
+      overdue: 0,
       outOfPhase: 0,
     };
   }
 
+  // Unacknowledged results by id: their text, when last sent, and on which socket (the agent's
+  // outbox, so a refused or unacknowledged result is re-sent as the real agent would).
+  const outbox = new Map<string, { text: string; sentAt: number; ws: WebSocket }>();
+  let answering: WebSocket | null = null;
+  const keep = (id: string, text: string): string => {
+    if (answering) outbox.set(id, { text, sentAt: Date.now(), ws: answering });
+    return text;
+  };
+  const resend = (ws: WebSocket, ids: readonly string[]) => {
+    const texts: string[] = [];
+    const now = Date.now();
+    for (const id of ids) {
+      const entry = outbox.get(id);
+      if (!entry) continue;
+      entry.sentAt = now;
+      texts.push(entry.text);
+    }
+    for (let i = 0; i < texts.length; i += SIM_BATCH_ITEMS) {
+      const part = texts.slice(i, i + SIM_BATCH_ITEMS);
+      if (ws.readyState === WebSocket.OPEN) ws.send(part.length === 1 ? part[0]! : resultsFrame(part));
+    }
+  };
+  timers.push(
+    setInterval(() => {
+      const now = Date.now();
+      const due = new Map<WebSocket, string[]>();
+      for (const [id, entry] of outbox) {
+        if (now - entry.sentAt < RESEND_AFTER_MS) continue;
+        const list = due.get(entry.ws);
+        if (list) list.push(id);
+        else due.set(entry.ws, [id]);
+      }
+      for (const [ws, ids] of due) {
+        phase.overdue += ids.length;
+        resend(ws, ids);
+      }
+    }, RESEND_AFTER_MS / 3),
+  );
   const ranInPhase = new Set<string>();
   const answer = (ws: WebSocket, agent: string, run: RunMessage) => {
     const now = Date.now();
@@ -120,6 +168,7 @@ export async function runSims(opts: {
     phase.lastRunAt = now;
     // Encoded messages of this answer, sent together at the end.
     const out: string[] = [];
+    answering = ws;
     out.push(
       JSON.stringify({
         type: 'instruction_receipt',
@@ -144,40 +193,55 @@ export async function runSims(opts: {
         output_tail: '',
         error: null,
       }));
-      if (opts.full) {
-        for (const step of steps) {
+      // As agent/executeTask.ts: a check_result only when drift was found and an apply follows;
+      // a step_result as the next step starts (none for the last: the task_result carries it).
+      steps.forEach((step, i) => {
+        if (drifted && task.mode === 'apply') {
+          const id = nextId();
           out.push(
-            JSON.stringify({
-              type: 'check_result',
-              result_id: nextId(),
-              ...base,
-              step: step.step,
-              satisfied: !drifted,
-              exit_code: drifted ? 1 : 0,
-              duration_ms: 0,
-              output_tail: '',
-            }),
+            keep(
+              id,
+              JSON.stringify({
+                type: 'check_result',
+                result_id: id,
+                ...base,
+                step: step.step,
+                satisfied: false,
+                exit_code: 1,
+                duration_ms: 0,
+                output_tail: '',
+              }),
+            ),
           );
-          out.push(JSON.stringify({ type: 'step_result', result_id: nextId(), ...base, result: step }));
-          phase.results += 2;
+          phase.results++;
         }
-      }
+        if (i < steps.length - 1) {
+          const id = nextId();
+          out.push(keep(id, JSON.stringify({ type: 'step_result', result_id: id, ...base, result: step })));
+          phase.results++;
+        }
+      });
+      const taskResultId = nextId();
       out.push(
-        JSON.stringify({
-          type: 'task_result',
-          result_id: nextId(),
-          ...base,
-          mode: task.mode,
-          outcome: drifted ? 'applied' : 'satisfied',
-          started_at: at,
-          finished_at: at,
-          duration_ms: 0,
-          steps,
-        }),
+        keep(
+          taskResultId,
+          JSON.stringify({
+            type: 'task_result',
+            result_id: taskResultId,
+            ...base,
+            mode: task.mode,
+            outcome: drifted ? 'applied' : 'satisfied',
+            started_at: at,
+            finished_at: at,
+            duration_ms: 0,
+            steps,
+          }),
+        ),
       );
       phase.results++;
       phase.taskResults++;
     }
+    answering = null;
     for (let i = 0; i < out.length; i += SIM_BATCH_ITEMS) {
       const part = out.slice(i, i + SIM_BATCH_ITEMS);
       ws.send(part.length === 1 ? part[0]! : resultsFrame(part));
@@ -221,6 +285,7 @@ export async function runSims(opts: {
         const msg = JSON.parse(text) as {
           type: string;
           result_ids?: string[];
+          retry_after_ms?: number;
           heartbeat_interval_ms?: number;
         };
         switch (msg.type) {
@@ -244,8 +309,16 @@ export async function runSims(opts: {
             answer(ws, agent, msg as unknown as RunMessage);
             return;
           case 'result_ack':
-            phase.acked += msg.result_ids?.length ?? 0;
+            for (const id of msg.result_ids ?? []) if (outbox.delete(id)) phase.acked++;
             return;
+          case 'result_retry': {
+            // As the agent: the refused results again after the delay, with up to 50 % jitter.
+            const ids = msg.result_ids ?? [];
+            phase.retried += ids.length;
+            const delay = (msg.retry_after_ms ?? 1000) * (1 + Math.random() / 2);
+            timers.push(setTimeout(() => resend(ws, ids), delay));
+            return;
+          }
           default:
             return;
         }

@@ -11,8 +11,8 @@
  *   4. the raw BullMQ job rate on the same Redis (no-op jobs, same concurrency) as the baseline.
  *
  *   node --import tsx bench/reconcile.ts [--agents 10000] [--tasks 20] [--sims 3] [--drift 0.1]
- *     [--full] [--heartbeat 10s] [--baseline-jobs 50000] [--phase-timeout-s 300] [--cpu-prof] [--prof-phase satisfied] [--write]
- *   --full: per step also check_result + step_result (as the real agent), not only task_result.
+ *     [--heartbeat 10s] [--baseline-jobs 50000] [--phase-timeout-s 300] [--cpu-prof] [--prof-phase satisfied] [--write]
+ *   The simulated agents send what the real agent sends for instant steps (bench/reconcile-children.ts).
  *   --write: replace the `## Reconcile cycle` section of bench/RESULTS.md.
  */
 import { type ChildProcess, fork } from 'node:child_process';
@@ -38,7 +38,6 @@ const { values: args } = parseArgs({
     tasks: { type: 'string', default: '20' },
     sims: { type: 'string', default: '3' },
     drift: { type: 'string', default: '0.1' },
-    full: { type: 'boolean', default: false },
     heartbeat: { type: 'string', default: '10s' },
     'baseline-jobs': { type: 'string', default: '50000' },
     'phase-timeout-s': { type: 'string', default: '300' },
@@ -191,6 +190,8 @@ interface SimStats {
   taskResults: number;
   drifted: number;
   acked: number;
+  retried: number;
+  overdue: number;
   closed: number;
   missing: string[];
 }
@@ -216,8 +217,12 @@ interface PhaseResult {
   resultJobs: number;
   /** When the phase's dispatch (`agents`) and results jobs ran, ms after the trigger. */
   timeline?: Record<'agents' | 'results', Record<string, number>>;
-  /** Results the gateway never acknowledged (its enqueue timed out). */
+  /** Results the gateway never acknowledged, even after re-sends. */
   unacked: number;
+  /** Results the gateway refused for a full backlog (result_retry), each re-sent after the delay. */
+  retried: number;
+  /** Results re-sent after 30 s without an ack (an enqueue that timed out). */
+  overdue: number;
   /** CPU seconds used from the trigger to the last result, per process. */
   cpu: CpuSnapshot;
   /** Sampled agents whose every task has a status written in this phase. */
@@ -263,6 +268,8 @@ async function simStats(sims: ChildProcess[]): Promise<SimStats> {
     taskResults: sum('taskResults'),
     drifted: sum('drifted'),
     acked: sum('acked'),
+    retried: sum('retried'),
+    overdue: sum('overdue'),
     closed: sum('closed'),
     missing: all.flatMap((m) => (Array.isArray(m.missing) ? m.missing.map(String) : [])),
     firstRunAt: first.length ? Math.min(...first) : null,
@@ -358,14 +365,15 @@ async function runPhase(
       lastAcked = stats.acked;
       lastAckAt = Date.now();
     }
-    // A result the gateway failed to enqueue in time is never acked (a real agent re-sends it only
-    // after a reconnect): stop waiting for acks once they have stalled for 5 s, and report the gap.
-    const acksSettled = stats.acked >= stats.results || Date.now() - lastAckAt > 5000;
+    // A result the gateway failed to enqueue in time is not acked; the simulated agent re-sends it
+    // after 30 s, as the real one does. Stop waiting for acks once they have stalled for longer
+    // than that, and report the gap.
+    const acksSettled = stats.acked >= stats.results || Date.now() - lastAckAt > 40_000;
     if (stats.runs >= ctx.agents && acksSettled && (await busy(ctx.queues, false)) === 0) break;
     if (Date.now() - lastLog > 5000) {
       lastLog = Date.now();
       console.log(
-        `  [${name}] ${((Date.now() - t0) / 1000).toFixed(1)} s: runs ${stats.runs}/${ctx.agents}, results sent ${stats.results}, acked ${stats.acked}`,
+        `  [${name}] ${((Date.now() - t0) / 1000).toFixed(1)} s: runs ${stats.runs}/${ctx.agents}, results sent ${stats.results}, acked ${stats.acked}${stats.retried ? `, refused ${stats.retried}` : ''}`,
       );
     }
     if (Date.now() > deadline)
@@ -475,6 +483,8 @@ async function runPhase(
     timeline,
     resultJobs: resultsIdAfter - resultsIdBefore,
     unacked: stats.results - stats.acked,
+    retried: stats.retried,
+    overdue: stats.overdue,
     verified,
     cpu,
   };
@@ -485,7 +495,6 @@ async function main(): Promise<void> {
   const tasks = Number(args.tasks);
   const simProcs = Math.max(1, Number(args.sims));
   const drift = Number(args.drift);
-  const full = args.full ?? false;
   const timeoutMs = Number(args['phase-timeout-s']) * 1000;
   const baselineJobs = Number(args['baseline-jobs']);
   const started = Date.now();
@@ -584,7 +593,6 @@ async function main(): Promise<void> {
         String(i * per),
         '--proc',
         String(i),
-        ...(full ? ['--full'] : []),
       ]);
       sims.push(sim);
     }
@@ -702,7 +710,6 @@ async function main(): Promise<void> {
       tasks,
       simProcs,
       drift,
-      full,
       heartbeat: args.heartbeat ?? '10s',
       baselineJobs,
       implementation,
@@ -736,7 +743,6 @@ function renderReport(r: {
   tasks: number;
   simProcs: number;
   drift: number;
-  full: boolean;
   heartbeat: string;
   baselineJobs: number;
   implementation: string;
@@ -750,7 +756,7 @@ function renderReport(r: {
 }): string {
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const cpu = cpus()[0]?.model ?? 'unknown';
-  const cmd = `node --import tsx bench/reconcile.ts --agents ${r.agents} --tasks ${r.tasks} --sims ${r.simProcs} --drift ${r.drift}${r.full ? ' --full' : ''} --heartbeat ${r.heartbeat} --baseline-jobs ${r.baselineJobs}`;
+  const cmd = `node --import tsx bench/reconcile.ts --agents ${r.agents} --tasks ${r.tasks} --sims ${r.simProcs} --drift ${r.drift} --heartbeat ${r.heartbeat} --baseline-jobs ${r.baselineJobs}`;
   const rows = r.phases.map((p) => {
     const jobs = p.reconcileJobs + p.resultJobs;
     const net = p.commands - p.backgroundCommands;
@@ -758,7 +764,7 @@ function renderReport(r: {
     return {
       p,
       jobs,
-      line: `| ${p.name} (${p.trigger}) | **${s(p.cycleMs)}** | ${s(p.firstRunMs)} | ${s(p.lastRunMs)} | ${p.runs} | ${p.drifted} | ${(jobs / r.agents).toFixed(3)} (${(p.reconcileJobs / r.agents).toFixed(3)} reconcile + ${(p.resultJobs / r.agents).toFixed(3)} results) | ${(net / r.agents).toFixed(0)} (raw ${(p.commands / r.agents).toFixed(0)}) | ${Math.round(jobs / (p.cycleMs / 1000))} | ${(p.cycleMs / floorMs).toFixed(2)}× | ${p.verified}${p.unacked > 0 ? `; ${p.unacked} results unacked` : ''} |`,
+      line: `| ${p.name} (${p.trigger}) | **${s(p.cycleMs)}** | ${s(p.firstRunMs)} | ${s(p.lastRunMs)} | ${p.runs} | ${p.drifted} | ${(jobs / r.agents).toFixed(3)} (${(p.reconcileJobs / r.agents).toFixed(3)} reconcile + ${(p.resultJobs / r.agents).toFixed(3)} results) | ${(net / r.agents).toFixed(0)} (raw ${(p.commands / r.agents).toFixed(0)}) | ${Math.round(jobs / (p.cycleMs / 1000))} | ${(p.cycleMs / floorMs).toFixed(2)}× | ${p.verified}${p.unacked > 0 ? `; ${p.unacked} results unacked` : ''}${p.retried > 0 ? `; ${p.retried} refused and re-sent` : ''}${p.overdue > 0 ? `; ${p.overdue} re-sent after 30 s` : ''} |`,
     };
   });
   const commit = r.phases.find((p) => p.name === 'commit');
@@ -772,9 +778,10 @@ function renderReport(r: {
       `redis-server private, uWebSockets.js implementation: **${r.implementation}**. Date: ${new Date().toISOString().slice(0, 10)}. Whole run: ${r.totalS.toFixed(0)} s.`,
     '',
     `Set-up: one \`fluke gateway\` and one \`fluke reconciler\`, each a separate child process started through \`startServices\` ` +
-      `(reconcile and results workers at the default concurrency 50), Redis event store, drift policy \`remediate\`, heartbeat ${r.heartbeat}; ` +
+      `(default worker concurrency: reconcile 50, results 8), Redis event store, drift policy \`remediate\`, heartbeat ${r.heartbeat}; ` +
       `${r.agents} simulated agents over ${r.simProcs} processes (\`ws\` clients), labels matching all ${r.tasks} tasks (one shell step each); ` +
-      `each \`run\` answered at once with a receipt and ${r.full ? 'check_result + step_result per step and ' : ''}a task_result per task. ` +
+      'each `run` answered at once with what the real agent sends for instant steps: a receipt, a task_result per task, and a check_result before each apply (drifted pairs); ' +
+      'unacknowledged results re-sent as the agent does (after a `result_retry` delay, or 30 s). ' +
       `Cycles are triggered by one \`fanout\` job (trigger \`drift_check\`) on the reconcile queue; the commit case commits to the repo and calls \`pollNow\`. ` +
       `Cycle time = trigger → \`finishedOn\` of the last results job; Redis commands = INFO commandstats delta from trigger until every queue is quiet ` +
       `(the per-instruction deadline jobs, 3 heartbeats later, included), minus the idle background (${r.idleRate.toFixed(0)} commands/s: heartbeats, schedulers, idle workers). ` +
@@ -815,7 +822,6 @@ if (args.child === 'gateway' || args.child === 'reconciler') {
     count: Number(args.count),
     offset: Number(args.offset ?? 0),
     proc: Number(args.proc ?? 0),
-    full: args.full ?? false,
   });
 } else if (args.child === 'baseline') {
   await runBaseline({

@@ -9,6 +9,8 @@ export interface GatewayEventMap {
   'registry:rebuilt': [{ agent: string }];
   'results:enqueued': [{ count: number }];
   'results:failed': [{ count: number; error: string }];
+  /** A full backlog refused results (`count`, named in a `result_retry`) and receipts (lost). */
+  'results:refused': [{ count: number; receipts: number; retry_after_ms: number }];
   'instruction:delivered': [{ agent: string; instruction_id: string }];
   'instruction:undeliverable': [{ agent: string; instruction_id: string; reason: string }];
 }

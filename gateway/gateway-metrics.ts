@@ -31,7 +31,7 @@ export const RECEIVED_TYPES = [
   'output',
   'invalid',
 ] as const;
-export const SENT_TYPES = ['registered', 'refused', 'run', 'result_ack', 'cancel'] as const;
+export const SENT_TYPES = ['registered', 'refused', 'run', 'result_ack', 'result_retry', 'cancel'] as const;
 export const REFUSAL_REASONS = [
   'unauthorized',
   'protocol_version',
@@ -82,6 +82,7 @@ export class GatewayMetrics implements GatewayMetricsPort {
   private readonly latency: Histogram;
   private readonly instructions: Counter<'result'>;
   private readonly forwarded: Counter<'result'>;
+  private readonly refusedResults: Counter;
   private gateway: WatchedGateway | null = null;
 
   constructor(registry: Registry) {
@@ -167,6 +168,11 @@ export class GatewayMetrics implements GatewayMetricsPort {
       labelNames: ['result'],
       registers,
     });
+    this.refusedResults = new Counter({
+      name: 'fluke_gateway_results_refused_total',
+      help: 'Agent results refused because the result backlog was full (the agent was told to re-send them: result_retry)',
+      registers,
+    });
   }
 
   received(message: CountedMessage | null): void {
@@ -213,6 +219,7 @@ export class GatewayMetrics implements GatewayMetricsPort {
     events.on('instruction:undeliverable', () => this.instructions.inc({ result: 'undeliverable' }));
     events.on('results:enqueued', (e) => this.forwarded.inc({ result: 'ok' }, e.count));
     events.on('results:failed', (e) => this.forwarded.inc({ result: 'failed' }, e.count));
+    events.on('results:refused', (e) => this.refusedResults.inc(e.count));
     return this;
   }
 

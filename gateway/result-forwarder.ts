@@ -1,5 +1,6 @@
 /**
- * Agent results → BullMQ jobs, acknowledged only after the enqueue resolved. Messages that arrive
+ * Agent results → BullMQ jobs, acknowledged only after the enqueue resolved (step results, which
+ * are progress only, are acknowledged without a job). Messages that arrive
  * in the same event-loop turn become a few batched `results` jobs (≤ RESULTS_PER_JOB messages
  * each, an (agent, session)'s messages kept together and in order), added with addBulk in chunks
  * of ≤ ENQUEUE_CHUNK jobs; acks are grouped per socket and sent as each chunk resolves. A failed
@@ -98,14 +99,18 @@ export class ResultForwarder {
     this.pending = [];
     if (taken.length === 0) return this.settle();
     this.inFlight++;
-    // Re-sends of results already enqueued from this gateway: ack them, no second job.
+    // Acked with no job: step results (progress only — the reconciler judges check and task
+    // results, and a task result carries every step) and re-sends of results already enqueued
+    // from this gateway.
     const batch: Pending[] = [];
-    const repeats: Pending[] = [];
+    const noJob: Pending[] = [];
     for (const p of taken) {
-      if (p.message.type !== 'instruction_receipt' && this.recent.has(recentKey(p))) repeats.push(p);
+      const type = p.message.type;
+      if (type === 'step_result' || (type !== 'instruction_receipt' && this.recent.has(recentKey(p))))
+        noJob.push(p);
       else batch.push(p);
     }
-    if (repeats.length > 0) this.ackAll(repeats);
+    if (noJob.length > 0) this.ackAll(noJob);
     const chunks = chunkJobs(batch, this.opts.gatewayId);
     let done = 0;
     try {

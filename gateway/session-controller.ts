@@ -27,6 +27,7 @@ import { connectReconcileJob } from './jobs.js';
 import type { OutputPublisher } from './output-publisher.js';
 import type { Registry } from './registry.js';
 import { isoNow, type JobQueue, type ResultForwarder } from './result-forwarder.js';
+import { RefusalLog, refusedResultIds, retryAfterMs } from './result-retry.js';
 import type { SessionTable } from './session-table.js';
 
 /** Not in CloseCode: registration could not be stored; the agent retries with backoff. */
@@ -55,6 +56,11 @@ export interface SessionControllerDeps {
   /** Message counts and instruction latency (gateway/gateway-metrics.ts). */
   metrics?: Pick<GatewayMetricsPort, 'received'>;
   /**
+   * Whether result enqueues are failing right now (the last one failed or timed out): agents whose
+   * results a full backlog refused are then told to come back later (default: never failing).
+   */
+  enqueueFailing?: () => boolean;
+  /**
    * Longest a heartbeat waits to share a registry pipeline with others (default: 200 ms, at most
    * a tenth of the heartbeat interval). One pipeline per heartbeat cost ~58 µs of CPU each.
    */
@@ -69,10 +75,12 @@ export class SessionController {
   private beatImmediate: NodeJS.Immediate | null = null;
   private readonly beatFlushMs: number;
   private registryDown = false;
+  private readonly refusals: RefusalLog;
   draining = false;
 
   constructor(private readonly d: SessionControllerDeps) {
     this.beatFlushMs = d.heartbeatFlushMs ?? Math.min(HEARTBEAT_FLUSH_MS, d.heartbeatIntervalMs / 10);
+    this.refusals = new RefusalLog(d.logger);
   }
 
   private emit<K extends keyof GatewayEventMap>(name: K, ...args: GatewayEventMap[K]): void {
@@ -157,13 +165,24 @@ export class SessionController {
 
   /** Receipts and results, one frame's worth, read now. */
   private forward(conn: AgentConnection, messages: readonly ResultsItem[]): void {
-    // A full backlog (Redis slow or down) takes no more: no ack, so the agent re-sends the rest.
+    // A full backlog (a burst, or Redis slow or down) takes no more: the rest is refused.
     const taken = this.d.forwarder.pushAll(conn, messages, isoNow());
     for (let i = 0; i < taken; i++) {
       const m = messages[i]!;
       // The execution is over: its watchers get an end record behind its last output line.
       if (m.type === 'task_result') this.d.output.end(conn.agent, m);
     }
+    if (taken < messages.length) this.refused(conn, messages, taken);
+  }
+
+  /** No ack for the refused results: tell the agent when to send them again (not its 30 s default). */
+  private refused(conn: AgentConnection, messages: readonly ResultsItem[], taken: number): void {
+    const ids = refusedResultIds(messages, taken);
+    const retryAfter = retryAfterMs(this.d.enqueueFailing?.() ?? false);
+    if (ids.length > 0) conn.send({ type: 'result_retry', result_ids: ids, retry_after_ms: retryAfter });
+    const receipts = messages.length - taken - ids.length;
+    this.emit('results:refused', { count: ids.length, receipts, retry_after_ms: retryAfter });
+    this.refusals.refused(ids.length, receipts, retryAfter);
   }
 
   private reject(conn: AgentConnection, code: number, reason: string): void {

@@ -241,6 +241,18 @@ export const ResultAckMessage = z.object({
 });
 export type ResultAckMessage = z.infer<typeof ResultAckMessage>;
 
+/**
+ * The gateway could not take these results now (its backlog is full): send them again after
+ * `retry_after_ms`. Not an error and not an ack: the agent keeps them until a `result_ack`.
+ */
+export const ResultRetryMessage = z.object({
+  type: z.literal('result_retry'),
+  result_ids: z.array(id).max(10_000),
+  /** Short while Redis is healthy (a burst filled the backlog), long while enqueues fail. */
+  retry_after_ms: z.number().int().nonnegative(),
+});
+export type ResultRetryMessage = z.infer<typeof ResultRetryMessage>;
+
 /** Stop an instruction (all its tasks) or one execution; running commands are killed. */
 export const CancelMessage = z.object({
   type: z.literal('cancel'),
@@ -255,6 +267,7 @@ export const GatewayMessage = z.discriminatedUnion('type', [
   RefusedMessage,
   RunMessage,
   ResultAckMessage,
+  ResultRetryMessage,
   CancelMessage,
 ]);
 export type GatewayMessage = z.infer<typeof GatewayMessage>;

@@ -101,7 +101,8 @@ t.test('register, heartbeat, run, results and acks', async (t) => {
   t.pass('live output reached the gateway');
   t.same(
     gw.received.map((r) => r.message.type).filter((ty) => ty.endsWith('_result')),
-    ['check_result', 'step_result', 'task_result'],
+    ['task_result'],
+    'mode check: no apply follows the check, so the task result says it all',
   );
   await agent.runner.idle();
   // The fake acks each result as it arrives; the last ack may still be in flight: the outbox
@@ -125,8 +126,8 @@ t.test('unacked results are re-sent, in order, to the next gateway; running ids 
 
   const run = task('slow', [shell('quick', 'true', 'true'), shell('waits', `cat ${fifo}`, 'true')]);
   first.send({ type: 'run', instruction_id: 'i-long', revision: 'abc', trigger: 'commit', tasks: [run] });
-  const check = await first.waitFor(isType('check_result'));
-  await first.waitFor(isType('step_result'));
+  // `quick` is satisfied (no check_result); its step_result leaves as `waits` starts.
+  const check = await first.waitFor(isType('step_result'));
   // kill -9 the gateway while the second step still runs.
   await first.kill();
 
@@ -149,7 +150,7 @@ t.test('unacked results are re-sent, in order, to the next gateway; running ids 
   t.equal(new Set(ids).size, ids.length, 'each result reached the second gateway exactly once');
   t.same(
     second.received.map((r) => r.message.type).filter((ty) => ty.endsWith('_result')),
-    ['check_result', 'step_result', 'check_result', 'step_result', 'task_result'],
+    ['step_result', 'task_result'],
   );
 });
 
@@ -293,8 +294,8 @@ t.test('a receipt and results emitted together leave as one results frame', asyn
   await gw.waitFor((m) => m.type === 'task_result' && m.task === 't3');
   const receipt = gw.received.find((r) => r.message.type === 'instruction_receipt');
   const frame = gw.frames[receipt?.frame ?? -1];
-  // 1 receipt + 3 tasks × (2 × (check_result + step_result) + task_result).
-  t.match(frame, { type: 'results', count: 1 + 3 * 5 }, 'the receipt and all 15 results in one frame');
+  // 1 receipt + 3 tasks × (step_result of `a` + task_result): satisfied checks send no check_result.
+  t.match(frame, { type: 'results', count: 1 + 3 * 2 }, 'the receipt and all 6 results in one frame');
   t.same(
     gw.frames.filter((f) => f.type !== 'heartbeat').map((f) => f.type),
     ['register', 'results'],
@@ -302,8 +303,8 @@ t.test('a receipt and results emitted together leave as one results frame', asyn
   );
   const types = gw.received.filter((r) => r.frame === receipt?.frame).map((r) => r.message.type);
   t.same(
-    types.slice(0, 6),
-    ['instruction_receipt', 'check_result', 'step_result', 'check_result', 'step_result', 'task_result'],
+    types.slice(0, 5),
+    ['instruction_receipt', 'step_result', 'task_result', 'step_result', 'task_result'],
     'in the order they were produced',
   );
   // The fake acks the whole frame in one result_ack.
@@ -321,9 +322,10 @@ t.test('a batch lost to a socket close is re-sent, whole, after reconnecting', a
   const run = task('lost', [shell('a', 'true', 'true'), shell('b', 'true', 'true')]);
   gw.send({ type: 'run', instruction_id: 'i-lost', revision: 'abc', trigger: 'manual', tasks: [run] });
   const deadline = Date.now() + 5000;
-  while (agent.outbox.size < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  while (agent.outbox.size < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   await agent.runner.idle();
-  t.equal(agent.outbox.size, 5, 'five results waiting in the outbox (and in the batch)');
+  // The step_result of `a` and the task_result (satisfied checks send no check_result).
+  t.equal(agent.outbox.size, 2, 'two results waiting in the outbox (and in the batch)');
   t.same(
     gw.frames.map((f) => f.type),
     ['register'],
@@ -349,4 +351,61 @@ t.test('a batch lost to a socket close is re-sent, whole, after reconnecting', a
   t.equal(gw.frames[resent[0]?.frame ?? -1]?.type, 'results');
   while (agent.outbox.size > 0 && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 10));
   t.equal(agent.outbox.size, 0, 'acked after the re-send');
+});
+
+t.test('result_retry: the named results are re-sent after the delay, on the same connection', async (t) => {
+  // A gateway whose backlog is full: it never acks, and asks for some results again.
+  const gw = await gateway(t, { autoAck: false });
+  // resendAfterMs far away, so only the result_retry can bring anything back in this test.
+  const agent = startAgent(t, gw.url, { executors: instantExecutors, resendAfterMs: 60_000 });
+  await gw.waitFor(isType('register'));
+  const run = task('retried', [
+    shell('a', 'true', 'true'),
+    shell('b', 'true', 'true'),
+    shell('c', 'true', 'true'),
+  ]);
+  gw.send({ type: 'run', instruction_id: 'i-retry', revision: 'abc', trigger: 'manual', tasks: [run] });
+  await gw.waitFor(isType('task_result'));
+  await agent.runner.idle();
+  // Whatever results the steps produced, all unacknowledged: name the oldest and the newest.
+  const sent = agent.outbox.pending().map((r) => r.result_id);
+  t.ok(sent.length >= 3, `${sent.length} results waiting for an ack`);
+  const oldest = sent[0];
+  const newest = sent.at(-1);
+  const unnamed = sent.slice(1, -1);
+  const at = gw.received.length;
+  const askedAt = Date.now();
+  gw.send({ type: 'result_retry', result_ids: [newest!, 'unknown-id', oldest!], retry_after_ms: 200 });
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error('not re-sent within 10 s')), 10_000).unref(),
+  );
+  await Promise.race([gw.waitFor((m) => 'result_id' in m && m.result_id === newest, at), timeout]);
+  const waited = Date.now() - askedAt;
+  t.ok(waited >= 200, `re-sent after the delay (${waited} ms)`);
+  const resent = () =>
+    gw.received.slice(at).flatMap((r) => ('result_id' in r.message ? [r.message.result_id] : []));
+  t.same(resent(), [oldest, newest], 'only the named results, oldest first, the unknown id ignored');
+  t.equal(
+    new Set(
+      gw.received
+        .slice(at)
+        .filter((r) => 'result_id' in r.message)
+        .map((r) => r.frame),
+    ).size,
+    1,
+    'together, in one frame',
+  );
+  t.equal(gw.received.filter((r) => r.message.type === 'register').length, 1, 'without reconnecting');
+  t.notOk(
+    unnamed.some((id) => resent().includes(id)),
+    'the results not named wait for their own time',
+  );
+
+  // Once re-sent, nothing comes again before resendAfterMs (a heartbeat interval is 10 s here).
+  await new Promise((r) => setTimeout(r, 600));
+  t.same(resent(), [oldest, newest], 'not re-sent twice');
+  gw.ack(sent);
+  const deadline = Date.now() + 5000;
+  while (agent.outbox.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  t.equal(agent.outbox.size, 0, 'acked: forgotten');
 });

@@ -13,7 +13,7 @@ import {
   validateUnitName,
   validateUserName,
 } from '../agent/executors/validate.js';
-import { Outbox } from '../agent/outbox.js';
+import { Outbox, retryDelayMs } from '../agent/outbox.js';
 import {
   afterApply,
   afterCheck,
@@ -151,6 +151,74 @@ t.test('Outbox: overdue results are handed out again, each at most once per inte
   );
   box.markAllSent(10_000);
   t.same(box.takeOverdue(10_500, 1000), [], 'a reconnect re-sent everything');
+});
+
+t.test('retryDelayMs: the gateway’s delay plus 0–50 % jitter, capped at resendAfterMs', async (t) => {
+  t.equal(
+    retryDelayMs(1000, 30_000, () => 0),
+    1000,
+    'no jitter drawn',
+  );
+  t.equal(
+    retryDelayMs(1000, 30_000, () => 0.5),
+    1250,
+  );
+  t.equal(
+    retryDelayMs(1000, 30_000, () => 0.999_999),
+    1500,
+    'at most half again',
+  );
+  for (let i = 0; i < 1000; i++) {
+    const d = retryDelayMs(1000, 30_000);
+    if (d < 1000 || d > 1500) t.fail(`delay ${d} out of [1000, 1500]`);
+  }
+  t.equal(
+    retryDelayMs(10_000, 3000, () => 0),
+    3000,
+    'never later than resendAfterMs',
+  );
+  t.equal(
+    retryDelayMs(25_000, 30_000, () => 0.9),
+    30_000,
+    'jitter capped too',
+  );
+  t.equal(
+    retryDelayMs(0, 30_000, () => 0.7),
+    0,
+    'retry_after_ms 0: at once',
+  );
+});
+
+t.test('Outbox: results a gateway refused become due at their retry time', async (t) => {
+  const box = new Outbox(pino({ level: 'silent' }));
+  for (const id of ['r1', 'r2', 'r3']) box.add(result(id), 1000);
+  t.equal(box.nextDueAt(), null, 'nothing asked for yet');
+  t.equal(box.retryAt(['r3', 'r1', 'acked-long-ago'], 1500), 2, 'unknown ids are ignored');
+  t.equal(box.nextDueAt(), 1500);
+  t.same(box.takeOverdue(1499, 30_000), [], 'not before its due time');
+  t.same(
+    box.takeOverdue(1500, 30_000).map((r) => r.result_id),
+    ['r1', 'r3'],
+    'due: handed out long before resendAfterMs, oldest first, r2 left alone',
+  );
+  t.equal(box.nextDueAt(), null, 'a re-send clears the due time');
+  t.same(box.takeOverdue(2000, 30_000), [], 'handed out once');
+  t.same(
+    box.takeOverdue(31_000, 30_000).map((r) => r.result_id),
+    ['r2'],
+    'the 30 s path still counts from the last send (r1 and r3 went at 1500)',
+  );
+
+  // A later result_retry sets a new due time; acknowledged results drop out.
+  box.retryAt(['r1', 'r2'], 40_000);
+  box.retryAt(['r2'], 35_000);
+  t.equal(box.nextDueAt(), 35_000);
+  box.ack(['r2']);
+  t.equal(box.nextDueAt(), 40_000, 'acked: no longer due');
+  t.equal(box.retryAt(['r2'], 36_000), 0, 'a retry for an acked result is ignored');
+  box.markAllSent(38_000);
+  t.equal(box.nextDueAt(), null, 'a reconnect re-sent everything: no retry pending');
+  t.same(box.takeOverdue(40_000, 30_000), []);
 });
 
 t.test('outcome decisions', async (t) => {

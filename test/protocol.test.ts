@@ -7,6 +7,7 @@ import {
   type InstructionReceiptMessage,
   MAX_RESULTS_PER_FRAME,
   parseAgentMessage,
+  parseGatewayMessage,
   type StepResultMessage,
   type TaskResultMessage,
 } from '../shared/protocol.js';
@@ -112,4 +113,30 @@ t.test('a batch holds 1 to MAX_RESULTS_PER_FRAME items', async (t) => {
   t.match(!empty.ok && empty.error, /^invalid message at messages: /);
   const notArray = parseAgentMessage(JSON.stringify({ type: 'results', messages: receipt }));
   t.match(!notArray.ok && notArray.error, /^invalid message at messages: /);
+});
+
+t.test('result_retry: result ids bounded like result_ack, a non-negative integer delay', async (t) => {
+  const valid = { type: 'result_retry', result_ids: ['r1', 'r2'], retry_after_ms: 1000 };
+  t.same(parseGatewayMessage(JSON.stringify(valid)), { ok: true, message: valid });
+  t.ok(parseGatewayMessage(JSON.stringify({ ...valid, retry_after_ms: 0 })).ok, 'zero: at once');
+  const many = Array.from({ length: 10_000 }, (_, i) => `r-${i}`);
+  t.ok(parseGatewayMessage(JSON.stringify({ ...valid, result_ids: many })).ok, '10,000 ids');
+  const bad: Array<[string, unknown]> = [
+    ['retry_after_ms', { ...valid, retry_after_ms: -1 }],
+    ['retry_after_ms', { ...valid, retry_after_ms: 1.5 }],
+    ['retry_after_ms', { ...valid, retry_after_ms: '1000' }],
+    ['retry_after_ms', { type: 'result_retry', result_ids: ['r1'] }],
+    ['result_ids', { ...valid, result_ids: [...many, 'one-too-many'] }],
+    ['result_ids', { ...valid, result_ids: 'r1' }],
+    ['result_ids.0', { ...valid, result_ids: [''] }],
+    ['result_ids.1', { ...valid, result_ids: ['r1', 'x'.repeat(129)] }],
+  ];
+  for (const [path, message] of bad) {
+    const parsed = parseGatewayMessage(JSON.stringify(message));
+    t.match(
+      !parsed.ok && parsed.error,
+      new RegExp(`^invalid message at ${path.replace('.', '\\.')}: `),
+      path,
+    );
+  }
 });

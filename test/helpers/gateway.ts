@@ -9,6 +9,7 @@ import {
   type GatewayConfig,
   type GatewayLimits,
 } from '../../gateway/gateway.js';
+import type { GatewayMetricsPort } from '../../gateway/gateway-metrics.js';
 import type { Registry } from '../../gateway/registry.js';
 import type { JobQueue } from '../../gateway/result-forwarder.js';
 import type { ScopedAgentToken } from '../../shared/config/types.js';
@@ -39,6 +40,8 @@ export interface TestGatewayOptions {
   redis?: Redis;
   /** Replace the Redis registry (e.g. wrap it to count its writes). */
   registry?: (redis: Redis, keys: Keys) => Registry;
+  /** Socket-path counters (e.g. a GatewayMetrics, which can also `watch` the gateway). */
+  metrics?: GatewayMetricsPort;
 }
 
 export function captureLogger(logs: Array<Record<string, unknown>>): Logger {
@@ -69,6 +72,7 @@ export async function startGateway(r: TestRedis, opts: TestGatewayOptions = {}):
     ...(opts.limits ? { limits: opts.limits } : {}),
     ...(opts.queues ? { queues: opts.queues } : {}),
     ...(opts.registry ? { registry: opts.registry(redis, new Keys(r.prefix)) } : {}),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   const { port } = await gateway.listen();
   const scheme = config.tls.enabled ? 'wss' : 'ws';
