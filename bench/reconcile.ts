@@ -582,18 +582,23 @@ async function main(): Promise<void> {
     const sims: ChildProcess[] = [];
     for (let i = 0; i < simProcs; i++) {
       const count = Math.max(0, Math.min(per, agents - i * per));
-      const sim = spawnChild([
-        '--child',
-        'sims',
-        '--url',
-        url,
-        '--count',
-        String(count),
-        '--offset',
-        String(i * per),
-        '--proc',
-        String(i),
-      ]);
+      const sim = spawnChild(
+        [
+          '--child',
+          'sims',
+          '--url',
+          url,
+          '--count',
+          String(count),
+          '--offset',
+          String(i * per),
+          '--proc',
+          String(i),
+        ],
+        // They stand for remote hosts: a young generation big enough that the results they keep
+        // until acked (a second or two) do not get promoted and collected again as old objects.
+        ['--max-semi-space-size=64'],
+      );
       sims.push(sim);
     }
     await Promise.all(sims.map((s) => waitFor(s, 'loaded', 60_000)));

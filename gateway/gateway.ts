@@ -82,7 +82,7 @@ export function defaultLimits(heartbeatIntervalMs: number): GatewayLimits {
     maxBackpressureBytes: 4 * 1024 * 1024,
     enqueueTimeoutMs: 10_000,
     registerTimeoutMs: Math.max(3 * heartbeatIntervalMs, 10_000),
-    maxPendingResults: 50_000,
+    maxPendingResults: 200_000,
     maxPendingOutput: 50_000,
     outputBufferLines: 1000,
     outputBufferTtlMs: 3600_000,

@@ -20,7 +20,11 @@ import {
   type ReconcileAgentDeps,
   reconcileAgentHandler,
 } from '../reconciler/handlers/reconcile-agent.js';
-import { deadlinesHandler, reconcileAgentsHandler } from '../reconciler/handlers/reconcile-agents.js';
+import {
+  AGENTS_IN_FLIGHT,
+  deadlinesHandler,
+  reconcileAgentsHandler,
+} from '../reconciler/handlers/reconcile-agents.js';
 import {
   BUSY_RETRIES,
   BUSY_RETRY_MS,
@@ -947,6 +951,47 @@ t.test('reconcileAgentsHandler: one job, many agents, one deadlines job', async 
   t.same(outcome, { dispatched: dispatched.length, no_tasks: 1, not_connected: 1 });
   t.equal(dispatched.length, 1);
   for (const id of dispatched) t.ok(await w.instructions.get(id), `${id} recorded`);
+
+  // More agents than one slice: a slice at a time, each agent with the id of its place in the job.
+  const many = await reconcileWorld();
+  const names = Array.from(
+    { length: AGENTS_IN_FLIGHT * 2 + 20 },
+    (_, i) => `web-${String(i).padStart(3, '0')}`,
+  );
+  let inFlight = 0;
+  let most = 0;
+  const manyDeadlines: string[][] = [];
+  const manyOutcome = await reconcileAgentsHandler(
+    { agents: names, trigger: 'drift_check', run_id: null, tasks: null },
+    (i) => `i-many-${i}`,
+    {
+      ...many.deps,
+      getAgents: (list) => Promise.all(list.map((n) => agentEntry(n, { role: 'web' }))),
+      send: async (entry, message) => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        await new Promise((r) => setImmediate(r));
+        inFlight--;
+        return many.deps.send(entry, message);
+      },
+      scheduleDeadlines: async (ids) => {
+        manyDeadlines.push(ids);
+      },
+    },
+  );
+  t.same(manyOutcome, { dispatched: names.length });
+  t.ok(most > 1 && most <= AGENTS_IN_FLIGHT, `at most a slice in flight (${most})`);
+  const sentTo = new Map(many.sent.map((m) => [m.instruction_id, m]));
+  t.equal(sentTo.size, names.length, 'every agent got an instruction');
+  for (let i = 0; i < names.length; i += 37) {
+    t.equal(
+      (await many.instructions.get(`i-many-${i}`))?.record.agent,
+      names[i],
+      `i-many-${i} is ${names[i]}'s`,
+    );
+  }
+  t.equal(manyDeadlines.length, 1, 'still one deadlines job');
+  t.equal(manyDeadlines[0]?.length, names.length);
 
   // A failing agent fails the job, after the others went out with their deadlines.
   const f = await reconcileWorld();

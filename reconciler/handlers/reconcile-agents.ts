@@ -17,6 +17,9 @@ import {
   reconcileAgentHandler,
 } from './reconcile-agent.js';
 
+/** Agents of one `agents` job planned and sent side by side; the next slice starts after. */
+export const AGENTS_IN_FLIGHT = 50;
+
 export interface ReconcileAgentsDeps extends Omit<ReconcileAgentDeps, 'scheduleDeadline' | 'getAgent'> {
   /** Registry entries of many agents (null: not connected), in the order asked. */
   getAgents(names: readonly string[]): Promise<Array<AgentEntry | null>>;
@@ -36,24 +39,34 @@ export async function reconcileAgentsHandler(
   });
   const currentOnce: Promise<CurrentState | null> = Promise.resolve(current);
   const deadlines: string[] = [];
-  const settled = await Promise.allSettled(
-    data.agents.map(
-      (agent, i): Promise<ReconcileAgentOutcome> =>
-        reconcileAgentHandler(
-          { agent, trigger: data.trigger, run_id: data.run_id, tasks: data.tasks, retry: 0 },
-          instructionIdOf(i),
-          {
-            ...deps,
-            getAgent: async (name) => byName.get(name) ?? null,
-            current: () => currentOnce,
-            scheduleDeadline: async (id) => {
-              deadlines.push(id);
-            },
-            logger: deps.logger,
-          },
+  const agentDeps: ReconcileAgentDeps = {
+    ...deps,
+    getAgent: async (name) => byName.get(name) ?? null,
+    current: () => currentOnce,
+    scheduleDeadline: async (id) => {
+      deadlines.push(id);
+    },
+    logger: deps.logger,
+  };
+  const settled: Array<PromiseSettledResult<ReconcileAgentOutcome>> = [];
+  // A slice at a time: every agent of every concurrent job in flight at once kept all their
+  // plans and records alive together (young-generation GC copied them again and again), and the
+  // first agents' instructions waited for the last ones' round trips.
+  for (let start = 0; start < data.agents.length; start += AGENTS_IN_FLIGHT) {
+    const slice = data.agents.slice(start, start + AGENTS_IN_FLIGHT);
+    settled.push(
+      ...(await Promise.allSettled(
+        slice.map(
+          (agent, i): Promise<ReconcileAgentOutcome> =>
+            reconcileAgentHandler(
+              { agent, trigger: data.trigger, run_id: data.run_id, tasks: data.tasks, retry: 0 },
+              instructionIdOf(start + i),
+              agentDeps,
+            ),
         ),
-    ),
-  );
+      )),
+    );
+  }
   // Even when some agents failed: the instructions that went out must be able to time out.
   if (deadlines.length > 0) await deps.scheduleDeadlines(deadlines);
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
