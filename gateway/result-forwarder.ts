@@ -13,7 +13,10 @@ import { type ForwardedMessage, type JobSpec, RESULTS_PER_JOB, type ResultItem, 
 
 /** Jobs per addBulk call: one huge addBulk timed out under a registration storm. */
 export const ENQUEUE_CHUNK = 1000;
-/** Result ids remembered as enqueued, to ack a re-send without a second job (bounded, FIFO). */
+/**
+ * Result ids remembered as enqueued, to ack a re-send without a second job: the last 50,000 to
+ * 100,000 (two generations of 50,000).
+ */
 const RECENT_IDS = 50_000;
 /**
  * Enqueues running at once. Under a burst (thousands of agents answering a cycle together) an
@@ -59,8 +62,7 @@ export class ResultForwarder {
   private inFlight = 0;
   private failing = false;
   private readonly idleWaiters: Array<() => void> = [];
-  /** Insertion-ordered: the oldest ids are dropped first. */
-  private readonly recent = new Set<string>();
+  private readonly recent = new RecentIds(RECENT_IDS);
 
   constructor(private readonly opts: ResultForwarderOptions) {}
 
@@ -106,7 +108,10 @@ export class ResultForwarder {
     const noJob: Pending[] = [];
     for (const p of taken) {
       const type = p.message.type;
-      if (type === 'step_result' || (type !== 'instruction_receipt' && this.recent.has(recentKey(p))))
+      if (
+        type === 'step_result' ||
+        (type !== 'instruction_receipt' && this.recent.has(p.source.agent, p.message.result_id))
+      )
         noJob.push(p);
       else batch.push(p);
     }
@@ -149,14 +154,7 @@ export class ResultForwarder {
 
   private remember(enqueued: Pending[]): void {
     for (const p of enqueued) {
-      if (p.message.type === 'instruction_receipt') continue;
-      this.recent.add(recentKey(p));
-    }
-    if (this.recent.size <= RECENT_IDS) return;
-    let over = this.recent.size - RECENT_IDS;
-    for (const key of this.recent) {
-      if (over-- <= 0) break;
-      this.recent.delete(key);
+      if (p.message.type !== 'instruction_receipt') this.recent.add(p.source.agent, p.message.result_id);
     }
   }
 
@@ -191,8 +189,34 @@ export function isoNow(now = Date.now()): string {
   return isoText;
 }
 
-function recentKey(p: Pending): string {
-  return p.message.type === 'instruction_receipt' ? '' : `${p.source.agent}\0${p.message.result_id}`;
+/**
+ * (agent, result id) pairs, the newest `capacity` to 2 × `capacity` of them: a full generation
+ * becomes the old one and the one before is dropped whole. No per-id eviction and no joined key
+ * strings: a cycle of a 10,000-agent fleet adds 200,000 ids.
+ */
+export class RecentIds {
+  private current = new Map<string, Set<string>>();
+  private previous = new Map<string, Set<string>>();
+  private size = 0;
+
+  constructor(private readonly capacity: number) {}
+
+  has(agent: string, id: string): boolean {
+    return this.current.get(agent)?.has(id) === true || this.previous.get(agent)?.has(id) === true;
+  }
+
+  add(agent: string, id: string): void {
+    if (this.current.get(agent)?.has(id)) return;
+    if (this.size >= this.capacity) {
+      this.previous = this.current;
+      this.current = new Map();
+      this.size = 0;
+    }
+    const ids = this.current.get(agent);
+    if (ids) ids.add(id);
+    else this.current.set(agent, new Set([id]));
+    this.size++;
+  }
 }
 
 interface ChunkJob {

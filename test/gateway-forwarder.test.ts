@@ -1,7 +1,13 @@
 /** The gateway's ResultForwarder: batched results jobs, acks only after the enqueue resolved. */
 import t from 'tap';
 import { RESULTS_PER_JOB, type ResultsJobData } from '../gateway/jobs.js';
-import { isoNow, type JobQueue, ResultForwarder, type ResultSource } from '../gateway/result-forwarder.js';
+import {
+  isoNow,
+  type JobQueue,
+  RecentIds,
+  ResultForwarder,
+  type ResultSource,
+} from '../gateway/result-forwarder.js';
 import type { Logger } from '../shared/logger.js';
 import type { StepResultMessage, TaskResultMessage } from '../shared/protocol.js';
 
@@ -218,6 +224,24 @@ t.test('step results are acknowledged without a job: progress only', async (t) =
     'only the task result travels',
   );
   t.same(acks.flat(), ['s0', 's1', 'r0']);
+});
+
+t.test('RecentIds: the newest capacity to 2 × capacity ids, per agent', async (t) => {
+  const r = new RecentIds(3);
+  for (const id of ['1', '2', '3']) r.add('a', id);
+  t.ok(['1', '2', '3'].every((id) => r.has('a', id)));
+  t.notOk(r.has('b', '1'), 'ids are per agent');
+  r.add('a', '3');
+  r.add('a', '4');
+  t.ok(
+    ['1', '2', '3', '4'].every((id) => r.has('a', id)),
+    'a full generation is kept as the old one',
+  );
+  r.add('b', '5');
+  r.add('a', '6');
+  r.add('a', '7');
+  t.notOk(r.has('a', '1'), 'the generation before is dropped whole');
+  t.ok(['4', '6', '7'].every((id) => r.has('a', id)) && r.has('b', '5'));
 });
 
 t.test('isoNow formats once per millisecond', async (t) => {
