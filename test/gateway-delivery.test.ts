@@ -239,6 +239,11 @@ t.test('a frozen agent is disconnected, not silently skipped', async (t) => {
   await agent.register('frozen-01');
   // Stop reading: the gateway's sends pile up in the kernel buffers, then in uWS's.
   agent.ws.pause();
+  // Still heartbeating (sending needs no reading): under load the flood below can outlast the
+  // 3 silent intervals (600 ms) after which the gateway would close it for silence instead,
+  // with the same close code, and nothing would be reported as too slow.
+  const beating = setInterval(() => agent.heartbeat(), 100);
+  t.teardown(() => clearInterval(beating));
   const closed = once(gw.gateway.events, 'agent:closed');
   // Collect every undeliverable report: after the close, later publishes are also refused
   // ("not connected"), and under load one of those can be reported first.
@@ -260,6 +265,7 @@ t.test('a frozen agent is disconnected, not silently skipped', async (t) => {
   );
   t.ok(published < 400, `gateway gave up after ${published} instructions`);
   t.equal(await redis.exists(gw.keys.agent('frozen-01')), 0, 'deregistered');
+  clearInterval(beating);
   agent.ws.resume();
   await agent.closed;
 });
