@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { AgentConfig } from '../shared/config/types.js';
 import type { Logger } from '../shared/logger.js';
-import { type AgentResult, PROTOCOL_VERSION } from '../shared/protocol.js';
+import { AGENT_FEATURES, type AgentResult, PROTOCOL_VERSION } from '../shared/protocol.js';
 import type { ExecutorType } from '../shared/types.js';
 import { AgentConnection, type ConnectionOptions } from './connection.js';
 import type { Executors } from './executors/executor.js';
@@ -129,6 +129,7 @@ export function createAgent(opts: AgentOptions): Agent {
       agent_version: opts.version,
       executors: offered,
       running: runner.runningInstructions(),
+      features: [...AGENT_FEATURES],
     }),
     buildHeartbeat: () => ({ type: 'heartbeat', running: runner.runningInstructions() }),
     onRegistered: () => {
@@ -186,6 +187,8 @@ export function createAgent(opts: AgentOptions): Agent {
     async stop() {
       if (resendTimer) clearInterval(resendTimer);
       if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = null;
+      retryTimerAt = Number.POSITIVE_INFINITY;
       await runner.shutdown();
       if (outbox.size > 0 && connection.isRegistered) {
         await new Promise<void>((resolve) => {

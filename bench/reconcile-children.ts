@@ -13,7 +13,7 @@ import { startServices } from '../bin/services.js';
 import { uwsImplementation } from '../gateway/uws.js';
 import { loadServerConfig } from '../shared/config/load.js';
 import { Keys } from '../shared/keys.js';
-import { PROTOCOL_VERSION, type RunMessage, type StepResult } from '../shared/protocol.js';
+import { AGENT_FEATURES, PROTOCOL_VERSION, type RunMessage, type StepResult } from '../shared/protocol.js';
 import { serveProfiler } from './phase-profiler.js';
 
 type Msg = Record<string, unknown> & { type: string };
@@ -276,6 +276,7 @@ export async function runSims(opts: {
             agent_version: 'bench',
             executors: ['shell'],
             running: [],
+            features: [...AGENT_FEATURES],
           }),
         );
       });
@@ -316,7 +317,7 @@ export async function runSims(opts: {
             const ids = msg.result_ids ?? [];
             phase.retried += ids.length;
             const delay = (msg.retry_after_ms ?? 1000) * (1 + Math.random() / 2);
-            timers.push(setTimeout(() => resend(ws, ids), delay));
+            setTimeout(() => resend(ws, ids), delay).unref();
             return;
           }
           default:

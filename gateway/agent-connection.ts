@@ -28,6 +28,8 @@ export class AgentConnection implements ResultSource {
   lastHeartbeat = 0;
   /** Messages that arrived while the registry write was in flight, replayed once registered. */
   backlog: string[] | null = null;
+  /** The agent advertised `result_retry` in `register` (older agents would close on it). */
+  takesRetry = false;
   private ws: WebSocket<SocketData> | null = null;
   /** Set when the gateway itself ended the socket, so the close handler logs the real reason. */
   closeCause: { code: number; reason: string } | null = null;

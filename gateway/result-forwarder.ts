@@ -58,6 +58,12 @@ interface Pending {
 
 export class ResultForwarder {
   private pending: Pending[] = [];
+  /**
+   * Results taken for an enqueue that has not settled: in flight, or timed out while the Redis
+   * client still holds the command (it sends it when Redis is back). They count against
+   * maxPending, so an outage cannot pile up one backlog per timeout.
+   */
+  private held = 0;
   private scheduled = false;
   private inFlight = 0;
   private failing = false;
@@ -77,7 +83,8 @@ export class ResultForwarder {
    * a single message would be (no ack, so the agent re-sends them).
    */
   pushAll(source: ResultSource, messages: readonly ForwardedMessage[], receivedAt = isoNow()): number {
-    const taken = Math.max(0, Math.min(messages.length, this.opts.maxPending - this.pending.length));
+    const room = this.opts.maxPending - this.pending.length - this.held;
+    const taken = Math.max(0, Math.min(messages.length, room));
     for (let i = 0; i < taken; i++) this.pending.push({ source, message: messages[i]!, receivedAt });
     if (taken > 0) this.schedule();
     return taken;
@@ -116,16 +123,28 @@ export class ResultForwarder {
       else batch.push(p);
     }
     if (noJob.length > 0) this.ackAll(noJob);
+    if (batch.length === 0) {
+      // Nothing to enqueue: says nothing about Redis, so no outcome is reported.
+      this.inFlight--;
+      this.schedule();
+      return this.settle();
+    }
     const chunks = chunkJobs(batch, this.opts.gatewayId);
+    this.held += batch.length;
     let done = 0;
+    let unsent = batch.length;
     try {
       for (const chunk of chunks) {
-        await withTimeout(
-          this.opts.queue.addBulk(chunk.map((c) => c.job)),
-          this.opts.timeoutMs,
-          'enqueue results',
-        );
         const enqueued = chunk.flatMap((c) => c.pending);
+        const adding = this.opts.queue.addBulk(chunk.map((c) => c.job));
+        const count = enqueued.length;
+        unsent -= count;
+        // Released when the command settles, which may be long after the timeout below.
+        const release = () => {
+          this.held -= count;
+        };
+        adding.then(release, release);
+        await withTimeout(adding, this.opts.timeoutMs, 'enqueue results');
         this.remember(enqueued);
         this.ackAll(enqueued);
         done += enqueued.length;
@@ -134,7 +153,7 @@ export class ResultForwarder {
         this.failing = false;
         this.opts.logger.info('results enqueue recovered');
       }
-      this.opts.onBatch?.({ ok: true, count: taken.length });
+      this.opts.onBatch?.({ ok: true, count: batch.length });
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       if (!this.failing) {
@@ -146,6 +165,8 @@ export class ResultForwarder {
       }
       this.opts.onBatch?.({ ok: false, count: batch.length - done, error });
     } finally {
+      // Chunks never sent (an earlier one failed) hold nothing.
+      this.held -= unsent;
       this.inFlight--;
       this.schedule();
       this.settle();

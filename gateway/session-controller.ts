@@ -175,11 +175,15 @@ export class SessionController {
     if (taken < messages.length) this.refused(conn, messages, taken);
   }
 
-  /** No ack for the refused results: tell the agent when to send them again (not its 30 s default). */
+  /**
+   * No ack for the refused results: tell the agent when to send them again (not its 30 s
+   * default), if it said it understands `result_retry`; an older agent re-sends after 30 s.
+   */
   private refused(conn: AgentConnection, messages: readonly ResultsItem[], taken: number): void {
     const ids = refusedResultIds(messages, taken);
     const retryAfter = retryAfterMs(this.d.enqueueFailing?.() ?? false);
-    if (ids.length > 0) conn.send({ type: 'result_retry', result_ids: ids, retry_after_ms: retryAfter });
+    if (ids.length > 0 && conn.takesRetry)
+      conn.send({ type: 'result_retry', result_ids: ids, retry_after_ms: retryAfter });
     const receipts = messages.length - taken - ids.length;
     this.emit('results:refused', { count: ids.length, receipts, retry_after_ms: retryAfter });
     this.refusals.refused(ids.length, receipts, retryAfter);
@@ -209,6 +213,7 @@ export class SessionController {
 
     const now = Date.now();
     conn.phase = 'registering';
+    conn.takesRetry = msg.features.includes('result_retry');
     conn.entry = {
       name: msg.name,
       labels: msg.labels,

@@ -109,8 +109,19 @@ export const RegisterMessage = z.object({
   executors: z.array(z.enum(['shell', 'systemd', 'mise'])).max(16),
   /** Instruction ids the agent is running right now (after a reconnect). */
   running: z.array(id).max(1000).default([]),
+  /**
+   * Optional protocol features the agent understands (AGENT_FEATURES), so a gateway sends newer
+   * messages only to agents that take them. Unknown names are allowed (a newer agent's).
+   */
+  features: z.array(z.string().max(64)).max(32).default([]),
 });
 export type RegisterMessage = z.infer<typeof RegisterMessage>;
+
+/**
+ * Features this agent build advertises in `register`. `result_retry`: it takes the gateway's
+ * `result_retry` (an agent without it closes a socket on a message type it does not know).
+ */
+export const AGENT_FEATURES = ['result_retry'] as const;
 
 export const HeartbeatMessage = z.object({
   type: z.literal('heartbeat'),

@@ -88,6 +88,7 @@ t.test('register, heartbeat, run, results and acks', async (t) => {
     running: [],
   });
   t.ok(register.executors.includes('shell'));
+  t.same(register.features, ['result_retry'], 'it says it takes result_retry');
   t.equal(gw.authorizations[0], 'Bearer test-token');
   await gw.waitFor(isType('heartbeat'));
 
@@ -124,11 +125,18 @@ t.test('unacked results are re-sent, in order, to the next gateway; running ids 
   const agent = startAgent(t, first.url);
   await first.waitFor(isType('register'));
 
-  const run = task('slow', [shell('quick', 'true', 'true'), shell('waits', `cat ${fifo}`, 'true')]);
+  const run = task('slow', [
+    shell('drifts', `test -f ${dir}/m`, `touch ${dir}/m`),
+    shell('quick', 'true', 'true'),
+    shell('waits', `cat ${fifo}`, 'true'),
+  ]);
   first.send({ type: 'run', instruction_id: 'i-long', revision: 'abc', trigger: 'commit', tasks: [run] });
-  // `quick` is satisfied (no check_result); its step_result leaves as `waits` starts.
-  const check = await first.waitFor(isType('step_result'));
-  // kill -9 the gateway while the second step still runs.
+  // `drifts` sends a check_result (an apply follows), then its step_result as `quick` starts;
+  // `quick` is satisfied (no check_result), its step_result leaves as `waits` starts.
+  const check = await first.waitFor(isType('check_result'));
+  await first.waitFor((m) => m.type === 'step_result' && m.result.step === 'quick');
+  t.equal(agent.outbox.size, 3, 'three results unacked at the kill');
+  // kill -9 the gateway while the last step still runs.
   await first.kill();
 
   const second = await gateway(t, { port: first.port, gatewayId: 'gw-2' });
@@ -143,14 +151,15 @@ t.test('unacked results are re-sent, in order, to the next gateway; running ids 
 
   writeFileSync(fifo, 'go\n');
   const final = (await second.waitFor(isType('task_result'))) as TaskResultMessage;
-  t.equal(final.outcome, 'satisfied');
+  t.equal(final.outcome, 'applied', 'the first step was applied');
   await agent.runner.idle();
   await second.waitFor((m) => m.type === 'task_result');
   const ids = second.received.flatMap((r) => ('result_id' in r.message ? [r.message.result_id] : []));
   t.equal(new Set(ids).size, ids.length, 'each result reached the second gateway exactly once');
   t.same(
     second.received.map((r) => r.message.type).filter((ty) => ty.endsWith('_result')),
-    ['step_result', 'task_result'],
+    ['check_result', 'step_result', 'step_result', 'task_result'],
+    'in the order they were produced',
   );
 });
 

@@ -226,6 +226,42 @@ t.test('step results are acknowledged without a job: progress only', async (t) =
   t.same(acks.flat(), ['s0', 's1', 'r0']);
 });
 
+t.test('an enqueue that timed out still holds its results against the cap until it settles', async (t) => {
+  const queue = new FakeQueue();
+  let release!: () => void;
+  queue.gate = new Promise((r) => {
+    release = r;
+  });
+  const outcomes: Array<{ ok: boolean; count: number }> = [];
+  const f = new ResultForwarder({
+    queue,
+    gatewayId: 'g',
+    timeoutMs: 50,
+    maxPending: 5,
+    logger,
+    onBatch: (b) => outcomes.push({ ok: b.ok, count: b.count }),
+  });
+  const acks: string[][] = [];
+  const s = source('a', acks);
+  t.equal(f.pushAll(s, [result('r0'), result('r1'), result('r2')]), 3);
+  await f.idle();
+  t.same(outcomes, [{ ok: false, count: 3 }], 'timed out: not acked');
+  t.same(acks, []);
+  // Redis has not answered: the client still holds those three (it sends them once Redis is back).
+  t.equal(f.pushAll(s, [result('r3'), result('r4'), result('r5')]), 2, 'only the rest of the cap is free');
+  await f.idle();
+  release();
+  await new Promise((r) => setImmediate(r));
+  t.equal(f.pushAll(s, [result('r5'), result('r6'), result('r7')]), 3, 'room again once it settled');
+  await f.idle();
+  t.same(acks.flat().sort(), ['r5', 'r6', 'r7'], 'what was enqueued in time is acked');
+  // A flush with nothing to enqueue (only a step result) reports no outcome.
+  const before = outcomes.length;
+  f.push(s, { ...result('s0'), type: 'step_result', result: {} } as unknown as TaskResultMessage);
+  await f.idle();
+  t.equal(outcomes.length, before, 'no outcome for a flush without jobs');
+});
+
 t.test('RecentIds: the newest capacity to 2 × capacity ids, per agent', async (t) => {
   const r = new RecentIds(3);
   for (const id of ['1', '2', '3']) r.add('a', id);

@@ -117,7 +117,7 @@ t.test('backlog full: result_retry names the refused results; re-sent, they are 
   metrics.watch(gw.gateway);
   const agent = new TestAgent(gw.url);
   t.teardown(() => agent.close());
-  await agent.register('retry-01');
+  await agent.register('retry-01', {}, ['result_retry']);
 
   const all = ids('rt', 7);
   const refusedEvent = once(gw.gateway.events, 'results:refused');
@@ -146,6 +146,29 @@ t.test('backlog full: result_retry names the refused results; re-sent, they are 
   t.match(warnings[0], { level: 40, count: 2, receipts: 1, retry_after_ms: 1000 });
 });
 
+t.test('an agent that did not advertise result_retry gets none: no ack, it re-sends in 30 s', async (t) => {
+  const gw = await startGateway(r, { gatewayId: 'gw-retry-old', limits: { maxPendingResults: 2 } });
+  t.teardown(() => gw.stop());
+  const agent = new TestAgent(gw.url);
+  t.teardown(() => agent.close());
+  await agent.register('retry-old');
+  const all = ids('old', 4);
+  let retried = false;
+  void agent.next('result_retry').then(() => {
+    retried = true;
+  });
+  const refusedEvent = once(gw.gateway.events, 'results:refused');
+  agent.send({ type: 'results', messages: all.map(taskResult) });
+  t.same(await refusedEvent, [{ count: 2, receipts: 0, retry_after_ms: 1000 }], 'still counted');
+  t.same((await acked(agent, all.slice(0, 2))).sort(), all.slice(0, 2));
+  // A heartbeat's round trip later, nothing else came: no result_retry (the old agent would have
+  // closed its socket on a type it does not know), no ack for the refused two.
+  agent.heartbeat();
+  await new Promise((res) => setTimeout(res, 300));
+  t.notOk(retried, 'no result_retry for an agent that did not ask for it');
+  t.same((await queuedIds('retry-old')).sort(), all.slice(0, 2), 'only the taken ones were enqueued');
+});
+
 /** The real results queue, with a switch that makes every addBulk fail as a Redis outage would. */
 function switchableQueue(inner: Queue): JobQueue & { fail: boolean } {
   return {
@@ -171,7 +194,7 @@ t.test('while enqueues fail the agent is told to come back later; 1 s again once
   t.teardown(() => gw.stop());
   const agent = new TestAgent(gw.url);
   t.teardown(() => agent.close());
-  await agent.register('retry-02');
+  await agent.register('retry-02', {}, ['result_retry']);
   const events = gw.gateway.events;
 
   const send = (prefix: string) => {

@@ -168,9 +168,11 @@ export class TestAgent {
     this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
   }
 
+  /** `features`: what the agent advertises (none, by default: as an agent built before them). */
   async register(
     name: string,
     labels: Record<string, string> = {},
+    features: string[] = [],
   ): Promise<Extract<GatewayMessage, { type: 'registered' }>> {
     await this.opened;
     this.send({
@@ -181,6 +183,7 @@ export class TestAgent {
       agent_version: 'test',
       executors: ['shell'],
       running: [],
+      ...(features.length > 0 ? { features } : {}),
     });
     return this.next('registered');
   }
