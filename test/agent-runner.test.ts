@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { createHarness, shell, task, tempDir } from './helpers/agent-harness.js';
+import { diesSoon } from './helpers/process-state.js';
 
 /** A step whose check blocks until killed, after saying so on stdout. */
 const blocking = (name: string) => shell(name, 'echo started; exec sleep 300', 'true');
@@ -72,14 +73,7 @@ t.test('cancel kills running commands and skips the rest', async (t) => {
   t.equal(r2.outcome, 'skipped', 'a task that never started is skipped');
   t.notOk(existsSync(join(dir, 'after')) || existsSync(join(dir, 'never')));
   const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
-  let alive = true;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    alive = !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    alive = false;
-  }
-  t.notOk(alive, 'the grandchild was killed with the group');
+  t.ok(await diesSoon(pid), 'the grandchild was killed with the group');
   t.notOk(
     h.runner.cancel({ instruction_id: 'instr-x', execution_id: null, reason: 'again' }),
     'nothing left to cancel',

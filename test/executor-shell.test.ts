@@ -4,29 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { runCommand } from '../agent/runCommand.js';
 import { createHarness, shell, task, tempDir } from './helpers/agent-harness.js';
-
-/** Gone, or a zombie nobody reaped yet: either way it runs no more. */
-function isDead(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
-
-/**
- * Dead within `withinMs`: a signal to a process group is delivered to each process on its own
- * schedule, so a grandchild may still show as running for a moment after the command returned.
- */
-async function diesSoon(pid: number, withinMs = 2000): Promise<boolean> {
-  const until = Date.now() + withinMs;
-  while (!isDead(pid)) {
-    if (Date.now() > until) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
-}
+import { diesSoon } from './helpers/process-state.js';
 
 t.test('steps run in order: check, apply, re-check; env and working_dir apply', async (t) => {
   const dir = tempDir(t);
