@@ -3,18 +3,10 @@
  * `ReconcileAgentJob` in reconciler/jobs.ts (the consumer validates them).
  */
 import type { JobsOptions } from 'bullmq';
-import type {
-  CheckResultMessage,
-  InstructionReceiptMessage,
-  StepResultMessage,
-  TaskResultMessage,
-} from '../shared/protocol.js';
+import type { ResultsItem } from '../shared/protocol.js';
 
-export type ForwardedMessage =
-  | InstructionReceiptMessage
-  | CheckResultMessage
-  | StepResultMessage
-  | TaskResultMessage;
+/** What a gateway forwards: the receipts and results an agent may also send in a `results` frame. */
+export type ForwardedMessage = ResultsItem;
 
 export interface ResultJobData {
   kind: 'result';

@@ -5,12 +5,7 @@
 import { UnrecoverableError } from 'bullmq';
 import { z } from 'zod';
 import { TRIGGERS } from '../shared/plan.js';
-import {
-  CheckResultMessage,
-  InstructionReceiptMessage,
-  StepResultMessage,
-  TaskResultMessage,
-} from '../shared/protocol.js';
+import { ResultsItem } from '../shared/protocol.js';
 
 export { TRIGGERS, type Trigger } from '../shared/plan.js';
 
@@ -58,12 +53,8 @@ export const DeadlineJob = z.object({
 });
 export type DeadlineJob = z.infer<typeof DeadlineJob>;
 
-const ForwardedMessage = z.discriminatedUnion('type', [
-  InstructionReceiptMessage,
-  CheckResultMessage,
-  StepResultMessage,
-  TaskResultMessage,
-]);
+/** What gateways forward: receipts and results, as an agent sends them (also inside `results`). */
+const ForwardedMessage = ResultsItem;
 
 /** Bound on the messages of one batched results job (gateways send ≤ 500). */
 export const MAX_RESULTS_PER_JOB = 1000;
