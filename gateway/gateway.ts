@@ -114,8 +114,6 @@ export function createGateway(opts: GatewayOptions): Gateway {
   for (const q of Object.values(ownQueues ?? {})) {
     q.on('error', (err) => logger.warn({ err: err.message, queue: q.name }, 'queue connection error'));
   }
-  // Mirrors the forwarder's own `failing`: the outcome of the last enqueue (see result-retry.ts).
-  let enqueueFailing = false;
   const forwarder = new ResultForwarder({
     queue: queues.results,
     gatewayId: id,
@@ -123,7 +121,6 @@ export function createGateway(opts: GatewayOptions): Gateway {
     maxPending: limits.maxPendingResults,
     logger,
     onBatch: (b) => {
-      enqueueFailing = !b.ok;
       if (b.ok) safeEmit(events, logger, 'results:enqueued', { count: b.count });
       else safeEmit(events, logger, 'results:failed', { count: b.count, error: b.error ?? 'unknown' });
     },
@@ -149,7 +146,6 @@ export function createGateway(opts: GatewayOptions): Gateway {
     keys,
     events,
     logger,
-    enqueueFailing: () => enqueueFailing,
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   const delivery = new InstructionDelivery({

@@ -1,6 +1,5 @@
 /**
- * Agent results → BullMQ jobs, acknowledged only after the enqueue resolved (step results, which
- * are progress only, are acknowledged without a job). Messages that arrive
+ * Agent results → BullMQ jobs, acknowledged only after the enqueue resolved. Messages that arrive
  * in the same event-loop turn become a few batched `results` jobs (≤ RESULTS_PER_JOB messages
  * each, an (agent, session)'s messages kept together and in order), added with addBulk in chunks
  * of ≤ ENQUEUE_CHUNK jobs; acks are grouped per socket and sent as each chunk resolves. A failed
@@ -66,11 +65,16 @@ export class ResultForwarder {
   private held = 0;
   private scheduled = false;
   private inFlight = 0;
-  private failing = false;
+  private enqueueFailed = false;
   private readonly idleWaiters: Array<() => void> = [];
   private readonly recent = new RecentIds(RECENT_IDS);
 
   constructor(private readonly opts: ResultForwarderOptions) {}
+
+  /** Whether the last enqueue failed or timed out (Redis down or slow), until one succeeds. */
+  get failing(): boolean {
+    return this.enqueueFailed;
+  }
 
   /** False when the backlog is full: the result is not taken and will be re-sent by the agent. */
   push(source: ResultSource, message: ForwardedMessage, receivedAt = isoNow()): boolean {
@@ -108,21 +112,15 @@ export class ResultForwarder {
     this.pending = [];
     if (taken.length === 0) return this.settle();
     this.inFlight++;
-    // Acked with no job: step results (progress only — the reconciler judges check and task
-    // results, and a task result carries every step) and re-sends of results already enqueued
-    // from this gateway.
+    // Re-sends of results already enqueued from this gateway: acked with no second job.
     const batch: Pending[] = [];
-    const noJob: Pending[] = [];
+    const repeats: Pending[] = [];
     for (const p of taken) {
-      const type = p.message.type;
-      if (
-        type === 'step_result' ||
-        (type !== 'instruction_receipt' && this.recent.has(p.source.agent, p.message.result_id))
-      )
-        noJob.push(p);
+      const m = p.message;
+      if (m.type !== 'instruction_receipt' && this.recent.has(p.source.agent, m.result_id)) repeats.push(p);
       else batch.push(p);
     }
-    if (noJob.length > 0) this.ackAll(noJob);
+    if (repeats.length > 0) this.ackAll(repeats);
     if (batch.length === 0) {
       // Nothing to enqueue: says nothing about Redis, so no outcome is reported.
       this.inFlight--;
@@ -149,15 +147,15 @@ export class ResultForwarder {
         this.ackAll(enqueued);
         done += enqueued.length;
       }
-      if (this.failing) {
-        this.failing = false;
+      if (this.enqueueFailed) {
+        this.enqueueFailed = false;
         this.opts.logger.info('results enqueue recovered');
       }
       this.opts.onBatch?.({ ok: true, count: batch.length });
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
-      if (!this.failing) {
-        this.failing = true;
+      if (!this.enqueueFailed) {
+        this.enqueueFailed = true;
         this.opts.logger.error(
           { err: error, count: batch.length - done },
           'results enqueue failed; not acknowledging',

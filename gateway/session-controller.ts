@@ -26,7 +26,7 @@ import type { GatewayMetricsPort } from './gateway-metrics.js';
 import { connectReconcileJob } from './jobs.js';
 import type { OutputPublisher } from './output-publisher.js';
 import type { Registry } from './registry.js';
-import { isoNow, type JobQueue, type ResultForwarder } from './result-forwarder.js';
+import type { JobQueue, ResultForwarder } from './result-forwarder.js';
 import { RefusalLog, refusedResultIds, retryAfterMs } from './result-retry.js';
 import type { SessionTable } from './session-table.js';
 
@@ -55,11 +55,6 @@ export interface SessionControllerDeps {
   logger: Logger;
   /** Message counts and instruction latency (gateway/gateway-metrics.ts). */
   metrics?: Pick<GatewayMetricsPort, 'received'>;
-  /**
-   * Whether result enqueues are failing right now (the last one failed or timed out): agents whose
-   * results a full backlog refused are then told to come back later (default: never failing).
-   */
-  enqueueFailing?: () => boolean;
   /**
    * Longest a heartbeat waits to share a registry pipeline with others (default: 200 ms, at most
    * a tenth of the heartbeat interval). One pipeline per heartbeat cost ~58 µs of CPU each.
@@ -164,9 +159,10 @@ export class SessionController {
   }
 
   /** Receipts and results, one frame's worth, read now. */
-  private forward(conn: AgentConnection, messages: readonly ResultsItem[]): void {
+  private forward(conn: AgentConnection, items: readonly ResultsItem[]): void {
+    const messages = withoutStepResults(conn, items);
     // A full backlog (a burst, or Redis slow or down) takes no more: the rest is refused.
-    const taken = this.d.forwarder.pushAll(conn, messages, isoNow());
+    const taken = this.d.forwarder.pushAll(conn, messages);
     for (let i = 0; i < taken; i++) {
       const m = messages[i]!;
       // The execution is over: its watchers get an end record behind its last output line.
@@ -181,7 +177,7 @@ export class SessionController {
    */
   private refused(conn: AgentConnection, messages: readonly ResultsItem[], taken: number): void {
     const ids = refusedResultIds(messages, taken);
-    const retryAfter = retryAfterMs(this.d.enqueueFailing?.() ?? false);
+    const retryAfter = retryAfterMs(this.d.forwarder.failing);
     if (ids.length > 0 && conn.takesRetry)
       conn.send({ type: 'result_retry', result_ids: ids, retry_after_ms: retryAfter });
     const receipts = messages.length - taken - ids.length;
@@ -374,6 +370,22 @@ export class SessionController {
       }
     }
   }
+}
+
+/**
+ * Step results are progress only (the reconciler judges check and task results, and a task result
+ * carries every step): acked at once and never queued. The other items, in order.
+ */
+function withoutStepResults(conn: AgentConnection, items: readonly ResultsItem[]): readonly ResultsItem[] {
+  if (!items.some((m) => m.type === 'step_result')) return items;
+  const steps: string[] = [];
+  const rest: ResultsItem[] = [];
+  for (const m of items) {
+    if (m.type === 'step_result') steps.push(m.result_id);
+    else rest.push(m);
+  }
+  conn.ack(steps);
+  return rest;
 }
 
 /** Re-reads the phase after an await (TypeScript keeps the narrowing from before it). */

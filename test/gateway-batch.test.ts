@@ -11,13 +11,15 @@ import type { Registry } from '../gateway/registry.js';
 import type { RegistryEntry } from '../gateway/registry-entry.js';
 import type { Keys } from '../shared/keys.js';
 import { QUEUE_NAMES } from '../shared/keys.js';
+import { CloseCode, PROTOCOL_VERSION } from '../shared/protocol.js';
 import {
-  CloseCode,
-  type InstructionReceiptMessage,
-  PROTOCOL_VERSION,
-  type TaskResultMessage,
-} from '../shared/protocol.js';
-import { eventually, startGateway, TestAgent } from './helpers/gateway.js';
+  eventually,
+  receiptMessage,
+  startGateway,
+  stepResultMessage,
+  TestAgent,
+  taskResultMessage,
+} from './helpers/gateway.js';
 import { startRedis } from './helpers/redis.js';
 
 const r = await startRedis();
@@ -35,26 +37,8 @@ async function queuedItems(): Promise<Item[]> {
   return jobs.flatMap((j) => (j.data.kind === 'results' ? (j.data.items as Item[]) : []));
 }
 
-const receipt = (instructionId: string): InstructionReceiptMessage => ({
-  type: 'instruction_receipt',
-  instruction_id: instructionId,
-  accepted: true,
-  reason: null,
-});
-
-const taskResult = (instructionId: string, resultId: string): TaskResultMessage => ({
-  type: 'task_result',
-  result_id: resultId,
-  instruction_id: instructionId,
-  execution_id: `${instructionId}-${resultId}`,
-  task: `task-${resultId}`,
-  mode: 'check',
-  outcome: 'satisfied',
-  started_at: '2025-01-01T00:00:00Z',
-  finished_at: '2025-01-01T00:00:01Z',
-  duration_ms: 1000,
-  steps: [],
-});
+const receipt = receiptMessage;
+const taskResult = taskResultMessage;
 
 /** Reads result_acks until `n` ids came back; each acked id must already be a queued item. */
 async function collectAcks(t: Test, agent: TestAgent, n: number): Promise<{ ids: string[]; acks: number }> {
@@ -97,6 +81,28 @@ t.test('one results frame: every result acked by id, every item a queued results
   agent.send({ type: 'results', messages: ids.slice(0, 3).map((id) => taskResult('i-b01', id)) });
   t.same((await agent.next('result_ack')).result_ids, ids.slice(0, 3));
   t.equal((await queuedItems()).filter((i) => i.agent === 'batch-01').length, n + 1);
+});
+
+t.test('step results are acked at once and never queued: progress only', async (t) => {
+  const agent = new TestAgent(gw.url);
+  t.teardown(() => agent.close());
+  await agent.register('batch-steps');
+  agent.send({
+    type: 'results',
+    messages: [stepResultMessage('i-bs', 's0'), taskResult('i-bs', 'r0'), stepResultMessage('i-bs', 's1')],
+  });
+  t.same(
+    (await agent.next('result_ack')).result_ids,
+    ['s0', 's1'],
+    'the step results are acked before the enqueue resolved',
+  );
+  t.same((await agent.next('result_ack')).result_ids, ['r0']);
+  const items = (await queuedItems()).filter((i) => i.agent === 'batch-steps');
+  t.same(
+    items.map((i) => i.message.type),
+    ['task_result'],
+    'only the task result travels',
+  );
 });
 
 t.test('a batch sent before registered is held and handled once registered', async (t) => {

@@ -9,7 +9,7 @@ import {
   type ResultSource,
 } from '../gateway/result-forwarder.js';
 import type { Logger } from '../shared/logger.js';
-import type { StepResultMessage, TaskResultMessage } from '../shared/protocol.js';
+import type { TaskResultMessage } from '../shared/protocol.js';
 
 const logger = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
 
@@ -187,45 +187,6 @@ t.test('pushAll: the messages of one frame share one read time; a full backlog t
   t.same(acks.flat().slice(5), ['r5', 'r6', 'r7']);
 });
 
-t.test('step results are acknowledged without a job: progress only', async (t) => {
-  const queue = new FakeQueue();
-  let release!: () => void;
-  queue.gate = new Promise((r) => {
-    release = r;
-  });
-  const f = new ResultForwarder({ queue, gatewayId: 'g', timeoutMs: 1000, maxPending: 100, logger });
-  const acks: string[][] = [];
-  const step = (id: string): StepResultMessage => ({
-    type: 'step_result',
-    result_id: id,
-    instruction_id: 'i-1',
-    execution_id: 'i-1.0',
-    task: 'motd',
-    result: {
-      step: 'render',
-      type: 'shell',
-      outcome: 'satisfied',
-      exit_code: 0,
-      apply_exit_code: null,
-      duration_ms: 1,
-      output_tail: '',
-      error: null,
-    },
-  });
-  t.equal(f.pushAll(source('a', acks), [step('s0'), result('r0'), step('s1')]), 3);
-  await new Promise((r) => setImmediate(r));
-  t.same(acks, [['s0', 's1']], 'the step results are acked before the enqueue resolved');
-  release();
-  await f.idle();
-  const items = queue.calls.flat().flatMap((j) => j.data.items);
-  t.same(
-    items.map((i) => i.message.type),
-    ['task_result'],
-    'only the task result travels',
-  );
-  t.same(acks.flat(), ['s0', 's1', 'r0']);
-});
-
 t.test('an enqueue that timed out still holds its results against the cap until it settles', async (t) => {
   const queue = new FakeQueue();
   let release!: () => void;
@@ -255,9 +216,9 @@ t.test('an enqueue that timed out still holds its results against the cap until 
   t.equal(f.pushAll(s, [result('r5'), result('r6'), result('r7')]), 3, 'room again once it settled');
   await f.idle();
   t.same(acks.flat().sort(), ['r5', 'r6', 'r7'], 'what was enqueued in time is acked');
-  // A flush with nothing to enqueue (only a step result) reports no outcome.
+  // A flush with nothing to enqueue (a re-send of a result already enqueued) reports no outcome.
   const before = outcomes.length;
-  f.push(s, { ...result('s0'), type: 'step_result', result: {} } as unknown as TaskResultMessage);
+  f.push(s, result('r6'));
   await f.idle();
   t.equal(outcomes.length, before, 'no outcome for a flush without jobs');
 });

@@ -19,8 +19,8 @@ import {
   retryAfterMs,
 } from '../gateway/result-retry.js';
 import { Keys, QUEUE_NAMES } from '../shared/keys.js';
-import type { InstructionReceiptMessage, ResultsItem, TaskResultMessage } from '../shared/protocol.js';
-import { startGateway, TestAgent } from './helpers/gateway.js';
+import type { ResultsItem } from '../shared/protocol.js';
+import { receiptMessage, startGateway, TestAgent, taskResultMessage } from './helpers/gateway.js';
 import { startRedis } from './helpers/redis.js';
 
 const r = await startRedis();
@@ -40,26 +40,8 @@ async function queuedIds(agent: string): Promise<string[]> {
     .map((i) => String(i.message.result_id ?? i.message.type));
 }
 
-const receipt = (instructionId: string): InstructionReceiptMessage => ({
-  type: 'instruction_receipt',
-  instruction_id: instructionId,
-  accepted: true,
-  reason: null,
-});
-
-const taskResult = (resultId: string): TaskResultMessage => ({
-  type: 'task_result',
-  result_id: resultId,
-  instruction_id: 'i-retry',
-  execution_id: `i-retry-${resultId}`,
-  task: `task-${resultId}`,
-  mode: 'check',
-  outcome: 'satisfied',
-  started_at: '2025-01-01T00:00:00Z',
-  finished_at: '2025-01-01T00:00:01Z',
-  duration_ms: 1000,
-  steps: [],
-});
+const receipt = receiptMessage;
+const taskResult = (resultId: string) => taskResultMessage('i-retry', resultId);
 
 const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 

@@ -15,8 +15,55 @@ import type { JobQueue } from '../../gateway/result-forwarder.js';
 import type { ScopedAgentToken } from '../../shared/config/types.js';
 import { Keys } from '../../shared/keys.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
-import { type GatewayMessage, PROTOCOL_VERSION, parseGatewayMessage } from '../../shared/protocol.js';
+import {
+  type GatewayMessage,
+  type InstructionReceiptMessage,
+  PROTOCOL_VERSION,
+  parseGatewayMessage,
+  type StepResultMessage,
+  type TaskResultMessage,
+} from '../../shared/protocol.js';
 import type { TestRedis } from './redis.js';
+
+/** What a raw test agent sends: an accepted receipt, a satisfied check, a step's progress. */
+export const receiptMessage = (instructionId: string): InstructionReceiptMessage => ({
+  type: 'instruction_receipt',
+  instruction_id: instructionId,
+  accepted: true,
+  reason: null,
+});
+
+export const taskResultMessage = (instructionId: string, resultId: string): TaskResultMessage => ({
+  type: 'task_result',
+  result_id: resultId,
+  instruction_id: instructionId,
+  execution_id: `${instructionId}-${resultId}`,
+  task: `task-${resultId}`,
+  mode: 'check',
+  outcome: 'satisfied',
+  started_at: '2025-01-01T00:00:00Z',
+  finished_at: '2025-01-01T00:00:01Z',
+  duration_ms: 1000,
+  steps: [],
+});
+
+export const stepResultMessage = (instructionId: string, resultId: string): StepResultMessage => ({
+  type: 'step_result',
+  result_id: resultId,
+  instruction_id: instructionId,
+  execution_id: `${instructionId}-task`,
+  task: 'task',
+  result: {
+    step: 'render',
+    type: 'shell',
+    outcome: 'satisfied',
+    exit_code: 0,
+    apply_exit_code: null,
+    duration_ms: 1,
+    output_tail: '',
+    error: null,
+  },
+});
 
 export const TOKEN = 'test-agent-token-0123456789';
 
