@@ -39,7 +39,7 @@ return 1`;
 
 /** Texts per stream entry when sends are batched (InboxBatcher), and the entry's byte budget. */
 export const INBOX_BATCH_TEXTS = 64;
-export const INBOX_BATCH_BYTES = 512 * 1024;
+const INBOX_BATCH_BYTES = 512 * 1024;
 /** Entries per XREAD: with batched entries, at most 32 × 512 KiB in one reply. */
 const READ_COUNT = 32;
 
@@ -110,13 +110,14 @@ export class InboxBatcher {
     return new Promise((resolve, reject) => {
       const batches = this.pending.get(gatewayId) ?? [];
       let last = batches.at(-1);
-      if (!last || last.texts.length >= INBOX_BATCH_TEXTS || last.bytes + text.length > INBOX_BATCH_BYTES) {
+      const bytes = Buffer.byteLength(text);
+      if (!last || last.texts.length >= INBOX_BATCH_TEXTS || last.bytes + bytes > INBOX_BATCH_BYTES) {
         last = { texts: [], bytes: 0, senders: [] };
         batches.push(last);
         this.pending.set(gatewayId, batches);
       }
       last.texts.push(text);
-      last.bytes += text.length;
+      last.bytes += bytes;
       last.senders.push({ resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;

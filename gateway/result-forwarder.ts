@@ -67,7 +67,7 @@ export class ResultForwarder {
   private inFlight = 0;
   private enqueueFailed = false;
   private readonly idleWaiters: Array<() => void> = [];
-  private readonly recent = new RecentIds(RECENT_IDS);
+  private readonly recent = new RecentResultIds(RECENT_IDS);
 
   constructor(private readonly opts: ResultForwarderOptions) {}
 
@@ -213,7 +213,7 @@ export function isoNow(now = Date.now()): string {
  * becomes the old one and the one before is dropped whole. No per-id eviction and no joined key
  * strings: a cycle of a 10,000-agent fleet adds 200,000 ids.
  */
-export class RecentIds {
+export class RecentResultIds {
   private current = new Map<string, Set<string>>();
   private previous = new Map<string, Set<string>>();
   private size = 0;

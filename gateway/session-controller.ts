@@ -34,9 +34,12 @@ import type { SessionTable } from './session-table.js';
 export const TRY_AGAIN_LATER = 1013;
 
 /** Heartbeats waiting for the registry leave at once when this many are waiting. */
-export const HEARTBEAT_FLUSH_COUNT = 500;
-/** Otherwise they wait at most this long (capped at a tenth of the heartbeat interval). */
-export const HEARTBEAT_FLUSH_MS = 200;
+const HEARTBEAT_FLUSH_COUNT = 500;
+/**
+ * Otherwise they wait at most this long (capped at a tenth of the heartbeat interval): one
+ * pipeline per heartbeat cost ~58 µs of CPU each.
+ */
+const HEARTBEAT_FLUSH_MS = 200;
 
 export interface SessionControllerDeps {
   gatewayId: string;
@@ -55,11 +58,6 @@ export interface SessionControllerDeps {
   logger: Logger;
   /** Message counts and instruction latency (gateway/gateway-metrics.ts). */
   metrics?: Pick<GatewayMetricsPort, 'received'>;
-  /**
-   * Longest a heartbeat waits to share a registry pipeline with others (default: 200 ms, at most
-   * a tenth of the heartbeat interval). One pipeline per heartbeat cost ~58 µs of CPU each.
-   */
-  heartbeatFlushMs?: number;
 }
 
 export class SessionController {
@@ -74,7 +72,7 @@ export class SessionController {
   draining = false;
 
   constructor(private readonly d: SessionControllerDeps) {
-    this.beatFlushMs = d.heartbeatFlushMs ?? Math.min(HEARTBEAT_FLUSH_MS, d.heartbeatIntervalMs / 10);
+    this.beatFlushMs = Math.min(HEARTBEAT_FLUSH_MS, d.heartbeatIntervalMs / 10);
     this.refusals = new RefusalLog(d.logger);
   }
 

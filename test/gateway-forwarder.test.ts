@@ -4,7 +4,7 @@ import { RESULTS_PER_JOB, type ResultsJobData } from '../gateway/jobs.js';
 import {
   isoNow,
   type JobQueue,
-  RecentIds,
+  RecentResultIds,
   ResultForwarder,
   type ResultSource,
 } from '../gateway/result-forwarder.js';
@@ -223,8 +223,8 @@ t.test('an enqueue that timed out still holds its results against the cap until 
   t.equal(outcomes.length, before, 'no outcome for a flush without jobs');
 });
 
-t.test('RecentIds: the newest capacity to 2 × capacity ids, per agent', async (t) => {
-  const r = new RecentIds(3);
+t.test('RecentResultIds: the newest capacity to 2 × capacity ids, per agent', async (t) => {
+  const r = new RecentResultIds(3);
   for (const id of ['1', '2', '3']) r.add('a', id);
   t.ok(['1', '2', '3'].every((id) => r.has('a', id)));
   t.notOk(r.has('b', '1'), 'ids are per agent');
