@@ -14,6 +14,9 @@ import { availableExecutors, createExecutors, type ExecutorOptions } from './exe
 import { Outbox, retryDelayMs } from './outbox.js';
 import { Runner } from './runner.js';
 
+/** A result with no ack this long after it was sent is sent again (`resendAfterMs`). */
+export const RESEND_AFTER_MS = 30_000;
+
 export interface AgentOptions {
   config: AgentConfig;
   logger: Logger;
@@ -65,7 +68,7 @@ export function createAgent(opts: AgentOptions): Agent {
 
   let connection: AgentConnection;
   let resendTimer: NodeJS.Timeout | null = null;
-  const resendAfterMs = opts.resendAfterMs ?? 30_000;
+  const resendAfterMs = opts.resendAfterMs ?? RESEND_AFTER_MS;
   const random = opts.connection?.random ?? Math.random;
 
   /** Re-sends what has come due (overdue, or asked for by a `result_retry`) as one batch. */

@@ -24,6 +24,9 @@ import { assertNever, coerceError } from '../shared/types.js';
 import { backoffDelay, refusalDelay } from './backoff.js';
 import { FrameBatcher } from './frame-batcher.js';
 
+/** How receipts and results are gathered into `results` frames unless the options say otherwise. */
+export const BATCH_DEFAULTS = { windowMs: 10, maxItems: 500, maxBytes: 256 * 1024 } as const;
+
 export type RegisteredPhaseMessage = RunMessage | ResultAckMessage | ResultRetryMessage | CancelMessage;
 
 export interface ConnectionOptions {
@@ -80,9 +83,9 @@ export class AgentConnection {
     this.url = `${opts.serverUrl.replace(/\/+$/, '')}/agent`;
     this.log = opts.logger.child({ url: this.url });
     this.batch = new FrameBatcher({
-      windowMs: opts.batchWindowMs ?? 10,
-      maxItems: opts.batchMaxItems ?? 500,
-      maxBytes: opts.batchMaxBytes ?? 256 * 1024,
+      windowMs: opts.batchWindowMs ?? BATCH_DEFAULTS.windowMs,
+      maxItems: opts.batchMaxItems ?? BATCH_DEFAULTS.maxItems,
+      maxBytes: opts.batchMaxBytes ?? BATCH_DEFAULTS.maxBytes,
       write: (frame) => this.write(frame),
     });
   }

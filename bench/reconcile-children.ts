@@ -8,12 +8,21 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import WebSocket from 'ws';
-import { resultsFrame } from '../agent/frame-batcher.js';
+import { RESEND_AFTER_MS } from '../agent/agent.js';
+import { BATCH_DEFAULTS } from '../agent/connection.js';
+import { FrameBatcher } from '../agent/frame-batcher.js';
+import { Outbox, retryDelayMs } from '../agent/outbox.js';
 import { startServices } from '../bin/services.js';
 import { uwsImplementation } from '../gateway/uws.js';
 import { loadServerConfig } from '../shared/config/load.js';
 import { Keys } from '../shared/keys.js';
-import { AGENT_FEATURES, PROTOCOL_VERSION, type RunMessage, type StepResult } from '../shared/protocol.js';
+import {
+  AGENT_FEATURES,
+  type AgentResult,
+  PROTOCOL_VERSION,
+  type RunMessage,
+  type StepResult,
+} from '../shared/protocol.js';
 import { serveProfiler } from './phase-profiler.js';
 
 type Msg = Record<string, unknown> & { type: string };
@@ -53,10 +62,13 @@ function hash(text: string): number {
   return h >>> 0;
 }
 
-/** Messages per `results` frame the simulated agents send at most (the agent's default flush size). */
-const SIM_BATCH_ITEMS = 500;
-/** Unacknowledged results are re-sent after this long (the agent's default `resendAfterMs`). */
-const RESEND_AFTER_MS = 30_000;
+/** One simulated agent's outbox and frame batcher (the real agent's own). */
+interface Sim {
+  outbox: Outbox;
+  batcher: FrameBatcher;
+}
+
+const quiet = pino({ level: 'silent' });
 
 interface PhaseStats {
   name: string;
@@ -80,11 +92,10 @@ interface PhaseStats {
  * heartbeats at the interval the gateway asks for, and answers every `run` at once with what the
  * real agent would send for instant steps: a receipt, then per task a task_result — satisfied, or
  * for a `drift` fraction of (agent, task) pairs drifted-then-applied, preceded by a check_result
- * per drifted step (an apply follows) — and a step_result per step but the last. Unacknowledged
- * results are kept and re-sent as the agent's outbox does: after a `result_retry`'s delay
- * (+ 0–50 % jitter), or after 30 s without an ack.
- * Like the real agent with instant results, the answer is one `results` frame (split only past
- * SIM_BATCH_ITEMS messages, as the agent's batcher would).
+ * per drifted step (an apply follows) — and a step_result per step but the last. Each keeps the
+ * agent's own Outbox and FrameBatcher: unacknowledged results are re-sent after a `result_retry`'s
+ * jittered delay or after 30 s, and an answer leaves as one `results` frame (split only where the
+ * agent's batcher would split it).
  */
 export async function runSims(opts: {
   url: string;
@@ -121,55 +132,34 @@ export async function runSims(opts: {
     };
   }
 
-  // Unacknowledged results by id: their text, when last sent, and on which socket (the agent's
-  // outbox, so a refused or unacknowledged result is re-sent as the real agent would).
-  const outbox = new Map<string, { text: string; sentAt: number; ws: WebSocket }>();
-  let answering: WebSocket | null = null;
-  const keep = (id: string, text: string): string => {
-    if (answering) outbox.set(id, { text, sentAt: Date.now(), ws: answering });
-    return text;
-  };
-  const resend = (ws: WebSocket, ids: readonly string[]) => {
-    const texts: string[] = [];
-    const now = Date.now();
-    for (const id of ids) {
-      const entry = outbox.get(id);
-      if (!entry) continue;
-      entry.sentAt = now;
-      texts.push(entry.text);
-    }
-    for (let i = 0; i < texts.length; i += SIM_BATCH_ITEMS) {
-      const part = texts.slice(i, i + SIM_BATCH_ITEMS);
-      if (ws.readyState === WebSocket.OPEN) ws.send(part.length === 1 ? part[0]! : resultsFrame(part));
-    }
+  // Each simulated agent keeps the real agent's outbox and frame batcher, so a refused or
+  // unacknowledged result is re-sent, and answers are framed, exactly as the agent would.
+  const sims: Sim[] = [];
+  const resendDue = (sim: Sim): number => {
+    const due = sim.outbox.takeOverdue(Date.now(), RESEND_AFTER_MS);
+    for (const r of due) sim.batcher.add(JSON.stringify(r));
+    sim.batcher.flush();
+    return due.length;
   };
   timers.push(
     setInterval(() => {
-      const now = Date.now();
-      const due = new Map<WebSocket, string[]>();
-      for (const [id, entry] of outbox) {
-        if (now - entry.sentAt < RESEND_AFTER_MS) continue;
-        const list = due.get(entry.ws);
-        if (list) list.push(id);
-        else due.set(entry.ws, [id]);
-      }
-      for (const [ws, ids] of due) {
-        phase.overdue += ids.length;
-        resend(ws, ids);
-      }
+      for (const sim of sims) phase.overdue += resendDue(sim);
     }, RESEND_AFTER_MS / 3),
   );
   const ranInPhase = new Set<string>();
-  const answer = (ws: WebSocket, agent: string, run: RunMessage) => {
+  const answer = (sim: Sim, agent: string, run: RunMessage) => {
     const now = Date.now();
     ranInPhase.add(agent);
     phase.runs++;
     phase.firstRunAt ??= now;
     phase.lastRunAt = now;
-    // Encoded messages of this answer, sent together at the end.
-    const out: string[] = [];
-    answering = ws;
-    out.push(
+    // Results go into the outbox, everything into the batcher; one flush at the end.
+    const keep = (result: AgentResult) => {
+      sim.outbox.add(result);
+      sim.batcher.add(JSON.stringify(result));
+      phase.results++;
+    };
+    sim.batcher.add(
       JSON.stringify({
         type: 'instruction_receipt',
         instruction_id: run.instruction_id,
@@ -197,55 +187,33 @@ export async function runSims(opts: {
       // a step_result as the next step starts (none for the last: the task_result carries it).
       steps.forEach((step, i) => {
         if (drifted && task.mode === 'apply') {
-          const id = nextId();
-          out.push(
-            keep(
-              id,
-              JSON.stringify({
-                type: 'check_result',
-                result_id: id,
-                ...base,
-                step: step.step,
-                satisfied: false,
-                exit_code: 1,
-                duration_ms: 0,
-                output_tail: '',
-              }),
-            ),
-          );
-          phase.results++;
-        }
-        if (i < steps.length - 1) {
-          const id = nextId();
-          out.push(keep(id, JSON.stringify({ type: 'step_result', result_id: id, ...base, result: step })));
-          phase.results++;
-        }
-      });
-      const taskResultId = nextId();
-      out.push(
-        keep(
-          taskResultId,
-          JSON.stringify({
-            type: 'task_result',
-            result_id: taskResultId,
+          keep({
+            type: 'check_result',
+            result_id: nextId(),
             ...base,
-            mode: task.mode,
-            outcome: drifted ? 'applied' : 'satisfied',
-            started_at: at,
-            finished_at: at,
+            step: step.step,
+            satisfied: false,
+            exit_code: 1,
             duration_ms: 0,
-            steps,
-          }),
-        ),
-      );
-      phase.results++;
+            output_tail: '',
+          });
+        }
+        if (i < steps.length - 1) keep({ type: 'step_result', result_id: nextId(), ...base, result: step });
+      });
+      keep({
+        type: 'task_result',
+        result_id: nextId(),
+        ...base,
+        mode: task.mode,
+        outcome: drifted ? 'applied' : 'satisfied',
+        started_at: at,
+        finished_at: at,
+        duration_ms: 0,
+        steps,
+      });
       phase.taskResults++;
     }
-    answering = null;
-    for (let i = 0; i < out.length; i += SIM_BATCH_ITEMS) {
-      const part = out.slice(i, i + SIM_BATCH_ITEMS);
-      ws.send(part.length === 1 ? part[0]! : resultsFrame(part));
-    }
+    sim.batcher.flush();
   };
 
   const agentName = (i: number) => `sim-${String(opts.offset + i).padStart(6, '0')}`;
@@ -264,6 +232,11 @@ export async function runSims(opts: {
         skipUTF8Validation: true,
       });
       sockets.push(ws);
+      const sim: Sim = {
+        outbox: new Outbox(quiet),
+        batcher: new FrameBatcher({ ...BATCH_DEFAULTS, write: (frame) => ws.send(frame) }),
+      };
+      sims.push(sim);
       ws.once('error', reject);
       ws.on('close', () => closed++);
       ws.once('open', () => {
@@ -307,17 +280,16 @@ export async function runSims(opts: {
             return;
           }
           case 'run':
-            answer(ws, agent, msg as unknown as RunMessage);
+            answer(sim, agent, msg as unknown as RunMessage);
             return;
           case 'result_ack':
-            for (const id of msg.result_ids ?? []) if (outbox.delete(id)) phase.acked++;
+            phase.acked += sim.outbox.ack(msg.result_ids ?? []);
             return;
           case 'result_retry': {
-            // As the agent: the refused results again after the delay, with up to 50 % jitter.
-            const ids = msg.result_ids ?? [];
-            phase.retried += ids.length;
-            const delay = (msg.retry_after_ms ?? 1000) * (1 + Math.random() / 2);
-            setTimeout(() => resend(ws, ids), delay).unref();
+            // As the agent: the refused results are due again after the jittered delay.
+            const delay = retryDelayMs(msg.retry_after_ms ?? 0, RESEND_AFTER_MS);
+            phase.retried += sim.outbox.retryAt(msg.result_ids ?? [], Date.now() + delay);
+            setTimeout(() => resendDue(sim), delay).unref();
             return;
           }
           default:

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
+import { RESEND_AFTER_MS } from '../agent/agent.js';
 import { closeQueues, createQueues, type Queues } from '../reconciler/queues.js';
 import { pollNow } from '../reconciler/schedules.js';
 import { Keys } from '../shared/keys.js';
@@ -151,17 +152,11 @@ async function cpuSnapshot(ctx: Ctx): Promise<CpuSnapshot> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Redis CPU per command (INFO commandstats usec, Lua inner calls counted apart), top first. */
-function commandCpu(info: string): [string, number][] {
-  const out: [string, number][] = [];
-  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=\d+,usec=(\d+)/gm))
-    out.push([m[1] ?? '', Number(m[2]) / 1e6]);
-  return out.sort((a, b) => b[1] - a[1]).slice(0, 8);
-}
-
-function commandStats(info: string): Map<string, number> {
-  const stats = new Map<string, number>();
-  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) stats.set(m[1] ?? '', Number(m[2]));
+/** INFO commandstats: calls and CPU seconds per command (Lua's inner calls counted apart). */
+function commandStats(info: string): Map<string, { calls: number; cpuS: number }> {
+  const stats = new Map<string, { calls: number; cpuS: number }>();
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm))
+    stats.set(m[1] ?? '', { calls: Number(m[2]), cpuS: Number(m[3]) / 1e6 });
   return stats;
 }
 
@@ -345,6 +340,11 @@ async function runPhase(
   const idBefore = await reconcileIdCounter(ctx);
   const resultsIdBefore = await resultsIdCounter(ctx);
   await ctx.redis.config('RESETSTAT');
+  // BENCH_SLOWLOG: every command of the phase into the slow log (read and restored at its end).
+  if (process.env.BENCH_SLOWLOG) {
+    await ctx.redis.config('SET', 'slowlog-log-slower-than', '0', 'slowlog-max-len', '200000');
+    await ctx.redis.slowlog('RESET');
+  }
   const profiled = ctx.profile?.phase === name ? ctx.profile : null;
   if (profiled)
     await Promise.all(
@@ -368,7 +368,7 @@ async function runPhase(
     // A result the gateway failed to enqueue in time is not acked; the simulated agent re-sends it
     // after 30 s, as the real one does. Stop waiting for acks once they have stalled for longer
     // than that, and report the gap.
-    const acksSettled = stats.acked >= stats.results || Date.now() - lastAckAt > 40_000;
+    const acksSettled = stats.acked >= stats.results || Date.now() - lastAckAt > RESEND_AFTER_MS + 10_000;
     if (stats.runs >= ctx.agents && acksSettled && (await busy(ctx.queues, false)) === 0) break;
     if (Date.now() - lastLog > 5000) {
       lastLog = Date.now();
@@ -452,18 +452,22 @@ async function runPhase(
     console.log(`  [${name}] slowlog ${log.length} entries; Redis time by command:`);
     for (const [k, [us, n]] of [...by].sort((a, b) => b[1][0] - a[1][0]).slice(0, 15))
       console.log(`    ${(us / 1e6).toFixed(3)} s  ${n}×  ${k}`);
-    await ctx.redis.config('SET', 'slowlog-log-slower-than', '10000');
+    await ctx.redis.config('SET', 'slowlog-log-slower-than', '10000', 'slowlog-max-len', '128');
+    await ctx.redis.slowlog('RESET');
   }
   const cmd = commandStats(cmdInfo);
   const idAfter = await reconcileIdCounter(ctx);
   const resultsIdAfter = await resultsIdCounter(ctx);
-  const commands = [...cmd.entries()]
-    .filter(([k]) => k !== 'info' && k !== 'config')
-    .reduce((s, [, v]) => s + v, 0);
-  const top = [...cmd.entries()]
-    .filter(([k]) => k !== 'info' && k !== 'config')
+  const counted = [...cmd.entries()].filter(([k]) => k !== 'info' && k !== 'config' && k !== 'slowlog');
+  const commands = counted.reduce((s, [, v]) => s + v.calls, 0);
+  const top = counted
+    .map(([k, v]): [string, number] => [k, v.calls])
     .sort((a, b) => b[1] - a[1])
     .slice(0, 12);
+  const cpuTop = counted
+    .map(([k, v]): [string, number] => [k, v.cpuS])
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8);
   return {
     name,
     startedAt: t0,
@@ -478,7 +482,7 @@ async function runPhase(
     commands,
     backgroundCommands: (ctx.idleRate * windowMs) / 1000,
     topCommands: top,
-    commandCpuS: commandCpu(cmdInfo),
+    commandCpuS: cpuTop,
     reconcileJobs: idAfter - idBefore,
     timeline,
     resultJobs: resultsIdAfter - resultsIdBefore,
@@ -646,7 +650,7 @@ async function main(): Promise<void> {
     const idle = commandStats(await c.info('commandstats'));
     const idleCommands = [...idle.entries()]
       .filter(([k]) => k !== 'info' && k !== 'config')
-      .reduce((s, [, v]) => s + v, 0);
+      .reduce((s, [, v]) => s + v.calls, 0);
     ctx.idleRate = (idleCommands * 1000) / (Date.now() - idleStart);
     console.log(`idle background: ${ctx.idleRate.toFixed(0)} Redis commands/s`);
 

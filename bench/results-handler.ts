@@ -12,8 +12,6 @@
  * whole process: GC threads included) and the main-thread GC pauses within it. --cpu-prof writes
  * a CPU profile of the handler alone for round 1 and for the last round into DIR.
  */
-import { writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -29,6 +27,7 @@ import { RunStore } from '../reconciler/run-store.js';
 import { RedisStatusStore } from '../reconciler/status-store/redis-status-store.js';
 import { Keys } from '../shared/keys.js';
 import { startRedis } from '../test/helpers/redis.js';
+import { startCpuProfile } from './phase-profiler.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -101,11 +100,6 @@ async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<unknown>)
 }
 
 const profDir = args['cpu-prof'];
-const inspector = profDir ? new Session() : null;
-if (inspector) {
-  inspector.connect();
-  await inspector.post('Profiler.enable');
-}
 
 // Main-thread GC pauses (PerformanceObserver 'gc'), summed per round.
 let gcMs = 0;
@@ -182,8 +176,8 @@ for (let round = 1; round <= ROUNDS; round++) {
   for (let i = 0; i < items.length; i += BATCH)
     jobs.push({ kind: 'results', gateway_id: 'gw', items: items.slice(i, i + BATCH) });
   // Profile round 1 and the last quiet round.
-  const profiled = inspector && (round === 1 || (round === ROUNDS && round > 1));
-  if (profiled) await inspector.post('Profiler.start');
+  const profiled = profDir && (round === 1 || (round === ROUNDS && round > 1));
+  const profile = profiled ? await startCpuProfile() : null;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const gc0 = gcMs;
@@ -193,10 +187,8 @@ for (let round = 1; round <= ROUNDS; round++) {
   // Entries are delivered asynchronously: let the last ones of the round in.
   await new Promise((resolve) => setImmediate(resolve));
   const gc = gcMs - gc0;
-  if (profiled && profDir) {
-    const { profile } = await inspector.post('Profiler.stop');
-    const file = join(profDir, `results-handler-${round === 1 ? 'first' : 'quiet'}.cpuprofile`);
-    writeFileSync(file, JSON.stringify(profile));
+  if (profile && profDir) {
+    await profile.stop(join(profDir, `results-handler-${round === 1 ? 'first' : 'quiet'}.cpuprofile`));
   }
   const cpuMs = (cpu.user + cpu.system) / 1000;
   rows.push(
@@ -204,7 +196,6 @@ for (let round = 1; round <= ROUNDS; round++) {
   );
 }
 gcObserver.disconnect();
-inspector?.disconnect();
 store.disconnect();
 await redisServer.stop();
 process.stdout.write(
