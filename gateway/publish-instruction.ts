@@ -20,16 +20,16 @@ export const DEFAULT_GATEWAY_STALE_MS = 30_000;
 
 /**
  * `target` is the agent name (looked up now) or a registry entry the caller just read (saves a round
- * trip and pins the session the plan was made for). `gatewayStaleMs`: 3 × `heartbeat_interval`.
- * With a `batcher` (made with the same staleness), sends of one event-loop turn share entries.
+ * trip and pins the session the plan was made for). `via`: an InboxBatcher, which carries the
+ * gateway staleness and lets the sends of one event-loop turn share entries; or the staleness
+ * itself (3 × `heartbeat_interval`), for a send of its own.
  */
 export async function publishInstruction(
   redis: Redis,
   keys: Keys,
   target: string | RegistryEntry,
   message: Instruction,
-  gatewayStaleMs = DEFAULT_GATEWAY_STALE_MS,
-  batcher?: InboxBatcher,
+  via: InboxBatcher | number = DEFAULT_GATEWAY_STALE_MS,
 ): Promise<PublishOutcome> {
   const entry =
     typeof target === 'string' ? decodeRegistryEntry(await redis.hgetall(keys.agent(target))) : target;
@@ -40,9 +40,10 @@ export async function publishInstruction(
     session_id: entry.session_id,
     message,
   });
-  const sent = batcher
-    ? await batcher.send(entry.gateway_id, text)
-    : await sendToGateway(redis, keys, entry.gateway_id, text, Date.now() - gatewayStaleMs);
+  const sent =
+    typeof via === 'number'
+      ? await sendToGateway(redis, keys, entry.gateway_id, text, Date.now() - via)
+      : await via.send(entry.gateway_id, text);
   if (!sent) return { status: 'undeliverable', reason: `gateway ${entry.gateway_id} is not listening` };
   return { status: 'published', gateway_id: entry.gateway_id, session_id: entry.session_id };
 }

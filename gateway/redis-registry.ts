@@ -6,6 +6,7 @@
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { Keys } from '../shared/keys.js';
+import { execAll } from '../shared/redis-pipeline.js';
 import type { HeartbeatOutcome, PreviousSession, Registry } from './registry.js';
 import { decodeRegistryEntry, encodeRegistryEntry, type RegistryEntry } from './registry-entry.js';
 
@@ -60,15 +61,6 @@ function pairs(entry: RegistryEntry): string[] {
   return Object.entries(encodeRegistryEntry(entry)).flat();
 }
 
-/** Unwrap a pipeline reply, failing the whole batch on the first error. */
-function results(reply: Array<[Error | null, unknown]> | null): unknown[] {
-  if (!reply) throw new Error('pipeline aborted');
-  return reply.map(([err, value]) => {
-    if (err) throw err;
-    return value;
-  });
-}
-
 export class RedisRegistry implements Registry {
   private readonly scripts: ScriptClient;
 
@@ -91,13 +83,13 @@ export class RedisRegistry implements Registry {
       this.ttlMs,
       ...pairs(entry),
     );
-    await this.redis
-      .pipeline()
-      .zadd(this.keys.agentIndex(), entry.last_seen, entry.name)
-      .zadd(this.keys.knownAgents(), entry.last_seen, entry.name)
-      .hset(this.keys.knownLabels(), entry.name, JSON.stringify(entry.labels))
-      .exec()
-      .then(results);
+    await execAll(
+      this.redis
+        .pipeline()
+        .zadd(this.keys.agentIndex(), entry.last_seen, entry.name)
+        .zadd(this.keys.knownAgents(), entry.last_seen, entry.name)
+        .hset(this.keys.knownLabels(), entry.name, JSON.stringify(entry.labels)),
+    );
     if (!sid || sid === entry.session_id) return null;
     return { session_id: sid, gateway_id: gw ?? '' };
   }
@@ -119,7 +111,7 @@ export class RedisRegistry implements Registry {
     }
     // One ZADD for the whole batch keeps the per-agent cost at about one command per heartbeat.
     pipe.zadd(this.keys.agentIndex(), ...index);
-    const replies = results(await pipe.exec());
+    const replies = await execAll(pipe);
     const outcomes: HeartbeatOutcome[] = entries.map((_, i) => (replies[i] === 1 ? 'ok' : 'replaced'));
     const missing = entries.filter((_, i) => replies[i] === 0);
     if (missing.length === 0) return outcomes;
@@ -135,7 +127,7 @@ export class RedisRegistry implements Registry {
     }
     const known: Arg[] = missing.flatMap((e) => [e.last_seen, e.name]);
     rebuild.zadd(this.keys.knownAgents(), ...known);
-    const rebuilt = results(await rebuild.exec());
+    const rebuilt = await execAll(rebuild);
     let m = 0;
     entries.forEach((_, i) => {
       if (replies[i] === 0) outcomes[i] = rebuilt[m++] === 1 ? 'rebuilt' : 'replaced';

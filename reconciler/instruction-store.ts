@@ -6,6 +6,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../shared/keys.js';
 import type { PlannedTask } from '../shared/plan.js';
+import { canPipeline, type Executable, execAll, execSettled } from '../shared/redis-pipeline.js';
 import type { Trigger } from './jobs.js';
 import { anyNul, LUA_NUL_HELPERS, unpackReply } from './nul-packing.js';
 
@@ -45,7 +46,7 @@ for i = 1, #all, 2 do
 end
 return n`;
 
-// finishTasks, then complete, in one step: ARGV[1] = '1' to complete even with tasks still
+// FINISH_TASKS, then complete, in one step: ARGV[1] = '1' to complete even with tasks still
 // pending, ARGV[2] = the completed record's TTL (s), ARGV[3] = task field, outcome, ... NUL-packed
 // (reconciler/nul-packing.ts). A record with nothing left pending is completed (its TTL
 // shortened) as complete() would.
@@ -108,20 +109,13 @@ export interface Settle {
   complete: boolean;
 }
 
-/** The commands, queued on an explicit pipeline. */
-interface InstructionPipeline {
+/**
+ * The commands, queued on an explicit pipeline: batches go out as one each (single commands on
+ * a Cluster, shared/redis-pipeline.ts).
+ */
+interface InstructionPipeline extends Executable {
   flukeGetInstruction(key: string): unknown;
   flukeSettleTasks(key: string, complete: string, doneTtlS: number, packed: string): unknown;
-  exec(): Promise<Array<[Error | null, unknown]> | null>;
-}
-
-/**
- * Batches go out as one explicit pipeline each, which resolves when its own replies are in
- * (auto-pipelined commands resolve only with the whole tick's pipeline). A Cluster cannot
- * pipeline across slots: single commands there.
- */
-function canPipeline(redis: Redis): boolean {
-  return !(redis as { isCluster?: boolean }).isCluster;
 }
 
 /** `t:<task>`, outcome, ... NUL-packed; null when empty or a task name holds a NUL. */
@@ -207,14 +201,10 @@ export class InstructionStore {
       return Promise.all(instructionIds.map((id) => InstructionStore.prototype.get.call(this, id)));
     const pipe = this.redis.pipeline() as unknown as InstructionPipeline;
     for (const id of instructionIds) pipe.flukeGetInstruction(this.keys.instruction(id));
-    const replies = await pipe.exec();
-    if (!replies) throw new Error('redis pipeline aborted');
+    const replies = await execAll(pipe);
     const out: Array<FoundInstruction | null> = [];
-    for (let i = 0; i < instructionIds.length; i++) {
-      const [err, reply] = replies[i] ?? [new Error('redis pipeline aborted'), null];
-      if (err) throw err;
-      out.push(await this.toFound(this.keys.instruction(instructionIds[i] as string), reply, null));
-    }
+    for (let i = 0; i < instructionIds.length; i++)
+      out.push(await this.toFound(this.keys.instruction(instructionIds[i] as string), replies[i], null));
     return out;
   }
 
@@ -260,30 +250,22 @@ export class InstructionStore {
     return Number(left);
   }
 
-  /** finishTask for many tasks in one round trip (later entries win); returns what is still pending. */
-  async finishTasks(instructionId: string, done: Array<{ task: string; outcome: string }>): Promise<number> {
-    if (done.length === 0) return (await this.get(instructionId))?.pending.length ?? 0;
-    const key = this.keys.instruction(instructionId);
-    const args = done.flatMap((d) => [`t:${d.task}`, d.outcome]);
-    return Number(await this.redis.flukeFinishTasks(key, ...args));
-  }
-
-  /**
-   * finishTasks and complete in one round trip: marks `done` finished (later entries win), then
-   * completes the record if no task is left pending, or anyway when `complete` is set. Returns
-   * how many tasks are still pending (0 for a record that is gone, which is not recreated).
-   */
-  settleTasks(
+  /** settleMany of one instruction: how many of its tasks are still pending, or its error thrown. */
+  async settleTasks(
     instructionId: string,
     done: ReadonlyArray<{ task: string; outcome: string }>,
     complete = false,
   ): Promise<number> {
-    return this.settleOne({ instruction_id: instructionId, done, complete });
+    const [result] = await this.settleMany([{ instruction_id: instructionId, done, complete }]);
+    if (result?.status !== 'fulfilled') throw result?.reason;
+    return result.value;
   }
 
   /**
-   * settleTasks for many instructions in one pipeline (single commands on a Cluster), settled
-   * per instruction: the tasks still pending of each.
+   * Marks each instruction's `done` finished (later entries win), then completes the record if no
+   * task is left pending, or anyway when `complete` is set; all in one pipeline (single commands
+   * on a Cluster). Settled per instruction: how many tasks are still pending (0 for a record that
+   * is gone, which is not recreated).
    */
   async settleMany(settles: ReadonlyArray<Settle>): Promise<PromiseSettledResult<number>[]> {
     const results: PromiseSettledResult<number>[] = new Array(settles.length);
@@ -314,23 +296,18 @@ export class InstructionStore {
       sent.push(i);
     });
     if (pipe && sent.length > 0) {
-      try {
-        const replies = (await pipe.exec()) ?? [];
-        sent.forEach((i, j) => {
-          const [err, reply] = replies[j] ?? [new Error('redis pipeline aborted'), null];
-          results[i] = err
-            ? { status: 'rejected', reason: err }
-            : { status: 'fulfilled', value: Number(reply) };
-        });
-      } catch (reason) {
-        for (const i of sent) results[i] = { status: 'rejected', reason };
-      }
+      const replies = await execSettled(pipe, sent.length);
+      sent.forEach((i, j) => {
+        const reply = replies[j] as PromiseSettledResult<unknown>;
+        results[i] =
+          reply.status === 'fulfilled' ? { status: 'fulfilled', value: Number(reply.value) } : reply;
+      });
     }
     await Promise.all(single);
     return results;
   }
 
-  /** settleTasks, unmetered (the metered subclass counts in its public methods). */
+  /** One instruction's settle with single commands, unmetered (the metered subclass counts in settleMany). */
   private async settleOne({ instruction_id, done, complete }: Settle): Promise<number> {
     const key = this.keys.instruction(instruction_id);
     const packed = packDone(done);

@@ -1,6 +1,6 @@
 /**
  * The instruction store, metered: an instruction's reconcile cycle ends when its last task is
- * accounted for (`complete`, or `settleTasks` completing it), and every finished task has an
+ * accounted for (`complete`, or `settleMany` completing it), and every finished task has an
  * outcome. Both are known here without touching the handlers. `get` always runs before
  * `complete` in the same job (the handler reads the record to judge), so the dispatch time is
  * remembered from it for a short while.
@@ -39,25 +39,6 @@ export class MeteredInstructionStore extends InstructionStore {
   override async finishTask(instructionId: string, task: string, outcome: string): Promise<number> {
     const left = await super.finishTask(instructionId, task, outcome);
     this.metrics.inc('taskResults', { outcome });
-    return left;
-  }
-
-  override async finishTasks(
-    instructionId: string,
-    done: Array<{ task: string; outcome: string }>,
-  ): Promise<number> {
-    const left = await super.finishTasks(instructionId, done);
-    for (const d of done) this.metrics.inc('taskResults', { outcome: d.outcome });
-    return left;
-  }
-
-  override async settleTasks(
-    instructionId: string,
-    done: ReadonlyArray<{ task: string; outcome: string }>,
-    complete = false,
-  ): Promise<number> {
-    const left = await super.settleTasks(instructionId, done, complete);
-    this.settled([{ instruction_id: instructionId, done, complete }], [left]);
     return left;
   }
 

@@ -101,21 +101,23 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   // `agents` job wait behind the results handlers' round trips (15 s per job at 10,000 agents).
   const dispatch = redis.duplicate({ enableAutoPipelining: true });
   dispatch.on('error', () => {});
-  // A gateway announces itself every heartbeat; three missed means it is gone.
-  const gatewayStaleMs = 3 * config.heartbeat_interval_ms + 5000;
+  const hb = config.heartbeat_interval_ms;
+  // A gateway announces itself every heartbeat, as its agents renew their registry entries; three
+  // missed means it (or the agent's index entry) is gone.
+  const gatewayStaleMs = 3 * hb + 5000;
   const inbox = new InboxBatcher(dispatch, keys, gatewayStaleMs);
   const state = new RedisStateStore(store, keys);
-  const statuses = new RedisStatusStore({ redis: store, keys, ttlMs: config.event_store.redis.ttl_ms });
+  const ttlMs = config.event_store.redis.ttl_ms;
+  /** The stores both connections carry alike. */
+  const storesOn = (client: Redis) => ({
+    statuses: new RedisStatusStore({ redis: client, keys, ttlMs }),
+    runs: new RunStore(client, keys),
+    directory: new RedisAgentDirectory(client, keys, gatewayStaleMs, ttlMs),
+  });
+  const { statuses, runs, directory } = storesOn(store);
   const instructions = new MeteredInstructionStore(store, keys, metrics);
-  const runs = new RunStore(store, keys);
-  const hb = config.heartbeat_interval_ms;
-  const directory = new RedisAgentDirectory(store, keys, 3 * hb + 5000, config.event_store.redis.ttl_ms);
-  const dispatchStores = {
-    instructions: new InstructionStore(dispatch, keys),
-    statuses: new RedisStatusStore({ redis: dispatch, keys, ttlMs: config.event_store.redis.ttl_ms }),
-    runs: new RunStore(dispatch, keys),
-    directory: new RedisAgentDirectory(dispatch, keys, 3 * hb + 5000, config.event_store.redis.ttl_ms),
-  };
+  // Dispatch only saves instructions: nothing there for the metered store to count.
+  const dispatchStores = { ...storesOn(dispatch), instructions: new InstructionStore(dispatch, keys) };
   const compiler = new ManifestCompiler();
   // A disconnected agent gets at least ~10 s (three checks, 5 s apart) to come back before its work times out.
   const checkEveryMs = Math.max(3 * hb, 5000);
@@ -211,7 +213,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     current: () => state.current(),
     defaultPolicy: config.drift.policy,
     send: async (entry: AgentEntry, message: RunMessage) => {
-      const out = await publishInstruction(dispatch, keys, entry, message, gatewayStaleMs, inbox);
+      const out = await publishInstruction(dispatch, keys, entry, message, inbox);
       if (out.status === 'undeliverable') {
         await queues.results.add('undeliverable', {
           kind: 'undeliverable',

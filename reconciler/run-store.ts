@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../shared/keys.js';
+import { type Executable, execAll } from '../shared/redis-pipeline.js';
 
 export type RunTarget =
   | { target: 'all' }
@@ -120,13 +121,11 @@ export class RunStore {
     const args: string[] = [];
     for (const o of outcomes) args.push(`p:${o.agent}\u0000${o.task}`, o.outcome);
     // An explicit pipeline (of one): its reply does not wait for the whole tick's auto-pipeline.
-    const pipe = this.redis.pipeline() as unknown as {
+    const pipe = this.redis.pipeline() as unknown as Executable & {
       flukeSetRunOutcomes(key: string, ...fieldsAndOutcomes: string[]): unknown;
-      exec(): Promise<Array<[Error | null, unknown]> | null>;
     };
     pipe.flukeSetRunOutcomes(this.keys.reconcileRun(id), ...args);
-    const [reply] = (await pipe.exec()) ?? [[new Error('redis pipeline aborted'), null]];
-    if (reply?.[0]) throw reply[0];
+    await execAll(pipe);
   }
 
   async get(id: string): Promise<RunProgress | null> {

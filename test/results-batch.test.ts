@@ -16,6 +16,7 @@ import type { ResultJob, Trigger } from '../reconciler/jobs.js';
 import { RunStore } from '../reconciler/run-store.js';
 import { MemoryStatusStore } from '../reconciler/status-store/memory-status-store.js';
 import { RedisStatusStore } from '../reconciler/status-store/redis-status-store.js';
+import type { StatusStore } from '../reconciler/status-store/status-store.js';
 import type { Alert } from '../shared/alerts.js';
 import { Keys } from '../shared/keys.js';
 import type { CheckResultMessage, StepResultMessage } from '../shared/protocol.js';
@@ -38,6 +39,8 @@ type Single = Extract<ResultJob, { kind: 'result' }>;
 
 interface World {
   deps: ResultDeps;
+  /** deps.statuses, with the whole StatusStore surface (to read the state back). */
+  statuses: StatusStore;
   alerts: Alert[];
   dispatch(record: InstructionRecord): Promise<void>;
   /** Everything a job can change, in a comparable form. */
@@ -85,7 +88,7 @@ function baseDeps(alerts: Alert[], calls: Map<string, number>) {
 interface Stores {
   instructions: ResultDeps['instructions'] & Pick<InstructionStore, 'save'>;
   events: ResultDeps['events'];
-  statuses: ResultDeps['statuses'];
+  statuses: StatusStore;
   runs: ResultDeps['runs'] & Pick<RunStore, 'get' | 'create' | 'setAgents' | 'setAgentState'>;
 }
 
@@ -94,15 +97,17 @@ function world(stores: Stores, extra?: (ids: string[]) => Promise<Record<string,
   const calls = new Map<string, number>();
   const alerts: Alert[] = [];
   const { instructions, runs } = stores;
+  const statuses = counted(stores.statuses, 'statuses', calls);
   const deps: ResultDeps = {
     ...baseDeps(alerts, calls),
     instructions: counted(instructions, 'instructions', calls),
     events: stores.events,
-    statuses: counted(stores.statuses, 'statuses', calls),
+    statuses,
     runs,
   };
   return {
     deps,
+    statuses,
     alerts,
     calls,
     dispatch: async (record) => {
@@ -119,7 +124,7 @@ function world(stores: Stores, extra?: (ids: string[]) => Promise<Record<string,
         );
       }
     },
-    state: async (ids) => ({ ...(await snapshotState(deps, ids, runs)), ...(await extra?.(ids)) }),
+    state: async (ids) => ({ ...(await snapshotState(deps, statuses, ids, runs)), ...(await extra?.(ids)) }),
   };
 }
 
@@ -158,10 +163,11 @@ function redisWorld(client: Redis, url: string, prefix: string): World {
 
 async function snapshotState(
   deps: ResultDeps,
+  statuses: StatusStore,
   ids: string[],
   runs: { get(id: string): Promise<unknown> },
 ): Promise<Record<string, unknown>> {
-  const { statuses, instructions, events } = deps;
+  const { instructions, events } = deps;
   return {
     events: (await (events as MemoryEventStore).query({ limit: 1000 })).events,
     statuses: await Promise.all(AGENTS.map((a) => statuses.listStatuses(a))),
@@ -445,7 +451,7 @@ t.test('quiet results are judged in memory: no per-message store call, labels un
       'statuses.setStatusesMany': 1,
       'statuses.snapshots': 1,
     },
-    'one read of each kind, then the writes (the memory fake has no finishTasks)',
+    'one read of each kind, then the writes (the memory fake settles task by task)',
   );
   t.equal(w.alerts.length, 1, 'drift_detected was sent once, in the first job');
   t.match(await w.deps.statuses.getStatus('web-01', 'motd'), { outcome: 'drifted', execution_id: 'i-2.1' });

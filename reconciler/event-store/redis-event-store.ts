@@ -17,6 +17,7 @@ import {
   sortKeyFloor,
 } from '../../shared/events.js';
 import type { Keys } from '../../shared/keys.js';
+import { canPipeline, type Executable, execAll } from '../../shared/redis-pipeline.js';
 import type { EventStore } from './event-store.js';
 
 export interface RedisEventStoreOptions {
@@ -246,21 +247,15 @@ export class RedisEventStore implements EventStore {
     command: 'flukeEventRecordMany' | 'flukeEventIndex',
   ): Promise<unknown[]> {
     if (calls.length === 0) return [];
-    if ((this.redis as { isCluster?: boolean }).isCluster) {
+    if (!canPipeline(this.redis)) {
       return Promise.all(
         calls.map((args) => (this.redis[command] as (...a: unknown[]) => Promise<unknown>)(...args)),
       );
     }
-    const pipe = this.redis.pipeline() as unknown as Record<typeof command, (...a: unknown[]) => unknown> & {
-      exec(): Promise<Array<[Error | null, unknown]> | null>;
-    };
+    const pipe = this.redis.pipeline() as unknown as Record<typeof command, (...a: unknown[]) => unknown> &
+      Executable;
     for (const args of calls) pipe[command](...args);
-    const replies = await pipe.exec();
-    if (!replies) throw new Error('redis pipeline aborted');
-    return replies.map(([err, reply]) => {
-      if (err) throw err;
-      return reply;
-    });
+    return execAll(pipe);
   }
 
   async query(query: EventQuery): Promise<EventPage> {

@@ -23,11 +23,18 @@ import type { ReconcileAgentJob, ResultJob } from '../jobs.js';
 import type { RunStore } from '../run-store.js';
 import type { AgentSnapshot, StatusStore, StatusWrite } from '../status-store/status-store.js';
 
-export interface ResultDeps {
+/** What handling one message (or timing out tasks) reads and writes of the status store. */
+export type MessageStatuses = Pick<
+  StatusStore,
+  'getStatus' | 'setStatus' | 'getEpisode' | 'openEpisode' | 'markAlerted' | 'closeEpisode'
+>;
+
+/** The dependencies of one message's handling (and of timeOutTasks). */
+export interface MessageDeps {
   instructions: Pick<InstructionStore, 'get' | 'finishTask' | 'complete'> &
-    Partial<Pick<InstructionStore, 'finishTasks' | 'settleTasks' | 'getMany' | 'settleMany'>>;
+    Partial<Pick<InstructionStore, 'getMany' | 'settleMany'>>;
   events: Pick<EventStore, 'record'> & Partial<Pick<EventStore, 'recordMany'>>;
-  statuses: StatusStore;
+  statuses: MessageStatuses;
   runs: Pick<RunStore, 'setOutcome' | 'setAgentState'> & Partial<Pick<RunStore, 'setOutcomes'>>;
   labelsOf(agent: string): Promise<Labels>;
   enqueueAlert(alert: Alert): Promise<void>;
@@ -37,14 +44,26 @@ export interface ResultDeps {
   now?: () => Date;
 }
 
+/**
+ * resultHandler's dependencies: a batched results job also reads snapshots and writes many
+ * agents' statuses at once.
+ */
+export interface ResultDeps extends MessageDeps {
+  statuses: MessageStatuses & Pick<StatusStore, 'snapshot' | 'snapshots' | 'setStatusesMany'>;
+}
+
 /** A busy agent is asked again this often, this many times, before the run gives up on it. */
 export const BUSY_RETRY_MS = 2000;
 export const BUSY_RETRIES = 150;
 
 type TaskRef = InstructionRecord['tasks'][number];
 
+function plannedTask(record: InstructionRecord, task: string): TaskRef | undefined {
+  return record.tasks.find((t) => t.task === task);
+}
+
 async function judgeAndApply(
-  deps: ResultDeps,
+  deps: MessageDeps,
   record: InstructionRecord,
   planned: TaskRef,
   labelsOf: () => Promise<Labels>,
@@ -85,7 +104,7 @@ async function judgeAndApply(
 }
 
 async function finish(
-  deps: ResultDeps,
+  deps: MessageDeps,
   record: InstructionRecord,
   task: string,
   outcome: TaskOutcome | 'undeliverable',
@@ -96,7 +115,7 @@ async function finish(
 }
 
 /** The agent's labels, read at most once and only if an event or alert needs them. */
-function lazyLabels(deps: ResultDeps, agent: string): () => Promise<Labels> {
+function lazyLabels(deps: MessageDeps, agent: string): () => Promise<Labels> {
   let labels: Promise<Labels> | null = null;
   return () => {
     labels ??= deps.labelsOf(agent);
@@ -118,6 +137,11 @@ function context(record: InstructionRecord, planned: TaskRef, labels: Labels, at
 
 export async function resultHandler(job: ResultJob, deps: ResultDeps): Promise<string> {
   if (job.kind === 'results') return JSON.stringify(await resultsHandler(job, deps));
+  return messageHandler(job, deps);
+}
+
+/** One message, or an undeliverable instruction. */
+async function messageHandler(job: Exclude<ResultJob, ResultsBatch>, deps: MessageDeps): Promise<string> {
   const now = (deps.now ?? (() => new Date()))();
   const instructionId = job.kind === 'undeliverable' ? job.instruction_id : job.message.instruction_id;
   const found = await deps.instructions.get(instructionId);
@@ -186,7 +210,7 @@ export async function resultHandler(job: ResultJob, deps: ResultDeps): Promise<s
     case 'step_result':
       return 'progress';
     case 'check_result': {
-      const planned = record.tasks.find((t) => t.task === message.task);
+      const planned = plannedTask(record, message.task);
       if (!planned) return 'unknown_task';
       await judgeAndApply(
         deps,
@@ -204,7 +228,7 @@ export async function resultHandler(job: ResultJob, deps: ResultDeps): Promise<s
       return 'check';
     }
     case 'task_result': {
-      const planned = record.tasks.find((t) => t.task === message.task);
+      const planned = plannedTask(record, message.task);
       if (!planned) return 'unknown_task';
       const previous = await deps.statuses.getStatus(record.agent, planned.task);
       const quiet = isQuietCheck(previous, {
@@ -237,7 +261,7 @@ export async function resultHandler(job: ResultJob, deps: ResultDeps): Promise<s
 
 /** The deadline passed: every pending task of the instruction becomes a `timeout`. */
 export async function timeOutTasks(
-  deps: ResultDeps,
+  deps: MessageDeps,
   record: InstructionRecord,
   tasks: string[],
   waitedMs: number,
@@ -406,8 +430,7 @@ function settleMany(deps: ResultDeps, settles: Settle[]): Promise<PromiseSettled
   if (instructions.settleMany) return instructions.settleMany(settles);
   return Promise.allSettled(
     settles.map(async ({ instruction_id: id, done, complete }) => {
-      if (instructions.settleTasks && done.length > 0) return instructions.settleTasks(id, done, complete);
-      const left = done.length > 0 ? await finishMany(deps, id, [...done]) : -1;
+      const left = done.length > 0 ? await finishMany(deps, id, done) : -1;
       if (left === 0 || complete) await instructions.complete(id);
       return left;
     }),
@@ -435,17 +458,12 @@ function inline(verdict: Verdict): boolean {
   return verdict.closeEpisode === verdict.openEpisode.id;
 }
 
-function plannedTask(record: InstructionRecord, task: string): TaskRef | undefined {
-  for (const planned of record.tasks) if (planned.task === task) return planned;
-  return undefined;
-}
-
 /**
  * One agent's share of a batch: the state read up front (instruction records, snapshot, labels),
  * judged against in memory, and the writes collected for the job's write steps. The rare paths
- * run resultHandler on `deps`, ResultDeps over the same state: reads come from it, statuses,
- * finished tasks, run progress and events are collected, and everything else (episodes,
- * alerts, retries) is written at once, as before.
+ * run the single-message handler on `deps`, MessageDeps over the same state: reads come from
+ * it, statuses, finished tasks, run progress and events are collected, and everything else
+ * (episodes, alerts, retries) is written at once, as before.
  */
 class AgentBatch {
   readonly instructionIds: string[] = [];
@@ -457,7 +475,8 @@ class AgentBatch {
   private readonly found = new Map<string, Found | null>();
   private snapshot: AgentSnapshot | null = null;
   private snapshotRead: Promise<AgentSnapshot> | null = null;
-  private labelsRead: Promise<Labels> | null = null;
+  /** The agent's labels, read once, when an event or alert needs them. */
+  private readonly readLabels: () => Promise<Labels>;
   private labels: Labels | undefined;
   private readonly judgeAgent: { name: string; labels: Labels };
   /**
@@ -468,7 +487,7 @@ class AgentBatch {
   private readonly finished = new Map<string, Array<{ task: string; outcome: string }>>();
   private readonly completed = new Set<string>();
   private readonly events: FlukeEvent[] = [];
-  private slowDeps: ResultDeps | null = null;
+  private slowDeps: MessageDeps | null = null;
 
   constructor(
     readonly agent: string,
@@ -478,6 +497,7 @@ class AgentBatch {
   ) {
     this.nowIso = now.toISOString();
     this.judgeAgent = { name: agent, labels: NO_LABELS };
+    this.readLabels = lazyLabels(base, agent);
     for (const { message } of items ?? []) {
       const result = message.type === 'check_result' || message.type === 'task_result';
       if (result && !this.resultTasks.includes(message.task)) this.resultTasks.push(message.task);
@@ -501,7 +521,7 @@ class AgentBatch {
         outcome = this.fast(item.message);
       }
       if (typeof outcome !== 'string') {
-        outcome = await resultHandler(
+        outcome = await messageHandler(
           {
             kind: 'result',
             agent: item.agent,
@@ -586,7 +606,6 @@ class AgentBatch {
     }
   }
 
-  /** The task's status as this batch knows it: written by it, or as stored before. */
   /** The judge's verdict on one observation, against the job's prefetched state. */
   private judgeOne(
     record: InstructionRecord,
@@ -608,6 +627,7 @@ class AgentBatch {
     });
   }
 
+  /** The task's status as this batch knows it: written by it, or as stored before. */
   private statusOf(snap: AgentSnapshot, task: string): TaskStatus | null {
     return this.statusOut.get(task) ?? snap.statuses.get(task) ?? null;
   }
@@ -653,11 +673,6 @@ class AgentBatch {
     return this.snapshot;
   }
 
-  private readLabels(): Promise<Labels> {
-    this.labelsRead ??= this.base.labelsOf(this.agent);
-    return this.labelsRead;
-  }
-
   private async getFound(id: string): Promise<Found | null> {
     const known = this.found.get(id);
     if (known !== undefined) return known;
@@ -668,16 +683,16 @@ class AgentBatch {
   }
 
   /**
-   * ResultDeps over the batch's state, for resultHandler. Cached and deferred for this agent
-   * only; a result naming another agent's instruction goes straight through, as the
+   * MessageDeps over the batch's state, for the single-message handler. Cached and deferred for
+   * this agent only; a result naming another agent's instruction goes straight through, as the
    * single-message handler would write it.
    */
-  private get deps(): ResultDeps {
+  private get deps(): MessageDeps {
     if (this.slowDeps) return this.slowDeps;
     const base = this.base;
     const agent = this.agent;
     const mine = (a: string) => a === agent;
-    const statuses: StatusStore = {
+    const statuses: MessageStatuses = {
       setStatus: async (a, status) => {
         if (!mine(a)) return base.statuses.setStatus(a, status);
         await this.snap();
@@ -713,14 +728,6 @@ class AgentBatch {
         if (closed && mine(a)) (await this.snap()).episodes.delete(task);
         return closed;
       },
-      setStatuses: base.statuses.setStatuses.bind(base.statuses),
-      setStatusesMany: base.statuses.setStatusesMany.bind(base.statuses),
-      snapshot: base.statuses.snapshot.bind(base.statuses),
-      snapshots: base.statuses.snapshots.bind(base.statuses),
-      listStatuses: base.statuses.listStatuses.bind(base.statuses),
-      listProblems: base.statuses.listProblems.bind(base.statuses),
-      forgetTasks: base.statuses.forgetTasks.bind(base.statuses),
-      close: async () => {},
     };
     this.slowDeps = {
       ...base,
@@ -803,12 +810,7 @@ async function writeRunOutcomes(deps: ResultDeps, outcomes: readonly RunOutcome[
   );
 }
 
-async function finishMany(
-  deps: ResultDeps,
-  id: string,
-  done: Array<{ task: string; outcome: string }>,
-): Promise<number> {
-  if (deps.instructions.finishTasks) return deps.instructions.finishTasks(id, done);
+async function finishMany(deps: ResultDeps, id: string, done: Settle['done']): Promise<number> {
   let left = 0;
   for (const d of done) left = await deps.instructions.finishTask(id, d.task, d.outcome);
   return left;

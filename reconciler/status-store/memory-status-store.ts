@@ -36,19 +36,15 @@ export class MemoryStatusStore implements StatusStore {
     this.touch(agent).statuses.set(status.task, structuredClone(status));
   }
 
-  /** `previous` is a hint for the Redis index; nothing to skip here. */
-  async setStatuses(
-    agent: string,
-    statuses: readonly TaskStatus[],
-    _previous?: ReadonlyMap<string, TaskStatus | null>,
-  ): Promise<void> {
+  async setStatuses(agent: string, statuses: readonly TaskStatus[]): Promise<void> {
     if (statuses.length === 0) return;
     const state = this.touch(agent);
     for (const status of statuses) state.statuses.set(status.task, structuredClone(status));
   }
 
   async setStatusesMany(writes: ReadonlyArray<StatusWrite>): Promise<PromiseSettledResult<void>[]> {
-    return Promise.allSettled(writes.map((w) => this.setStatuses(w.agent, w.statuses, w.previous)));
+    // `previous` is a hint for the Redis index; nothing to skip here.
+    return Promise.allSettled(writes.map((w) => this.setStatuses(w.agent, w.statuses)));
   }
 
   async snapshots(

@@ -13,6 +13,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { ALERT_EVENTS, type AlertEvent } from '../../shared/alerts.js';
 import type { Keys } from '../../shared/keys.js';
+import { canPipeline, type Executable, execAll, execSettled } from '../../shared/redis-pipeline.js';
 import {
   type DriftEpisode,
   isProblem,
@@ -82,21 +83,12 @@ return {#statuses, table.concat(statuses, '\\0'), redis.call('HGETALL', KEYS[2])
 
 /**
  * Defined once per client (EVALSHA, falling back to EVAL after a SCRIPT FLUSH or restart), and
- * used on explicit pipelines only: the single-agent methods keep plain commands.
+ * used on explicit pipelines only: the single-agent methods keep plain commands. Batches go out
+ * as one explicit pipeline each (single commands on a Cluster, shared/redis-pipeline.ts).
  */
-interface StatusPipeline {
+interface StatusPipeline extends Executable {
   flukeSetStatuses(statusKey: string, driftKey: string, ttlMs: number, packed: string): unknown;
   flukeStatusSnapshot(statusKey: string, driftKey: string, ...tasks: string[]): unknown;
-  exec(): Promise<Array<[Error | null, unknown]> | null>;
-}
-
-/**
- * Batches go out as one explicit pipeline each: it resolves when its own replies are in. Through
- * auto-pipelining, a command resolves only when the whole tick's pipeline has (every concurrent
- * job's replies, held together). A Cluster cannot pipeline across slots: single commands there.
- */
-function canPipeline(redis: Redis | Cluster): boolean {
-  return !(redis as { isCluster?: boolean }).isCluster;
 }
 
 /** One agent's statuses, serialised; `fields` NUL-packed unless a task name holds a NUL. */
@@ -151,12 +143,8 @@ export class RedisStatusStore implements StatusStore {
    * Serialises at once and keeps only the serialised batch while waiting: a results job writes
    * many agents' statuses side by side, and the status objects need not outlive the call.
    */
-  setStatuses(
-    agent: string,
-    statuses: readonly TaskStatus[],
-    previous?: ReadonlyMap<string, TaskStatus | null>,
-  ): Promise<void> {
-    const prepared = this.prepare(agent, statuses, previous, false);
+  setStatuses(agent: string, statuses: readonly TaskStatus[]): Promise<void> {
+    const prepared = this.prepare(agent, statuses, undefined, false);
     return prepared ? this.writeStatuses(prepared) : Promise.resolve();
   }
 
@@ -212,15 +200,11 @@ export class RedisStatusStore implements StatusStore {
       sent.push(i);
     }
     if (sent.length > 0) {
-      try {
-        const replies = (await pipe.exec()) ?? [];
-        sent.forEach((i, j) => {
-          const err = replies[j]?.[0] ?? (replies[j] ? null : new Error('redis pipeline aborted'));
-          if (err) fail(i, err);
-        });
-      } catch (err) {
-        for (const i of sent) fail(i, err);
-      }
+      const replies = await execSettled(pipe, sent.length);
+      sent.forEach((i, j) => {
+        const reply = replies[j] as PromiseSettledResult<unknown>;
+        if (reply.status === 'rejected') fail(i, reply.reason);
+      });
     }
     const fine: string[] = [];
     const removing: number[] = [];
@@ -249,12 +233,11 @@ export class RedisStatusStore implements StatusStore {
     pack: boolean,
   ): PreparedStatuses | null {
     if (statuses.length === 0) return null;
-    const last = hasRepeats(statuses) ? lastPerTask(statuses) : statuses;
     const fields: string[] = [];
     const problems: Array<string | number> = [];
     const fine: string[] = [];
     let nul = false;
-    for (const status of last) {
+    for (const status of lastPerTask(statuses)) {
       fields.push(status.task, JSON.stringify(status));
       if (status.task.includes('\0')) nul = true;
       if (isProblem(status.outcome)) problems.push(0, problemMember(agent, status.task));
@@ -303,14 +286,10 @@ export class RedisStatusStore implements StatusStore {
     agents.forEach((agent, i) => {
       pipe.flukeStatusSnapshot(this.keys.taskStatus(agent), this.keys.driftEpisodes(agent), ...tasksOf(i));
     });
-    const replies = await pipe.exec();
-    if (!replies) throw new Error('redis pipeline aborted');
+    const replies = await execAll(pipe);
     const out: AgentSnapshot[] = [];
-    for (let i = 0; i < agents.length; i++) {
-      const [err, reply] = replies[i] ?? [new Error('redis pipeline aborted'), null];
-      if (err) throw err;
-      out.push(this.toSnapshot(reply) ?? (await this.plainSnapshot(agents[i] as string, only?.[i])));
-    }
+    for (let i = 0; i < agents.length; i++)
+      out.push(this.toSnapshot(replies[i]) ?? (await this.plainSnapshot(agents[i] as string, only?.[i])));
     return out;
   }
 
@@ -474,16 +453,6 @@ function buildSnapshot(rawStatuses: readonly string[], rawDrift: readonly string
     out.episodes.set(field, { ...episode, alerts });
   }
   return out;
-}
-
-/** Whether a task comes twice (small batches compared pairwise: no allocation). */
-function hasRepeats(statuses: readonly TaskStatus[]): boolean {
-  if (statuses.length > 64) return new Set(statuses.map((s) => s.task)).size < statuses.length;
-  for (let i = 1; i < statuses.length; i++) {
-    const task = (statuses[i] as TaskStatus).task;
-    for (let j = 0; j < i; j++) if ((statuses[j] as TaskStatus).task === task) return true;
-  }
-  return false;
 }
 
 /** The last status of each task, in first-seen order. */

@@ -11,28 +11,23 @@ export interface AgentSnapshot {
   episodes: Map<string, DriftEpisode>;
 }
 
-/** One agent's part of setStatusesMany: setStatuses's arguments. */
+/** One agent's part of setStatusesMany: setStatuses's arguments, and what it read before. */
 export interface StatusWrite {
   agent: string;
   statuses: readonly TaskStatus[];
+  /**
+   * What the same caller read for those tasks before (its snapshot), when given: a task whose
+   * previous status was there and not a problem has no problem-index entry to drop, so the store
+   * may skip that removal (a leftover entry is only ever an extra one, which reads prune).
+   */
   previous?: ReadonlyMap<string, TaskStatus | null>;
 }
 
 export interface StatusStore {
   /** Replaces the (agent, task) status and refreshes the agent's TTL. */
   setStatus(agent: string, status: TaskStatus): Promise<void>;
-  /**
-   * setStatus for many tasks of one agent in one write (later entries for a task win).
-   * `previous`, when given, is what the same caller read for those tasks before (its snapshot):
-   * a task whose previous status was there and not a problem has no problem-index entry to drop,
-   * so the store may skip that removal (a leftover entry is only ever an extra one, which reads
-   * prune).
-   */
-  setStatuses(
-    agent: string,
-    statuses: readonly TaskStatus[],
-    previous?: ReadonlyMap<string, TaskStatus | null>,
-  ): Promise<void>;
+  /** setStatus for many tasks of one agent in one write (later entries for a task win). */
+  setStatuses(agent: string, statuses: readonly TaskStatus[]): Promise<void>;
   /**
    * setStatuses for many agents in few round trips (a results job's agents), settled per agent:
    * one agent's failure does not fail the others' writes.
