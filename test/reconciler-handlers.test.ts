@@ -46,6 +46,7 @@ import type { CheckResultMessage, RunMessage } from '../shared/protocol.js';
 import type { DesiredState, DriftPolicy, Labels, RunMode } from '../shared/types.js';
 import {
   agentEntry,
+  dispatchRecord,
   MemoryInstructionStore,
   MemoryRunStore,
   MemoryStateStore,
@@ -1101,23 +1102,7 @@ function resultWorld() {
     logger: silentLogger,
     now: () => new Date(clock),
   };
-  /** Saves the record as the reconcile handler would, with run progress when it has a run. */
-  const dispatch = async (record: InstructionRecord) => {
-    await instructions.save(record);
-    if (record.run_id) {
-      if (!(await runs.get(record.run_id)))
-        await runs.create({ id: record.run_id, target: 'all', name: null, created_at: record.created_at });
-      await runs.setAgents(record.run_id, [record.agent]);
-      await runs.setAgentState(
-        record.run_id,
-        record.agent,
-        'dispatched',
-        record.tasks.map((p) => p.task),
-        record.tasks.map((p) => p.execution_id),
-      );
-    }
-    return record;
-  };
+  const dispatch = (record: InstructionRecord) => dispatchRecord(instructions, runs, record);
   const allEvents = async (): Promise<FlukeEvent[]> => (await events.query({ limit: 1000 })).events;
   return {
     deps,

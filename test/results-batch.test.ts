@@ -22,11 +22,13 @@ import { Keys } from '../shared/keys.js';
 import type { CheckResultMessage, StepResultMessage } from '../shared/protocol.js';
 import type { DriftPolicy, RunMode } from '../shared/types.js';
 import {
+  dispatchRecord,
   MemoryInstructionStore,
   MemoryRunStore,
   receipt,
   resultJob,
   silentLogger,
+  stepResult as stepOutcome,
   taskResult,
 } from './helpers/reconciler-fakes.js';
 import { startRedis } from './helpers/redis.js';
@@ -111,18 +113,7 @@ function world(stores: Stores, extra?: (ids: string[]) => Promise<Record<string,
     alerts,
     calls,
     dispatch: async (record) => {
-      await instructions.save(record);
-      if (record.run_id) {
-        if (!(await runs.get(record.run_id)))
-          await runs.create({ id: record.run_id, target: 'all', name: null, created_at: record.created_at });
-        await runs.setAgents(record.run_id, [record.agent]);
-        await runs.setAgentState(
-          record.run_id,
-          record.agent,
-          'dispatched',
-          record.tasks.map((p) => p.task),
-        );
-      }
+      await dispatchRecord(instructions, runs, record);
     },
     state: async (ids) => ({ ...(await snapshotState(deps, statuses, ids, runs)), ...(await extra?.(ids)) }),
   };
@@ -225,16 +216,7 @@ function stepResult(record: InstructionRecord, task: string): Single {
     instruction_id: record.instruction_id,
     execution_id: planned?.execution_id ?? 'x',
     task,
-    result: {
-      step: 'config',
-      type: 'shell',
-      outcome: 'satisfied',
-      exit_code: 0,
-      apply_exit_code: null,
-      duration_ms: 1,
-      output_tail: '',
-      error: null,
-    },
+    result: stepOutcome('config', 'satisfied'),
   };
   return resultJob(record, message) as Single;
 }

@@ -2,12 +2,22 @@ import t from 'tap';
 import { MemoryStatusStore } from '../reconciler/status-store/memory-status-store.js';
 import { RedisStatusStore, toTaskStatus } from '../reconciler/status-store/redis-status-store.js';
 import { Keys } from '../shared/keys.js';
-import { type TaskStatus, TaskStatusSchema } from '../shared/status.js';
+import { type NewDriftEpisode, type TaskStatus, TaskStatusSchema } from '../shared/status.js';
 import type { TaskOutcome } from '../shared/types.js';
 import { startRedis } from './helpers/redis.js';
 import { statusStoreSuite } from './status-store.shared.js';
 
 const TTL = 3_600_000;
+
+/** An open drift episode of task `certs`, as the judge opens one. */
+const CERTS_EPISODE: NewDriftEpisode = {
+  id: 'i1.0',
+  task: 'certs',
+  opened_at: '2025-03-13T14:22:01.000Z',
+  revision: 'c0ffee',
+  policy: 'remediate',
+  drifted_steps: [],
+};
 
 t.test('memory', async (t) => {
   statusStoreSuite(t, {
@@ -48,14 +58,7 @@ t.test('redis', async (t) => {
   t.test('every write for an agent refreshes the TTL of its keys', async (t) => {
     const keys = new Keys(`${redis.prefix}-ttl`);
     const store = new RedisStatusStore({ redis: client, keys, ttlMs: TTL });
-    await store.openEpisode('web-01', {
-      id: 'i1.0',
-      task: 'certs',
-      opened_at: '2025-03-13T14:22:01.000Z',
-      revision: 'c0ffee',
-      policy: 'remediate',
-      drifted_steps: [],
-    });
+    await store.openEpisode('web-01', CERTS_EPISODE);
     await store.setStatus('web-01', {
       task: 'certs',
       outcome: 'drifted',
@@ -107,14 +110,7 @@ t.test('redis', async (t) => {
       (await store.listProblems()).map((p) => p.agent),
       ['web-01'],
     );
-    await store.openEpisode('web-02', {
-      id: 'i1.0',
-      task: 'certs',
-      opened_at: '2025-03-13T14:22:01.000Z',
-      revision: 'c0ffee',
-      policy: 'remediate',
-      drifted_steps: [],
-    });
+    await store.openEpisode('web-02', CERTS_EPISODE);
     await client.pexpire(keys.taskStatus('web-02'), 1000);
     await client.pexpire(keys.driftEpisodes('web-02'), 1000);
     await store.setStatusesMany([{ agent: 'web-02', statuses: [status('certs', 'applied')] }]);

@@ -83,6 +83,28 @@ export interface RunStorePort {
   get(id: string): Promise<RunProgress | null>;
 }
 
+/** Saves the record as the reconcile handler would, with run progress when it has a run. */
+export async function dispatchRecord(
+  instructions: Pick<InstructionStorePort, 'save'>,
+  runs: RunStorePort,
+  record: InstructionRecord,
+): Promise<InstructionRecord> {
+  await instructions.save(record);
+  if (record.run_id) {
+    if (!(await runs.get(record.run_id)))
+      await runs.create({ id: record.run_id, target: 'all', name: null, created_at: record.created_at });
+    await runs.setAgents(record.run_id, [record.agent]);
+    await runs.setAgentState(
+      record.run_id,
+      record.agent,
+      'dispatched',
+      record.tasks.map((p) => p.task),
+      record.tasks.map((p) => p.execution_id),
+    );
+  }
+  return record;
+}
+
 export class MemoryRunStore implements RunStorePort {
   private readonly runs = new Map<string, Record<string, string>>();
 
