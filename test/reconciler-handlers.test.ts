@@ -42,10 +42,11 @@ import type { Alert } from '../shared/alerts.js';
 import type { FlukeEvent } from '../shared/events.js';
 import { ManifestCompiler, type ManifestFile } from '../shared/manifest/compile.js';
 import { driftCheckOffset, type PlannedTask } from '../shared/plan.js';
-import type { CheckResultMessage, RunMessage } from '../shared/protocol.js';
+import type { RunMessage } from '../shared/protocol.js';
 import type { DesiredState, DriftPolicy, Labels, RunMode } from '../shared/types.js';
 import {
   agentEntry,
+  checkResult,
   dispatchRecord,
   MemoryInstructionStore,
   MemoryRunStore,
@@ -1515,28 +1516,6 @@ function taskResultStep() {
     output_tail: '',
     error: null,
   };
-}
-
-function checkResult(
-  record: InstructionRecord,
-  executionId: string,
-  task: string,
-  step: string,
-  satisfied: boolean,
-) {
-  const message: CheckResultMessage = {
-    type: 'check_result',
-    result_id: `c-${executionId}`,
-    instruction_id: record.instruction_id,
-    execution_id: executionId,
-    task,
-    step,
-    satisfied,
-    exit_code: satisfied ? 0 : 1,
-    duration_ms: 2,
-    output_tail: '',
-  };
-  return resultJob(record, message);
 }
 
 /** Single-message jobs packed as the gateway packs one flush. */

@@ -19,9 +19,10 @@ import { RedisStatusStore } from '../reconciler/status-store/redis-status-store.
 import type { StatusStore } from '../reconciler/status-store/status-store.js';
 import type { Alert } from '../shared/alerts.js';
 import { Keys } from '../shared/keys.js';
-import type { CheckResultMessage, StepResultMessage } from '../shared/protocol.js';
+import type { StepResultMessage } from '../shared/protocol.js';
 import type { DriftPolicy, RunMode } from '../shared/types.js';
 import {
+  checkResult,
   dispatchRecord,
   MemoryInstructionStore,
   MemoryRunStore,
@@ -191,21 +192,9 @@ function instruction(
   };
 }
 
-function checkResult(record: InstructionRecord, task: string, step: string, satisfied: boolean): Single {
-  const planned = record.tasks.find((p) => p.task === task);
-  const message: CheckResultMessage = {
-    type: 'check_result',
-    result_id: `c-${record.instruction_id}-${task}`,
-    instruction_id: record.instruction_id,
-    execution_id: planned?.execution_id ?? 'x',
-    task,
-    step,
-    satisfied,
-    exit_code: satisfied ? 0 : 1,
-    duration_ms: 2,
-    output_tail: '',
-  };
-  return resultJob(record, message) as Single;
+function check(record: InstructionRecord, task: string, step: string, satisfied: boolean): Single {
+  const executionId = record.tasks.find((p) => p.task === task)?.execution_id ?? 'x';
+  return checkResult(record, executionId, task, step, satisfied) as Single;
 }
 
 function stepResult(record: InstructionRecord, task: string): Single {
@@ -257,7 +246,7 @@ function round1() {
       } as Single['message'],
     },
     // Opens the episode and alerts before the apply ends.
-    checkResult(i1, 'certs', 'renew', false),
+    check(i1, 'certs', 'renew', false),
     taskResult(i1, 'motd', 'drifted', [['motd', 'drifted', null]]) as Single,
     // remediate: an episode opened and closed by one verdict, nothing to alert.
     taskResult(i2, 'web_config', 'applied', [['config', 'applied', 0]]) as Single,

@@ -11,7 +11,12 @@ import type { ResultJob } from '../../reconciler/jobs.js';
 import { type AgentRunState, type RunMeta, type RunProgress, summarize } from '../../reconciler/run-store.js';
 import type { CurrentState, SourceStatus, StateStore } from '../../reconciler/state-store.js';
 import type { CompileDiagnostic } from '../../shared/manifest/compile.js';
-import type { InstructionReceiptMessage, StepResult, TaskResultMessage } from '../../shared/protocol.js';
+import type {
+  CheckResultMessage,
+  InstructionReceiptMessage,
+  StepResult,
+  TaskResultMessage,
+} from '../../shared/protocol.js';
 import type { DesiredState, Labels, StepOutcome, TaskOutcome } from '../../shared/types.js';
 
 export const silentLogger = pino({ level: 'silent' });
@@ -279,6 +284,29 @@ export function taskResult(
     finished_at: '2025-03-13T14:22:01.000Z',
     duration_ms: 1000,
     steps: steps.map(([step, o, exit]) => stepResult(step, o, exit)),
+  };
+  return resultJob(record, message);
+}
+
+/** A first check of `step` in execution `executionId` of `record`. */
+export function checkResult(
+  record: InstructionRecord,
+  executionId: string,
+  task: string,
+  step: string,
+  satisfied: boolean,
+) {
+  const message: CheckResultMessage = {
+    type: 'check_result',
+    result_id: `c-${executionId}`,
+    instruction_id: record.instruction_id,
+    execution_id: executionId,
+    task,
+    step,
+    satisfied,
+    exit_code: satisfied ? 0 : 1,
+    duration_ms: 2,
+    output_tail: '',
   };
   return resultJob(record, message);
 }
