@@ -16,9 +16,9 @@ import type {
 } from '../shared/protocol.js';
 import { coerceError } from '../shared/types.js';
 import { admit } from './admission.js';
-import { executeTask, type TaskDeps } from './executeTask.js';
+import { executeTask, type TaskDeps } from './execute-task.js';
 import type { Executors } from './executors/executor.js';
-import { RecentIds } from './recentIds.js';
+import { RecentIds } from './recent-ids.js';
 
 export interface RunnerOptions {
   executors: Executors;

@@ -15,7 +15,7 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { startRedis } from '../test/helpers/redis.js';
+import { startRedis } from '../testkit/redis.js';
 import { runClients, runServer } from './gateway-children.js';
 import { writeResultsSection } from './results-file.js';
 

@@ -23,12 +23,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import { RESEND_AFTER_MS } from '../agent/agent.js';
-import { closeQueues, createQueues, type Queues } from '../reconciler/queues.js';
-import { pollNow } from '../reconciler/schedules.js';
 import { Keys } from '../shared/keys.js';
-import { makeGitRepo } from '../test/helpers/git-repo.js';
-import { freePort, startRedis } from '../test/helpers/redis.js';
-import { AGENT_TOKEN, serverHcl } from '../test/helpers/system.js';
+import { closeQueues, createQueues, type Queues } from '../store/queues/queues.js';
+import { pollNow } from '../store/queues/schedules.js';
+import { makeGitRepo } from '../testkit/git-repo.js';
+import { freePort, startRedis } from '../testkit/redis.js';
+import { AGENT_TOKEN, serverHcl } from '../testkit/system.js';
 import { runBaseline, runRole, runSims } from './reconcile-children.js';
 import { writeResultsSection } from './results-file.js';
 

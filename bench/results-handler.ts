@@ -17,16 +17,16 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { encodeRegistryEntry } from '../gateway/registry-entry.js';
-import { RedisAgentDirectory } from '../reconciler/agent-directory.js';
-import { RedisEventStore } from '../reconciler/event-store/redis-event-store.js';
 import { resultHandler } from '../reconciler/handlers/result.js';
-import { InstructionStore } from '../reconciler/instruction-store.js';
 import type { ResultJob } from '../reconciler/jobs.js';
-import { RunStore } from '../reconciler/run-store.js';
-import { RedisStatusStore } from '../reconciler/status-store/redis-status-store.js';
 import { Keys } from '../shared/keys.js';
-import { startRedis } from '../test/helpers/redis.js';
+import { encodeRegistryEntry } from '../shared/registry-entry.js';
+import { RedisEventStore } from '../store/events/redis-event-store.js';
+import { InstructionStore } from '../store/instructions/redis-instruction-store.js';
+import { RedisAgentDirectory } from '../store/registry/agent-directory.js';
+import { RunStore } from '../store/runs/redis-run-store.js';
+import { RedisStatusStore } from '../store/statuses/redis-status-store.js';
+import { startRedis } from '../testkit/redis.js';
 import { startCpuProfile } from './phase-profiler.js';
 
 const { values: args } = parseArgs({

@@ -6,20 +6,20 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { createApiRouter } from '../gateway/console/api.js';
-import { DEFAULT_MAX_STREAMS, OpenStreams, STREAM_PING_MS } from '../gateway/console/api-executions.js';
-import type { ConsoleAuth } from '../gateway/console/auth.js';
-import { ChannelHub } from '../gateway/console/channel-hub.js';
-import type { Router } from '../gateway/console/router.js';
-import { RedisAgentDirectory } from '../reconciler/agent-directory.js';
-import type { EventStore } from '../reconciler/event-store/event-store.js';
-import { InstructionStore } from '../reconciler/instruction-store.js';
-import type { Queues } from '../reconciler/queues.js';
-import { RunStore, type RunTarget } from '../reconciler/run-store.js';
-import { RedisStateStore } from '../reconciler/state-store.js';
-import { RedisStatusStore } from '../reconciler/status-store/redis-status-store.js';
+import { createApiRouter } from '../console/api.js';
+import { DEFAULT_MAX_STREAMS, OpenStreams, STREAM_PING_MS } from '../console/api-executions.js';
+import type { ConsoleAuth } from '../console/auth.js';
+import type { Router } from '../console/router.js';
 import type { ServerConfig } from '../shared/config/types.js';
 import type { Keys } from '../shared/keys.js';
+import { RedisStateStore } from '../store/desired-state/redis-state-store.js';
+import type { EventStore } from '../store/events/event-store.js';
+import { InstructionStore } from '../store/instructions/redis-instruction-store.js';
+import { ChannelHub } from '../store/output/channel-hub.js';
+import type { Queues } from '../store/queues/queues.js';
+import { RedisAgentDirectory } from '../store/registry/agent-directory.js';
+import { RunStore, type RunTarget } from '../store/runs/redis-run-store.js';
+import { RedisStatusStore } from '../store/statuses/redis-status-store.js';
 
 export interface ConsoleApiOptions {
   config: ServerConfig;

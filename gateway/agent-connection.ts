@@ -5,8 +5,8 @@
 import type { TokenGrant } from '../shared/auth.js';
 import type { Logger } from '../shared/logger.js';
 import { encode, type GatewayMessage } from '../shared/protocol.js';
+import type { RegistryEntry } from '../shared/registry-entry.js';
 import type { SocketData } from './agent-endpoint.js';
-import type { RegistryEntry } from './registry-entry.js';
 import type { ResultSource } from './result-forwarder.js';
 import { SEND_DROPPED, type WebSocket } from './uws.js';
 

@@ -3,10 +3,15 @@
  * sessions replaced elsewhere. Anything that cannot be delivered becomes an `undeliverable` job on
  * the results queue, so the reconciler hears about it instead of waiting for a deadline.
  */
+
+import {
+  type ChannelMessage,
+  decodeChannelMessage,
+  type InstructionEnvelope,
+} from '../shared/inbox-record.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
 import { assertNever } from '../shared/types.js';
-import { type ChannelMessage, decodeChannelMessage, type InstructionEnvelope } from './gateway-channel.js';
 import { type GatewayEvents, safeEmit } from './gateway-events.js';
 import { undeliverableJob } from './jobs.js';
 import type { JobQueue } from './result-forwarder.js';

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { checkScope } from '../shared/auth.js';
+import { encodeChannelMessage } from '../shared/inbox-record.js';
 import type { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import {
@@ -17,15 +18,14 @@ import {
   type ResultsItem,
 } from '../shared/protocol.js';
 import { assertNever } from '../shared/types.js';
+import { sendToGateway } from '../store/inbox/gateway-inbox.js';
+import type { OutputPublisher } from '../store/output/output-publisher.js';
+import type { Registry } from '../store/registry/registry.js';
 import type { AgentConnection } from './agent-connection.js';
 import type { Frame } from './agent-endpoint.js';
-import { encodeChannelMessage } from './gateway-channel.js';
 import { type GatewayEventMap, type GatewayEvents, safeEmit } from './gateway-events.js';
-import { sendToGateway } from './gateway-inbox.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
 import { connectReconcileJob } from './jobs.js';
-import type { OutputPublisher } from './output-publisher.js';
-import type { Registry } from './registry.js';
 import type { JobQueue, ResultForwarder } from './result-forwarder.js';
 import { RefusalLog, refusedResultIds, retryAfterMs } from './result-retry.js';
 import type { SessionTable } from './session-table.js';

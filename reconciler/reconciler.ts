@@ -7,9 +7,6 @@ import { randomUUID } from 'node:crypto';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { InboxBatcher } from '../gateway/gateway-inbox.js';
-import { publishEndRecords } from '../gateway/output-publisher.js';
-import { publishInstruction } from '../gateway/publish-instruction.js';
 import type { Alert } from '../shared/alerts.js';
 import type { ServerConfig } from '../shared/config/types.js';
 import { Keys, QUEUE_NAMES } from '../shared/keys.js';
@@ -17,9 +14,21 @@ import { ManifestCompiler } from '../shared/manifest/compile.js';
 import { type MetricsSink, noopMetrics } from '../shared/metrics.js';
 import type { RunMessage } from '../shared/protocol.js';
 import { coerceError } from '../shared/types.js';
-import { RedisAgentDirectory } from './agent-directory.js';
+import { RedisStateStore } from '../store/desired-state/redis-state-store.js';
+import type { EventStore } from '../store/events/event-store.js';
+import { InboxBatcher } from '../store/inbox/gateway-inbox.js';
+import { publishInstruction } from '../store/inbox/publish-instruction.js';
+import { MeteredInstructionStore } from '../store/instructions/metrics-instruction-store.js';
+import { type InstructionRecord, InstructionStore } from '../store/instructions/redis-instruction-store.js';
+import { meterCompile } from '../store/metrics/metrics-recorder.js';
+import { publishEndRecords } from '../store/output/output-publisher.js';
+import { closeQueues, createQueues, type Queues } from '../store/queues/queues.js';
+import { driftTickEvery, keepSchedules } from '../store/queues/schedules.js';
+import { RedisAgentDirectory } from '../store/registry/agent-directory.js';
+import type { AgentRunState } from '../store/runs/redis-run-store.js';
+import { RunStore } from '../store/runs/redis-run-store.js';
+import { RedisStatusStore } from '../store/statuses/redis-status-store.js';
 import { ALERT_JOB_OPTIONS, alertBackoff, alertFailureError, sendAlert } from './alert-sender.js';
-import type { EventStore } from './event-store/event-store.js';
 import type { GitSource } from './git-source.js';
 import { checkAlertWebhook } from './handlers/alert-policy.js';
 import { deadlineHandler } from './handlers/deadline.js';
@@ -29,7 +38,6 @@ import type { AgentEntry } from './handlers/reconcile-agent.js';
 import { reconcileAgentHandler } from './handlers/reconcile-agent.js';
 import { deadlinesHandler, reconcileAgentsHandler } from './handlers/reconcile-agents.js';
 import { type ResultDeps, resultHandler, timeOutTasks } from './handlers/result.js';
-import { type InstructionRecord, InstructionStore } from './instruction-store.js';
 import {
   AGENTS_PER_JOB,
   DeadlineJob,
@@ -40,14 +48,6 @@ import {
   ReconcileAgentsJob,
   ResultJob,
 } from './jobs.js';
-import { MeteredInstructionStore } from './metrics-instruction-store.js';
-import { meterCompile } from './metrics-recorder.js';
-import { closeQueues, createQueues, type Queues } from './queues.js';
-import type { AgentRunState } from './run-store.js';
-import { RunStore } from './run-store.js';
-import { driftTickEvery, keepSchedules } from './schedules.js';
-import { RedisStateStore } from './state-store.js';
-import { RedisStatusStore } from './status-store/redis-status-store.js';
 
 export interface ReconcilerOptions {
   config: ServerConfig;

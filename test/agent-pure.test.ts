@@ -22,8 +22,8 @@ import {
   stopsTask,
   worstOutcome,
 } from '../agent/outcome.js';
-import { RecentIds } from '../agent/recentIds.js';
-import { TailBuffer } from '../agent/tailBuffer.js';
+import { RecentIds } from '../agent/recent-ids.js';
+import { TailBuffer } from '../agent/tail-buffer.js';
 import type { AgentResult } from '../shared/protocol.js';
 
 const ok = { exitCode: 0, output: '', timedOut: false, error: null };

@@ -8,14 +8,14 @@ import { join } from 'node:path';
 import pino from 'pino';
 import t from 'tap';
 import type { ExecutionView } from '../bin/cli/api-types.js';
-import { openExecutionStream, ReplayFilter } from '../gateway/console/execution-stream.js';
-import { OutputPublisher, type OutputRecord, publishEndRecords } from '../gateway/output-publisher.js';
+import { openExecutionStream, ReplayFilter } from '../console/execution-stream.js';
 import { deadlineHandler } from '../reconciler/handlers/deadline.js';
-import { type InstructionRecord, InstructionStore } from '../reconciler/instruction-store.js';
-import type { RunProgress } from '../reconciler/run-store.js';
+import { type InstructionRecord, InstructionStore } from '../store/instructions/redis-instruction-store.js';
+import { OutputPublisher, type OutputRecord, publishEndRecords } from '../store/output/output-publisher.js';
+import type { RunProgress } from '../store/runs/redis-run-store.js';
+import { sandbox, startSystem, waitFor } from '../testkit/system.js';
 import { startApiServer } from './helpers/api-server.js';
 import { openSse, type SseStream } from './helpers/sse-client.js';
-import { sandbox, startSystem, waitFor } from './helpers/system.js';
 
 function record(instruction: string, agent: string, tasks: string[]): InstructionRecord {
   return {

@@ -3,12 +3,12 @@
  * registry, cheaply, with no sockets), tasks and drift; and reads are open or need a token.
  */
 import t from 'tap';
-import { decodePageCursor, encodePageCursor, pageOf, parsePageRequest } from '../gateway/console/paging.js';
-import { RedisRegistry } from '../gateway/redis-registry.js';
-import { RedisStateStore } from '../reconciler/state-store.js';
-import { RedisStatusStore } from '../reconciler/status-store/redis-status-store.js';
+import { decodePageCursor, encodePageCursor, pageOf, parsePageRequest } from '../console/paging.js';
 import type { TaskStatus } from '../shared/status.js';
 import type { CompiledTask } from '../shared/types.js';
+import { RedisStateStore } from '../store/desired-state/redis-state-store.js';
+import { RedisRegistry } from '../store/registry/redis-registry.js';
+import { RedisStatusStore } from '../store/statuses/redis-status-store.js';
 import { API_TOKEN, type ApiServer, startApiServer } from './helpers/api-server.js';
 
 const AGENTS = 250;

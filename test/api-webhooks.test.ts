@@ -6,8 +6,8 @@ import { createHmac } from 'node:crypto';
 import pino from 'pino';
 import t from 'tap';
 import { startServices } from '../bin/services.js';
+import { startSystem, waitFor } from '../testkit/system.js';
 import { startApiServer } from './helpers/api-server.js';
-import { startSystem, waitFor } from './helpers/system.js';
 
 const SECRET = 'webhook-secret-for-tests';
 const SHA = 'a'.repeat(40);

@@ -7,9 +7,9 @@
  */
 import { existsSync } from 'node:fs';
 import t from 'tap';
-import { BOARD_CSP, renderBoardTemplate } from '../gateway/console/bull-board-adapter.js';
+import { BOARD_CSP, renderBoardTemplate } from '../console/bull-board-adapter.js';
+import { waitFor } from '../testkit/system.js';
 import { API_TOKEN, basic, startConsoleServices } from './helpers/console-services.js';
-import { waitFor } from './helpers/system.js';
 
 interface BoardQueue {
   name: string;

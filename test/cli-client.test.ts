@@ -11,8 +11,8 @@ import { describe } from '../bin/commands/describe.js';
 import { get } from '../bin/commands/get.js';
 import { logs } from '../bin/commands/logs.js';
 import { reconcile } from '../bin/commands/reconcile.js';
+import { freePort } from '../testkit/redis.js';
 import { fakeServer, captureIo as io, json } from './helpers/fake-api.js';
-import { freePort } from './helpers/redis.js';
 
 const agent = (name: string) => ({
   name,

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import t from 'tap';
 import { ApiClient } from '../bin/cli/api-client.js';
 import { EXIT } from '../bin/cli/cli-error.js';
+import { freePort } from '../testkit/redis.js';
+import { API_TOKEN, root, sandbox, startSystem, waitFor } from '../testkit/system.js';
 import { startHttpReceiver } from './helpers/http-receiver.js';
-import { freePort } from './helpers/redis.js';
-import { API_TOKEN, root, sandbox, startSystem, waitFor } from './helpers/system.js';
 
 interface Run {
   code: number | null;

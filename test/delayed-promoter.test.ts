@@ -10,11 +10,11 @@ import { Queue } from 'bullmq';
 import pino from 'pino';
 import t from 'tap';
 import { startServices } from '../bin/services.js';
-import { promoteDue } from '../reconciler/delayed-promoter.js';
 import { parseServerConfig } from '../shared/config/load.js';
 import { Keys, QUEUE_NAMES } from '../shared/keys.js';
-import { freePort, startRedis } from './helpers/redis.js';
-import { serverHcl, waitFor } from './helpers/system.js';
+import { promoteDue } from '../store/queues/delayed-promoter.js';
+import { freePort, startRedis } from '../testkit/redis.js';
+import { serverHcl, waitFor } from '../testkit/system.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { freePort } from './helpers/redis.js';
-import { spawnFluke, waitFor } from './helpers/system.js';
+import { freePort } from '../testkit/redis.js';
+import { spawnFluke, waitFor } from '../testkit/system.js';
 
 function processesMentioning(text: string): string[] {
   try {

@@ -1,10 +1,10 @@
 /** What only the Redis backend does: TTLs, key bounds, lazy pruning, repairing a half-written record. */
 import t from 'tap';
-import { RedisEventStore, type RedisEventStoreOptions } from '../reconciler/event-store/redis-event-store.js';
 import { eventSortKey } from '../shared/events.js';
 import { Keys } from '../shared/keys.js';
+import { RedisEventStore, type RedisEventStoreOptions } from '../store/events/redis-event-store.js';
+import { startRedis } from '../testkit/redis.js';
 import { runEvent, T0 } from './event-store.shared.js';
-import { startRedis } from './helpers/redis.js';
 
 const HOUR = 3_600_000;
 

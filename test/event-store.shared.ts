@@ -3,8 +3,8 @@
  * which runs it against the memory and the Redis implementation.
  */
 import type { Test } from 'tap';
-import type { EventStore } from '../reconciler/event-store/event-store.js';
 import { type FlukeEvent, InvalidCursorError, type TaskRunEvent } from '../shared/events.js';
+import type { EventStore } from '../store/events/event-store.js';
 
 export interface EventStoreHarness {
   make(options: { maxEventsPerAgent: number }): Promise<EventStore>;

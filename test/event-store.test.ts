@@ -1,9 +1,9 @@
 import t from 'tap';
-import { MemoryEventStore } from '../reconciler/event-store/memory-event-store.js';
-import { RedisEventStore } from '../reconciler/event-store/redis-event-store.js';
 import { Keys } from '../shared/keys.js';
+import { MemoryEventStore } from '../store/events/memory-event-store.js';
+import { RedisEventStore } from '../store/events/redis-event-store.js';
+import { startRedis } from '../testkit/redis.js';
 import { eventStoreSuite, T0 } from './event-store.shared.js';
-import { startRedis } from './helpers/redis.js';
 
 t.test('memory', async (t) => {
   eventStoreSuite(t, { make: async ({ maxEventsPerAgent }) => new MemoryEventStore({ maxEventsPerAgent }) });

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { runCommand } from '../agent/runCommand.js';
+import { runCommand } from '../agent/run-command.js';
 import { createHarness, shell, task, tempDir } from './helpers/agent-harness.js';
 import { diesSoon } from './helpers/process-state.js';
 

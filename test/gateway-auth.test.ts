@@ -1,11 +1,11 @@
 /** Pure decisions of the gateway, tested with literals: tokens, scopes, globs, parsing, job ids. */
 import t from 'tap';
-import { decodeChannelMessage, encodeChannelMessage } from '../gateway/gateway-channel.js';
 import { connectReconcileJob, resultJob, safeJobId } from '../gateway/jobs.js';
 import { parseListenAddress } from '../gateway/listen-address.js';
-import { decodeRegistryEntry, encodeRegistryEntry, type RegistryEntry } from '../gateway/registry-entry.js';
 import { clampIdleTimeout } from '../gateway/uws.js';
 import { bearerToken, checkScope, createTokenVerifier, globMatch, type TokenGrant } from '../shared/auth.js';
+import { decodeChannelMessage, encodeChannelMessage } from '../shared/inbox-record.js';
+import { decodeRegistryEntry, encodeRegistryEntry, type RegistryEntry } from '../shared/registry-entry.js';
 
 const verify = createTokenVerifier({
   agent_tokens: ['plain-token', ''],

@@ -6,12 +6,13 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
-import { RedisRegistry } from '../gateway/redis-registry.js';
-import type { Registry } from '../gateway/registry.js';
-import type { RegistryEntry } from '../gateway/registry-entry.js';
 import type { Keys } from '../shared/keys.js';
 import { QUEUE_NAMES } from '../shared/keys.js';
 import { CloseCode, PROTOCOL_VERSION } from '../shared/protocol.js';
+import type { RegistryEntry } from '../shared/registry-entry.js';
+import { RedisRegistry } from '../store/registry/redis-registry.js';
+import type { Registry } from '../store/registry/registry.js';
+import { startRedis } from '../testkit/redis.js';
 import {
   eventually,
   receiptMessage,
@@ -20,7 +21,6 @@ import {
   TestAgent,
   taskResultMessage,
 } from './helpers/gateway.js';
-import { startRedis } from './helpers/redis.js';
 
 const r = await startRedis();
 t.teardown(() => r.stop());

@@ -6,15 +6,15 @@
 import { once } from 'node:events';
 import { Queue } from 'bullmq';
 import t from 'tap';
-import { encodeChannelMessage } from '../gateway/gateway-channel.js';
-import { sendToGateway } from '../gateway/gateway-inbox.js';
 import { safeJobId } from '../gateway/jobs.js';
-import type { OutputRecord } from '../gateway/output-publisher.js';
-import { publishInstruction } from '../gateway/publish-instruction.js';
+import { encodeChannelMessage } from '../shared/inbox-record.js';
 import { QUEUE_NAMES } from '../shared/keys.js';
 import { CloseCode, type RunMessage, type TaskResultMessage } from '../shared/protocol.js';
+import { sendToGateway } from '../store/inbox/gateway-inbox.js';
+import { publishInstruction } from '../store/inbox/publish-instruction.js';
+import type { OutputRecord } from '../store/output/output-publisher.js';
+import { startRedis } from '../testkit/redis.js';
 import { eventually, startGateway, TestAgent } from './helpers/gateway.js';
-import { startRedis } from './helpers/redis.js';
 
 const r = await startRedis();
 t.teardown(() => r.stop());

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { FlukeEvent } from '../shared/events.js';
-import { sandbox, startSystem, waitFor } from './helpers/system.js';
+import { sandbox, startSystem, waitFor } from '../testkit/system.js';
 
 t.test('gateway killed mid-step: result arrives once through the next gateway', async (t) => {
   const dir = sandbox(t);

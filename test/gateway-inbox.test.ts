@@ -1,16 +1,16 @@
 /**
- * A gateway's inbox stream (gateway/gateway-inbox.ts) on a real Redis: in order, nothing lost
+ * A gateway's inbox stream (store/inbox/gateway-inbox.ts) on a real Redis: in order, nothing lost
  * while the gateway is too busy to read (the case that made pub/sub drop instructions), only to
  * gateways that announced themselves, and reading resumes after a Redis restart.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { INBOX_BATCH_TEXTS, InboxBatcher, InboxReader, sendToGateway } from '../gateway/gateway-inbox.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
-import { startRedis } from './helpers/redis.js';
-import { waitFor } from './helpers/system.js';
+import { INBOX_BATCH_TEXTS, InboxBatcher, InboxReader, sendToGateway } from '../store/inbox/gateway-inbox.js';
+import { startRedis } from '../testkit/redis.js';
+import { waitFor } from '../testkit/system.js';
 
 const logger = createLogger({ level: 'error', format: 'json' }, 'test');
 const redis = await startRedis();
@@ -47,7 +47,7 @@ t.test('a busy gateway loses nothing: 40 MB arrive in order after it stalls', as
       '-e',
       `
       import { Redis } from 'ioredis';
-      import { sendToGateway } from './gateway/gateway-inbox.ts';
+      import { sendToGateway } from './store/inbox/gateway-inbox.ts';
       import { Keys } from './shared/keys.ts';
       const r = new Redis(${JSON.stringify(redis.url)});
       const keys = new Keys(${JSON.stringify(redis.prefix)});

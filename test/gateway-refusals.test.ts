@@ -4,8 +4,8 @@
  */
 import t, { type Test } from 'tap';
 import { CloseCode, PROTOCOL_VERSION } from '../shared/protocol.js';
+import { startRedis } from '../testkit/redis.js';
 import { startGateway, TestAgent, TOKEN } from './helpers/gateway.js';
-import { startRedis } from './helpers/redis.js';
 
 const r = await startRedis();
 t.teardown(() => r.stop());

@@ -1,9 +1,9 @@
 /** The Redis registry adapter on a real Redis: every write is guarded by session_id. */
 import t from 'tap';
-import { RedisRegistry } from '../gateway/redis-registry.js';
-import type { RegistryEntry } from '../gateway/registry-entry.js';
 import { Keys } from '../shared/keys.js';
-import { startRedis } from './helpers/redis.js';
+import type { RegistryEntry } from '../shared/registry-entry.js';
+import { RedisRegistry } from '../store/registry/redis-registry.js';
+import { startRedis } from '../testkit/redis.js';
 
 const r = await startRedis();
 t.teardown(() => r.stop());

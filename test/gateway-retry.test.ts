@@ -20,8 +20,8 @@ import {
 } from '../gateway/result-retry.js';
 import { Keys, QUEUE_NAMES } from '../shared/keys.js';
 import type { ResultsItem } from '../shared/protocol.js';
+import { startRedis } from '../testkit/redis.js';
 import { receiptMessage, startGateway, TestAgent, taskResultMessage } from './helpers/gateway.js';
-import { startRedis } from './helpers/redis.js';
 
 const r = await startRedis();
 t.teardown(() => r.stop());

@@ -7,8 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { startRedis } from '../testkit/redis.js';
 import { startGateway, TestAgent } from './helpers/gateway.js';
-import { startRedis } from './helpers/redis.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fluke-tls-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

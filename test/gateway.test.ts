@@ -4,12 +4,12 @@
  */
 import { once } from 'node:events';
 import t from 'tap';
-import { decodeRegistryEntry } from '../gateway/registry-entry.js';
 import { uwsImplementation } from '../gateway/uws.js';
 import { QUEUE_NAMES } from '../shared/keys.js';
 import { CloseCode } from '../shared/protocol.js';
+import { decodeRegistryEntry } from '../shared/registry-entry.js';
+import { startRedis } from '../testkit/redis.js';
 import { eventually, startGateway, TestAgent } from './helpers/gateway.js';
-import { startRedis } from './helpers/redis.js';
 
 const r = await startRedis();
 t.teardown(() => r.stop());

@@ -9,7 +9,7 @@ import { classifyFetchError, parseCatFileBatch, parseLsTree } from '../reconcile
 import { SimpleGitSource, type SimpleGitSourceOptions } from '../reconciler/git/simple-git-source.js';
 import { normalizeRepoUrl, redactUrl, validateBranchName } from '../reconciler/git/validate-git-inputs.js';
 import { GitSourceError, gitBlobSha, MemoryGitSource } from '../reconciler/git-source.js';
-import { git, makeGitRepo, type TestRepo, tempDir } from './helpers/git-repo.js';
+import { git, makeGitRepo, type TestRepo, tempDir } from '../testkit/git-repo.js';
 import { startHttpReceiver } from './helpers/http-receiver.js';
 
 const logLines: string[] = [];

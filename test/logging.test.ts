@@ -14,9 +14,9 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 import WebSocket from 'ws';
 import { createLogger } from '../shared/logger.js';
-import { makeGitRepo } from './helpers/git-repo.js';
-import { freePort } from './helpers/redis.js';
-import { type ChildProcessHandle, sandbox, spawnFluke, waitFor } from './helpers/system.js';
+import { makeGitRepo } from '../testkit/git-repo.js';
+import { freePort } from '../testkit/redis.js';
+import { type ChildProcessHandle, sandbox, spawnFluke, waitFor } from '../testkit/system.js';
 
 const SECRETS = {
   FLUKE_AGENT_TOKEN: 'agent-secret-7f3a9c2e41d8b6',

@@ -1,8 +1,8 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these are HCL templates, not JS ones
 import t from 'tap';
-import { Budget } from '../shared/hcl/eval/Budget.js';
+import { Budget } from '../shared/hcl/eval/budget.js';
 import { evaluate } from '../shared/hcl/eval/evaluate.js';
-import { parseTemplateBody } from '../shared/hcl/eval/parseExpression.js';
+import { parseTemplateBody } from '../shared/hcl/eval/parse-expression.js';
 import { toPlain } from '../shared/hcl/eval/value.js';
 import { ManifestCompiler } from '../shared/manifest/compile.js';
 import type { ShellStep } from '../shared/types.js';

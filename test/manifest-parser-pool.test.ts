@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { HclParserFailure, ParserPool } from '../shared/hcl/ParserPool.js';
+import { HclParserFailure, ParserPool } from '../shared/hcl/parser-pool.js';
 import { ManifestCompiler, type ManifestFile } from '../shared/manifest/compile.js';
 
 const task = (n: number): string => `task "t${n}" {

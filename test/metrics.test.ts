@@ -8,7 +8,6 @@ import pino from 'pino';
 import t from 'tap';
 import WebSocket from 'ws';
 import { refusalReason } from '../gateway/gateway-metrics.js';
-import { MetricsRecorder, readClusterMetrics } from '../reconciler/metrics-recorder.js';
 import { Keys } from '../shared/keys.js';
 import {
   bucketIndex,
@@ -18,9 +17,10 @@ import {
   renderFamily,
 } from '../shared/metrics.js';
 import { CloseCode } from '../shared/protocol.js';
+import { MetricsRecorder, readClusterMetrics } from '../store/metrics/metrics-recorder.js';
+import { freePort, startRedis } from '../testkit/redis.js';
+import { sandbox, startSystem, waitFor } from '../testkit/system.js';
 import { API_TOKEN, basic, startConsoleServices } from './helpers/console-services.js';
-import { freePort, startRedis } from './helpers/redis.js';
-import { sandbox, startSystem, waitFor } from './helpers/system.js';
 
 /** Prometheus text → samples; `value(name, labels)` sums the samples whose labels include these. */
 function parse(text: string) {

@@ -6,8 +6,8 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { FlukeEvent } from '../shared/events.js';
+import { sandbox, startSystem, waitFor } from '../testkit/system.js';
 import { startHttpReceiver } from './helpers/http-receiver.js';
-import { sandbox, startSystem, waitFor } from './helpers/system.js';
 
 interface Events {
   events: FlukeEvent[];

@@ -6,8 +6,8 @@ import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { FlukeEvent } from '../shared/events.js';
-import { freePort } from './helpers/redis.js';
-import { type ChildProcessHandle, sandbox, startSystem, waitFor } from './helpers/system.js';
+import { freePort } from '../testkit/redis.js';
+import { type ChildProcessHandle, sandbox, startSystem, waitFor } from '../testkit/system.js';
 
 interface Events {
   events: FlukeEvent[];

@@ -4,7 +4,6 @@
  * The Redis adapters the real wiring uses are covered by test/reconciler-stores.test.ts.
  */
 import t from 'tap';
-import { MemoryEventStore } from '../reconciler/event-store/memory-event-store.js';
 import { type GitSnapshot, MemoryGitSource } from '../reconciler/git-source.js';
 import { checkAlertWebhook } from '../reconciler/handlers/alert-policy.js';
 import { type DeadlineDeps, deadlineHandler, MISSES_ALLOWED } from '../reconciler/handlers/deadline.js';
@@ -33,17 +32,18 @@ import {
   resultsHandler,
   timeOutTasks,
 } from '../reconciler/handlers/result.js';
-import type { InstructionRecord } from '../reconciler/instruction-store.js';
 import type { DeadlineJob, FanoutJob, ReconcileAgentJob, ResultJob, Trigger } from '../reconciler/jobs.js';
-import type { AgentRunState } from '../reconciler/run-store.js';
-import type { CurrentState } from '../reconciler/state-store.js';
-import { MemoryStatusStore } from '../reconciler/status-store/memory-status-store.js';
 import type { Alert } from '../shared/alerts.js';
 import type { FlukeEvent } from '../shared/events.js';
 import { ManifestCompiler, type ManifestFile } from '../shared/manifest/compile.js';
 import { driftCheckOffset, type PlannedTask } from '../shared/plan.js';
 import type { RunMessage } from '../shared/protocol.js';
 import type { DesiredState, DriftPolicy, Labels, RunMode } from '../shared/types.js';
+import type { CurrentState } from '../store/desired-state/redis-state-store.js';
+import { MemoryEventStore } from '../store/events/memory-event-store.js';
+import type { InstructionRecord } from '../store/instructions/redis-instruction-store.js';
+import type { AgentRunState } from '../store/runs/redis-run-store.js';
+import { MemoryStatusStore } from '../store/statuses/memory-status-store.js';
 import {
   agentEntry,
   checkResult,

@@ -5,12 +5,13 @@
  */
 import type { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
-import { type InstructionRecord, InstructionStore } from '../reconciler/instruction-store.js';
-import { MeteredInstructionStore } from '../reconciler/metrics-instruction-store.js';
-import { type RunMeta, RunStore, summarize } from '../reconciler/run-store.js';
-import { RedisStateStore, type StateStore } from '../reconciler/state-store.js';
 import { Keys } from '../shared/keys.js';
 import type { DesiredState } from '../shared/types.js';
+import { RedisStateStore, type StateStore } from '../store/desired-state/redis-state-store.js';
+import { MeteredInstructionStore } from '../store/instructions/metrics-instruction-store.js';
+import { type InstructionRecord, InstructionStore } from '../store/instructions/redis-instruction-store.js';
+import { type RunMeta, RunStore, summarize } from '../store/runs/redis-run-store.js';
+import { startRedis } from '../testkit/redis.js';
 import {
   type InstructionStorePort,
   MemoryInstructionStore,
@@ -18,7 +19,6 @@ import {
   MemoryStateStore,
   type RunStorePort,
 } from './helpers/reconciler-fakes.js';
-import { startRedis } from './helpers/redis.js';
 
 const T0 = Date.parse('2025-03-13T14:22:01.000Z');
 const at = (s: number) => new Date(T0 + s * 1000);

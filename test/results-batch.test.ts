@@ -8,19 +8,20 @@
  */
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
-import { MemoryEventStore } from '../reconciler/event-store/memory-event-store.js';
-import { RedisEventStore } from '../reconciler/event-store/redis-event-store.js';
 import { type ResultDeps, resultHandler, resultsHandler } from '../reconciler/handlers/result.js';
-import { type InstructionRecord, InstructionStore } from '../reconciler/instruction-store.js';
 import type { ResultJob, Trigger } from '../reconciler/jobs.js';
-import { RunStore } from '../reconciler/run-store.js';
-import { MemoryStatusStore } from '../reconciler/status-store/memory-status-store.js';
-import { RedisStatusStore } from '../reconciler/status-store/redis-status-store.js';
-import type { StatusStore } from '../reconciler/status-store/status-store.js';
 import type { Alert } from '../shared/alerts.js';
 import { Keys } from '../shared/keys.js';
 import type { StepResultMessage } from '../shared/protocol.js';
 import type { DriftPolicy, RunMode } from '../shared/types.js';
+import { MemoryEventStore } from '../store/events/memory-event-store.js';
+import { RedisEventStore } from '../store/events/redis-event-store.js';
+import { type InstructionRecord, InstructionStore } from '../store/instructions/redis-instruction-store.js';
+import { RunStore } from '../store/runs/redis-run-store.js';
+import { MemoryStatusStore } from '../store/statuses/memory-status-store.js';
+import { RedisStatusStore } from '../store/statuses/redis-status-store.js';
+import type { StatusStore } from '../store/statuses/status-store.js';
+import { startRedis } from '../testkit/redis.js';
 import {
   checkResult,
   dispatchRecord,
@@ -32,7 +33,6 @@ import {
   stepResult as stepOutcome,
   taskResult,
 } from './helpers/reconciler-fakes.js';
-import { startRedis } from './helpers/redis.js';
 
 const T0 = Date.parse('2025-03-13T14:22:01.000Z');
 const AGENTS = ['db-01', 'web-01', 'web-02'];

@@ -9,8 +9,8 @@ import pino from 'pino';
 import t from 'tap';
 import { startServices } from '../bin/services.js';
 import { parseServerConfig } from '../shared/config/load.js';
-import { freePort, startRedis } from './helpers/redis.js';
-import { serverHcl } from './helpers/system.js';
+import { freePort, startRedis } from '../testkit/redis.js';
+import { serverHcl } from '../testkit/system.js';
 
 const silent = pino({ level: 'silent' });
 

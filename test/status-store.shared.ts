@@ -1,8 +1,8 @@
 /** One behavioural suite for every StatusStore backend, run by test/status-store.test.ts. */
 import type { Test } from 'tap';
-import type { StatusStore } from '../reconciler/status-store/status-store.js';
 import type { NewDriftEpisode, TaskStatus } from '../shared/status.js';
 import type { TaskOutcome } from '../shared/types.js';
+import type { StatusStore } from '../store/statuses/status-store.js';
 
 export interface StatusStoreHarness {
   make(): Promise<{ store: StatusStore; expire(agent: string): Promise<void> }>;

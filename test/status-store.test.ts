@@ -1,10 +1,10 @@
 import t from 'tap';
-import { MemoryStatusStore } from '../reconciler/status-store/memory-status-store.js';
-import { RedisStatusStore, toTaskStatus } from '../reconciler/status-store/redis-status-store.js';
 import { Keys } from '../shared/keys.js';
 import { type NewDriftEpisode, type TaskStatus, TaskStatusSchema } from '../shared/status.js';
 import type { TaskOutcome } from '../shared/types.js';
-import { startRedis } from './helpers/redis.js';
+import { MemoryStatusStore } from '../store/statuses/memory-status-store.js';
+import { RedisStatusStore, toTaskStatus } from '../store/statuses/redis-status-store.js';
+import { startRedis } from '../testkit/redis.js';
 import { statusStoreSuite } from './status-store.shared.js';
 
 const TTL = 3_600_000;

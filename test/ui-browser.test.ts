@@ -8,9 +8,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import t from 'tap';
+import { freePort } from '../testkit/redis.js';
+import { API_TOKEN, root, sandbox, spawnFluke, startSystem, waitFor } from '../testkit/system.js';
 import { startHttpReceiver } from './helpers/http-receiver.js';
-import { freePort } from './helpers/redis.js';
-import { API_TOKEN, root, sandbox, spawnFluke, startSystem, waitFor } from './helpers/system.js';
 
 const CHROMIUM = process.env.FLUKE_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = join(root, 'test-artifacts', 'ui');

@@ -20,13 +20,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pino from 'pino';
 import t from 'tap';
-import { mountRouter } from '../gateway/console/http-server.js';
-import { type HttpResponse, Router } from '../gateway/console/router.js';
-import { defaultUiDir, loadStaticFiles, mountUi, UI_CSP } from '../gateway/console/static.js';
-import { root } from './helpers/system.js';
+import { mountRouter } from '../console/http-server.js';
+import { type HttpResponse, Router } from '../console/router.js';
+import { defaultUiDir, loadStaticFiles, mountUi, UI_CSP } from '../console/static.js';
+import { root } from '../testkit/system.js';
 
 const run = promisify(execFile);
-const UI = join(root, 'gateway', 'console', 'ui');
+const UI = join(root, 'console', 'ui');
 
 async function get(
   router: Router,
@@ -50,7 +50,7 @@ t.test('the UI folder is found from source and from dist/', async (t) => {
   t.equal(defaultUiDir(), UI);
   t.ok(existsSync(join(defaultUiDir(), 'index.html')));
   // The server runs from dist/, which holds no copy of the folder: it must resolve to the same one.
-  const built = join(root, 'dist', 'gateway', 'console', 'static.js');
+  const built = join(root, 'dist', 'console', 'static.js');
   if (!existsSync(built)) {
     t.fail('dist/ is not built: run `npm run build` first');
     return;

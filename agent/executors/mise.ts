@@ -11,10 +11,10 @@ import { realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { MiseStep } from '../../shared/types.js';
 import { coerceError } from '../../shared/types.js';
-import { runCommand } from '../runCommand.js';
+import { runCommand } from '../run-command.js';
 import type { ExecContext, ExecResult, Executor } from './executor.js';
 import { errorResult } from './executor.js';
-import { syncGitCheckout } from './gitSync.js';
+import { syncGitCheckout } from './git-sync.js';
 import { checkDirectory } from './shell.js';
 import { validateMiseTask } from './validate.js';
 

@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import type { ShellStep } from '../../shared/types.js';
-import { runCommand } from '../runCommand.js';
+import { runCommand } from '../run-command.js';
 import { type ExecContext, type ExecResult, type Executor, errorResult } from './executor.js';
 import { validateEnvNames, validateUserName } from './validate.js';
 

@@ -5,7 +5,7 @@
  */
 import { homedir } from 'node:os';
 import type { SystemdStep } from '../../shared/types.js';
-import { runCommand } from '../runCommand.js';
+import { runCommand } from '../run-command.js';
 import type { ExecContext, ExecResult, Executor } from './executor.js';
 import { errorResult } from './executor.js';
 import { validateUnitName } from './validate.js';

@@ -4,13 +4,13 @@
  * at run time. Shapes the routes assemble inline are stated here.
  */
 
-import type { ExecutionView as Execution } from '../../gateway/console/execution-lookup.js';
-import type { AgentView, DriftSummary } from '../../gateway/console/views.js';
-import type { OutputRecord } from '../../gateway/output-publisher.js';
-import type { RunProgress } from '../../reconciler/run-store.js';
+import type { ExecutionView as Execution } from '../../console/execution-lookup.js';
+import type { AgentView, DriftSummary } from '../../console/views.js';
 import type { FlukeEvent } from '../../shared/events.js';
 import type { TaskStatus } from '../../shared/status.js';
 import type { CompiledTask, DriftPolicy, Selector } from '../../shared/types.js';
+import type { OutputRecord } from '../../store/output/output-publisher.js';
+import type { RunProgress } from '../../store/runs/redis-run-store.js';
 
 export type { AgentView, DriftSummary, FlukeEvent, OutputRecord, RunProgress, TaskStatus };
 

@@ -4,8 +4,8 @@
  */
 import { driftCheckDelay } from '../../shared/plan.js';
 import { matches } from '../../shared/selector.js';
+import type { CurrentState } from '../../store/desired-state/redis-state-store.js';
 import type { FanoutJob, ReconcileAgentJob } from '../jobs.js';
-import type { CurrentState } from '../state-store.js';
 import type { AgentEntry } from './reconcile-agent.js';
 
 export interface AgentJob {

@@ -17,11 +17,15 @@ import {
 import { driftedSteps, judge, type Observation, type Verdict } from '../../shared/judge.js';
 import { sortAlerts, type TaskStatus } from '../../shared/status.js';
 import type { Labels, TaskOutcome } from '../../shared/types.js';
-import type { EventStore } from '../event-store/event-store.js';
-import type { InstructionRecord, InstructionStore, Settle } from '../instruction-store.js';
+import type { EventStore } from '../../store/events/event-store.js';
+import type {
+  InstructionRecord,
+  InstructionStore,
+  Settle,
+} from '../../store/instructions/redis-instruction-store.js';
+import type { RunStore } from '../../store/runs/redis-run-store.js';
+import type { AgentSnapshot, StatusStore, StatusWrite } from '../../store/statuses/status-store.js';
 import type { ReconcileAgentJob, ResultJob } from '../jobs.js';
-import type { RunStore } from '../run-store.js';
-import type { AgentSnapshot, StatusStore, StatusWrite } from '../status-store/status-store.js';
 
 /** What handling one message (or timing out tasks) reads and writes of the status store. */
 export type MessageStatuses = Pick<

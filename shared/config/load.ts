@@ -4,18 +4,18 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseAgentConfig } from './agentConfig.js';
-import { ConfigError } from './configError.js';
+import { parseAgentConfig } from './agent-config.js';
+import { ConfigError } from './config-error.js';
 import type { Env } from './env.js';
-import { parseServerConfig } from './serverConfig.js';
+import { parseServerConfig } from './server-config.js';
 import type { AgentConfig, ServerConfig } from './types.js';
 
-export { AGENT_NAME, parseAgentConfig } from './agentConfig.js';
-export { ConfigError, type ConfigIssue, formatConfigIssue } from './configError.js';
+export { AGENT_NAME, parseAgentConfig } from './agent-config.js';
+export { ConfigError, type ConfigIssue, formatConfigIssue } from './config-error.js';
 export { type Env, substituteEnv } from './env.js';
-export { parseListenAddress } from './listenAddress.js';
-export { REDACTED, redactConfig } from './redactConfig.js';
-export { EVENT_STORE_BACKENDS, parseServerConfig, requiresAlertWebhook } from './serverConfig.js';
+export { parseListenAddress } from './listen-address.js';
+export { REDACTED, redactConfig } from './redact-config.js';
+export { EVENT_STORE_BACKENDS, parseServerConfig, requiresAlertWebhook } from './server-config.js';
 
 async function readSource(file: string): Promise<string> {
   try {

@@ -6,7 +6,7 @@
  * error positions are mapped back to the original source.
  */
 import { HclSyntaxError, type OutlineItem, scanHcl } from './outline.js';
-import { parseInThread, type RawParse } from './ParserPool.js';
+import { parseInThread, type RawParse } from './parser-pool.js';
 
 /** One hcl2json call: in this thread (the default) or through a ParserPool. */
 export type Hcl2Json = (file: string, text: string) => Promise<RawParse>;

@@ -27,8 +27,8 @@ export interface CompileResult {
 }
 
 export { type CompileLimits, DEFAULT_COMPILE_LIMITS } from './limits.js';
-export { ManifestCompiler } from './ManifestCompiler.js';
-export { ManifestReadError, readManifestDir } from './readManifestDir.js';
+export { ManifestCompiler } from './manifest-compiler.js';
+export { ManifestReadError, readManifestDir } from './read-manifest-dir.js';
 
 /** `file:line:col: message`, or `file:line: message` without a column. */
 export function formatDiagnostic(d: CompileDiagnostic, severity: 'error' | 'warning' = 'error'): string {

@@ -7,18 +7,18 @@
 import uWS from 'uWebSockets.js';
 import pino from 'pino';
 import { mountConsoleApi } from '../../bin/console-api.js';
-import { createConsoleAuth } from '../../gateway/console/auth.js';
-import { mountRouter } from '../../gateway/console/http-server.js';
-import { Router } from '../../gateway/console/router.js';
-import { RedisEventStore } from '../../reconciler/event-store/redis-event-store.js';
-import { closeQueues, createQueues, type Queues } from '../../reconciler/queues.js';
+import { createConsoleAuth } from '../../console/auth.js';
+import { mountRouter } from '../../console/http-server.js';
+import { Router } from '../../console/router.js';
 import { parseServerConfig } from '../../shared/config/load.js';
 import type { ServerConfig } from '../../shared/config/types.js';
 import { Keys } from '../../shared/keys.js';
-import { startRedis, type TestRedis } from './redis.js';
-import { serverHcl } from './system.js';
+import { RedisEventStore } from '../../store/events/redis-event-store.js';
+import { closeQueues, createQueues, type Queues } from '../../store/queues/queues.js';
+import { startRedis, type TestRedis } from '../../testkit/redis.js';
+import { serverHcl } from '../../testkit/system.js';
 
-export { API_TOKEN } from './system.js';
+export { API_TOKEN } from '../../testkit/system.js';
 
 interface Teardown {
   teardown(fn: () => unknown): void;

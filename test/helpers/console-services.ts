@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { type Services, startServices } from '../../bin/services.js';
 import { parseServerConfig } from '../../shared/config/load.js';
-import { makeGitRepo } from './git-repo.js';
-import { freePort, startRedis, type TestRedis } from './redis.js';
-import { API_TOKEN, serverHcl } from './system.js';
+import { makeGitRepo } from '../../testkit/git-repo.js';
+import { freePort, startRedis, type TestRedis } from '../../testkit/redis.js';
+import { API_TOKEN, serverHcl } from '../../testkit/system.js';
 
 export interface ConsoleServices {
   redis: TestRedis;

@@ -10,7 +10,6 @@ import {
   type GatewayLimits,
 } from '../../gateway/gateway.js';
 import type { GatewayMetricsPort } from '../../gateway/gateway-metrics.js';
-import type { Registry } from '../../gateway/registry.js';
 import type { JobQueue } from '../../gateway/result-forwarder.js';
 import type { ScopedAgentToken } from '../../shared/config/types.js';
 import { Keys } from '../../shared/keys.js';
@@ -23,7 +22,8 @@ import {
   type StepResultMessage,
   type TaskResultMessage,
 } from '../../shared/protocol.js';
-import type { TestRedis } from './redis.js';
+import type { Registry } from '../../store/registry/registry.js';
+import type { TestRedis } from '../../testkit/redis.js';
 
 /** What a raw test agent sends: an accepted receipt, a satisfied check, a step's progress. */
 export const receiptMessage = (instructionId: string): InstructionReceiptMessage => ({

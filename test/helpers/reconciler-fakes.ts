@@ -5,11 +5,7 @@
  * "completed" marks, since no handler reads them.
  */
 import pino from 'pino';
-import type { RegistryEntry } from '../../gateway/registry-entry.js';
-import type { InstructionRecord, InstructionStore } from '../../reconciler/instruction-store.js';
 import type { ResultJob } from '../../reconciler/jobs.js';
-import { type AgentRunState, type RunMeta, type RunProgress, summarize } from '../../reconciler/run-store.js';
-import type { CurrentState, SourceStatus, StateStore } from '../../reconciler/state-store.js';
 import type { CompileDiagnostic } from '../../shared/manifest/compile.js';
 import type {
   CheckResultMessage,
@@ -17,7 +13,19 @@ import type {
   StepResult,
   TaskResultMessage,
 } from '../../shared/protocol.js';
+import type { RegistryEntry } from '../../shared/registry-entry.js';
 import type { DesiredState, Labels, StepOutcome, TaskOutcome } from '../../shared/types.js';
+import type { CurrentState, SourceStatus, StateStore } from '../../store/desired-state/redis-state-store.js';
+import type {
+  InstructionRecord,
+  InstructionStore,
+} from '../../store/instructions/redis-instruction-store.js';
+import {
+  type AgentRunState,
+  type RunMeta,
+  type RunProgress,
+  summarize,
+} from '../../store/runs/redis-run-store.js';
 
 export const silentLogger = pino({ level: 'silent' });
 

@@ -1,7 +1,7 @@
 /** Evaluates an expression tree against locals and for-expression variables. */
 import type { BinaryOp, Expr } from './ast.js';
-import type { Budget } from './Budget.js';
-import { ExprError } from './ExprError.js';
+import type { Budget } from './budget.js';
+import { ExprError } from './expr-error.js';
 import { callFunction } from './functions.js';
 import {
   formatNumber,

@@ -2,8 +2,8 @@
  * The functions manifests may call (docs/manifests.md lists them). Each one checks its argument
  * types, and anything that builds a collection or string pays the budget before building it.
  */
-import type { Budget } from './Budget.js';
-import { ExprError } from './ExprError.js';
+import type { Budget } from './budget.js';
+import { ExprError } from './expr-error.js';
 import {
   compareStrings,
   formatNumber,

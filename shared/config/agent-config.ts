@@ -1,0 +1,98 @@
+/** agent.hcl → AgentConfig, every field and default as SPEC.md "agent.hcl" lists them. */
+import { hostname as osHostname } from 'node:os';
+import type { BodySchema } from './body-reader.js';
+import type { Env } from './env.js';
+import { LOG_SCHEMA, openConfig, readLog, throwIfErrors } from './open-config.js';
+import type { AgentConfig } from './types.js';
+
+const AGENT_ATTRIBUTES = ['server_url', 'token', 'name', 'labels'];
+const ROOT: BodySchema = {
+  attributes: [],
+  blocks: { agent: 0 },
+  hints: Object.fromEntries(
+    [...AGENT_ATTRIBUTES, 'tls', 'execution', 'log'].map((n) => [n, 'it belongs inside agent { }']),
+  ),
+};
+const AGENT: BodySchema = { attributes: AGENT_ATTRIBUTES, blocks: { tls: 0, execution: 0, log: 0 } };
+const TLS: BodySchema = { attributes: ['ca_file', 'insecure_skip_verify'], blocks: {} };
+const EXECUTION: BodySchema = { attributes: ['default_shell', 'command_timeout'], blocks: {} };
+
+/**
+ * Agent names end up in Redis keys (inside `{a:<name>}` hash tags) and URLs, so braces, slashes
+ * and spaces are refused; every host name fits.
+ */
+export const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+const MAX_LABEL = 253;
+
+/** Reads agent.hcl text. `hostname` is the default name. Throws ConfigError listing every problem. */
+export async function parseAgentConfig(
+  file: string,
+  source: string,
+  env: Env = process.env,
+  hostname: string = osHostname(),
+): Promise<AgentConfig> {
+  const { ctx, root } = await openConfig(file, source, env, ROOT);
+  const a = root.block('agent', AGENT);
+  if (!a.present) {
+    a.error('', 'missing required block: agent { ... }');
+    throwIfErrors(ctx);
+  }
+
+  const serverUrl = a.requiredString('server_url') ?? '';
+  if (serverUrl) {
+    let protocol = '';
+    try {
+      protocol = new URL(serverUrl).protocol;
+    } catch {
+      protocol = '';
+    }
+    if (protocol !== 'ws:' && protocol !== 'wss:') {
+      a.error(
+        'server_url',
+        `must be a ws:// or wss:// URL, got ${JSON.stringify(serverUrl)}`,
+        a.lineOf('server_url'),
+      );
+    }
+  }
+
+  const name = a.string('name') ?? hostname;
+  if (!AGENT_NAME.test(name)) {
+    const why = a.has('name') ? '' : ` (the host name ${JSON.stringify(hostname)}; set agent.name)`;
+    a.error(
+      'name',
+      `must be 1-253 letters, digits, '.', '_' or '-', starting with a letter or digit, got ${JSON.stringify(name)}${why}`,
+      a.lineOf('name'),
+    );
+  }
+
+  const labels = a.stringMap('labels') ?? {};
+  for (const [key, value] of Object.entries(labels)) {
+    if (key === '' || key.length > MAX_LABEL || value.length > MAX_LABEL) {
+      a.error(
+        'labels',
+        `label ${JSON.stringify(key)}: keys must be 1-253 characters, values at most 253`,
+        a.lineOf('labels'),
+      );
+    }
+  }
+
+  const tls = a.block('tls', TLS);
+  const caFile = tls.string('ca_file');
+  if (caFile === '') tls.error('ca_file', 'must not be empty (leave it out instead)', tls.lineOf('ca_file'));
+  const execution = a.block('execution', EXECUTION);
+  const shell = execution.string('default_shell') ?? '/bin/bash';
+  if (shell === '') execution.error('default_shell', 'must not be empty', execution.lineOf('default_shell'));
+
+  const config: AgentConfig = {
+    source: file,
+    server_url: serverUrl,
+    token: a.requiredString('token') ?? '',
+    name,
+    labels,
+    tls: { ca_file: caFile || null, insecure_skip_verify: tls.bool('insecure_skip_verify') ?? false },
+    execution: { default_shell: shell, command_timeout_ms: execution.duration('command_timeout') ?? 300_000 },
+    log: readLog(a.block('log', LOG_SCHEMA)),
+  };
+  throwIfErrors(ctx);
+  return config;
+}

@@ -1,0 +1,90 @@
+/** One executor block to a Step, every field defaulted as SPEC.md's executor tables say. */
+import { ON_FAILURE, type Step, SYSTEMD_STATES } from '../types.js';
+import { BodyReader, type BuildEnv } from './body-reader.js';
+import type { BlockDecl } from './load-file.js';
+
+const USER_NAME = /^[a-z_][a-z0-9_-]*[$]?$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** systemd's unit types (systemd.unit(5)). */
+const UNIT = /^[^/\s]+\.(service|socket|device|mount|automount|swap|target|path|timer|slice|scope)$/;
+
+export const SHELL_FIELDS = ['check', 'command', 'working_dir', 'run_as', 'env', 'on_failure'] as const;
+export const SYSTEMD_FIELDS = ['unit', 'state', 'enabled'] as const;
+export const MISE_FIELDS = ['working_dir', 'check_task', 'apply_task'] as const;
+
+function shell(r: BodyReader, name: string): Step {
+  const check = r.string('check', true);
+  const command = r.string('command', true);
+  const workingDir = r.string('working_dir', false);
+  const runAs = r.string('run_as', false);
+  if (runAs !== null && (runAs.length > 32 || !USER_NAME.test(runAs))) {
+    r.error(
+      r.value('run_as')?.attr ?? r.block,
+      `run_as "${runAs}" is not a valid user name (${USER_NAME.source}, at most 32 characters)`,
+    );
+  }
+  const env = r.stringMap('env', (k) =>
+    ENV_NAME.test(k) ? null : `"${k}" is not a valid environment variable name`,
+  );
+  const onFailure = r.enumeration('on_failure', ON_FAILURE, 'abort') ?? 'abort';
+  return {
+    type: 'shell',
+    name,
+    check,
+    command,
+    working_dir: workingDir,
+    run_as: runAs,
+    env,
+    on_failure: onFailure,
+  };
+}
+
+function systemd(r: BodyReader, name: string): Step {
+  const unit = r.string('unit', true);
+  if (unit.trim() !== '' && !UNIT.test(unit)) {
+    r.error(
+      r.value('unit')?.attr ?? r.block,
+      `unit "${unit}" needs a unit type suffix such as .service or .timer`,
+    );
+  }
+  const state = r.enumeration('state', SYSTEMD_STATES, 'running') ?? 'running';
+  return { type: 'systemd', name, unit, state, enabled: r.bool('enabled', true) };
+}
+
+function mise(r: BodyReader, name: string, env: BuildEnv): Step {
+  const workingDir = r.string('working_dir', true);
+  const checkTask = r.string('check_task', false, 'check');
+  const applyTask = r.string('apply_task', false, 'apply');
+  const [gitBlock] = r.blocks('git', 1);
+  let git: { url: string; branch: string } | null = null;
+  if (gitBlock) {
+    const g = new BodyReader(gitBlock, `${r.what}: git`, env, ['url', 'branch'], []);
+    for (const b of gitBlock.blocks) g.error(b, `unknown block "${b.type}"`);
+    git = { url: g.string('url', true), branch: g.string('branch', false, 'main') };
+  }
+  return { type: 'mise', name, working_dir: workingDir, check_task: checkTask, apply_task: applyTask, git };
+}
+
+/** The executor block as a Step; problems go to `env`. */
+export function buildStep(block: BlockDecl, env: BuildEnv): Step {
+  const name = block.labels[0] ?? '';
+  const what = `${block.type} "${name}"`;
+  switch (block.type) {
+    case 'shell': {
+      const r = new BodyReader(block, what, env, SHELL_FIELDS, []);
+      for (const b of block.blocks) r.error(b, `unknown block "${b.type}"`);
+      return shell(r, name);
+    }
+    case 'systemd': {
+      const r = new BodyReader(block, what, env, SYSTEMD_FIELDS, []);
+      for (const b of block.blocks) r.error(b, `unknown block "${b.type}"`);
+      return systemd(r, name);
+    }
+    default: {
+      const r = new BodyReader(block, what, env, MISE_FIELDS, ['git']);
+      for (const b of block.blocks)
+        if (b.type !== 'git') r.error(b, `unknown block "${b.type}"; expected git`);
+      return mise(r, name, env);
+    }
+  }
+}

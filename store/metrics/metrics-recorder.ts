@@ -1,0 +1,170 @@
+/**
+ * The Redis side of the cluster metrics (shared/metrics.ts): reconcilers record into memory and a
+ * timer flushes the sums as HINCRBY/HINCRBYFLOAT in one pipeline, so recording costs a Map update
+ * and Redis sees at most one round trip per second per process, however busy the workers are.
+ * Gateways read the hashes back at scrape time. A failed flush keeps its sums for the next one
+ * (the pending map is bounded by the number of label sets, not by traffic); a process killed
+ * outright loses at most one flush interval of counts.
+ */
+import type { Cluster, Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Keys } from '../../shared/keys.js';
+import {
+  CLUSTER_METRICS,
+  type ClusterMetric,
+  type CounterMetric,
+  type HistogramMetric,
+  increments,
+  type MetricLabels,
+  type MetricsSink,
+} from '../../shared/metrics.js';
+import { coerceError } from '../../shared/types.js';
+
+export interface MetricsRecorderOptions {
+  redis: Redis | Cluster;
+  keys: Keys;
+  logger?: Logger;
+  flushIntervalMs?: number;
+}
+
+type Pending = Map<ClusterMetric, Map<string, { delta: number; float: boolean }>>;
+
+export class MetricsRecorder implements MetricsSink {
+  private pending: Pending = new Map();
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+  private failing = false;
+  private closed = false;
+  private readonly flushIntervalMs: number;
+
+  constructor(private readonly o: MetricsRecorderOptions) {
+    this.flushIntervalMs = o.flushIntervalMs ?? 1000;
+  }
+
+  inc(metric: CounterMetric, labels?: MetricLabels, by = 1): void {
+    this.add(metric, labels, by);
+  }
+
+  observe(metric: HistogramMetric, value: number, labels?: MetricLabels): void {
+    this.add(metric, labels, value);
+  }
+
+  private add(metric: ClusterMetric, labels: MetricLabels | undefined, value: number): void {
+    if (!Number.isFinite(value)) return;
+    try {
+      let fields = this.pending.get(metric);
+      if (!fields) {
+        fields = new Map();
+        this.pending.set(metric, fields);
+      }
+      for (const [field, delta, float] of increments(CLUSTER_METRICS[metric], labels, value)) {
+        const cur = fields.get(field);
+        if (cur) cur.delta += delta;
+        else fields.set(field, { delta, float });
+      }
+      this.schedule();
+    } catch (err) {
+      this.o.logger?.debug({ err: coerceError(err).message, metric }, 'metric not recorded');
+    }
+  }
+
+  private schedule(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.flush();
+    }, this.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Writes what is pending; resolves when written or failed (never rejects). */
+  flush(): Promise<void> {
+    this.flushing ??= this.write().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
+  }
+
+  private async write(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    const pipeline = this.o.redis.pipeline();
+    for (const [metric, fields] of batch) {
+      const key = this.o.keys.metric(CLUSTER_METRICS[metric].name);
+      for (const [field, { delta, float }] of fields) {
+        if (float) pipeline.hincrbyfloat(key, field, delta);
+        else pipeline.hincrby(key, field, delta);
+      }
+    }
+    try {
+      const replies = (await pipeline.exec()) ?? [];
+      const failed = replies.find(([err]) => err);
+      if (failed?.[0]) throw failed[0];
+      if (this.failing) this.o.logger?.info('metrics are reaching Redis again');
+      this.failing = false;
+    } catch (err) {
+      // Whatever part of the pipeline did not run is retried with the next flush; a part that did
+      // run may be counted twice, which a counter survives better than losing the batch.
+      if (!this.failing) this.o.logger?.warn({ err: coerceError(err).message }, 'metrics flush failed');
+      this.failing = true;
+      this.merge(batch);
+      this.schedule();
+    }
+  }
+
+  private merge(batch: Pending): void {
+    for (const [metric, fields] of batch) {
+      const into = this.pending.get(metric) ?? new Map();
+      this.pending.set(metric, into);
+      for (const [field, v] of fields) {
+        const cur = into.get(field);
+        if (cur) cur.delta += v.delta;
+        else into.set(field, { ...v });
+      }
+    }
+  }
+
+  /** Last flush; bounded so a Redis that is gone cannot hold shutdown. */
+  async close(timeoutMs = 2000): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await Promise.race([this.flush(), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+  }
+}
+
+/** Every cluster family's hash, for /metrics. */
+export async function readClusterMetrics(
+  redis: Redis | Cluster,
+  keys: Keys,
+): Promise<Map<ClusterMetric, Record<string, string>>> {
+  const metrics = Object.keys(CLUSTER_METRICS) as ClusterMetric[];
+  const pipeline = redis.pipeline();
+  for (const m of metrics) pipeline.hgetall(keys.metric(CLUSTER_METRICS[m].name));
+  const replies = (await pipeline.exec()) ?? [];
+  const out = new Map<ClusterMetric, Record<string, string>>();
+  metrics.forEach((m, i) => {
+    const [err, hash] = replies[i] ?? [null, null];
+    if (err) throw err;
+    out.set(m, (hash ?? {}) as Record<string, string>);
+  });
+  return out;
+}
+
+/** Times a compile and counts the ones that rejected the commit. */
+export async function meterCompile<T extends { errors: readonly unknown[] }>(
+  metrics: MetricsSink,
+  compile: () => Promise<T>,
+): Promise<T> {
+  const started = performance.now();
+  let failed = true;
+  try {
+    const result = await compile();
+    failed = result.errors.length > 0;
+    return result;
+  } finally {
+    metrics.observe('compileDuration', (performance.now() - started) / 1000);
+    if (failed) metrics.inc('compileErrors');
+  }
+}

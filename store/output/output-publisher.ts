@@ -1,0 +1,215 @@
+/**
+ * Live output lines → Redis, not BullMQ: PUBLISH on the execution's channel for live watchers and
+ * RPUSH onto a capped replay list for late ones. Lines of one event-loop turn share one pipeline.
+ * Output is best effort by protocol: while Redis is away, lines beyond `maxPending` are dropped and
+ * counted (logged once per outage), never buffered without bound.
+ *
+ * When the final result of an execution that produced output through this gateway arrives, an
+ * end record follows its last line on the same channel and list, so a watcher knows when to stop,
+ * whether it watched live or replays later. It travels through the same queue as the lines, so it
+ * can never overtake them. Silent executions (most drift checks) get no end record: writing one
+ * would cost four Redis commands per task per cycle across the fleet, for viewers that rarely
+ * exist; a viewer learns that a silent execution ended by asking the stores (execution-stream.ts).
+ */
+import type { ChainableCommander, Redis } from 'ioredis';
+import type { Keys } from '../../shared/keys.js';
+import type { Logger } from '../../shared/logger.js';
+import type { OutputMessage } from '../../shared/protocol.js';
+
+/** What watchers receive on `keys.outputChannel(id)` and find in `keys.outputBuffer(id)` (JSON). */
+export interface OutputRecord {
+  agent: string;
+  execution_id: string;
+  task: string;
+  step: string;
+  phase: OutputMessage['phase'];
+  stream: OutputMessage['stream'];
+  line: string;
+  /** Epoch ms the gateway received the line. */
+  at: number;
+}
+
+/**
+ * The last record of an execution on its channel and in its replay list: the gateway writes it
+ * when the final result arrives, the reconciler when the execution times out.
+ */
+export interface EndRecord {
+  kind: 'end';
+  agent: string;
+  execution_id: string;
+  task: string;
+  /** The task outcome the agent reported, or `timeout`. */
+  outcome: string;
+  at: number;
+}
+
+export type StreamRecord = OutputRecord | EndRecord;
+
+/** The replay list's bounds when nothing else is configured (the gateway's defaults). */
+export const OUTPUT_BUFFER_LINES = 1000;
+export const OUTPUT_BUFFER_TTL_MS = 3600_000;
+
+export function isEndRecord(record: StreamRecord): record is EndRecord {
+  return (record as Partial<EndRecord>).kind === 'end';
+}
+
+/** Parses one channel message or list entry; null for anything that is not a record. */
+export function parseStreamRecord(text: string): StreamRecord | null {
+  try {
+    const value = JSON.parse(text) as Partial<StreamRecord> | null;
+    if (!value || typeof value !== 'object' || typeof value.execution_id !== 'string') return null;
+    return value as StreamRecord;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Queues PUBLISH + RPUSH of each record, then one trim and expiry per execution touched. Shared
+ * with the reconciler's timeout path so both write the same keys the same way.
+ */
+export function appendStreamRecords(
+  pipe: ChainableCommander,
+  keys: Keys,
+  records: readonly StreamRecord[],
+  bounds: { lines: number; ttlMs: number },
+): void {
+  const executions = new Set<string>();
+  for (const r of records) {
+    const json = JSON.stringify(r);
+    pipe.publish(keys.outputChannel(r.execution_id), json);
+    pipe.rpush(keys.outputBuffer(r.execution_id), json);
+    executions.add(r.execution_id);
+  }
+  for (const id of executions) {
+    pipe.ltrim(keys.outputBuffer(id), -bounds.lines, -1);
+    pipe.pexpire(keys.outputBuffer(id), bounds.ttlMs);
+  }
+}
+
+/** Publishes end records now (the reconciler's timeout path); throws if Redis refuses. */
+export async function publishEndRecords(
+  redis: Redis,
+  keys: Keys,
+  ends: ReadonlyArray<Omit<EndRecord, 'kind' | 'at'>>,
+  bounds = { lines: OUTPUT_BUFFER_LINES, ttlMs: OUTPUT_BUFFER_TTL_MS },
+): Promise<void> {
+  if (ends.length === 0) return;
+  const at = Date.now();
+  const pipe = redis.pipeline();
+  appendStreamRecords(
+    pipe,
+    keys,
+    ends.map((e) => ({ kind: 'end' as const, ...e, at })),
+    bounds,
+  );
+  const replies = await pipe.exec();
+  const err = replies?.find(([e]) => e)?.[0];
+  if (err) throw err;
+}
+
+/** Executions with output remembered per gateway (bounded, oldest forgotten first). */
+const RECENT_EXECUTIONS = 10_000;
+
+export interface OutputPublisherOptions {
+  redis: Redis;
+  keys: Keys;
+  logger: Logger;
+  /** Replay list length per execution. */
+  bufferLines: number;
+  bufferTtlMs: number;
+  maxPending: number;
+}
+
+export class OutputPublisher {
+  private pending: StreamRecord[] = [];
+  /** Executions whose lines went out here and whose end record has not. */
+  private readonly withOutput = new Set<string>();
+  private scheduled = false;
+  private dropped = 0;
+  private failing = false;
+
+  constructor(private readonly opts: OutputPublisherOptions) {}
+
+  push(agent: string, m: OutputMessage): void {
+    if (this.pending.length >= this.opts.maxPending) {
+      if (this.dropped++ === 0) this.opts.logger.warn('output backlog full; dropping live output lines');
+      return;
+    }
+    this.pending.push({
+      agent,
+      execution_id: m.execution_id,
+      task: m.task,
+      step: m.step,
+      phase: m.phase,
+      stream: m.stream,
+      line: m.line,
+      at: Date.now(),
+    });
+    if (!this.withOutput.has(m.execution_id)) {
+      this.withOutput.add(m.execution_id);
+      if (this.withOutput.size > RECENT_EXECUTIONS) {
+        const oldest = this.withOutput.values().next().value;
+        if (oldest !== undefined) this.withOutput.delete(oldest);
+      }
+    }
+    this.schedule();
+  }
+
+  /**
+   * The execution's final result arrived: queue its end record behind its lines, if it had any
+   * here (once: a result the agent re-sends does not end it twice). Not subject to `maxPending`:
+   * one per result, and results are bounded by the forwarder.
+   */
+  end(agent: string, m: { execution_id: string; task: string; outcome: string }): void {
+    if (!this.withOutput.delete(m.execution_id)) return;
+    this.pending.push({
+      kind: 'end',
+      agent,
+      execution_id: m.execution_id,
+      task: m.task,
+      outcome: m.outcome,
+      at: Date.now(),
+    });
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => void this.flush());
+    }
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    const { redis, keys, bufferLines, bufferTtlMs } = this.opts;
+    const pipe = redis.pipeline();
+    appendStreamRecords(pipe, keys, batch, { lines: bufferLines, ttlMs: bufferTtlMs });
+    try {
+      const replies = await pipe.exec();
+      const err = replies?.find(([e]) => e)?.[0];
+      if (err) throw err;
+      if (this.failing || this.dropped > 0) {
+        this.opts.logger.info({ dropped: this.dropped }, 'output publishing recovered');
+        this.failing = false;
+        this.dropped = 0;
+      }
+    } catch (err) {
+      if (!this.failing) {
+        this.failing = true;
+        this.opts.logger.warn(
+          { err: err instanceof Error ? err.message : String(err) },
+          'output publish failed',
+        );
+      }
+    } finally {
+      this.scheduled = false;
+      if (this.pending.length > 0) {
+        this.scheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    }
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * The registry in Redis. Per agent: one hash (`keys.agent(name)`, TTL = 3 × heartbeat) written by
+ * Lua scripts that compare session_id atomically; plus the agent index and known-agents sorted sets
+ * and the known agents' labels (separate commands: they live in another hash slot, so no script
+ * may touch both in a cluster).
+ */
+import type { ChainableCommander, Redis } from 'ioredis';
+import type { Keys } from '../../shared/keys.js';
+import { decodeRegistryEntry, encodeRegistryEntry, type RegistryEntry } from '../../shared/registry-entry.js';
+import { execAll } from '../redis/pipeline.js';
+import type { HeartbeatOutcome, PreviousSession, Registry } from './registry.js';
+
+// KEYS[1] hash; ARGV[1] ttl ms, ARGV[2..] field/value pairs. Returns the replaced session, if any.
+const REGISTER = `
+local prev = redis.call('HMGET', KEYS[1], 'session_id', 'gateway_id')
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return prev`;
+
+// KEYS[1] hash; ARGV session_id, last_seen, ttl ms, running (JSON). 1 renewed, 0 missing, -1 owned by another session.
+const HEARTBEAT = `
+local sid = redis.call('HGET', KEYS[1], 'session_id')
+if sid == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'last_seen', ARGV[2], 'running', ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return 1
+end
+if sid == false then return 0 end
+return -1`;
+
+// KEYS[1] hash; ARGV[1] session_id, ARGV[2] ttl ms, ARGV[3..] pairs. Writes only if absent or ours.
+const REBUILD = `
+local sid = redis.call('HGET', KEYS[1], 'session_id')
+if sid ~= false and sid ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`;
+
+// KEYS[1] hash; ARGV[1] session_id.
+const DEREGISTER = `
+if redis.call('HGET', KEYS[1], 'session_id') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0`;
+
+type Arg = string | number;
+interface ScriptClient {
+  flukeRegister(key: string, ...args: Arg[]): Promise<[string | null, string | null]>;
+  flukeHeartbeat(key: string, ...args: Arg[]): Promise<number>;
+  flukeRebuild(key: string, ...args: Arg[]): Promise<number>;
+  flukeDeregister(key: string, sessionId: string): Promise<number>;
+}
+interface ScriptPipeline {
+  flukeHeartbeat(key: string, ...args: Arg[]): ChainableCommander;
+  flukeRebuild(key: string, ...args: Arg[]): ChainableCommander;
+}
+
+function pairs(entry: RegistryEntry): string[] {
+  return Object.entries(encodeRegistryEntry(entry)).flat();
+}
+
+export class RedisRegistry implements Registry {
+  private readonly scripts: ScriptClient;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly ttlMs: number,
+  ) {
+    // defineCommand gives EVALSHA with a transparent EVAL fallback after SCRIPT FLUSH / restart.
+    redis.defineCommand('flukeRegister', { numberOfKeys: 1, lua: REGISTER });
+    redis.defineCommand('flukeHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT });
+    redis.defineCommand('flukeRebuild', { numberOfKeys: 1, lua: REBUILD });
+    redis.defineCommand('flukeDeregister', { numberOfKeys: 1, lua: DEREGISTER });
+    this.scripts = redis as unknown as ScriptClient;
+  }
+
+  async register(entry: RegistryEntry): Promise<PreviousSession | null> {
+    const [sid, gw] = await this.scripts.flukeRegister(
+      this.keys.agent(entry.name),
+      this.ttlMs,
+      ...pairs(entry),
+    );
+    await execAll(
+      this.redis
+        .pipeline()
+        .zadd(this.keys.agentIndex(), entry.last_seen, entry.name)
+        .zadd(this.keys.knownAgents(), entry.last_seen, entry.name)
+        .hset(this.keys.knownLabels(), entry.name, JSON.stringify(entry.labels)),
+    );
+    if (!sid || sid === entry.session_id) return null;
+    return { session_id: sid, gateway_id: gw ?? '' };
+  }
+
+  async heartbeat(entries: readonly RegistryEntry[]): Promise<HeartbeatOutcome[]> {
+    if (entries.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    const scripted = pipe as unknown as ScriptPipeline;
+    const index: Arg[] = [];
+    for (const e of entries) {
+      scripted.flukeHeartbeat(
+        this.keys.agent(e.name),
+        e.session_id,
+        e.last_seen,
+        this.ttlMs,
+        JSON.stringify(e.running),
+      );
+      index.push(e.last_seen, e.name);
+    }
+    // One ZADD for the whole batch keeps the per-agent cost at about one command per heartbeat.
+    pipe.zadd(this.keys.agentIndex(), ...index);
+    const replies = await execAll(pipe);
+    const outcomes: HeartbeatOutcome[] = entries.map((_, i) => (replies[i] === 1 ? 'ok' : 'replaced'));
+    const missing = entries.filter((_, i) => replies[i] === 0);
+    if (missing.length === 0) return outcomes;
+
+    const rebuild = this.redis.pipeline();
+    for (const e of missing) {
+      (rebuild as unknown as ScriptPipeline).flukeRebuild(
+        this.keys.agent(e.name),
+        e.session_id,
+        this.ttlMs,
+        ...pairs(e),
+      );
+    }
+    const known: Arg[] = missing.flatMap((e) => [e.last_seen, e.name]);
+    rebuild.zadd(this.keys.knownAgents(), ...known);
+    const rebuilt = await execAll(rebuild);
+    let m = 0;
+    entries.forEach((_, i) => {
+      if (replies[i] === 0) outcomes[i] = rebuilt[m++] === 1 ? 'rebuilt' : 'replaced';
+    });
+    // Only the entries actually rebuilt: a session that lost its name must not overwrite the
+    // labels its replacement registered with. The extra round trip happens only after a loss.
+    const labels = entries.flatMap((e, i) =>
+      outcomes[i] === 'rebuilt' ? [e.name, JSON.stringify(e.labels)] : [],
+    );
+    if (labels.length > 0) await this.redis.hset(this.keys.knownLabels(), ...labels);
+    return outcomes;
+  }
+
+  async deregister(name: string, sessionId: string): Promise<boolean> {
+    const removed = (await this.scripts.flukeDeregister(this.keys.agent(name), sessionId)) === 1;
+    // Not atomic with the DEL (other slot). If a new session ZADDs in between, its next heartbeat
+    // puts the name back in the index; the hash, which is what counts, is never touched.
+    // Known-agents is refreshed here too (same slot as the index): it is otherwise written only at
+    // registration, so a host connected for longer than the event TTL would drop out of it and
+    // vanish from GET /agents the moment it disconnects — when operators look for it.
+    if (removed)
+      await this.redis
+        .multi()
+        .zrem(this.keys.agentIndex(), name)
+        .zadd(this.keys.knownAgents(), Date.now(), name)
+        .exec();
+    return removed;
+  }
+
+  async get(name: string): Promise<RegistryEntry | null> {
+    return decodeRegistryEntry(await this.redis.hgetall(this.keys.agent(name)));
+  }
+
+  async announce(gatewayId: string, now: number): Promise<void> {
+    await this.redis.hset(this.keys.gateways(), gatewayId, String(now));
+  }
+
+  async retire(gatewayId: string): Promise<void> {
+    await this.redis.hdel(this.keys.gateways(), gatewayId);
+  }
+}

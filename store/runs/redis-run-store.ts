@@ -1,0 +1,180 @@
+/**
+ * Progress of manual reconciles (`POST /api/v1/reconcile` → `GET /api/v1/reconcile/{id}`).
+ * One hash per run with a TTL: `meta`, `fanout` ("pending"|"done"), `a:<agent>` → agent state,
+ * `p:<agent>\u0000<task>` → "pending" | outcome, `x:<agent>\u0000<task>` → the execution id last
+ * dispatched for it (written at dispatch, so watchers can open its live output before results).
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from '../../shared/keys.js';
+import { type Executable, execAll } from '../redis/pipeline.js';
+
+export type RunTarget =
+  | { target: 'all' }
+  | { target: 'agent'; name: string }
+  | { target: 'task'; name: string };
+
+export interface RunMeta {
+  id: string;
+  target: RunTarget['target'];
+  name: string | null;
+  created_at: string;
+}
+
+export type AgentRunState = 'pending' | 'dispatched' | 'not_connected' | 'no_tasks' | 'undeliverable';
+
+export interface RunProgress {
+  meta: RunMeta;
+  done: boolean;
+  agents: Record<string, AgentRunState>;
+  results: { agent: string; task: string; outcome: string; execution_id: string | null }[];
+  /** Executions dispatched for the run, sorted by agent then task. */
+  executions: { agent: string; task: string; execution_id: string }[];
+  summary: {
+    targeted_agents: number;
+    pending: number;
+    succeeded: number;
+    failed: number;
+    skipped: number;
+    timed_out: number;
+  };
+}
+
+const TTL_S = 24 * 3600;
+const SUCCESS = new Set(['satisfied', 'applied']);
+const FAILURE = new Set(['failed', 'unconverged', 'drifted']);
+
+// Outcomes of many tasks at once, only into a run that still exists (never recreated without a
+// TTL). ARGV: field, outcome, field, outcome, ...
+const SET_OUTCOMES = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1`;
+
+interface RunCommands {
+  flukeSetRunOutcomes(key: string, ...fieldsAndOutcomes: string[]): Promise<unknown>;
+}
+
+export class RunStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {
+    const r = redis as Redis & Partial<RunCommands>;
+    // EVALSHA (falling back to EVAL after a script flush), defined once per client.
+    if (typeof r.flukeSetRunOutcomes !== 'function') {
+      redis.defineCommand('flukeSetRunOutcomes', { numberOfKeys: 1, lua: SET_OUTCOMES });
+    }
+  }
+
+  async create(meta: RunMeta): Promise<void> {
+    const key = this.keys.reconcileRun(meta.id);
+    await this.redis
+      .multi()
+      .hset(key, { meta: JSON.stringify(meta), fanout: 'pending' })
+      .expire(key, TTL_S)
+      .exec();
+  }
+
+  /** Called by the fan-out: which agents the run targets. */
+  async setAgents(id: string, agents: string[]): Promise<void> {
+    const key = this.keys.reconcileRun(id);
+    // Like every write here: never recreate an expired run as a key without a TTL.
+    if ((await this.redis.exists(key)) === 0) return;
+    const fields: Record<string, string> = { fanout: 'done' };
+    for (const a of agents) fields[`a:${a}`] = 'pending';
+    await this.redis.hset(key, fields);
+  }
+
+  /** `executionIds[i]` is the execution of `tasks[i]`, when the tasks were dispatched. */
+  async setAgentState(
+    id: string,
+    agent: string,
+    state: AgentRunState,
+    tasks: readonly string[] = [],
+    executionIds: readonly string[] = [],
+  ): Promise<void> {
+    const key = this.keys.reconcileRun(id);
+    if ((await this.redis.exists(key)) === 0) return;
+    // HSETNX: a re-run of the reconcile job must not reset outcomes already in back to pending.
+    const tx = this.redis.multi().hset(key, `a:${agent}`, state);
+    tasks.forEach((t, i) => {
+      tx.hsetnx(key, `p:${agent}\u0000${t}`, 'pending');
+      // Plain HSET: a busy agent's retry dispatches a newer execution, and that one will run.
+      const execution = executionIds[i];
+      if (execution) tx.hset(key, `x:${agent}\u0000${t}`, execution);
+    });
+    await tx.exec();
+  }
+
+  async setOutcome(id: string, agent: string, task: string, outcome: string): Promise<void> {
+    const key = this.keys.reconcileRun(id);
+    if ((await this.redis.exists(key)) === 0) return;
+    await this.redis.hset(key, `p:${agent}\u0000${task}`, outcome);
+  }
+
+  /** setOutcome for many (agent, task) of one run in one round trip; later entries win. */
+  async setOutcomes(
+    id: string,
+    outcomes: ReadonlyArray<{ agent: string; task: string; outcome: string }>,
+  ): Promise<void> {
+    if (outcomes.length === 0) return;
+    const args: string[] = [];
+    for (const o of outcomes) args.push(`p:${o.agent}\u0000${o.task}`, o.outcome);
+    // An explicit pipeline (of one): its reply does not wait for the whole tick's auto-pipeline.
+    const pipe = this.redis.pipeline() as unknown as Executable & {
+      flukeSetRunOutcomes(key: string, ...fieldsAndOutcomes: string[]): unknown;
+    };
+    pipe.flukeSetRunOutcomes(this.keys.reconcileRun(id), ...args);
+    await execAll(pipe);
+  }
+
+  async get(id: string): Promise<RunProgress | null> {
+    const raw = await this.redis.hgetall(this.keys.reconcileRun(id));
+    if (!raw.meta) return null;
+    return summarize(JSON.parse(raw.meta) as RunMeta, raw);
+  }
+}
+
+/** Pure: turn the run hash into progress and a summary. */
+export function summarize(meta: RunMeta, raw: Record<string, string>): RunProgress {
+  const agents: Record<string, AgentRunState> = {};
+  const results: RunProgress['results'] = [];
+  const executions: RunProgress['executions'] = [];
+  const executionOf = new Map<string, string>();
+  for (const [field, value] of Object.entries(raw)) {
+    if (!field.startsWith('x:')) continue;
+    executionOf.set(field.slice(2), value);
+    const [agent = '', task = ''] = field.slice(2).split('\u0000');
+    executions.push({ agent, task, execution_id: value });
+  }
+  const summary = { targeted_agents: 0, pending: 0, succeeded: 0, failed: 0, skipped: 0, timed_out: 0 };
+  for (const [field, value] of Object.entries(raw)) {
+    if (field.startsWith('a:')) {
+      agents[field.slice(2)] = value as AgentRunState;
+      summary.targeted_agents++;
+      if (value === 'pending') summary.pending++;
+      // An undeliverable agent's tasks are counted below, each with its outcome.
+      else if (value === 'not_connected') summary.skipped++;
+    } else if (field.startsWith('p:')) {
+      const [agent = '', task = ''] = field.slice(2).split('\u0000');
+      results.push({ agent, task, outcome: value, execution_id: executionOf.get(field.slice(2)) ?? null });
+      if (value === 'pending') summary.pending++;
+      else if (SUCCESS.has(value)) summary.succeeded++;
+      else if (FAILURE.has(value)) summary.failed++;
+      else if (value === 'timeout') summary.timed_out++;
+      else summary.skipped++;
+    }
+  }
+  const byAgentTask = (a: { agent: string; task: string }, b: { agent: string; task: string }) =>
+    a.agent.localeCompare(b.agent) || a.task.localeCompare(b.task);
+  results.sort(byAgentTask);
+  executions.sort(byAgentTask);
+  return {
+    meta,
+    done: raw.fanout === 'done' && summary.pending === 0,
+    agents,
+    results,
+    executions,
+    summary,
+  };
+}
