@@ -15,7 +15,7 @@ import { packageRoot } from '../shared/paths.js';
 const KINDS = ['server', 'agent', 'manifest', 'fragment'] as const;
 type Kind = (typeof KINDS)[number];
 
-export interface Example {
+interface Example {
   /** Line of the example's first line in the markdown file (1-based). */
   line: number;
   kind: Kind;
@@ -23,7 +23,7 @@ export interface Example {
 }
 
 /** The ```hcl blocks of a markdown text; a block indented under a list item is dedented. */
-export function hclBlocks(markdown: string): Example[] | string {
+function hclBlocks(markdown: string): Example[] | string {
   const lines = markdown.split('\n');
   const out: Example[] = [];
   for (let i = 0; i < lines.length; i++) {
@@ -60,7 +60,7 @@ const placeholders: Env = new Proxy({} as Record<string, string>, {
 const compiler = new ManifestCompiler({}, { parser: 'in-thread' });
 
 /** Problems with one example, each as `file:line: message` (line in the markdown file). */
-export async function checkExample(file: string, ex: Example): Promise<string[]> {
+async function checkExample(file: string, ex: Example): Promise<string[]> {
   const at = (line: number) => `${file}:${ex.line + Math.max(line, 1) - 1}`;
   if (ex.kind === 'fragment') return [];
   if (ex.kind === 'manifest') {
@@ -77,7 +77,7 @@ export async function checkExample(file: string, ex: Example): Promise<string[]>
   }
 }
 
-export async function checkMarkdown(file: string, markdown: string): Promise<string[]> {
+async function checkMarkdown(file: string, markdown: string): Promise<string[]> {
   const blocks = hclBlocks(markdown);
   if (typeof blocks === 'string') return [`${file}: ${blocks}`];
   const problems: string[] = [];
