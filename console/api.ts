@@ -5,7 +5,7 @@
  * Route groups live beside this file; this one wires them and holds the small routes.
  */
 
-import { clampLimit, InvalidCursorError } from '../shared/events.js';
+import { InvalidCursorError } from '../shared/events.js';
 import type { DriftPolicy } from '../shared/types.js';
 import type { StateStore } from '../store/desired-state/redis-state-store.js';
 import type { EventStore } from '../store/events/event-store.js';
@@ -18,7 +18,7 @@ import { mountTaskRoutes } from './api-tasks.js';
 import { mountWebhookRoutes, type WebhookDeps } from './api-webhooks.js';
 import type { ConsoleAuth } from './auth.js';
 import { jsonBody } from './json-body.js';
-import { pageOf, parsePageRequest, sortByKey } from './paging.js';
+import { DEFAULT_EVENTS_LIMIT, pageOf, parseLimit, parsePageRequest, sortByKey } from './paging.js';
 import { HttpError, Router } from './router.js';
 
 export { jsonBody } from './json-body.js';
@@ -85,7 +85,7 @@ export function createApiRouter(deps: ApiDeps, router = new Router()): Router {
 
   router.get(`${API}/events`, async (req) => {
     auth.requireRead(req.headers);
-    const limit = clampLimit(Number(req.query.get('limit') ?? 20));
+    const limit = parseLimit(req.query, DEFAULT_EVENTS_LIMIT);
     try {
       const page = await deps.events.query({
         agent: req.query.get('agent') ?? undefined,

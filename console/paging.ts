@@ -6,6 +6,8 @@
 import { HttpError } from './router.js';
 
 export const DEFAULT_PAGE_LIMIT = 100;
+/** `/events` pages are smaller: each event carries step output. */
+export const DEFAULT_EVENTS_LIMIT = 20;
 export const MAX_PAGE_LIMIT = 1000;
 
 const VERSION = 'k1:';
@@ -39,11 +41,19 @@ export function decodePageCursor(cursor: string): string | null {
   return text.startsWith(VERSION) ? text.slice(VERSION.length) : null;
 }
 
-/** `limit` (default 100, clamped to 1…1000; not a number → default) and `cursor`. */
+/**
+ * The `limit` parameter clamped to 1…1000. Absent, empty (`?limit=`) or not a number gives
+ * `defaultLimit`: `Number('')` is 0, which would otherwise clamp to a page of one.
+ */
+export function parseLimit(query: URLSearchParams, defaultLimit: number): number {
+  const raw = query.get('limit');
+  const n = raw === null || raw.trim() === '' ? Number.NaN : Number(raw);
+  return Number.isFinite(n) ? Math.min(MAX_PAGE_LIMIT, Math.max(1, Math.floor(n))) : defaultLimit;
+}
+
+/** `limit` (default 100, see parseLimit) and `cursor`. */
 export function parsePageRequest(query: URLSearchParams, defaultLimit = DEFAULT_PAGE_LIMIT): PageRequest {
-  const rawLimit = query.get('limit');
-  const n = rawLimit === null || rawLimit.trim() === '' ? Number.NaN : Number(rawLimit);
-  const limit = Number.isFinite(n) ? Math.min(MAX_PAGE_LIMIT, Math.max(1, Math.floor(n))) : defaultLimit;
+  const limit = parseLimit(query, defaultLimit);
   const cursor = query.get('cursor');
   if (cursor === null || cursor === '') return { limit, after: null };
   const after = decodePageCursor(cursor);

@@ -70,3 +70,13 @@ export function formatDuration(ms: number): string {
   if (rest > 0) out += `${rest}ms`;
   return sign + out;
 }
+
+/**
+ * `parseDuration` for settings held as whole milliseconds (timers, the wire's
+ * `heartbeat_interval_ms`): "1500us" is refused rather than passed on as 1.5.
+ */
+export function parseWholeMs(text: string): number {
+  const ms = parseDuration(text);
+  if (!Number.isInteger(ms)) throw new DurationError(text, 'not a whole number of milliseconds');
+  return ms;
+}

@@ -14,6 +14,7 @@ const REDACT = [
   'headers.authorization',
   'config.agent_tokens',
   'config.api_tokens',
+  '*.basic_auth_user',
   '*.basic_auth_password',
 ];
 

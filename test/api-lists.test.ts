@@ -3,12 +3,20 @@
  * registry, cheaply, with no sockets), tasks and drift; and reads are open or need a token.
  */
 import t from 'tap';
-import { decodePageCursor, encodePageCursor, pageOf, parsePageRequest } from '../console/paging.js';
+import {
+  DEFAULT_EVENTS_LIMIT,
+  decodePageCursor,
+  encodePageCursor,
+  pageOf,
+  parseLimit,
+  parsePageRequest,
+} from '../console/paging.js';
 import type { TaskStatus } from '../shared/status.js';
 import type { CompiledTask } from '../shared/types.js';
 import { RedisStateStore } from '../store/desired-state/redis-state-store.js';
 import { RedisRegistry } from '../store/registry/redis-registry.js';
 import { RedisStatusStore } from '../store/statuses/redis-status-store.js';
+import { runEvent } from './event-store.shared.js';
 import { API_TOKEN, type ApiServer, startApiServer } from './helpers/api-server.js';
 
 const AGENTS = 250;
@@ -123,6 +131,9 @@ t.test('paging, pure: limits, cursors, pages', async (t) => {
   t.same(q('limit=2.7'), { limit: 2, after: null });
   t.same(q('limit=99999'), { limit: 1000, after: null });
   t.same(q('limit=abc'), { limit: 100, after: null });
+  t.same(q('limit='), { limit: 100, after: null }, 'an empty limit is the default, not 0 clamped to 1');
+  t.equal(parseLimit(new URLSearchParams('limit='), DEFAULT_EVENTS_LIMIT), 20);
+  t.equal(parseLimit(new URLSearchParams('limit=%20'), DEFAULT_EVENTS_LIMIT), 20);
   t.same(q(`cursor=${encodePageCursor('web-01\u0000x')}`), { limit: 100, after: 'web-01\u0000x' });
   t.throws(() => q('cursor=Zm9v'), { status: 400, code: 'invalid_cursor' }, 'base64 of something else');
   const keys = ['a', 'b', 'c', 'd', 'e'];
@@ -242,6 +253,34 @@ t.test('paging', async (t) => {
       }
     }
   });
+});
+
+t.test('events: limit defaults to 20, an explicit one is honoured', async (t) => {
+  const api = await startApiServer(t);
+  // Recent: the store drops events older than its TTL.
+  const base = Date.now() - 60_000;
+  await api.events.recordMany(
+    Array.from({ length: 30 }, (_, i) => runEvent(`e${pad(i)}`, 'web-01', 'site', base + i * 1000)),
+  );
+  type Events = { events: { id: string }[]; next_cursor: string | null };
+  const count = async (query: string) => {
+    const res = await get<Events>(api, `/api/v1/events${query}`);
+    t.equal(res.status, 200, query);
+    return res.json.events.length;
+  };
+  t.equal(await count(''), 20, 'no limit: 20');
+  t.equal(await count('?limit='), 20, 'an empty limit: 20, not 1');
+  t.equal(await count('?limit=abc'), 20, 'not a number: 20');
+  t.equal(await count('?limit=5'), 5);
+  t.equal(await count('?limit=25'), 25, 'more than the default');
+  t.equal(await count('?agent=web-01&limit=1000'), 30);
+  t.equal(await count('?limit=0'), 1, 'clamped to at least 1');
+  const newest = await get<Events>(api, '/api/v1/events?limit=2');
+  t.same(
+    newest.json.events.map((e) => e.id),
+    ['e029', 'e028'],
+    'newest first',
+  );
 });
 
 t.test('disconnected agents keep the labels they last registered with', async (t) => {

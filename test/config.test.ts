@@ -414,6 +414,20 @@ const INVALID: [string, 'server' | 'agent', string, RegExp, number][] = [
     3,
   ],
   [
+    'sub-millisecond duration',
+    'server',
+    'server {\n  heartbeat_interval = "500us"\n}\n',
+    /server\.heartbeat_interval: invalid duration "500us": not a whole number of milliseconds/,
+    2,
+  ],
+  [
+    'fractional milliseconds',
+    'agent',
+    'agent {\n  execution {\n    command_timeout = "1.5ms"\n  }\n}\n',
+    /agent\.execution\.command_timeout: invalid duration "1.5ms": not a whole number of milliseconds/,
+    3,
+  ],
+  [
     'zero duration',
     'server',
     'server {\n  heartbeat_interval = "0s"\n}\n',
@@ -630,6 +644,8 @@ t.test('redactConfig hides secrets and copies', async (t) => {
   ]) {
     t.notOk(text.includes(secret), `${secret} is hidden`);
   }
+  t.equal(red.git.basic_auth_user, REDACTED, 'the git user too: it may be a token');
+  t.equal(red.git.basic_auth_password, REDACTED);
   t.equal(red.drift.alert_webhook, `https://hooks.example.com/${REDACTED}`);
   t.equal(red.git.url, cfg.git.url);
   t.equal(cfg.agent_tokens[0], 'agent-from-env', 'the original is untouched');

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { DurationError, formatDuration, parseDuration } from '../shared/duration.js';
+import { DurationError, formatDuration, parseDuration, parseWholeMs } from '../shared/duration.js';
 
 t.test('Go-style durations to milliseconds', async (t) => {
   const cases: [string, number][] = [
@@ -24,6 +24,19 @@ t.test('bad durations', async (t) => {
     t.throws(() => parseDuration(text), DurationError, JSON.stringify(text));
   }
   t.throws(() => parseDuration('5'), { message: /invalid duration "5": missing or unknown unit/ });
+});
+
+t.test('whole milliseconds', async (t) => {
+  t.equal(parseWholeMs('1.5s'), 1500);
+  t.equal(parseWholeMs('1000000ns'), 1);
+  t.equal(parseWholeMs('2000us'), 2);
+  for (const text of ['1500us', '500us', '1ns', '1.5ms', '0.1ms']) {
+    t.throws(
+      () => parseWholeMs(text),
+      { name: 'DurationError', message: /not a whole number of milliseconds/ },
+      text,
+    );
+  }
 });
 
 t.test('formatDuration', async (t) => {

@@ -25,6 +25,9 @@ const SECRETS = {
   REDIS_PASSWORD: 'redis-secret-9d1f6b3a8e2c47',
 };
 
+/** Token-as-user schemes put the whole credential in basic_auth_user. */
+const GIT_TOKEN_USER = 'git-user-secret-4e7b2d9a1c';
+
 t.test('the logger redacts secret fields', async (t) => {
   let out = '';
   const sink = new Writable({
@@ -38,7 +41,7 @@ t.test('the logger redacts secret fields', async (t) => {
     {
       token: SECRETS.FLUKE_AGENT_TOKEN,
       headers: { authorization: `Bearer ${SECRETS.FLUKE_API_TOKEN}` },
-      git: { basic_auth_password: SECRETS.REDIS_PASSWORD },
+      git: { basic_auth_user: GIT_TOKEN_USER, basic_auth_password: SECRETS.REDIS_PASSWORD },
       config: { api_tokens: [SECRETS.FLUKE_API_TOKEN], agent_tokens: [SECRETS.FLUKE_AGENT_TOKEN] },
     },
     'with secrets',
@@ -46,6 +49,7 @@ t.test('the logger redacts secret fields', async (t) => {
   const line = JSON.parse(out) as Record<string, unknown>;
   t.match(line, { level: 20, name: 'fluke-test', msg: 'with secrets', token: '[redacted]' });
   for (const secret of Object.values(SECRETS)) t.notMatch(out, secret);
+  t.notMatch(out, GIT_TOKEN_USER, 'a token-as-user git credential');
 });
 
 async function startPasswordRedis(t: { teardown(fn: () => unknown): void }): Promise<number> {

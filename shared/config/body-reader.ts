@@ -4,7 +4,7 @@
  * is recorded in the shared context instead of thrown, so one run reports them all; a getter
  * that found a problem returns undefined and the caller falls back to its default.
  */
-import { DurationError, parseDuration } from '../duration.js';
+import { DurationError, parseWholeMs } from '../duration.js';
 import type { HclAttribute, HclBlock } from '../hcl/outline.js';
 import type { ConfigIssue } from './config-error.js';
 import { type Env, substituteEnv } from './env.js';
@@ -198,12 +198,12 @@ export class BodyReader {
     return n;
   }
 
-  /** A Go-style duration string, in milliseconds, greater than zero. */
+  /** A Go-style duration string, in whole milliseconds, greater than zero. */
   duration(name: string): number | undefined {
     const s = this.string(name);
     if (s === undefined) return undefined;
     try {
-      const ms = parseDuration(s);
+      const ms = parseWholeMs(s);
       if (ms > 0) return ms;
       this.error(name, `must be greater than zero, got ${JSON.stringify(s)}`, this.lineOf(name));
     } catch (err) {

@@ -54,6 +54,8 @@ export function redactConfig(cfg: ServerConfig | AgentConfig): ServerConfig | Ag
     git: {
       ...cfg.git,
       url: redactUrlPassword(cfg.git.url),
+      // The user is a secret too: token-as-user schemes put the whole credential there.
+      basic_auth_user: secret(cfg.git.basic_auth_user),
       basic_auth_password: secret(cfg.git.basic_auth_password),
       webhook_secret: secret(cfg.git.webhook_secret),
     },
