@@ -5,6 +5,8 @@
  */
 import t from 'tap';
 import { BUSY_RETRIES, BUSY_RETRY_MS } from '../reconciler/handlers/result.js';
+import type { ResultJob } from '../reconciler/jobs.js';
+import type { RefusalCode } from '../shared/protocol.js';
 import {
   alertSummary,
   distinct,
@@ -281,6 +283,24 @@ t.test('resultHandler', async (t) => {
     t.same(await w.allEvents(), []);
     t.same(w.retries, []);
     t.equal((await w.runs.get('run-1'))?.summary.pending, 1);
+  });
+
+  t.test('a refusal is classified by its code; the text counts only without one', async (t) => {
+    const w = resultWorld();
+    const coded = (job: ResultJob, code: RefusalCode): ResultJob =>
+      job.kind === 'result' && job.message.type === 'instruction_receipt'
+        ? { ...job, message: { ...job.message, code } }
+        : job;
+    const busy = await w.dispatch(instruction('i-1'));
+    t.equal(await w.handle(coded(receipt(busy, false, 'come back later'), 'busy')), 'busy');
+    t.match(w.retries, [{ job: { agent: 'web-01', retry: 1 }, delayMs: BUSY_RETRY_MS }]);
+    const stopping = await w.dispatch(instruction('i-2'));
+    const looksDuplicate = receipt(stopping, false, 'duplicate-looking text');
+    t.equal(await w.handle(coded(looksDuplicate, 'shutting_down')), 'refused', 'the code wins over the text');
+    t.match(await w.allEvents(), [{ kind: 'undeliverable', reason: 'refused: duplicate-looking text' }]);
+    const seen = await w.dispatch(instruction('i-3'));
+    t.equal(await w.handle(coded(receipt(seen, false, 'no words'), 'duplicate')), 'duplicate');
+    t.same((await w.instructions.get('i-3'))?.pending, ['web_config']);
   });
 
   t.test('an undeliverable instruction: one event per pending task, and run progress', async (t) => {
