@@ -2,7 +2,7 @@
  * Whether to accept a run instruction: the rules behind "no double apply" on the agent side.
  * Pure: the runner passes in what it knows.
  */
-import type { RunMessage } from '../shared/protocol.js';
+import type { RefusalCode, RunMessage } from '../shared/protocol.js';
 
 export interface AdmissionState {
   /** False while the agent shuts down. */
@@ -13,13 +13,15 @@ export interface AdmissionState {
   busyWith(task: string): string | undefined;
 }
 
-export type Admission = { accepted: true } | { accepted: false; reason: string };
+/** A refusal's `code` is what the reconciler acts on; `reason` is for people (and logs). */
+export type Admission = { accepted: true } | { accepted: false; code: RefusalCode; reason: string };
 
 export function admit(run: Pick<RunMessage, 'instruction_id' | 'tasks'>, state: AdmissionState): Admission {
-  if (!state.accepting) return { accepted: false, reason: 'agent is shutting down' };
+  if (!state.accepting) return { accepted: false, code: 'shutting_down', reason: 'agent is shutting down' };
   if (state.seen(run.instruction_id)) {
     return {
       accepted: false,
+      code: 'duplicate',
       reason: `duplicate instruction ${run.instruction_id}: already run by this agent`,
     };
   }
@@ -27,10 +29,15 @@ export function admit(run: Pick<RunMessage, 'instruction_id' | 'tasks'>, state: 
   const executions = new Set<string>();
   for (const task of run.tasks) {
     if (names.has(task.task))
-      return { accepted: false, reason: `task ${task.task} appears twice in the instruction` };
+      return {
+        accepted: false,
+        code: 'invalid',
+        reason: `task ${task.task} appears twice in the instruction`,
+      };
     if (executions.has(task.execution_id)) {
       return {
         accepted: false,
+        code: 'invalid',
         reason: `execution id ${task.execution_id} appears twice in the instruction`,
       };
     }
@@ -39,7 +46,11 @@ export function admit(run: Pick<RunMessage, 'instruction_id' | 'tasks'>, state: 
     const busy = state.busyWith(task.task);
     // At most one execution per task at a time: refuse the whole instruction rather than run part of it.
     if (busy !== undefined)
-      return { accepted: false, reason: `task ${task.task} is already executing (instruction ${busy})` };
+      return {
+        accepted: false,
+        code: 'busy',
+        reason: `task ${task.task} is already executing (instruction ${busy})`,
+      };
   }
   return { accepted: true };
 }

@@ -80,6 +80,7 @@ export class Runner {
         instruction_id: run.instruction_id,
         accepted: decision.accepted,
         reason: decision.accepted ? null : decision.reason,
+        ...(decision.accepted ? {} : { code: decision.code }),
       }),
     );
     if (!decision.accepted) {

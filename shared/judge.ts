@@ -1,6 +1,7 @@
 /**
  * Judging one result: the new (agent, task) status, the drift episode change, and the alerts.
- * Pure; the result handler applies the verdict (docs/events.md, "Applying a verdict").
+ * Pure; shared/result-rules.ts asks it, the result handlers apply the verdict (docs/events.md,
+ * "Applying a verdict").
  *
  * Rules (SPEC "Drift policies and alerts"):
  * - An episode opens with the first run that finds the task drifted or failing and closes with
@@ -81,22 +82,29 @@ function ignore(because: IgnoredBecause): Verdict {
   return { ignored: because, ...NOTHING, alerts: [] };
 }
 
+const DRIFTED: ReadonlySet<StepOutcome> = new Set(['applied', 'drifted', 'unconverged']);
+const FAILED: ReadonlySet<StepOutcome> = new Set(['failed', 'unconverged', 'timeout']);
+
 /** Steps whose check found drift, whatever came after. */
 export function driftedSteps(steps: ResultObservation['steps']): string[] {
-  return steps
-    .filter(
-      (s) =>
-        ['applied', 'drifted', 'unconverged'].includes(s.outcome) ||
-        (s.outcome === 'failed' && s.apply_exit_code !== null),
-    )
-    .map((s) => s.step);
+  const out: string[] = [];
+  for (const s of steps) {
+    if (DRIFTED.has(s.outcome) || (s.outcome === 'failed' && s.apply_exit_code !== null)) out.push(s.step);
+  }
+  return out;
 }
 
 export function failedSteps(steps: ResultObservation['steps']): string[] {
-  return steps.filter((s) => ['failed', 'unconverged', 'timeout'].includes(s.outcome)).map((s) => s.step);
+  const out: string[] = [];
+  for (const s of steps) if (FAILED.has(s.outcome)) out.push(s.step);
+  return out;
 }
 
-export function judge(input: JudgeInput): Verdict {
+/**
+ * The verdict on one observation. `drifted`: driftedSteps of a task_result's steps, when the
+ * caller computed them already (shared/result-rules.ts does, for the quiet-check rule).
+ */
+export function judge(input: JudgeInput, drifted?: string[]): Verdict {
   const { observation: obs, previous } = input;
   const judgedAlready = previous !== null && previous.execution_id === obs.execution_id;
   switch (obs.type) {
@@ -114,7 +122,7 @@ export function judge(input: JudgeInput): Verdict {
       if (obs.outcome === 'skipped') return ignore('skipped');
       return decide(input, {
         outcome: obs.outcome,
-        drifted: driftedSteps(obs.steps),
+        drifted: drifted ?? driftedSteps(obs.steps),
         failed: failedSteps(obs.steps),
       });
   }

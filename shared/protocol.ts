@@ -129,12 +129,25 @@ export const HeartbeatMessage = z.object({
 });
 export type HeartbeatMessage = z.infer<typeof HeartbeatMessage>;
 
+/**
+ * Why an agent refused an instruction, for machines (`reason` is the same for humans):
+ * `duplicate` the instruction id ran before; `busy` one of its tasks is executing now;
+ * `shutting_down` the agent takes no more work; `invalid` a task or execution id appears twice.
+ */
+export const REFUSAL_CODES = ['duplicate', 'busy', 'shutting_down', 'invalid'] as const;
+export type RefusalCode = (typeof REFUSAL_CODES)[number];
+
 /** The agent accepted or refused an instruction (refusal: duplicate id, busy task, bad steps). */
 export const InstructionReceiptMessage = z.object({
   type: z.literal('instruction_receipt'),
   instruction_id: id,
   accepted: z.boolean(),
   reason: z.string().max(1000).nullable(),
+  /**
+   * Refusals only. Absent from older agents; a code this build does not know reads as absent
+   * rather than failing the frame (agents may be upgraded before the servers).
+   */
+  code: z.enum(REFUSAL_CODES).optional().catch(undefined),
 });
 export type InstructionReceiptMessage = z.infer<typeof InstructionReceiptMessage>;
 

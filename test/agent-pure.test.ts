@@ -268,22 +268,27 @@ t.test('admit: duplicate ids, busy tasks, shutdown', async (t) => {
   t.same(admit({ instruction_id: 'new', tasks: [task('db')] }, state), { accepted: true });
   t.match(admit({ instruction_id: 'old', tasks: [task('db')] }, state), {
     accepted: false,
+    code: 'duplicate',
     reason: /duplicate/,
   });
   t.match(admit({ instruction_id: 'new', tasks: [task('db'), task('web')] }, state), {
     accepted: false,
+    code: 'busy',
     reason: /web is already executing \(instruction i-1\)/,
   });
   t.match(admit({ instruction_id: 'new', tasks: [task('db'), task('db', 'other')] }, state), {
     accepted: false,
+    code: 'invalid',
     reason: /twice/,
   });
   t.match(admit({ instruction_id: 'new', tasks: [task('a', 'e'), task('b', 'e')] }, state), {
     accepted: false,
+    code: 'invalid',
     reason: /twice/,
   });
   t.match(admit({ instruction_id: 'new', tasks: [] }, { ...state, accepting: false }), {
     accepted: false,
+    code: 'shutting_down',
     reason: /shutting down/,
   });
 });

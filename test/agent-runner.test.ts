@@ -17,6 +17,7 @@ t.test('the same instruction id runs once, even when re-delivered later', async 
   const whileRunning = h.send('instr-1', [run]);
   t.equal(whileRunning.accepted, false);
   t.match(whileRunning.reason, /duplicate instruction instr-1/);
+  t.equal(whileRunning.code, 'duplicate');
   await h.runner.idle();
   const later = h.send('instr-1', [run]);
   t.equal(later.accepted, false, 'still refused after it finished');
@@ -38,6 +39,7 @@ t.test('at most one execution per task at a time', async (t) => {
   ]);
   t.equal(busy.accepted, false);
   t.match(busy.reason, /task web is already executing \(instruction instr-a\)/);
+  t.equal(busy.code, 'busy');
   const other = task('db', [shell('x', 'true', 'true')]);
   t.equal(h.send('instr-c', [other]).accepted, true, 'another task runs side by side');
   await h.waitForResult((r) => r.type === 'task_result' && r.execution_id === other.execution_id);
@@ -100,5 +102,9 @@ t.test('shutdown refuses new work and cancels running work', async (t) => {
   await h.waitForOutput((o) => o.execution_id === run.execution_id && o.line === 'started');
   await h.runner.shutdown();
   t.match(h.taskResult(run.execution_id).steps[0], { outcome: 'failed', error: /agent shutting down/ });
-  t.match(h.send('instr-after', [task('x', [])]), { accepted: false, reason: /shutting down/ });
+  t.match(h.send('instr-after', [task('x', [])]), {
+    accepted: false,
+    code: 'shutting_down',
+    reason: /shutting down/,
+  });
 });

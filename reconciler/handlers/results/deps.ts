@@ -1,0 +1,38 @@
+/** What the result handlers read and write, narrowed to the store methods they use. */
+import type { Logger } from 'pino';
+import type { Alert } from '../../../shared/alerts.js';
+import type { Labels } from '../../../shared/types.js';
+import type { EventStore } from '../../../store/events/event-store.js';
+import type { InstructionStore } from '../../../store/instructions/redis-instruction-store.js';
+import type { RunStore } from '../../../store/runs/redis-run-store.js';
+import type { StatusStore } from '../../../store/statuses/status-store.js';
+import type { ReconcileAgentJob } from '../../jobs.js';
+
+/** What handling one message (or timing out tasks) reads and writes of the status store. */
+export type MessageStatuses = Pick<
+  StatusStore,
+  'getStatus' | 'setStatus' | 'getEpisode' | 'openEpisode' | 'markAlerted' | 'closeEpisode'
+>;
+
+/** The dependencies of one message's handling (and of timeOutTasks). */
+export interface MessageDeps {
+  instructions: Pick<InstructionStore, 'get' | 'finishTask' | 'complete'> &
+    Partial<Pick<InstructionStore, 'getMany' | 'settleMany'>>;
+  events: Pick<EventStore, 'record'> & Partial<Pick<EventStore, 'recordMany'>>;
+  statuses: MessageStatuses;
+  runs: Pick<RunStore, 'setOutcome' | 'setAgentState'> & Partial<Pick<RunStore, 'setOutcomes'>>;
+  labelsOf(agent: string): Promise<Labels>;
+  enqueueAlert(alert: Alert): Promise<void>;
+  /** Put a reconcile back because the agent was busy with one of its tasks. */
+  retryLater(job: ReconcileAgentJob, delayMs: number): Promise<void>;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/**
+ * resultHandler's dependencies: a batched results job also reads snapshots and writes many
+ * agents' statuses at once.
+ */
+export interface ResultDeps extends MessageDeps {
+  statuses: MessageStatuses & Pick<StatusStore, 'snapshot' | 'snapshots' | 'setStatusesMany'>;
+}

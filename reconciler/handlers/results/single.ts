@@ -1,0 +1,86 @@
+/**
+ * Results from agents (through the gateways' `results` queue), one message at a time, and the
+ * timeouts of instructions whose deadline passed: read what the rulebook needs, ask it
+ * (shared/result-rules.ts), apply its effects. At-least-once safe: event ids and alert ids are
+ * derived from the execution, alerts are enqueued (deduplicated by job id) before being claimed,
+ * and the status is written last.
+ */
+import {
+  type AgentResultMessage,
+  type Decision,
+  decide,
+  type Facts,
+  judgedTask,
+  NEED_LABELS,
+  type PlannedRecord,
+  timeoutRule,
+  undeliverableRule,
+} from '../../../shared/result-rules.js';
+import type { ResultJob } from '../../jobs.js';
+import { applyEffects } from './apply.js';
+import type { MessageDeps } from './deps.js';
+
+type ResultsBatch = Extract<ResultJob, { kind: 'results' }>;
+
+function factsAt(deps: MessageDeps): Facts {
+  const now = (deps.now ?? (() => new Date()))();
+  return { previous: null, episode: null, labels: null, now, nowIso: now.toISOString() };
+}
+
+/** One message, or an undeliverable instruction. */
+export async function messageHandler(
+  job: Exclude<ResultJob, ResultsBatch>,
+  deps: MessageDeps,
+): Promise<string> {
+  const facts = factsAt(deps);
+  const instructionId = job.kind === 'undeliverable' ? job.instruction_id : job.message.instruction_id;
+  const found = await deps.instructions.get(instructionId);
+  if (job.kind === 'undeliverable') {
+    if (!found) return 'unknown_instruction';
+    return settle(deps, found.record, facts, () => undeliverableRule(found, job.reason, facts));
+  }
+  const message: AgentResultMessage = job.message;
+  const task = found ? judgedTask(message, found.record) : null;
+  if (found && task !== null) {
+    [facts.previous, facts.episode] = await Promise.all([
+      deps.statuses.getStatus(found.record.agent, task),
+      deps.statuses.getEpisode(found.record.agent, task),
+    ]);
+  }
+  return settle(deps, found?.record ?? null, facts, () => decide(message, found, facts));
+}
+
+/** Asks the rules (again with the labels, if they need them) and applies the answer. */
+async function settle(
+  deps: MessageDeps,
+  record: PlannedRecord | null,
+  facts: Facts,
+  rule: () => Decision,
+): Promise<string> {
+  let decision = rule();
+  if (decision === NEED_LABELS && record) {
+    facts.labels = await deps.labelsOf(record.agent);
+    decision = rule();
+  }
+  if (decision === NEED_LABELS) throw new Error('the result rules asked for labels twice');
+  if (typeof decision === 'string') return decision;
+  await applyEffects(deps, decision);
+  return decision.outcome;
+}
+
+/** The deadline passed: every pending task of the instruction becomes a `timeout`. */
+export async function timeOutTasks(
+  deps: MessageDeps,
+  record: PlannedRecord,
+  tasks: string[],
+  waitedMs: number,
+): Promise<void> {
+  const facts = factsAt(deps);
+  for (const planned of record.tasks.filter((t) => tasks.includes(t.task))) {
+    [facts.previous, facts.episode] = await Promise.all([
+      deps.statuses.getStatus(record.agent, planned.task),
+      deps.statuses.getEpisode(record.agent, planned.task),
+    ]);
+    await settle(deps, record, facts, () => timeoutRule(record, planned, waitedMs, facts));
+  }
+}
