@@ -1,6 +1,6 @@
 /**
  * createGateway: assembles the agent endpoint (uWS), the session controller, the Redis registry,
- * the channel subscriber and the result/output forwarders. Takes a connected ioredis client and a
+ * the inbox reader and the result/output forwarders. Takes a connected ioredis client and a
  * logger; builds nothing from config files itself (that is start.ts, the process wiring).
  */
 
@@ -200,7 +200,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const subscriber = new InboxReader(
     redis.duplicate(),
     keys.gatewayInbox(id),
-    (text) => delivery.channelMessage(text),
+    (text) => delivery.inboxRecord(text),
     logger,
     () => void announce(),
   );

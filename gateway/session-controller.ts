@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { checkScope } from '../shared/auth.js';
-import { encodeChannelMessage } from '../shared/inbox-record.js';
+import { encodeInboxRecord } from '../shared/inbox-record.js';
 import type { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import {
@@ -232,7 +232,7 @@ export class SessionController {
           this.d.redis,
           this.d.keys,
           previous.gateway_id,
-          encodeChannelMessage({
+          encodeInboxRecord({
             kind: 'kick',
             agent: msg.name,
             session_id: previous.session_id,

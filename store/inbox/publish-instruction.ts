@@ -6,7 +6,7 @@
  * agent or session.
  */
 import type { Redis } from 'ioredis';
-import { encodeChannelMessage, type Instruction } from '../../shared/inbox-record.js';
+import { encodeInboxRecord, type Instruction } from '../../shared/inbox-record.js';
 import type { Keys } from '../../shared/keys.js';
 import { decodeRegistryEntry, type RegistryEntry } from '../../shared/registry-entry.js';
 import { type InboxBatcher, sendToGateway } from './gateway-inbox.js';
@@ -34,7 +34,7 @@ export async function publishInstruction(
   const entry =
     typeof target === 'string' ? decodeRegistryEntry(await redis.hgetall(keys.agent(target))) : target;
   if (!entry) return { status: 'undeliverable', reason: 'agent not connected' };
-  const text = encodeChannelMessage({
+  const text = encodeInboxRecord({
     kind: 'instruction',
     agent: entry.name,
     session_id: entry.session_id,
