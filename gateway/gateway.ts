@@ -10,7 +10,9 @@ import { hostname } from 'node:os';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { bearerToken, createTokenVerifier } from '../shared/auth.js';
+import { parseListenAddress } from '../shared/config/listen-address.js';
 import type { ServerConfig } from '../shared/config/types.js';
+import { errorMessage } from '../shared/errors.js';
 import { Keys, QUEUE_NAMES } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
@@ -23,7 +25,6 @@ import { createAgentEndpoint } from './agent-endpoint.js';
 import { type GatewayEventMap, safeEmit } from './gateway-events.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
 import { InstructionDelivery } from './instruction-delivery.js';
-import { parseListenAddress } from './listen-address.js';
 import { type JobQueue, ResultForwarder } from './result-forwarder.js';
 import { SessionController } from './session-controller.js';
 import { SessionTable } from './session-table.js';
@@ -209,7 +210,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
 
   const announce = () =>
     registry.announce(id, Date.now()).catch((err: unknown) => {
-      logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'gateway announce failed');
+      logger.debug({ err: errorMessage(err) }, 'gateway announce failed');
     });
 
   const drain = (): Promise<void> => {

@@ -1,9 +1,9 @@
 /** Pure decisions of the gateway, tested with literals: tokens, scopes, globs, parsing, job ids. */
 import t from 'tap';
 import { connectReconcileJob, resultJob, safeJobId } from '../gateway/jobs.js';
-import { parseListenAddress } from '../gateway/listen-address.js';
 import { clampIdleTimeout } from '../gateway/uws.js';
 import { bearerToken, checkScope, createTokenVerifier, globMatch, type TokenGrant } from '../shared/auth.js';
+import { parseListenAddress } from '../shared/config/listen-address.js';
 import { decodeInboxRecord, encodeInboxRecord } from '../shared/inbox-record.js';
 import { decodeRegistryEntry, encodeRegistryEntry, type RegistryEntry } from '../shared/registry-entry.js';
 
