@@ -1,4 +1,6 @@
 /** server.hcl → ServerConfig, every field and default as SPEC.md "server.hcl" lists them. */
+
+import { errorMessage } from '../errors.js';
 import { DRIFT_POLICIES, type DriftPolicy } from '../types.js';
 import type { BodyReader, BodySchema } from './body-reader.js';
 import type { Env } from './env.js';
@@ -65,7 +67,7 @@ function listen(r: BodyReader, name: string, fallback: string): string {
   try {
     parseListenAddress(v);
   } catch (err) {
-    r.error(name, (err as Error).message, r.lineOf(name));
+    r.error(name, errorMessage(err), r.lineOf(name));
   }
   return v;
 }
