@@ -14,6 +14,7 @@ import { parseListenAddress } from '../shared/config/listen-address.js';
 import type { ServerConfig } from '../shared/config/types.js';
 import { errorMessage } from '../shared/errors.js';
 import { Keys, QUEUE_NAMES } from '../shared/keys.js';
+import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
 import { InboxReader } from '../store/inbox/gateway-inbox.js';
@@ -82,7 +83,7 @@ export function defaultLimits(heartbeatIntervalMs: number): GatewayLimits {
     maxPayloadBytes: 1024 * 1024,
     maxBackpressureBytes: 4 * 1024 * 1024,
     enqueueTimeoutMs: 10_000,
-    registerTimeoutMs: Math.max(3 * heartbeatIntervalMs, 10_000),
+    registerTimeoutMs: liveness(heartbeatIntervalMs).registerTimeoutMs,
     maxPendingResults: 200_000,
     maxPendingOutput: 50_000,
     outputBufferLines: 1000,
@@ -96,11 +97,12 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const id =
     opts.gatewayId ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}-${randomBytes(4).toString('hex')}`;
   const logger = opts.logger.child({ gateway: id });
+  const live = liveness(config.heartbeat_interval_ms);
   const limits = { ...defaultLimits(config.heartbeat_interval_ms), ...opts.limits };
   const keys = new Keys(config.redis.prefix);
   const events = new EventEmitter<GatewayEventMap>();
   const table = new SessionTable();
-  const registry = opts.registry ?? new RedisRegistry(redis, keys, 3 * config.heartbeat_interval_ms);
+  const registry = opts.registry ?? new RedisRegistry(redis, keys, live.registryTtlMs);
   // The queues get a connection of their own: BullMQ defines its ~50 scripts on the client it is
   // given, and ioredis copies every defined script into each pipeline made on that client — which
   // made the registry's and output's many small pipelines the gateway's largest CPU cost.
@@ -179,8 +181,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const endpoint = createAgentEndpoint({
     tls,
     maxPayloadBytes: limits.maxPayloadBytes,
-    // Above one heartbeat interval, so only a truly silent socket (no heartbeat, no pong) times out.
-    idleTimeoutSeconds: clampIdleTimeout((3 * config.heartbeat_interval_ms) / 1000),
+    idleTimeoutSeconds: clampIdleTimeout(live.idleTimeoutSeconds),
     maxBackpressureBytes: limits.maxBackpressureBytes,
     logger,
     handlers: {
@@ -246,7 +247,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       sweepTimer = setInterval(() => {
         controller.sweep(Date.now(), limits.registerTimeoutMs);
         void announce();
-      }, config.heartbeat_interval_ms);
+      }, live.heartbeatMs);
       sweepTimer.unref();
       return { port };
     },

@@ -1,6 +1,7 @@
 /** server.hcl → ServerConfig, every field and default as SPEC.md "server.hcl" lists them. */
 
 import { errorMessage } from '../errors.js';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../liveness.js';
 import { DRIFT_POLICIES, type DriftPolicy } from '../types.js';
 import type { BodyReader, BodySchema } from './body-reader.js';
 import type { Env } from './env.js';
@@ -224,7 +225,7 @@ export async function parseServerConfig(
     scoped_agent_tokens: scoped.map((x) => x.token),
     api_tokens: tokenList(s, 'api_tokens') ?? [],
     api_read_access: s.enumValue('api_read_access', API_READ_ACCESS) ?? 'open',
-    heartbeat_interval_ms: s.duration('heartbeat_interval') ?? 10_000,
+    heartbeat_interval_ms: s.duration('heartbeat_interval') ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     redis: redisConfig,
     git: {
       url: git.requiredString('url', git.present ? 'required' : 'required: add git { url = "..." }') ?? '',

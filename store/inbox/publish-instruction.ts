@@ -8,6 +8,7 @@
 import type { Redis } from 'ioredis';
 import { encodeInboxRecord, type Instruction } from '../../shared/inbox-record.js';
 import type { Keys } from '../../shared/keys.js';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS, liveness } from '../../shared/liveness.js';
 import { decodeRegistryEntry, type RegistryEntry } from '../../shared/registry-entry.js';
 import { type InboxBatcher, sendToGateway } from './gateway-inbox.js';
 
@@ -16,7 +17,7 @@ export type PublishOutcome =
   | { status: 'undeliverable'; reason: string };
 
 /** A gateway that has not announced itself for this long is taken for gone (3 × the default heartbeat). */
-export const DEFAULT_GATEWAY_STALE_MS = 30_000;
+export const DEFAULT_GATEWAY_STALE_MS = liveness(DEFAULT_HEARTBEAT_INTERVAL_MS).gatewayGoneMs;
 
 /**
  * `target` is the agent name (looked up now) or a registry entry the caller just read (saves a round
