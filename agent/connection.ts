@@ -5,6 +5,7 @@
  * running steps: it hands registered-phase messages to `onMessage`.
  */
 import { type RawData, WebSocket } from 'ws';
+import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import {
   type CancelMessage,
@@ -263,9 +264,10 @@ export class AgentConnection {
 
   private startHeartbeat(ws: WebSocket, intervalMs: number): void {
     clearInterval(this.heartbeatTimer);
+    const { silenceMs } = liveness(intervalMs);
     this.heartbeatTimer = setInterval(() => {
       // A gateway that vanished without a FIN (host death, network cut) is only noticed by silence.
-      if (Date.now() - this.lastHeard > 3 * intervalMs) {
+      if (Date.now() - this.lastHeard > silenceMs) {
         this.log.warn({ silent_ms: Date.now() - this.lastHeard }, 'gateway silent; reconnecting');
         ws.terminate();
         return;

@@ -12,6 +12,7 @@ import type { ConsoleAuth } from '../console/auth.js';
 import type { Router } from '../console/router.js';
 import type { ServerConfig } from '../shared/config/types.js';
 import type { Keys } from '../shared/keys.js';
+import { liveness } from '../shared/liveness.js';
 import { RedisStateStore } from '../store/desired-state/redis-state-store.js';
 import type { EventStore } from '../store/events/event-store.js';
 import { InstructionStore } from '../store/instructions/redis-instruction-store.js';
@@ -60,7 +61,7 @@ export function mountConsoleApi(
       directory: new RedisAgentDirectory(
         redis,
         keys,
-        3 * config.heartbeat_interval_ms + 5000,
+        liveness(config.heartbeat_interval_ms).gatewayStaleMs,
         config.event_store.redis.ttl_ms,
       ),
       statuses,

@@ -23,6 +23,7 @@ import type {
   IServerAdapter,
   UIConfig,
 } from '@bull-board/api/typings/app';
+import { coerceError } from '../shared/errors.js';
 import { errorBody, type HttpRequest, type HttpResponse } from './router.js';
 
 const TYPES: Record<string, string> = {
@@ -242,7 +243,7 @@ export class UwsBoardAdapter implements IServerAdapter {
         headers: req.headers,
       });
     } catch (err) {
-      const error = err instanceof Error ? err : new Error(String(err));
+      const error = coerceError(err);
       if (!this.errorHandler) throw error;
       result = this.errorHandler(error);
     }

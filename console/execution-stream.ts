@@ -5,6 +5,7 @@
  * the gateway's receive time), so identical output lines are still all delivered.
  */
 import type { Logger } from 'pino';
+import { errorMessage } from '../shared/errors.js';
 import { isEndRecord, parseStreamRecord } from '../store/output/output-publisher.js';
 import type { StreamSink } from './router.js';
 
@@ -145,7 +146,7 @@ export async function openExecutionStream(
           if (ended) finish(ended.outcome);
         },
         (err: unknown) => {
-          deps.logger.debug({ err: String(err), execution_id: id }, 'execution end check failed');
+          deps.logger.debug({ err: errorMessage(err), execution_id: id }, 'execution end check failed');
         },
       );
     };

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import type { Logger } from 'pino';
+import { errorMessage } from '../shared/errors.js';
 import { packageRoot } from '../shared/paths.js';
 import { errorBody, type HttpRequest, type HttpResponse, type Router } from './router.js';
 
@@ -110,7 +111,7 @@ export function mountUi(router: Router, options: UiOptions = {}): Router {
     files = loadStaticFiles(dir);
   } catch (err) {
     // A broken install must not take the API down with it; the UI routes say what is missing.
-    options.logger?.warn({ dir, err: (err as Error).message }, 'web UI assets not found; / will answer 404');
+    options.logger?.warn({ dir, err: errorMessage(err) }, 'web UI assets not found; / will answer 404');
     files = new Map();
   }
   const missing = (what: string): HttpResponse => ({

@@ -75,7 +75,7 @@ export class AgentConnection implements ResultSource {
     return this.sendText(encode(message), message.type);
   }
 
-  /** `send` for a message already encoded by its publisher (instructions from the channel). */
+  /** `send` for a message already encoded by its publisher (instructions from the inbox stream). */
   sendText(text: string, type: GatewayMessage['type']): boolean {
     const ws = this.ws;
     if (!ws || this.phase === 'closed') return false;

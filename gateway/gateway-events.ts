@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 
 /** What a gateway reports to whoever watches it (metrics, tests). Names are `noun:verb`. */
@@ -28,9 +29,6 @@ export function safeEmit<K extends keyof GatewayEventMap>(
     // The generic overloads of EventEmitter<T> cannot follow K here; the map above is the contract.
     (events.emit as (n: string, ...a: unknown[]) => boolean)(name, ...args);
   } catch (err) {
-    logger.error(
-      { err: err instanceof Error ? err.message : String(err), event: name },
-      'gateway event listener threw',
-    );
+    logger.error({ err: errorMessage(err), event: name }, 'gateway event listener threw');
   }
 }

@@ -1,6 +1,6 @@
 /**
  * createGateway: assembles the agent endpoint (uWS), the session controller, the Redis registry,
- * the channel subscriber and the result/output forwarders. Takes a connected ioredis client and a
+ * the inbox reader and the result/output forwarders. Takes a connected ioredis client and a
  * logger; builds nothing from config files itself (that is start.ts, the process wiring).
  */
 
@@ -10,8 +10,11 @@ import { hostname } from 'node:os';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { bearerToken, createTokenVerifier } from '../shared/auth.js';
+import { parseListenAddress } from '../shared/config/listen-address.js';
 import type { ServerConfig } from '../shared/config/types.js';
+import { errorMessage } from '../shared/errors.js';
 import { Keys, QUEUE_NAMES } from '../shared/keys.js';
+import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
 import { InboxReader } from '../store/inbox/gateway-inbox.js';
@@ -23,7 +26,6 @@ import { createAgentEndpoint } from './agent-endpoint.js';
 import { type GatewayEventMap, safeEmit } from './gateway-events.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
 import { InstructionDelivery } from './instruction-delivery.js';
-import { parseListenAddress } from './listen-address.js';
 import { type JobQueue, ResultForwarder } from './result-forwarder.js';
 import { SessionController } from './session-controller.js';
 import { SessionTable } from './session-table.js';
@@ -81,7 +83,7 @@ export function defaultLimits(heartbeatIntervalMs: number): GatewayLimits {
     maxPayloadBytes: 1024 * 1024,
     maxBackpressureBytes: 4 * 1024 * 1024,
     enqueueTimeoutMs: 10_000,
-    registerTimeoutMs: Math.max(3 * heartbeatIntervalMs, 10_000),
+    registerTimeoutMs: liveness(heartbeatIntervalMs).registerTimeoutMs,
     maxPendingResults: 200_000,
     maxPendingOutput: 50_000,
     outputBufferLines: 1000,
@@ -95,11 +97,12 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const id =
     opts.gatewayId ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}-${randomBytes(4).toString('hex')}`;
   const logger = opts.logger.child({ gateway: id });
+  const live = liveness(config.heartbeat_interval_ms);
   const limits = { ...defaultLimits(config.heartbeat_interval_ms), ...opts.limits };
   const keys = new Keys(config.redis.prefix);
   const events = new EventEmitter<GatewayEventMap>();
   const table = new SessionTable();
-  const registry = opts.registry ?? new RedisRegistry(redis, keys, 3 * config.heartbeat_interval_ms);
+  const registry = opts.registry ?? new RedisRegistry(redis, keys, live.registryTtlMs);
   // The queues get a connection of their own: BullMQ defines its ~50 scripts on the client it is
   // given, and ioredis copies every defined script into each pipeline made on that client — which
   // made the registry's and output's many small pipelines the gateway's largest CPU cost.
@@ -178,8 +181,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const endpoint = createAgentEndpoint({
     tls,
     maxPayloadBytes: limits.maxPayloadBytes,
-    // Above one heartbeat interval, so only a truly silent socket (no heartbeat, no pong) times out.
-    idleTimeoutSeconds: clampIdleTimeout((3 * config.heartbeat_interval_ms) / 1000),
+    idleTimeoutSeconds: clampIdleTimeout(live.idleTimeoutSeconds),
     maxBackpressureBytes: limits.maxBackpressureBytes,
     logger,
     handlers: {
@@ -200,7 +202,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const subscriber = new InboxReader(
     redis.duplicate(),
     keys.gatewayInbox(id),
-    (text) => delivery.channelMessage(text),
+    (text) => delivery.inboxRecord(text),
     logger,
     () => void announce(),
   );
@@ -209,7 +211,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
 
   const announce = () =>
     registry.announce(id, Date.now()).catch((err: unknown) => {
-      logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'gateway announce failed');
+      logger.debug({ err: errorMessage(err) }, 'gateway announce failed');
     });
 
   const drain = (): Promise<void> => {
@@ -245,7 +247,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       sweepTimer = setInterval(() => {
         controller.sweep(Date.now(), limits.registerTimeoutMs);
         void announce();
-      }, config.heartbeat_interval_ms);
+      }, live.heartbeatMs);
       sweepTimer.unref();
       return { port };
     },

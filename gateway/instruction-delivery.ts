@@ -1,14 +1,11 @@
 /**
- * What arrives on this gateway's channel: instructions to hand to a held agent, and kicks for
+ * What arrives in this gateway's inbox stream: instructions to hand to a held agent, and kicks for
  * sessions replaced elsewhere. Anything that cannot be delivered becomes an `undeliverable` job on
  * the results queue, so the reconciler hears about it instead of waiting for a deadline.
  */
 
-import {
-  type ChannelMessage,
-  decodeChannelMessage,
-  type InstructionEnvelope,
-} from '../shared/inbox-record.js';
+import { errorMessage } from '../shared/errors.js';
+import { decodeInboxRecord, type InboxRecord, type InstructionEnvelope } from '../shared/inbox-record.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
 import { assertNever } from '../shared/types.js';
@@ -30,10 +27,11 @@ export interface InstructionDeliveryDeps {
 export class InstructionDelivery {
   constructor(private readonly d: InstructionDeliveryDeps) {}
 
-  channelMessage(text: string): void {
-    const msg: ChannelMessage | null = decodeChannelMessage(text);
+  /** One inbox stream record, as the publisher encoded it. */
+  inboxRecord(text: string): void {
+    const msg: InboxRecord | null = decodeInboxRecord(text);
     if (!msg) {
-      this.d.logger.warn({ bytes: text.length }, 'ignoring malformed gateway channel message');
+      this.d.logger.warn({ bytes: text.length }, 'ignoring malformed gateway inbox record');
       return;
     }
     switch (msg.kind) {
@@ -48,7 +46,7 @@ export class InstructionDelivery {
         break;
       }
       default:
-        assertNever(msg, 'gateway channel message');
+        assertNever(msg, 'gateway inbox record');
     }
   }
 
@@ -83,9 +81,8 @@ export class InstructionDelivery {
       await this.d.results.add(job.name, job.data, job.opts);
     } catch (err) {
       // Last resort: the reconciler's deadline job turns the silence into a timeout.
-      const error = err instanceof Error ? err.message : String(err);
       this.d.logger.error(
-        { err: error, instruction: instructionId },
+        { err: errorMessage(err), instruction: instructionId },
         'cannot report undeliverable instruction',
       );
     }

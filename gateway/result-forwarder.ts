@@ -6,6 +6,8 @@
  * or timed-out enqueue sends no ack: the agent keeps the result and re-sends it, to this gateway
  * or another. A result re-sent to this gateway after it was enqueued is acked without a new job.
  */
+
+import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { withTimeout } from '../shared/with-timeout.js';
 import { type ForwardedMessage, type JobSpec, RESULTS_PER_JOB, type ResultItem, resultsJob } from './jobs.js';
@@ -153,7 +155,7 @@ export class ResultForwarder {
       }
       this.opts.onBatch?.({ ok: true, count: batch.length });
     } catch (err) {
-      const error = err instanceof Error ? err.message : String(err);
+      const error = errorMessage(err);
       if (!this.enqueueFailed) {
         this.enqueueFailed = true;
         this.opts.logger.error(

@@ -1,7 +1,7 @@
 /**
  * What travels to a gateway through its inbox stream (`keys.gatewayInbox(gatewayId)`): instructions for an
  * agent it holds, and kicks telling it that a newer session of one of its agents registered elsewhere.
- * Pure schema; publishers use `publishInstruction` / `encodeChannelMessage`.
+ * Pure schema; publishers use `publishInstruction` / `encodeInboxRecord`.
  *
  * An instruction is framed as two JSON texts joined by a newline (JSON.stringify never emits a raw
  * one): the envelope (`kind`, `agent`, `session_id`, `type`, `instruction_id`), then the agent-bound
@@ -11,6 +11,7 @@
  * publish here; the agent validates every message it receives. Kicks are one JSON text.
  */
 import { z } from 'zod';
+import { parseJsonWith } from './parse-json.js';
 import type { CancelMessage, RunMessage } from './protocol.js';
 
 export type Instruction = RunMessage | CancelMessage;
@@ -37,29 +38,27 @@ export const KickEnvelope = z.object({
 export type KickEnvelope = z.infer<typeof KickEnvelope>;
 
 const Header = z.discriminatedUnion('kind', [InstructionEnvelope, KickEnvelope]);
-export type ChannelMessage = InstructionEnvelope | KickEnvelope;
+/** One inbox stream entry, as the gateway reads it. */
+export type InboxRecord = InstructionEnvelope | KickEnvelope;
 
 /** What publishers hand over: an instruction as a message object, or a kick. */
-export type ChannelInput =
+export type InboxRecordInput =
   | { kind: 'instruction'; agent: string; session_id: string | null; message: Instruction }
   | KickEnvelope;
 
-export function encodeChannelMessage(input: ChannelInput): string {
+export function encodeInboxRecord(input: InboxRecordInput): string {
   if (input.kind === 'kick') return JSON.stringify(input);
   const { message, ...rest } = input;
   const header = { ...rest, type: message.type, instruction_id: message.instruction_id };
   return `${JSON.stringify(header)}\n${JSON.stringify(message)}`;
 }
 
-export function decodeChannelMessage(text: string): ChannelMessage | null {
+/** The record, or null when it is malformed (wrong framing, bad envelope, no message). */
+export function decodeInboxRecord(text: string): InboxRecord | null {
   const nl = text.indexOf('\n');
-  try {
-    const parsed = Header.safeParse(JSON.parse(nl < 0 ? text : text.slice(0, nl)));
-    if (!parsed.success) return null;
-    if (parsed.data.kind === 'kick') return nl < 0 ? parsed.data : null;
-    const messageJson = nl < 0 ? '' : text.slice(nl + 1);
-    return messageJson.length >= 2 ? { ...parsed.data, message_json: messageJson } : null;
-  } catch {
-    return null;
-  }
+  const header = parseJsonWith(Header, nl < 0 ? text : text.slice(0, nl));
+  if (!header) return null;
+  if (header.kind === 'kick') return nl < 0 ? header : null;
+  const messageJson = nl < 0 ? '' : text.slice(nl + 1);
+  return messageJson.length >= 2 ? { ...header, message_json: messageJson } : null;
 }

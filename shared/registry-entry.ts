@@ -3,6 +3,7 @@
  * Pure encode/decode so readers (reconciler, HTTP API) and the gateway agree on the layout.
  */
 import { z } from 'zod';
+import { parseJsonWith } from './parse-json.js';
 import { LabelsSchema } from './protocol.js';
 import type { ExecutorType, Labels } from './types.js';
 
@@ -40,10 +41,8 @@ export function encodeRegistryEntry(entry: RegistryEntry): Record<string, string
 
 const jsonString = <T extends z.ZodType>(schema: T) =>
   z.string().transform((text, ctx): z.infer<T> => {
-    try {
-      const parsed = schema.safeParse(JSON.parse(text));
-      if (parsed.success) return parsed.data;
-    } catch {}
+    const value = parseJsonWith(schema, text);
+    if (value !== null) return value;
     ctx.addIssue({ code: 'custom', message: 'invalid JSON field' });
     return z.NEVER;
   });

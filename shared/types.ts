@@ -130,8 +130,5 @@ export function assertNever(x: never, what = 'value'): never {
   throw new Error(`unexpected ${what}: ${JSON.stringify(x)}`);
 }
 
-/** Turn anything thrown into an Error (catch sites get `unknown`). */
-export function coerceError(err: unknown): Error {
-  if (err instanceof Error) return err;
-  return new Error(typeof err === 'string' ? err : JSON.stringify(err));
-}
+/** Kept for the imports that predate shared/errors.ts. */
+export { coerceError } from './errors.js';

@@ -626,6 +626,14 @@ t.test('parseListenAddress', async (t) => {
   t.same(parseListenAddress('[::1]:80'), { host: '::1', port: 80 });
   t.throws(() => parseListenAddress('7070'));
   t.throws(() => parseListenAddress(':70000'));
+  // The one rule for config, gateway and console: the config loader's strict one.
+  t.throws(
+    () => parseListenAddress(' :7070'),
+    /must be "host:port", ":port" or "\[v6addr\]:port", got " :7070"/,
+  );
+  t.throws(() => parseListenAddress('[a b]:80'), 'only address characters inside brackets');
+  t.throws(() => parseListenAddress('[::1:80'), 'no stray bracket');
+  t.throws(() => parseListenAddress(':70000'), /port 70000 is out of range \(0-65535\)/);
 });
 
 t.test('redactConfig hides secrets and copies', async (t) => {

@@ -1,10 +1,10 @@
 /** Pure decisions of the gateway, tested with literals: tokens, scopes, globs, parsing, job ids. */
 import t from 'tap';
 import { connectReconcileJob, resultJob, safeJobId } from '../gateway/jobs.js';
-import { parseListenAddress } from '../gateway/listen-address.js';
 import { clampIdleTimeout } from '../gateway/uws.js';
 import { bearerToken, checkScope, createTokenVerifier, globMatch, type TokenGrant } from '../shared/auth.js';
-import { decodeChannelMessage, encodeChannelMessage } from '../shared/inbox-record.js';
+import { parseListenAddress } from '../shared/config/listen-address.js';
+import { decodeInboxRecord, encodeInboxRecord } from '../shared/inbox-record.js';
 import { decodeRegistryEntry, encodeRegistryEntry, type RegistryEntry } from '../shared/registry-entry.js';
 
 const verify = createTokenVerifier({
@@ -109,23 +109,23 @@ t.test('registry entry round trip', async (t) => {
   t.equal(decodeRegistryEntry(partial), null, 'partial');
 });
 
-t.test('gateway channel messages', async (t) => {
-  t.equal(decodeChannelMessage('nope'), null);
+t.test('gateway inbox records', async (t) => {
+  t.equal(decodeInboxRecord('nope'), null);
   const env = '{"kind":"instruction","agent":"a","type":"run","instruction_id":"i"}';
-  t.equal(decodeChannelMessage(`${env.replace('"run"', '"hello"')}\n{}`), null, 'bad type');
-  t.equal(decodeChannelMessage(`${env.replace(',"instruction_id":"i"', '')}\n{}`), null, 'no id');
-  t.equal(decodeChannelMessage(env), null, 'no message');
+  t.equal(decodeInboxRecord(`${env.replace('"run"', '"hello"')}\n{}`), null, 'bad type');
+  t.equal(decodeInboxRecord(`${env.replace(',"instruction_id":"i"', '')}\n{}`), null, 'no id');
+  t.equal(decodeInboxRecord(env), null, 'no message');
   t.equal(
-    decodeChannelMessage('{"kind":"kick","agent":"a","session_id":"s","by_gateway":"g"}\n{}'),
+    decodeInboxRecord('{"kind":"kick","agent":"a","session_id":"s","by_gateway":"g"}\n{}'),
     null,
     'a kick has no message',
   );
-  t.match(decodeChannelMessage('{"kind":"kick","agent":"a","session_id":"s","by_gateway":"g"}'), {
+  t.match(decodeInboxRecord('{"kind":"kick","agent":"a","session_id":"s","by_gateway":"g"}'), {
     kind: 'kick',
   });
   const cancel = { type: 'cancel', instruction_id: 'i', execution_id: null, reason: 'r' } as const;
-  const text = encodeChannelMessage({ kind: 'instruction', agent: 'a', session_id: null, message: cancel });
-  const decoded = decodeChannelMessage(text);
+  const text = encodeInboxRecord({ kind: 'instruction', agent: 'a', session_id: null, message: cancel });
+  const decoded = decodeInboxRecord(text);
   t.same(decoded, {
     kind: 'instruction',
     agent: 'a',

@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import type { Keys } from '../shared/keys.js';
 import { QUEUE_NAMES } from '../shared/keys.js';
+import { liveness } from '../shared/liveness.js';
 import { CloseCode, PROTOCOL_VERSION } from '../shared/protocol.js';
 import type { RegistryEntry } from '../shared/registry-entry.js';
 import { RedisRegistry } from '../store/registry/redis-registry.js';
@@ -171,7 +172,7 @@ t.test('a batch before register closes 4409', async (t) => {
 /** A RedisRegistry that records how many entries each heartbeat write carried. */
 function countingRegistry(calls: number[]): (redis: Redis, keys: Keys) => Registry {
   return (redis, keys) => {
-    const inner = new RedisRegistry(redis, keys, 3 * 2000);
+    const inner = new RedisRegistry(redis, keys, liveness(2000).registryTtlMs);
     return Object.assign(Object.create(inner) as Registry, {
       heartbeat(entries: readonly RegistryEntry[]) {
         calls.push(entries.length);

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { Queue } from 'bullmq';
 import t from 'tap';
 import { safeJobId } from '../gateway/jobs.js';
-import { encodeChannelMessage } from '../shared/inbox-record.js';
+import { encodeInboxRecord } from '../shared/inbox-record.js';
 import { QUEUE_NAMES } from '../shared/keys.js';
 import { CloseCode, type RunMessage, type TaskResultMessage } from '../shared/protocol.js';
 import { sendToGateway } from '../store/inbox/gateway-inbox.js';
@@ -120,7 +120,7 @@ t.test('an instruction the gateway cannot deliver becomes an undeliverable resul
   const agent = new TestAgent(gw.url);
   t.teardown(() => agent.close());
   await agent.register('moved-01');
-  const entry = encodeChannelMessage({
+  const entry = encodeInboxRecord({
     kind: 'instruction',
     agent: 'ghost-01',
     session_id: null,
@@ -140,7 +140,7 @@ t.test('an instruction the gateway cannot deliver becomes an undeliverable resul
     reason: 'agent not connected to gateway gw-d',
   });
   // A held agent but an older session: also undeliverable, never sent to the new session.
-  const old = encodeChannelMessage({
+  const old = encodeInboxRecord({
     kind: 'instruction',
     agent: 'moved-01',
     session_id: 'old-session',

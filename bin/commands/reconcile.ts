@@ -4,6 +4,7 @@
  * a summary. Exits non-zero if anything failed or timed out (docs/cli.md).
  */
 import { parseDuration } from '../../shared/duration.js';
+import { errorMessage } from '../../shared/errors.js';
 import type { ReconcileAccepted, RunProgress } from '../cli/api-types.js';
 import {
   type CliIo,
@@ -48,7 +49,7 @@ export async function reconcile(argv: string[], io: CliIo): Promise<number> {
       try {
         timeoutMs = parseDuration(timeoutFlag);
       } catch (err) {
-        throw new UsageError(`--timeout: ${(err as Error).message}`, USAGE);
+        throw new UsageError(`--timeout: ${errorMessage(err)}`, USAGE);
       }
       if (timeoutMs <= 0) throw new UsageError('--timeout must be more than 0', USAGE);
     }

@@ -1,6 +1,6 @@
 /** agent.hcl → AgentConfig, every field and default as SPEC.md "agent.hcl" lists them. */
 import { hostname as osHostname } from 'node:os';
-import type { BodySchema } from './body-reader.js';
+import type { BodySchema } from './config-body-reader.js';
 import type { Env } from './env.js';
 import { LOG_SCHEMA, openConfig, readLog, throwIfErrors } from './open-config.js';
 import type { AgentConfig } from './types.js';

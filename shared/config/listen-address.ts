@@ -1,8 +1,13 @@
 import type { ListenAddress } from './types.js';
 
 /**
- * Splits "host:port", ":port" or "[v6]:port"; an empty host means all interfaces.
- * Throws an Error whose message is fit for an operator.
+ * Splits "host:port", ":port" or "[v6]:port"; an empty host means all interfaces. Throws an
+ * Error whose message is fit for an operator (the config loader shows it after the field name).
+ *
+ * The one rule for every listener (agents, HTTP). It is the config loader's strict rule: no
+ * whitespace, no stray brackets, only address characters inside `[...]`. The gateway and the
+ * console parse addresses the loader already checked, so a looser rule there (the gateway once
+ * trimmed and took anything in brackets) could only accept what a config file never passes.
  */
 export function parseListenAddress(text: string): ListenAddress {
   const m = /^(\[[0-9A-Fa-f:.%a-zA-Z]+\]|[^:[\]\s]*):(\d{1,5})$/.exec(text);

@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { errorMessage } from '../errors.js';
 import { parseAgentConfig } from './agent-config.js';
 import { ConfigError } from './config-error.js';
 import type { Env } from './env.js';
@@ -22,7 +23,7 @@ async function readSource(file: string): Promise<string> {
     return await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const message = code === 'ENOENT' ? 'no such file' : `cannot read: ${(err as Error).message}`;
+    const message = code === 'ENOENT' ? 'no such file' : `cannot read: ${errorMessage(err)}`;
     throw new ConfigError([{ file, line: 0, field: '', message }]);
   }
 }

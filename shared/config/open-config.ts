@@ -1,7 +1,7 @@
 /** The steps server.hcl and agent.hcl share: parse, outline, and the root body reader. */
 import { HclSyntaxError, outlineHcl } from '../hcl/outline.js';
 import { parseHcl } from '../hcl/parse.js';
-import { BodyReader, type BodySchema, type ReadContext } from './body-reader.js';
+import { type BodySchema, ConfigBodyReader, type ReadContext } from './config-body-reader.js';
 import { ConfigError } from './config-error.js';
 import type { Env } from './env.js';
 import type { LogConfig, LogFormat, LogLevel } from './types.js';
@@ -14,7 +14,7 @@ export async function openConfig(
   source: string,
   env: Env,
   schema: BodySchema,
-): Promise<{ ctx: ReadContext; root: BodyReader }> {
+): Promise<{ ctx: ReadContext; root: ConfigBodyReader }> {
   if (source.length > MAX_CONFIG_BYTES) {
     throw new ConfigError([{ file, line: 0, field: '', message: `larger than ${MAX_CONFIG_BYTES} bytes` }]);
   }
@@ -34,7 +34,7 @@ export async function openConfig(
     throw new ConfigError([{ file, line: e.line, field: '', message: `syntax error: ${e.message}` }]);
   }
   const ctx: ReadContext = { file, env, errors: [] };
-  const root = new BodyReader(ctx, '', 1, true, outline, parsed.json, schema);
+  const root = new ConfigBodyReader(ctx, '', 1, true, outline, parsed.json, schema);
   return { ctx, root };
 }
 
@@ -47,7 +47,7 @@ export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const satisfies 
 export const LOG_FORMATS = ['json', 'pretty'] as const satisfies readonly LogFormat[];
 export const LOG_SCHEMA: BodySchema = { attributes: ['level', 'format'], blocks: {} };
 
-export function readLog(r: BodyReader): LogConfig {
+export function readLog(r: ConfigBodyReader): LogConfig {
   return {
     level: r.enumValue('level', LOG_LEVELS) ?? 'info',
     format: r.enumValue('format', LOG_FORMATS) ?? 'json',

@@ -1,6 +1,9 @@
 /** server.hcl → ServerConfig, every field and default as SPEC.md "server.hcl" lists them. */
+
+import { errorMessage } from '../errors.js';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../liveness.js';
 import { DRIFT_POLICIES, type DriftPolicy } from '../types.js';
-import type { BodyReader, BodySchema } from './body-reader.js';
+import type { BodySchema, ConfigBodyReader } from './config-body-reader.js';
 import type { Env } from './env.js';
 import { parseListenAddress } from './listen-address.js';
 import { LOG_SCHEMA, openConfig, readLog, throwIfErrors } from './open-config.js';
@@ -59,31 +62,31 @@ export function requiresAlertWebhook(policy: DriftPolicy): boolean {
   return policy === 'remediate_and_alert' || policy === 'alert_only';
 }
 
-function listen(r: BodyReader, name: string, fallback: string): string {
+function listen(r: ConfigBodyReader, name: string, fallback: string): string {
   const v = r.string(name);
   if (v === undefined) return fallback;
   try {
     parseListenAddress(v);
   } catch (err) {
-    r.error(name, (err as Error).message, r.lineOf(name));
+    r.error(name, errorMessage(err), r.lineOf(name));
   }
   return v;
 }
 
 /** A secret or path that, when given, must not be empty (an empty env var is a likely mistake). */
-function optional(r: BodyReader, name: string): string | null {
+function optional(r: ConfigBodyReader, name: string): string | null {
   const v = r.string(name);
   if (v === '') r.error(name, 'must not be empty (leave it out instead)', r.lineOf(name));
   return v || null;
 }
 
-function tokenList(r: BodyReader, name: string): string[] | undefined {
+function tokenList(r: ConfigBodyReader, name: string): string[] | undefined {
   const list = r.stringList(name);
   if (list?.some((t) => t === '')) r.error(name, 'tokens must not be empty', r.lineOf(name));
   return list;
 }
 
-function redisUrl(r: BodyReader, name: string, fallback: string): string {
+function redisUrl(r: ConfigBodyReader, name: string, fallback: string): string {
   const v = r.string(name);
   if (v !== undefined && !/^rediss?:\/\/./.test(v)) {
     r.error(name, `must be a redis:// or rediss:// URL, got ${JSON.stringify(v)}`, r.lineOf(name));
@@ -91,7 +94,7 @@ function redisUrl(r: BodyReader, name: string, fallback: string): string {
   return v ?? fallback;
 }
 
-function httpUrl(r: BodyReader, name: string): string | null {
+function httpUrl(r: ConfigBodyReader, name: string): string | null {
   const v = optional(r, name);
   if (v === null) return null;
   let ok = false;
@@ -105,7 +108,7 @@ function httpUrl(r: BodyReader, name: string): string | null {
   return v;
 }
 
-function scopedToken(id: string, r: BodyReader): ScopedAgentToken {
+function scopedToken(id: string, r: ConfigBodyReader): ScopedAgentToken {
   const pattern = optional(r, 'name_pattern');
   if (pattern !== null && /[[\]{}!]/.test(pattern)) {
     r.error('name_pattern', 'only * and ? are special in a name pattern', r.lineOf('name_pattern'));
@@ -119,9 +122,9 @@ function scopedToken(id: string, r: BodyReader): ScopedAgentToken {
 }
 
 function checkTokens(
-  s: BodyReader,
+  s: ConfigBodyReader,
   agentTokens: string[] | undefined,
-  scoped: { token: ScopedAgentToken; reader: BodyReader }[],
+  scoped: { token: ScopedAgentToken; reader: ConfigBodyReader }[],
 ): void {
   // A present but mistyped list already has its own error.
   const mistyped = s.has('agent_tokens') && agentTokens === undefined;
@@ -222,7 +225,7 @@ export async function parseServerConfig(
     scoped_agent_tokens: scoped.map((x) => x.token),
     api_tokens: tokenList(s, 'api_tokens') ?? [],
     api_read_access: s.enumValue('api_read_access', API_READ_ACCESS) ?? 'open',
-    heartbeat_interval_ms: s.duration('heartbeat_interval') ?? 10_000,
+    heartbeat_interval_ms: s.duration('heartbeat_interval') ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     redis: redisConfig,
     git: {
       url: git.requiredString('url', git.present ? 'required' : 'required: add git { url = "..." }') ?? '',

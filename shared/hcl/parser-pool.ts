@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { gunzip } from 'node:zlib';
+import { errorMessage } from '../errors.js';
 import { type FromWorker, type ToWorker, WORKER_SOURCE, type WorkerData } from './parser-worker.js';
 
 /** hcl2json did not answer: it ran past the timeout or its runtime died. Not a syntax error. */
@@ -85,7 +86,7 @@ export async function parseInThread(file: string, text: string): Promise<RawPars
   try {
     return { ok: true, value: await parse(file, text) };
   } catch (err) {
-    return { ok: false, message: err instanceof Error ? err.message : String(err) };
+    return { ok: false, message: errorMessage(err) };
   }
 }
 
@@ -154,7 +155,7 @@ export class ParserPool {
       };
       worker = new Worker(this.source, { eval: true, execArgv: [], workerData });
     } catch (err) {
-      this.broken(`worker threads cannot start: ${messageOf(err)}`);
+      this.broken(`worker threads cannot start: ${errorMessage(err)}`);
       return null;
     }
     this.started++;
@@ -167,12 +168,12 @@ export class ParserPool {
         const message: ToWorker = { type: 'module', module };
         if (!slot.dead) worker.postMessage(message);
       },
-      (err: unknown) => this.broken(`hcl2json's WASM did not load: ${messageOf(err)}`),
+      (err: unknown) => this.broken(`hcl2json's WASM did not load: ${errorMessage(err)}`),
     );
     let failure = '';
     worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
     worker.on('error', (err) => {
-      failure = messageOf(err);
+      failure = errorMessage(err);
     });
     worker.on('exit', (code) => this.onExit(slot, failure || `exit code ${code}`));
     return slot;
@@ -263,10 +264,6 @@ export class ParserPool {
 
 function inThread(job: Job): void {
   parseInThread(job.file, job.text).then(job.resolve, job.reject);
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 let shared: ParserPool | null = null;

@@ -1,7 +1,7 @@
 /** One executor block to a Step, every field defaulted as SPEC.md's executor tables say. */
 import { ON_FAILURE, type Step, SYSTEMD_STATES } from '../types.js';
-import { BodyReader, type BuildEnv } from './body-reader.js';
 import type { BlockDecl } from './load-file.js';
+import { type BuildEnv, ManifestBlockReader } from './manifest-block-reader.js';
 
 const USER_NAME = /^[a-z_][a-z0-9_-]*[$]?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -12,7 +12,7 @@ export const SHELL_FIELDS = ['check', 'command', 'working_dir', 'run_as', 'env',
 export const SYSTEMD_FIELDS = ['unit', 'state', 'enabled'] as const;
 export const MISE_FIELDS = ['working_dir', 'check_task', 'apply_task'] as const;
 
-function shell(r: BodyReader, name: string): Step {
+function shell(r: ManifestBlockReader, name: string): Step {
   const check = r.string('check', true);
   const command = r.string('command', true);
   const workingDir = r.string('working_dir', false);
@@ -39,7 +39,7 @@ function shell(r: BodyReader, name: string): Step {
   };
 }
 
-function systemd(r: BodyReader, name: string): Step {
+function systemd(r: ManifestBlockReader, name: string): Step {
   const unit = r.string('unit', true);
   if (unit.trim() !== '' && !UNIT.test(unit)) {
     r.error(
@@ -51,14 +51,14 @@ function systemd(r: BodyReader, name: string): Step {
   return { type: 'systemd', name, unit, state, enabled: r.bool('enabled', true) };
 }
 
-function mise(r: BodyReader, name: string, env: BuildEnv): Step {
+function mise(r: ManifestBlockReader, name: string, env: BuildEnv): Step {
   const workingDir = r.string('working_dir', true);
   const checkTask = r.string('check_task', false, 'check');
   const applyTask = r.string('apply_task', false, 'apply');
   const [gitBlock] = r.blocks('git', 1);
   let git: { url: string; branch: string } | null = null;
   if (gitBlock) {
-    const g = new BodyReader(gitBlock, `${r.what}: git`, env, ['url', 'branch'], []);
+    const g = new ManifestBlockReader(gitBlock, `${r.what}: git`, env, ['url', 'branch'], []);
     for (const b of gitBlock.blocks) g.error(b, `unknown block "${b.type}"`);
     git = { url: g.string('url', true), branch: g.string('branch', false, 'main') };
   }
@@ -71,17 +71,17 @@ export function buildStep(block: BlockDecl, env: BuildEnv): Step {
   const what = `${block.type} "${name}"`;
   switch (block.type) {
     case 'shell': {
-      const r = new BodyReader(block, what, env, SHELL_FIELDS, []);
+      const r = new ManifestBlockReader(block, what, env, SHELL_FIELDS, []);
       for (const b of block.blocks) r.error(b, `unknown block "${b.type}"`);
       return shell(r, name);
     }
     case 'systemd': {
-      const r = new BodyReader(block, what, env, SYSTEMD_FIELDS, []);
+      const r = new ManifestBlockReader(block, what, env, SYSTEMD_FIELDS, []);
       for (const b of block.blocks) r.error(b, `unknown block "${b.type}"`);
       return systemd(r, name);
     }
     default: {
-      const r = new BodyReader(block, what, env, MISE_FIELDS, ['git']);
+      const r = new ManifestBlockReader(block, what, env, MISE_FIELDS, ['git']);
       for (const b of block.blocks)
         if (b.type !== 'git') r.error(b, `unknown block "${b.type}"; expected git`);
       return mise(r, name, env);

@@ -10,9 +10,9 @@ import {
   type SelectorOperator,
   type Step,
 } from '../types.js';
-import { BodyReader, type BuildEnv, IDENTIFIER } from './body-reader.js';
 import { buildStep } from './build-step.js';
 import type { BlockDecl } from './load-file.js';
+import { type BuildEnv, IDENTIFIER, ManifestBlockReader } from './manifest-block-reader.js';
 
 const TASK_BLOCKS = ['drift', 'selector', ...EXECUTOR_TYPES];
 
@@ -60,14 +60,20 @@ function matchExpression(item: Value, at: string, fail: (m: string) => void): Ma
   return ok ? { key: key as string, operator: op, values: values as string[] } : null;
 }
 
-function selector(task: BodyReader, env: BuildEnv, name: string): CompiledTask['selector'] {
+function selector(task: ManifestBlockReader, env: BuildEnv, name: string): CompiledTask['selector'] {
   const [block] = task.blocks('selector', 1);
   const out: CompiledTask['selector'] = { match_labels: {}, match_expressions: [] };
   if (!block) {
     task.error(task.block, 'missing selector block (use selector { match_labels = { ... } })');
     return out;
   }
-  const r = new BodyReader(block, `task "${name}": selector`, env, ['match_labels', 'match_expressions'], []);
+  const r = new ManifestBlockReader(
+    block,
+    `task "${name}": selector`,
+    env,
+    ['match_labels', 'match_expressions'],
+    [],
+  );
   for (const b of block.blocks) r.error(b, `unknown block "${b.type}"`);
   out.match_labels = r.stringMap('match_labels');
   const got = r.value('match_expressions');
@@ -89,12 +95,12 @@ function selector(task: BodyReader, env: BuildEnv, name: string): CompiledTask['
 /** The task as compiled; problems go to `env` and bad fields read as their defaults. */
 export function buildTask(block: BlockDecl, env: BuildEnv, maxSteps: number): CompiledTask {
   const name = block.labels[0] ?? '';
-  const task = new BodyReader(block, `task "${name}"`, env, ['description'], TASK_BLOCKS);
+  const task = new ManifestBlockReader(block, `task "${name}"`, env, ['description'], TASK_BLOCKS);
   const description = task.string('description', false);
   const [driftBlock] = task.blocks('drift', 1);
   let drift: CompiledTask['drift'] = null;
   if (driftBlock) {
-    const d = new BodyReader(driftBlock, `task "${name}": drift`, env, ['policy'], []);
+    const d = new ManifestBlockReader(driftBlock, `task "${name}": drift`, env, ['policy'], []);
     for (const b of driftBlock.blocks) d.error(b, `unknown block "${b.type}"`);
     const policy = d.enumeration('policy', DRIFT_POLICIES, null);
     if (policy) drift = { policy };

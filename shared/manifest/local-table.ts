@@ -3,6 +3,8 @@
  * as Terraform shares them across the files of a module; each is evaluated once, on first use,
  * with its own budget. A local that fails is reported once, where it is declared.
  */
+
+import { errorMessage } from '../errors.js';
 import type { Budget } from '../hcl/eval/budget.js';
 import { evaluate } from '../hcl/eval/evaluate.js';
 import { ExprError } from '../hcl/eval/expr-error.js';
@@ -79,5 +81,5 @@ export class LocalTable {
 
 export function messageOf(err: unknown): string {
   if (err instanceof RangeError) return 'expression too deeply nested to evaluate';
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }

@@ -9,14 +9,14 @@ import { evaluate } from '../hcl/eval/evaluate.js';
 import { type Value, valuesEqual } from '../hcl/eval/value.js';
 import { type ParserPool, sharedParserPool } from '../hcl/parser-pool.js';
 import type { CompiledTask, SourceLocation } from '../types.js';
-import type { BuildEnv } from './body-reader.js';
-import { IDENTIFIER } from './body-reader.js';
 import { buildTask } from './build-task.js';
 import type { CompileDiagnostic, CompileResult, ManifestFile } from './compile.js';
 import { type CompileLimits, resolveLimits } from './limits.js';
 import type { AttrDecl, BlockDecl, FileUnit } from './load-file.js';
 import { loadUnits } from './load-units.js';
 import { AlreadyReported, type LocalDecl, LocalTable, messageOf } from './local-table.js';
+import type { BuildEnv } from './manifest-block-reader.js';
+import { IDENTIFIER } from './manifest-block-reader.js';
 
 const at = (file: string, line: number) => `${file}:${line}`;
 

@@ -17,6 +17,7 @@ import {
   sortKeyFloor,
 } from '../../shared/events.js';
 import type { Keys } from '../../shared/keys.js';
+import { parseJsonWith } from '../../shared/parse-json.js';
 import { canPipeline, type Executable, execAll } from '../redis/pipeline.js';
 import type { EventStore } from './event-store.js';
 
@@ -355,11 +356,5 @@ function positive(n: number, what: string): number {
 }
 
 function parseEvent(raw: unknown): FlukeEvent | null {
-  if (typeof raw !== 'string') return null;
-  try {
-    const parsed = FlukeEvent.safeParse(JSON.parse(raw));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
+  return parseJsonWith(FlukeEvent, raw);
 }

@@ -6,8 +6,9 @@
  * agent or session.
  */
 import type { Redis } from 'ioredis';
-import { encodeChannelMessage, type Instruction } from '../../shared/inbox-record.js';
+import { encodeInboxRecord, type Instruction } from '../../shared/inbox-record.js';
 import type { Keys } from '../../shared/keys.js';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS, liveness } from '../../shared/liveness.js';
 import { decodeRegistryEntry, type RegistryEntry } from '../../shared/registry-entry.js';
 import { type InboxBatcher, sendToGateway } from './gateway-inbox.js';
 
@@ -16,7 +17,7 @@ export type PublishOutcome =
   | { status: 'undeliverable'; reason: string };
 
 /** A gateway that has not announced itself for this long is taken for gone (3 × the default heartbeat). */
-export const DEFAULT_GATEWAY_STALE_MS = 30_000;
+export const DEFAULT_GATEWAY_STALE_MS = liveness(DEFAULT_HEARTBEAT_INTERVAL_MS).gatewayGoneMs;
 
 /**
  * `target` is the agent name (looked up now) or a registry entry the caller just read (saves a round
@@ -34,7 +35,7 @@ export async function publishInstruction(
   const entry =
     typeof target === 'string' ? decodeRegistryEntry(await redis.hgetall(keys.agent(target))) : target;
   if (!entry) return { status: 'undeliverable', reason: 'agent not connected' };
-  const text = encodeChannelMessage({
+  const text = encodeInboxRecord({
     kind: 'instruction',
     agent: entry.name,
     session_id: entry.session_id,

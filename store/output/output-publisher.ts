@@ -12,6 +12,7 @@
  * exist; a viewer learns that a silent execution ended by asking the stores (execution-stream.ts).
  */
 import type { ChainableCommander, Redis } from 'ioredis';
+import { errorMessage } from '../../shared/errors.js';
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
 import type { OutputMessage } from '../../shared/protocol.js';
@@ -199,10 +200,7 @@ export class OutputPublisher {
     } catch (err) {
       if (!this.failing) {
         this.failing = true;
-        this.opts.logger.warn(
-          { err: err instanceof Error ? err.message : String(err) },
-          'output publish failed',
-        );
+        this.opts.logger.warn({ err: errorMessage(err) }, 'output publish failed');
       }
     } finally {
       this.scheduled = false;

@@ -10,6 +10,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { errorMessage } from '../../shared/errors.js';
 
 /** Jobs looked at per queue per tick; due ones beyond this wait for the next tick. */
 const BATCH = 200;
@@ -71,7 +72,7 @@ export function keepPromoting(options: PromoterOptions): () => void {
         },
         (err: unknown) => {
           if (!failing)
-            options.logger.warn({ err: String(err) }, 'could not promote due delayed jobs; will retry');
+            options.logger.warn({ err: errorMessage(err) }, 'could not promote due delayed jobs; will retry');
           failing = true;
         },
       )

@@ -4,6 +4,7 @@
  * reconciler re-upserts them periodically (idempotent), so they come back within one period.
  */
 import type { Logger } from 'pino';
+import { errorMessage } from '../../shared/errors.js';
 import type { Queues } from './queues.js';
 
 export const POLL_SCHEDULER = 'git-poll';
@@ -33,7 +34,7 @@ export function keepSchedules(queues: Queues, pollIntervalMs: number, logger: Lo
         failing = false;
       },
       (err: unknown) => {
-        if (!failing) logger.warn({ err: String(err) }, 'could not upsert job schedulers; will retry');
+        if (!failing) logger.warn({ err: errorMessage(err) }, 'could not upsert job schedulers; will retry');
         failing = true;
       },
     );

@@ -5,6 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../shared/keys.js';
+import { parseJsonWith } from '../../shared/parse-json.js';
 import { LabelsSchema } from '../../shared/protocol.js';
 import { decodeRegistryEntry, type RegistryEntry } from '../../shared/registry-entry.js';
 import type { Labels } from '../../shared/types.js';
@@ -45,13 +46,7 @@ interface DirectoryCommands {
 }
 
 function decodeLabels(json: string | null): Labels | null {
-  if (json === null) return null;
-  try {
-    const parsed = LabelsSchema.safeParse(JSON.parse(json));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
+  return parseJsonWith(LabelsSchema, json);
 }
 
 export class RedisAgentDirectory implements AgentDirectory {

@@ -13,6 +13,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { ALERT_EVENTS, type AlertEvent } from '../../shared/alerts.js';
 import type { Keys } from '../../shared/keys.js';
+import { parseJsonWith } from '../../shared/parse-json.js';
 import {
   type DriftEpisode,
   isProblem,
@@ -538,8 +539,7 @@ function parseStatus(raw: unknown): TaskStatus | null {
 }
 
 function parseEpisode(raw: unknown): NewDriftEpisode | null {
-  const parsed = NewDriftEpisodeSchema.safeParse(parseJson(raw));
-  return parsed.success ? parsed.data : null;
+  return parseJsonWith(NewDriftEpisodeSchema, raw);
 }
 
 function compare(a: string, b: string): number {

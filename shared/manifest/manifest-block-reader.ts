@@ -1,7 +1,13 @@
 /**
- * Reads one block's attributes with the checks every field needs: known names only, required
- * ones present, the right type, enums in range. Every problem is reported, none thrown, so one
- * run lists all of them; a bad field reads as its default so checking can go on.
+ * Reads one manifest block's attributes with the checks every field needs: known names only,
+ * required ones present, the right type, enums in range. Every problem is reported, none thrown,
+ * so one run lists all of them; a bad field reads as its default so checking can go on.
+ *
+ * Not the config files' reader (shared/config/config-body-reader.ts), on purpose: here every
+ * attribute is an expression evaluated on demand (locals, functions, templates; numbers computed
+ * into text as Terraform does), with no process environment, and problems are reported by line
+ * and column through the compiler's BuildEnv. Config files hold literal values with `${VAR}`
+ * substitution and report by field path.
  */
 
 import { toText } from '../hcl/eval/evaluate.js';
@@ -38,7 +44,7 @@ function asText(v: Value, attr: AttrDecl, key?: string): Value {
   return v;
 }
 
-export class BodyReader {
+export class ManifestBlockReader {
   private readonly attrs = new Map<string, AttrDecl>();
 
   constructor(

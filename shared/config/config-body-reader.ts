@@ -1,8 +1,15 @@
 /**
- * Typed reads of one HCL body, pairing hcl2json's JSON (values, but keys sorted and no lines)
- * with the outline (what is a block and what an attribute, and where each sits). Every problem
- * is recorded in the shared context instead of thrown, so one run reports them all; a getter
- * that found a problem returns undefined and the caller falls back to its default.
+ * Typed reads of one body of a config file (server.hcl, agent.hcl), pairing hcl2json's JSON
+ * (values, but keys sorted and no lines) with the outline (what is a block and what an attribute,
+ * and where each sits). Every problem is recorded in the shared context instead of thrown, so one
+ * run reports them all; a getter that found a problem returns undefined and the caller falls back
+ * to its default.
+ *
+ * Not the manifest's reader (shared/manifest/manifest-block-reader.ts), on purpose: a config file
+ * holds literal values with `${VAR}` taken from the process environment, read as hcl2json gives
+ * them, and its problems are reported by field path (`server.tls.cert_file`) as ConfigIssues. A
+ * manifest holds expressions (locals, functions) evaluated per attribute, with no environment,
+ * and reports line and column. Same shape of API, different values and different errors.
  */
 import { DurationError, parseWholeMs } from '../duration.js';
 import type { HclAttribute, HclBlock } from '../hcl/outline.js';
@@ -43,7 +50,7 @@ function describe(v: unknown): string {
 
 const EMPTY: Body = { attributes: [], blocks: [] };
 
-export class BodyReader {
+export class ConfigBodyReader {
   /**
    * @param line where this block starts, or where its parent does when it is absent, so
    *   "missing" errors point somewhere useful.
@@ -105,7 +112,7 @@ export class BodyReader {
   }
 
   /** The single nested block `type`; absent → an empty reader (its getters give defaults). */
-  block(type: string, schema: BodySchema): BodyReader {
+  block(type: string, schema: BodySchema): ConfigBodyReader {
     const found = this.body.blocks.filter((b) => b.type === type && b.labels.length === 0);
     for (const dup of found.slice(1))
       this.error(type, `duplicate block (first at line ${found[0]?.line})`, dup.line);
@@ -113,13 +120,13 @@ export class BodyReader {
     const bodies = this.json[type];
     const json = Array.isArray(bodies) && isRecord(bodies[0]) ? bodies[0] : {};
     const path = this.path ? `${this.path}.${type}` : type;
-    if (!first) return new BodyReader(this.ctx, path, this.line, false, EMPTY, {}, schema);
-    return new BodyReader(this.ctx, path, first.line, true, first, json, schema);
+    if (!first) return new ConfigBodyReader(this.ctx, path, this.line, false, EMPTY, {}, schema);
+    return new ConfigBodyReader(this.ctx, path, first.line, true, first, json, schema);
   }
 
   /** Every `type "label" { }` block in source order; a repeated label is an error. */
-  labeledBlocks(type: string, schema: BodySchema): { label: string; reader: BodyReader }[] {
-    const out: { label: string; reader: BodyReader }[] = [];
+  labeledBlocks(type: string, schema: BodySchema): { label: string; reader: ConfigBodyReader }[] {
+    const out: { label: string; reader: ConfigBodyReader }[] = [];
     const seen = new Map<string, number>();
     const byLabel = isRecord(this.json[type]) ? this.json[type] : {};
     for (const b of this.body.blocks) {
@@ -134,7 +141,7 @@ export class BodyReader {
       const bodies = byLabel[label];
       const json = Array.isArray(bodies) && isRecord(bodies[0]) ? bodies[0] : {};
       const path = `${this.path}.${type}.${label}`;
-      out.push({ label, reader: new BodyReader(this.ctx, path, b.line, true, b, json, schema) });
+      out.push({ label, reader: new ConfigBodyReader(this.ctx, path, b.line, true, b, json, schema) });
     }
     return out;
   }
