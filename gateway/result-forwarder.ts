@@ -6,9 +6,12 @@
  * or timed-out enqueue sends no ack: the agent keeps the result and re-sends it, to this gateway
  * or another. A result re-sent to this gateway after it was enqueued is acked without a new job.
  */
+
+import { resultsJob } from '../shared/jobs/builders.js';
+import type { JobSpec } from '../shared/jobs/options.js';
+import { type ForwardedMessage, RESULTS_PER_JOB, type ResultItem } from '../shared/jobs/payloads.js';
 import type { Logger } from '../shared/logger.js';
 import { withTimeout } from '../shared/with-timeout.js';
-import { type ForwardedMessage, type JobSpec, RESULTS_PER_JOB, type ResultItem, resultsJob } from './jobs.js';
 
 /** Jobs per addBulk call: one huge addBulk timed out under a registration storm. */
 export const ENQUEUE_CHUNK = 1000;

@@ -4,9 +4,9 @@
  * AgentConnection, storage goes through the Registry port and the queues through JobQueue.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { checkScope } from '../shared/auth.js';
 import { encodeChannelMessage } from '../shared/inbox-record.js';
+import { connectReconcileJob } from '../shared/jobs/builders.js';
 import type { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import {
@@ -20,12 +20,12 @@ import {
 import { assertNever } from '../shared/types.js';
 import { sendToGateway } from '../store/inbox/gateway-inbox.js';
 import type { OutputPublisher } from '../store/output/output-publisher.js';
+import type { RedisClient } from '../store/redis/client.js';
 import type { Registry } from '../store/registry/registry.js';
 import type { AgentConnection } from './agent-connection.js';
 import type { Frame } from './agent-endpoint.js';
 import { type GatewayEventMap, type GatewayEvents, safeEmit } from './gateway-events.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
-import { connectReconcileJob } from './jobs.js';
 import type { JobQueue, ResultForwarder } from './result-forwarder.js';
 import { RefusalLog, refusedResultIds, retryAfterMs } from './result-retry.js';
 import type { SessionTable } from './session-table.js';
@@ -52,7 +52,7 @@ export interface SessionControllerDeps {
   output: OutputPublisher;
   queues: { results: JobQueue; reconcile: JobQueue };
   /** For kicks on other gateways' channels. */
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   events: GatewayEvents;
   logger: Logger;

@@ -32,11 +32,11 @@ import {
   resultsHandler,
   timeOutTasks,
 } from '../reconciler/handlers/result.js';
-import type { DeadlineJob, FanoutJob, ReconcileAgentJob, ResultJob, Trigger } from '../reconciler/jobs.js';
 import type { Alert } from '../shared/alerts.js';
 import type { FlukeEvent } from '../shared/events.js';
+import type { DeadlineJob, FanoutJob, ReconcileAgentJob, ResultJob } from '../shared/jobs/payloads.js';
 import { ManifestCompiler, type ManifestFile } from '../shared/manifest/compile.js';
-import { driftCheckOffset, type PlannedTask } from '../shared/plan.js';
+import { driftCheckOffset, type PlannedTask, type Trigger } from '../shared/plan.js';
 import type { RunMessage } from '../shared/protocol.js';
 import type { DesiredState, DriftPolicy, Labels, RunMode } from '../shared/types.js';
 import type { CurrentState } from '../store/desired-state/redis-state-store.js';

@@ -14,6 +14,7 @@ import {
   timeoutEvent,
   undeliverableEvent,
 } from '../../shared/events.js';
+import type { ReconcileAgentJob, ResultJob } from '../../shared/jobs/payloads.js';
 import { driftedSteps, judge, type Observation, type Verdict } from '../../shared/judge.js';
 import { sortAlerts, type TaskStatus } from '../../shared/status.js';
 import type { Labels, TaskOutcome } from '../../shared/types.js';
@@ -25,7 +26,6 @@ import type {
 } from '../../store/instructions/redis-instruction-store.js';
 import type { RunStore } from '../../store/runs/redis-run-store.js';
 import type { AgentSnapshot, StatusStore, StatusWrite } from '../../store/statuses/status-store.js';
-import type { ReconcileAgentJob, ResultJob } from '../jobs.js';
 
 /** What handling one message (or timing out tasks) reads and writes of the status store. */
 export type MessageStatuses = Pick<
