@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { resultHandler } from '../reconciler/handlers/result.js';
-import type { ResultJob } from '../reconciler/jobs.js';
+import type { ResultJob } from '../shared/jobs/payloads.js';
 import { Keys } from '../shared/keys.js';
 import { encodeRegistryEntry } from '../shared/registry-entry.js';
 import { RedisEventStore } from '../store/events/redis-event-store.js';

@@ -4,27 +4,28 @@
  * Bull Board and /metrics share (with the same ConsoleAuth).
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createApiRouter } from '../console/api.js';
 import { DEFAULT_MAX_STREAMS, OpenStreams, STREAM_PING_MS } from '../console/api-executions.js';
 import type { ConsoleAuth } from '../console/auth.js';
 import type { Router } from '../console/router.js';
 import type { ServerConfig } from '../shared/config/types.js';
+import { fanoutJob, pushPollJob } from '../shared/jobs/builders.js';
 import type { Keys } from '../shared/keys.js';
 import { liveness } from '../shared/liveness.js';
 import { RedisStateStore } from '../store/desired-state/redis-state-store.js';
 import type { EventStore } from '../store/events/event-store.js';
 import { InstructionStore } from '../store/instructions/redis-instruction-store.js';
 import { ChannelHub } from '../store/output/channel-hub.js';
-import type { Queues } from '../store/queues/queues.js';
+import { addJob, type Queues } from '../store/queues/queues.js';
+import type { RedisClient } from '../store/redis/client.js';
 import { RedisAgentDirectory } from '../store/registry/agent-directory.js';
 import { RunStore, type RunTarget } from '../store/runs/redis-run-store.js';
 import { RedisStatusStore } from '../store/statuses/redis-status-store.js';
 
 export interface ConsoleApiOptions {
   config: ServerConfig;
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   events: EventStore;
   queues: Queues;
@@ -77,12 +78,15 @@ export function mountConsoleApi(
           name: 'name' in target ? target.name : null,
           created_at: new Date().toISOString(),
         });
-        await queues.reconcile.add('fanout', {
-          trigger: 'manual',
-          run_id: id,
-          task: target.target === 'task' ? target.name : null,
-          agent: target.target === 'agent' ? target.name : null,
-        });
+        await addJob(
+          queues.reconcile,
+          fanoutJob({
+            trigger: 'manual',
+            run_id: id,
+            task: target.target === 'task' ? target.name : null,
+            agent: target.target === 'agent' ? target.name : null,
+          }),
+        );
         return id;
       },
       ping: async () => (await o.redis.ping()) === 'PONG',
@@ -105,18 +109,7 @@ export function mountConsoleApi(
         secret: config.git.webhook_secret ?? null,
         branch: config.git.branch,
         requestPoll: async (push) => {
-          // One job per pushed commit: a redelivered hook finds it waiting and adds nothing.
-          await queues.poll.add(
-            'poll',
-            { retry_if_busy: true, after: push.after },
-            {
-              jobId: `push-${push.after}`,
-              removeOnComplete: true,
-              removeOnFail: true,
-              attempts: 8,
-              backoff: { type: 'exponential', delay: 1000 },
-            },
-          );
+          await addJob(queues.poll, pushPollJob(push.after));
         },
         logger: o.logger,
       },

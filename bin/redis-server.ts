@@ -3,7 +3,7 @@
  * needs, bound to 127.0.0.1 on the given port.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { Redis } from 'ioredis';
+import { createRedis } from '../store/redis/client.js';
 
 export function spawnRedisServer(
   port: number,
@@ -30,7 +30,11 @@ export function spawnRedisServer(
 export async function waitForRedis(url: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const client = createRedis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     client.on('error', () => {});
     try {
       await client.connect();

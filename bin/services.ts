@@ -7,7 +7,6 @@ import uWS from 'uWebSockets.js';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createConsoleAuth } from '../console/auth.js';
 import { mountBullBoard } from '../console/bull-board.js';
@@ -30,9 +29,11 @@ import type { EventStore } from '../store/events/event-store.js';
 import { MemoryEventStore } from '../store/events/memory-event-store.js';
 import { RedisEventStore } from '../store/events/redis-event-store.js';
 import { MetricsRecorder, readClusterMetrics } from '../store/metrics/metrics-recorder.js';
+import { boardQueues } from '../store/queues/board.js';
 import { keepPromoting } from '../store/queues/delayed-promoter.js';
-import { checkEvictionPolicy, closeQueues, createQueues, createRedis } from '../store/queues/queues.js';
+import { closeQueues, createQueues } from '../store/queues/queues.js';
 import { keepSchedules, pollNow } from '../store/queues/schedules.js';
+import { checkEvictionPolicy, createRedis, type RedisClient } from '../store/redis/client.js';
 import { mountConsoleApi } from './console-api.js';
 
 export type Role = 'server' | 'gateway' | 'reconciler';
@@ -56,7 +57,7 @@ export interface StartOptions {
 }
 
 /** Fails with a clear message on an evicting Redis: BullMQ would lose jobs. */
-async function connectRedis(url: string, logger: Logger): Promise<Redis> {
+async function connectRedis(url: string, logger: Logger): Promise<RedisClient> {
   const redis = createRedis(url);
   let warned = false;
   redis.on('error', (err) => {
@@ -78,8 +79,8 @@ async function connectRedis(url: string, logger: Logger): Promise<Redis> {
 function eventStoreFor(
   config: ServerConfig,
   role: Role,
-  redis: Redis | null,
-  eventsRedis: Redis | null,
+  redis: RedisClient | null,
+  eventsRedis: RedisClient | null,
 ): EventStore {
   const keys = new Keys(config.redis.prefix);
   if (config.event_store.backend === 'memory') {
@@ -165,7 +166,7 @@ export async function startServices(
   // Refuse a memory event store outside the all-in-one server before connecting to anything.
   if (config.event_store.backend === 'memory') eventStoreFor(config, role, null, null);
   const redis = await connectRedis(config.redis.url, logger);
-  let eventsRedis: Redis | null = null;
+  let eventsRedis: RedisClient | null = null;
   try {
     if (config.event_store.backend === 'redis' && config.event_store.redis.url !== config.redis.url) {
       eventsRedis = await connectRedis(config.event_store.redis.url, logger);
@@ -229,9 +230,13 @@ export async function startServices(
       const app = config.tls.enabled
         ? uWS.SSLApp({ cert_file_name: config.tls.cert_file ?? '', key_file_name: config.tls.key_file ?? '' })
         : uWS.App();
-      mountUi(router, { logger }); // the web UI at / (gateway/console/ui/)
+      mountUi(router, { logger }); // the web UI at / (console/ui/)
       // Bull Board at /queues and Prometheus /metrics, behind the API's read/write checks.
-      mountBullBoard(router, { queues: Object.values(queues), auth: consoleAuth, logger });
+      mountBullBoard(router, {
+        queues: (readOnly) => boardQueues(Object.values(queues), readOnly),
+        auth: consoleAuth,
+        logger,
+      });
       mountMetrics(router, {
         auth: consoleAuth,
         registry: metricsRegistry,

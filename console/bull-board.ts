@@ -1,5 +1,6 @@
 /**
- * Bull Board at `/queues` on listen_http, over every Fluke BullMQ queue (reconciler/queues.ts).
+ * Bull Board at `/queues` on listen_http, over every Fluke BullMQ queue (store/queues/board.ts
+ * builds the board's view of them).
  *
  * Who may do what:
  * - Everything under /queues needs what the API's reads need (`server.api_read_access`); a missing
@@ -14,16 +15,16 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
+import type { BoardQueue } from '../store/queues/board.js';
 import type { ConsoleAuth } from './auth.js';
 import { UwsBoardAdapter } from './bull-board-adapter.js';
 import { authorize } from './challenge.js';
 import { errorBody, type Handler, type HttpRequest, type HttpResponse, type Router } from './router.js';
 
 export interface BullBoardOptions {
-  queues: readonly Queue[];
+  /** The queues as the board shows them, read-only or not. */
+  queues: (readOnlyMode: boolean) => readonly BoardQueue[];
   auth: ConsoleAuth;
   logger: Logger;
   /** Default `/queues`. */
@@ -60,7 +61,7 @@ export function mountBullBoard(router: Router, o: BullBoardOptions): Router {
   const adapter = new UwsBoardAdapter(basePath);
   const readOnlyMode = o.auth.readAccess === 'open';
   createBullBoard({
-    queues: o.queues.map((q) => new BullMQAdapter(q, { readOnlyMode })),
+    queues: o.queues(readOnlyMode),
     serverAdapter: adapter,
     options: {
       uiBasePath: dirname(createRequire(import.meta.url).resolve('@bull-board/ui/package.json')),

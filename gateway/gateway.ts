@@ -1,24 +1,25 @@
 /**
  * createGateway: assembles the agent endpoint (uWS), the session controller, the Redis registry,
  * the inbox reader and the result/output forwarders. Takes a connected ioredis client and a
- * logger; builds nothing from config files itself (that is start.ts, the process wiring).
+ * logger; builds nothing from config files itself (that is bin/services.ts, the process wiring).
  */
 
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { bearerToken, createTokenVerifier } from '../shared/auth.js';
 import { parseListenAddress } from '../shared/config/listen-address.js';
 import type { ServerConfig } from '../shared/config/types.js';
 import { errorMessage } from '../shared/errors.js';
-import { Keys, QUEUE_NAMES } from '../shared/keys.js';
+import { QUEUE_NAMES, type QueueName } from '../shared/jobs/options.js';
+import { Keys } from '../shared/keys.js';
 import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
 import { InboxReader } from '../store/inbox/gateway-inbox.js';
 import { OutputPublisher } from '../store/output/output-publisher.js';
+import { openQueue } from '../store/queues/queues.js';
+import type { RedisClient } from '../store/redis/client.js';
 import { RedisRegistry } from '../store/registry/redis-registry.js';
 import type { Registry } from '../store/registry/registry.js';
 import { AgentConnection } from './agent-connection.js';
@@ -55,7 +56,7 @@ export interface GatewayLimits {
 export interface GatewayOptions {
   config: GatewayConfig;
   /** Command connection (shared with the BullMQ queues); the subscriber is duplicated from it. */
-  redis: Redis;
+  redis: RedisClient;
   logger: Logger;
   gatewayId?: string;
   limits?: Partial<GatewayLimits>;
@@ -107,16 +108,19 @@ export function createGateway(opts: GatewayOptions): Gateway {
   // given, and ioredis copies every defined script into each pipeline made on that client — which
   // made the registry's and output's many small pipelines the gateway's largest CPU cost.
   const bullRedis = opts.queues ? null : redis.duplicate();
+  // No queue defaults: every gateway job carries all its options (shared/jobs/builders.ts).
+  const gatewayQueue = (name: QueueName, connection: RedisClient) =>
+    openQueue(name, connection, keys, {
+      defaults: null,
+      onError: (err) => logger.warn({ err: err.message, queue: name }, 'queue connection error'),
+    });
   const ownQueues = bullRedis
     ? {
-        results: new Queue(QUEUE_NAMES.results, { connection: bullRedis, prefix: keys.bullPrefix }),
-        reconcile: new Queue(QUEUE_NAMES.reconcile, { connection: bullRedis, prefix: keys.bullPrefix }),
+        results: gatewayQueue(QUEUE_NAMES.results, bullRedis),
+        reconcile: gatewayQueue(QUEUE_NAMES.reconcile, bullRedis),
       }
     : null;
   const queues = opts.queues ?? (ownQueues as { results: JobQueue; reconcile: JobQueue });
-  for (const q of Object.values(ownQueues ?? {})) {
-    q.on('error', (err) => logger.warn({ err: err.message, queue: q.name }, 'queue connection error'));
-  }
   const forwarder = new ResultForwarder({
     queue: queues.results,
     gatewayId: id,

@@ -6,11 +6,11 @@
 
 import { errorMessage } from '../shared/errors.js';
 import { decodeInboxRecord, type InboxRecord, type InstructionEnvelope } from '../shared/inbox-record.js';
+import { undeliverableJob } from '../shared/jobs/builders.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
 import { assertNever } from '../shared/types.js';
 import { type GatewayEvents, safeEmit } from './gateway-events.js';
-import { undeliverableJob } from './jobs.js';
 import type { JobQueue } from './result-forwarder.js';
 import type { SessionTable } from './session-table.js';
 

@@ -7,13 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { checkScope } from '../shared/auth.js';
 import { errorMessage } from '../shared/errors.js';
 import { encodeInboxRecord } from '../shared/inbox-record.js';
+import { connectReconcileJob } from '../shared/jobs/builders.js';
 import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode, PROTOCOL_VERSION, type RegisterMessage } from '../shared/protocol.js';
 import type { Registry } from '../store/registry/registry.js';
 import type { AgentConnection } from './agent-connection.js';
 import { type GatewayEvents, safeEmit } from './gateway-events.js';
-import { connectReconcileJob } from './jobs.js';
 import type { JobQueue } from './result-forwarder.js';
 import type { SessionTable } from './session-table.js';
 

@@ -8,9 +8,11 @@
  */
 
 import { errorMessage } from '../shared/errors.js';
+import { resultsJob } from '../shared/jobs/builders.js';
+import type { JobSpec } from '../shared/jobs/options.js';
+import { type ForwardedMessage, RESULTS_PER_JOB, type ResultItem } from '../shared/jobs/payloads.js';
 import type { Logger } from '../shared/logger.js';
 import { withTimeout } from '../shared/with-timeout.js';
-import { type ForwardedMessage, type JobSpec, RESULTS_PER_JOB, type ResultItem, resultsJob } from './jobs.js';
 
 /** Jobs per addBulk call: one huge addBulk timed out under a registration storm. */
 export const ENQUEUE_CHUNK = 1000;

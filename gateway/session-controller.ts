@@ -5,7 +5,6 @@
  * uWS or Redis types leak in: sockets arrive as AgentConnection, storage goes through the
  * Registry port and the queues through JobQueue.
  */
-import type { Redis } from 'ioredis';
 import { errorMessage } from '../shared/errors.js';
 import type { Keys } from '../shared/keys.js';
 import { liveness } from '../shared/liveness.js';
@@ -14,6 +13,7 @@ import { type AgentMessage, CloseCode, parseAgentMessage } from '../shared/proto
 import { assertNever } from '../shared/types.js';
 import { sendToGateway } from '../store/inbox/gateway-inbox.js';
 import type { OutputPublisher } from '../store/output/output-publisher.js';
+import type { RedisClient } from '../store/redis/client.js';
 import type { Registry } from '../store/registry/registry.js';
 import type { AgentConnection } from './agent-connection.js';
 import type { Frame } from './agent-endpoint.js';
@@ -38,7 +38,7 @@ export interface SessionControllerDeps {
   output: OutputPublisher;
   queues: { results: JobQueue; reconcile: JobQueue };
   /** For kicks in other gateways' inboxes. */
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   events: GatewayEvents;
   logger: Logger;

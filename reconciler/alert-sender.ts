@@ -6,8 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { type JobsOptions, UnrecoverableError } from 'bullmq';
 import { packageRoot } from '../shared/paths.js';
+import { UnrecoverableError } from '../store/queues/workers.js';
 
 export interface SendAlertOptions {
   url: string;
@@ -183,7 +183,7 @@ export const ALERT_BACKOFF_CAP_MS = 5 * 60_000;
 /**
  * BullMQ `BackoffStrategy` for the alerts queue: 1 s, 2 s, 4 s … capped at 5 min. `attemptsMade`
  * counts failed attempts so far (1 after the first). A receiver's Retry-After is honoured up to the cap.
- * Register it as `new Worker(name, fn, { settings: { backoffStrategy: alertBackoff } })`.
+ * The alerts worker registers it as its `backoffStrategy` (jobs: ALERT_JOB_OPTIONS, shared/jobs/options.ts).
  */
 export function alertBackoff(attemptsMade: number, _type?: string, err?: Error): number {
   const n = Math.max(1, Math.floor(attemptsMade));
@@ -193,17 +193,3 @@ export function alertBackoff(attemptsMade: number, _type?: string, err?: Error):
   const hinted = err instanceof AlertDeliveryError ? err.retryAfterMs : null;
   return hinted === null ? delay : Math.min(Math.max(delay, hinted), ALERT_BACKOFF_CAP_MS);
 }
-
-/**
- * Options for every job on the alerts queue. 20 attempts ride out an outage of about an hour
- * (1 + 2 + … + 256 s, then 5 min each); bounded retention keeps Redis small, while failed alerts
- * stay for a week so an operator can see what was never delivered.
- * Set `jobId` to the alert id when enqueueing so a re-run handler cannot enqueue the same alert twice.
- */
-export const ALERT_JOB_OPTIONS = {
-  attempts: 20,
-  // Any type not built into BullMQ sends it to the worker's `settings.backoffStrategy`.
-  backoff: { type: 'fluke-alert' },
-  removeOnComplete: { age: 24 * 3600, count: 1000 },
-  removeOnFail: { age: 7 * 24 * 3600, count: 5000 },
-} as const satisfies JobsOptions;

@@ -7,18 +7,6 @@
  *   updated in one MULTI.
  * - Cluster-wide indexes (agent index, desired state) live under `{<prefix>:g}`.
  */
-export const QUEUE_NAMES = {
-  /** The repeatable Git poll (single-flight). */
-  poll: 'poll',
-  /** Reconcile one agent (data: agent, trigger) or fan out to many. */
-  reconcile: 'reconcile',
-  /** Agent results forwarded by gateways. */
-  results: 'results',
-  /** Webhook alerts, retried with backoff. */
-  alerts: 'alerts',
-} as const;
-export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
-
 export class Keys {
   readonly prefix: string;
   constructor(prefix: string) {

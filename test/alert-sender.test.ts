@@ -1,9 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { UnrecoverableError } from 'bullmq';
 import t from 'tap';
 import {
   ALERT_BACKOFF_CAP_MS,
-  ALERT_JOB_OPTIONS,
   AlertDeliveryError,
   alertBackoff,
   alertFailureError,
@@ -12,6 +10,8 @@ import {
   sendAlert,
 } from '../reconciler/alert-sender.js';
 import type { AlertPayload } from '../shared/alerts.js';
+import { ALERT_JOB_OPTIONS } from '../shared/jobs/options.js';
+import { UnrecoverableError } from '../store/queues/workers.js';
 import { startHttpReceiver } from './helpers/http-receiver.js';
 
 const payload: AlertPayload = {

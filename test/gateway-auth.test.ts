@@ -1,10 +1,11 @@
 /** Pure decisions of the gateway, tested with literals: tokens, scopes, globs, parsing, job ids. */
 import t from 'tap';
-import { connectReconcileJob, resultJob, safeJobId } from '../gateway/jobs.js';
 import { clampIdleTimeout } from '../gateway/uws.js';
 import { bearerToken, checkScope, createTokenVerifier, globMatch, type TokenGrant } from '../shared/auth.js';
 import { parseListenAddress } from '../shared/config/listen-address.js';
 import { decodeInboxRecord, encodeInboxRecord } from '../shared/inbox-record.js';
+import { connectReconcileJob, resultJob } from '../shared/jobs/builders.js';
+import { jobId } from '../shared/jobs/options.js';
 import { decodeRegistryEntry, encodeRegistryEntry, type RegistryEntry } from '../shared/registry-entry.js';
 
 const verify = createTokenVerifier({
@@ -138,8 +139,8 @@ t.test('gateway inbox records', async (t) => {
 });
 
 t.test('job ids and specs', async (t) => {
-  t.equal(safeJobId('r', 'a:b c'), 'r~a_b_c');
-  t.equal(safeJobId('r', '123'), 'r~123', 'never a plain integer');
+  t.equal(jobId('r', 'a:b c'), 'r~a_b_c');
+  t.equal(jobId('r', '123'), 'r~123', 'never a plain integer');
   const spec = resultJob({
     kind: 'result',
     agent: 'a',

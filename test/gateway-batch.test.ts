@@ -6,8 +6,8 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
+import { QUEUE_NAMES } from '../shared/jobs/options.js';
 import type { Keys } from '../shared/keys.js';
-import { QUEUE_NAMES } from '../shared/keys.js';
 import { liveness } from '../shared/liveness.js';
 import { CloseCode, PROTOCOL_VERSION } from '../shared/protocol.js';
 import type { RegistryEntry } from '../shared/registry-entry.js';

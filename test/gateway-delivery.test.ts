@@ -6,9 +6,8 @@
 import { once } from 'node:events';
 import { Queue } from 'bullmq';
 import t from 'tap';
-import { safeJobId } from '../gateway/jobs.js';
 import { encodeInboxRecord } from '../shared/inbox-record.js';
-import { QUEUE_NAMES } from '../shared/keys.js';
+import { jobId, QUEUE_NAMES } from '../shared/jobs/options.js';
 import { CloseCode, type RunMessage, type TaskResultMessage } from '../shared/protocol.js';
 import { sendToGateway } from '../store/inbox/gateway-inbox.js';
 import { publishInstruction } from '../store/inbox/publish-instruction.js';
@@ -130,7 +129,7 @@ t.test('an instruction the gateway cannot deliver becomes an undeliverable resul
   t.ok(await sendToGateway(redis, gw.keys, 'gw-d', entry));
   await reported;
   const job = await eventually(
-    () => results.getJob(safeJobId('undeliverable', 'i-200')),
+    () => results.getJob(jobId('undeliverable', 'i-200')),
     (j) => j !== undefined,
   );
   t.same(job?.data, {

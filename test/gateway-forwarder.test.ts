@@ -1,6 +1,5 @@
 /** The gateway's ResultForwarder: batched results jobs, acks only after the enqueue resolved. */
 import t from 'tap';
-import { RESULTS_PER_JOB, type ResultsJobData } from '../gateway/jobs.js';
 import {
   isoNow,
   type JobQueue,
@@ -8,6 +7,7 @@ import {
   ResultForwarder,
   type ResultSource,
 } from '../gateway/result-forwarder.js';
+import { RESULTS_PER_JOB, type ResultsJob } from '../shared/jobs/payloads.js';
 import type { Logger } from '../shared/logger.js';
 import type { TaskResultMessage } from '../shared/protocol.js';
 
@@ -32,7 +32,7 @@ const result = (id: string): TaskResultMessage => ({
 });
 
 class FakeQueue implements JobQueue {
-  calls: Array<Array<{ name: string; data: ResultsJobData }>> = [];
+  calls: Array<Array<{ name: string; data: ResultsJob }>> = [];
   gate: Promise<void> = Promise.resolve();
   fail = false;
   async add(): Promise<unknown> {
@@ -41,7 +41,7 @@ class FakeQueue implements JobQueue {
   async addBulk(jobs: Array<{ name: string; data: unknown }>): Promise<unknown> {
     await this.gate;
     if (this.fail) throw new Error('redis down');
-    this.calls.push(jobs as Array<{ name: string; data: ResultsJobData }>);
+    this.calls.push(jobs as Array<{ name: string; data: ResultsJob }>);
     return jobs;
   }
 }

@@ -9,7 +9,6 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import t, { type Test } from 'tap';
 import { GatewayMetrics } from '../gateway/gateway-metrics.js';
-import type { JobSpec } from '../gateway/jobs.js';
 import type { JobQueue } from '../gateway/result-forwarder.js';
 import {
   RETRY_AFTER_BUSY_MS,
@@ -18,7 +17,9 @@ import {
   refusedResultIds,
   retryAfterMs,
 } from '../gateway/result-retry.js';
-import { Keys, QUEUE_NAMES } from '../shared/keys.js';
+import type { JobSpec } from '../shared/jobs/options.js';
+import { QUEUE_NAMES } from '../shared/jobs/options.js';
+import { Keys } from '../shared/keys.js';
 import type { ResultsItem } from '../shared/protocol.js';
 import { startRedis } from '../testkit/redis.js';
 import { receiptMessage, startGateway, TestAgent, taskResultMessage } from './helpers/gateway.js';

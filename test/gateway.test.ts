@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import t from 'tap';
 import { uwsImplementation } from '../gateway/uws.js';
-import { QUEUE_NAMES } from '../shared/keys.js';
+import { QUEUE_NAMES } from '../shared/jobs/options.js';
 import { CloseCode } from '../shared/protocol.js';
 import { decodeRegistryEntry } from '../shared/registry-entry.js';
 import { startRedis } from '../testkit/redis.js';

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { type AgentJob, type FanoutDeps, fanoutHandler } from '../reconciler/handlers/fanout.js';
 import type { AgentEntry } from '../reconciler/handlers/reconcile-agent.js';
-import type { FanoutJob } from '../reconciler/jobs.js';
+import type { FanoutJob } from '../shared/jobs/payloads.js';
 import { compileState, DB, WEB } from './helpers/handler-worlds.js';
 import { agentEntry } from './helpers/reconciler-fakes.js';
 

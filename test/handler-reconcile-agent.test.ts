@@ -9,7 +9,8 @@ import {
   reconcileAgentHandler,
 } from '../reconciler/handlers/reconcile-agent.js';
 import { AGENTS_IN_FLIGHT, reconcileAgentsHandler } from '../reconciler/handlers/reconcile-agents.js';
-import type { ReconcileAgentJob, Trigger } from '../reconciler/jobs.js';
+import type { ReconcileAgentJob } from '../shared/jobs/payloads.js';
+import type { Trigger } from '../shared/plan.js';
 import type { RunMessage } from '../shared/protocol.js';
 import type { DriftPolicy, RunMode } from '../shared/types.js';
 import type { CurrentState } from '../store/desired-state/redis-state-store.js';

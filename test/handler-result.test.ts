@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { BUSY_RETRIES, BUSY_RETRY_MS } from '../reconciler/handlers/result.js';
-import type { ResultJob } from '../reconciler/jobs.js';
+import type { ResultJob } from '../shared/jobs/payloads.js';
 import type { RefusalCode } from '../shared/protocol.js';
 import {
   alertSummary,

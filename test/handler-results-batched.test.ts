@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { resultsHandler } from '../reconciler/handlers/result.js';
-import type { ResultJob } from '../reconciler/jobs.js';
+import type { ResultJob } from '../shared/jobs/payloads.js';
 import type { DriftPolicy, RunMode } from '../shared/types.js';
 import type { InstructionRecord } from '../store/instructions/redis-instruction-store.js';
 import { alertSummary, batchOf, distinct, instruction, resultWorld } from './helpers/handler-worlds.js';

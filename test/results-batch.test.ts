@@ -9,9 +9,10 @@
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import { type ResultDeps, resultHandler, resultsHandler } from '../reconciler/handlers/result.js';
-import type { ResultJob, Trigger } from '../reconciler/jobs.js';
 import type { Alert } from '../shared/alerts.js';
+import type { ResultJob } from '../shared/jobs/payloads.js';
 import { Keys } from '../shared/keys.js';
+import type { Trigger } from '../shared/plan.js';
 import type { StepResultMessage } from '../shared/protocol.js';
 import type { DriftPolicy, RunMode } from '../shared/types.js';
 import { MemoryEventStore } from '../store/events/memory-event-store.js';

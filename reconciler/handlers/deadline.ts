@@ -5,8 +5,8 @@
  * running it (restarted, or never received it), times out after three consecutive misses.
  */
 
+import type { DeadlineJob } from '../../shared/jobs/payloads.js';
 import type { InstructionRecord } from '../../store/instructions/redis-instruction-store.js';
-import type { DeadlineJob } from '../jobs.js';
 
 export interface DeadlineDeps {
   getInstruction(id: string): Promise<{ record: InstructionRecord; pending: string[] } | null>;

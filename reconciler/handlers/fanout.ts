@@ -2,10 +2,10 @@
  * Fan out: turn "reconcile all / the agents of a task / one agent" and the periodic drift tick
  * into per-agent reconcile jobs. Work per agent is one job; nothing here waits on agents.
  */
+import type { FanoutJob, ReconcileAgentJob } from '../../shared/jobs/payloads.js';
 import { driftCheckDelay } from '../../shared/plan.js';
 import { matches } from '../../shared/selector.js';
 import type { CurrentState } from '../../store/desired-state/redis-state-store.js';
-import type { FanoutJob, ReconcileAgentJob } from '../jobs.js';
 import type { AgentEntry } from './reconcile-agent.js';
 
 export interface AgentJob {

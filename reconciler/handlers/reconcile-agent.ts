@@ -5,6 +5,7 @@
  * same id and the agent refuses to run it twice.
  */
 import type { Logger } from 'pino';
+import type { ReconcileAgentJob } from '../../shared/jobs/payloads.js';
 import { buildInstruction, tasksForAgent } from '../../shared/plan.js';
 import type { RunMessage } from '../../shared/protocol.js';
 import type { RegistryEntry } from '../../shared/registry-entry.js';
@@ -12,7 +13,6 @@ import type { DriftPolicy } from '../../shared/types.js';
 import type { CurrentState } from '../../store/desired-state/redis-state-store.js';
 import type { InstructionRecord } from '../../store/instructions/redis-instruction-store.js';
 import type { AgentRunState } from '../../store/runs/redis-run-store.js';
-import type { ReconcileAgentJob } from '../jobs.js';
 
 export type AgentEntry = RegistryEntry;
 

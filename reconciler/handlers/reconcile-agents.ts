@@ -6,8 +6,8 @@
  * re-sends the same ids and agents refuse to run them twice.
  */
 
+import type { DeadlineJob, DeadlinesJob, ReconcileAgentsJob } from '../../shared/jobs/payloads.js';
 import type { CurrentState } from '../../store/desired-state/redis-state-store.js';
-import type { DeadlineJob, DeadlinesJob, ReconcileAgentsJob } from '../jobs.js';
 import type { DeadlineDeps, DeadlineOutcome } from './deadline.js';
 import { deadlineHandler } from './deadline.js';
 import {

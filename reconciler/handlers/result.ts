@@ -3,7 +3,7 @@
  * undeliverable instructions (results/single.ts, which also times out instructions). The rules
  * they apply are shared/result-rules.ts.
  */
-import type { ResultJob } from '../jobs.js';
+import type { ResultJob } from '../../shared/jobs/payloads.js';
 import { resultsHandler } from './results/batch.js';
 import type { ResultDeps } from './results/deps.js';
 import { messageHandler } from './results/single.js';

@@ -4,9 +4,8 @@
  * into `timeout` events and lets result handlers find the trigger, run and revision of a result.
  */
 import type { Redis } from 'ioredis';
-import type { Trigger } from '../../reconciler/jobs.js';
 import type { Keys } from '../../shared/keys.js';
-import type { PlannedTask } from '../../shared/plan.js';
+import type { PlannedTask, Trigger } from '../../shared/plan.js';
 import { anyNul, LUA_NUL_HELPERS, unpackReply } from '../redis/nul-packing.js';
 import { canPipeline, type Executable, execAll, execSettled } from '../redis/pipeline.js';
 

@@ -1,39 +1,48 @@
 /**
  * BullMQ queues under the configured prefix (hash-tagged, Redis Cluster-safe) with bounded
- * retention, and the Redis connections BullMQ wants.
+ * retention. Names, options and payloads are shared/jobs/; only this folder touches BullMQ.
  */
-import { type DefaultJobOptions, Queue } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
+import { type JobsOptions, Queue } from 'bullmq';
 import type { Logger } from 'pino';
-import { type Keys, QUEUE_NAMES, type QueueName } from '../../shared/keys.js';
+import { DEFAULT_JOB_OPTIONS, type JobSpec, QUEUE_NAMES, type QueueName } from '../../shared/jobs/options.js';
+import type { Keys } from '../../shared/keys.js';
+import type { RedisClient } from '../redis/client.js';
 
-/** Bounded retention: enough to inspect in Bull Board, never unbounded growth. */
-export const DEFAULT_JOB_OPTIONS: DefaultJobOptions = {
-  removeOnComplete: { count: 1000, age: 3600 },
-  removeOnFail: { count: 5000, age: 7 * 24 * 3600 },
-  attempts: 3,
-  backoff: { type: 'exponential', delay: 1000 },
-};
+/** A BullMQ queue handle; add jobs with `addJob` or `queue.add(spec.name, spec.data, spec.opts)`. */
+export type JobQueueHandle = Queue;
 
-/** Workers and blocking clients need `maxRetriesPerRequest: null` (BullMQ's rule). */
-export function createRedis(url: string, options: RedisOptions = {}): Redis {
-  const client = new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...options });
-  return client;
+export type Queues = Record<QueueName, JobQueueHandle>;
+
+export interface OpenQueueOptions {
+  /** Default: DEFAULT_JOB_OPTIONS; null = BullMQ's own (each job then carries all its options). */
+  defaults?: JobsOptions | null;
+  /** Without a listener BullMQ prints every connection error. */
+  onError?: (err: Error) => void;
 }
 
-export type Queues = Record<QueueName, Queue>;
+export function openQueue(
+  name: QueueName,
+  connection: RedisClient,
+  keys: Keys,
+  options: OpenQueueOptions = {},
+): JobQueueHandle {
+  const defaults = options.defaults === undefined ? DEFAULT_JOB_OPTIONS : options.defaults;
+  const queue = new Queue(name, {
+    connection,
+    prefix: keys.bullPrefix,
+    ...(defaults ? { defaultJobOptions: defaults } : {}),
+  });
+  const onError = options.onError;
+  if (onError) queue.on('error', (err) => onError(err));
+  return queue;
+}
 
-export function createQueues(connection: Redis, keys: Keys, logger?: Logger): Queues {
-  const make = (name: QueueName) => {
-    const queue = new Queue(name, {
-      connection,
-      prefix: keys.bullPrefix,
-      defaultJobOptions: DEFAULT_JOB_OPTIONS,
+export function createQueues(connection: RedisClient, keys: Keys, logger?: Logger): Queues {
+  // The client logs an outage once; queue errors only at debug.
+  const make = (name: QueueName) =>
+    openQueue(name, connection, keys, {
+      onError: (err) => logger?.debug({ queue: name, err: err.message }, 'queue error'),
     });
-    // Without a listener BullMQ prints every connection error; the client logs the outage once.
-    queue.on('error', (err) => logger?.debug({ queue: name, err: err.message }, 'queue error'));
-    return queue;
-  };
   return {
     poll: make(QUEUE_NAMES.poll),
     reconcile: make(QUEUE_NAMES.reconcile),
@@ -42,24 +51,18 @@ export function createQueues(connection: Redis, keys: Keys, logger?: Logger): Qu
   };
 }
 
+export async function addJob(queue: JobQueueHandle, spec: JobSpec<unknown>): Promise<void> {
+  await queue.add(spec.name, spec.data, spec.opts);
+}
+
 export async function closeQueues(queues: Queues): Promise<void> {
   await Promise.allSettled(Object.values(queues).map((q) => q.close()));
 }
 
-/**
- * Refuse a Redis that may evict keys: BullMQ loses jobs under any policy but `noeviction`.
- * Returns an error message, or null when the server is fit.
- */
-export async function checkEvictionPolicy(redis: Redis): Promise<string | null> {
-  let policy: string | undefined;
-  try {
-    const reply = (await redis.config('GET', 'maxmemory-policy')) as string[];
-    policy = reply[1];
-  } catch {
-    // CONFIG may be disabled (managed Redis); fall back to INFO.
-    const info = await redis.info('memory');
-    policy = /maxmemory_policy:(\S+)/.exec(info)?.[1];
-  }
-  if (policy === undefined || policy === 'noeviction') return null;
-  return `Redis maxmemory-policy is "${policy}"; Fluke needs "noeviction" (BullMQ jobs would be evicted). Set it with: redis-cli CONFIG SET maxmemory-policy noeviction (and in redis.conf).`;
+/** True when no queue has anything waiting or active (delayed jobs do not count). */
+export async function queuesIdle(queues: Queues): Promise<boolean> {
+  const counts = await Promise.all(
+    Object.values(queues).map((q) => q.getJobCounts('waiting', 'active', 'prioritized', 'waiting-children')),
+  );
+  return counts.every((c) => Object.values(c).every((n) => n === 0));
 }

@@ -5,7 +5,10 @@
  */
 import type { Logger } from 'pino';
 import { errorMessage } from '../../shared/errors.js';
-import type { Queues } from './queues.js';
+import { driftTickJob, pollNowJob, scheduledPollJob } from '../../shared/jobs/builders.js';
+import type { Keys } from '../../shared/keys.js';
+import type { RedisClient } from '../redis/client.js';
+import { addJob, type Queues } from './queues.js';
 
 export const POLL_SCHEDULER = 'git-poll';
 export const DRIFT_SCHEDULER = 'drift-tick';
@@ -16,11 +19,11 @@ export function driftTickEvery(pollIntervalMs: number): number {
 }
 
 export async function upsertSchedules(queues: Queues, pollIntervalMs: number): Promise<void> {
-  await queues.poll.upsertJobScheduler(POLL_SCHEDULER, { every: pollIntervalMs }, { name: 'poll', data: {} });
+  await queues.poll.upsertJobScheduler(POLL_SCHEDULER, { every: pollIntervalMs }, scheduledPollJob());
   await queues.reconcile.upsertJobScheduler(
     DRIFT_SCHEDULER,
     { every: driftTickEvery(pollIntervalMs) },
-    { name: 'drift-tick', data: {} },
+    driftTickJob(),
   );
 }
 
@@ -47,5 +50,20 @@ export function keepSchedules(queues: Queues, pollIntervalMs: number, logger: Lo
 
 /** Ask for a poll now (webhook, start-up). Deduplicated while one is waiting. */
 export async function pollNow(queues: Queues): Promise<void> {
-  await queues.poll.add('poll', {}, { jobId: 'poll-now', removeOnComplete: true, removeOnFail: true });
+  await addJob(queues.poll, pollNowJob());
+}
+
+/**
+ * The drift tick's window: from where the last tick ended (at most one poll interval back) to
+ * `end`, which becomes the next tick's start. One GETSET, so concurrent ticks never share a window.
+ */
+export async function advanceDriftCursor(
+  redis: RedisClient,
+  keys: Keys,
+  now: number,
+  end: number,
+  pollIntervalMs: number,
+): Promise<number> {
+  const previous = await redis.set(keys.driftCursor(), String(end), 'GET');
+  return Math.max(previous ? Number(previous) : now, now - pollIntervalMs);
 }

@@ -3,11 +3,11 @@
  * instruction records, and the results world (the in-memory stores the result handler runs on).
  */
 import { type ResultDeps, resultHandler } from '../../reconciler/handlers/result.js';
-import type { ReconcileAgentJob, ResultJob, Trigger } from '../../reconciler/jobs.js';
 import type { Alert } from '../../shared/alerts.js';
 import type { FlukeEvent } from '../../shared/events.js';
+import type { ReconcileAgentJob, ResultJob } from '../../shared/jobs/payloads.js';
 import { ManifestCompiler } from '../../shared/manifest/compile.js';
-import type { PlannedTask } from '../../shared/plan.js';
+import type { PlannedTask, Trigger } from '../../shared/plan.js';
 import type { DesiredState, DriftPolicy, Labels, RunMode } from '../../shared/types.js';
 import { MemoryEventStore } from '../../store/events/memory-event-store.js';
 import type { InstructionRecord } from '../../store/instructions/redis-instruction-store.js';

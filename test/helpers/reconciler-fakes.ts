@@ -5,7 +5,7 @@
  * "completed" marks, since no handler reads them.
  */
 import pino from 'pino';
-import type { ResultJob } from '../../reconciler/jobs.js';
+import type { ResultJob } from '../../shared/jobs/payloads.js';
 import type { CompileDiagnostic } from '../../shared/manifest/compile.js';
 import type {
   CheckResultMessage,

@@ -7,6 +7,7 @@
  * collected, and everything else (episodes, alerts, retries) is written at once.
  */
 import type { FlukeEvent } from '../../../shared/events.js';
+import type { ResultJob } from '../../../shared/jobs/payloads.js';
 import {
   type AgentResultMessage,
   changesNoEpisode,
@@ -21,7 +22,6 @@ import type { TaskStatus } from '../../../shared/status.js';
 import type { Labels } from '../../../shared/types.js';
 import type { InstructionRecord, Settle } from '../../../store/instructions/redis-instruction-store.js';
 import type { AgentSnapshot, StatusWrite } from '../../../store/statuses/status-store.js';
-import type { ResultJob } from '../../jobs.js';
 import { applyEffects, lazyLabels } from './apply.js';
 import { batchDeps } from './batch-deps.js';
 import type { MessageDeps, ResultDeps } from './deps.js';

@@ -1,12 +1,12 @@
 /** What the result handlers read and write, narrowed to the store methods they use. */
 import type { Logger } from 'pino';
 import type { Alert } from '../../../shared/alerts.js';
+import type { ReconcileAgentJob } from '../../../shared/jobs/payloads.js';
 import type { Labels } from '../../../shared/types.js';
 import type { EventStore } from '../../../store/events/event-store.js';
 import type { InstructionStore } from '../../../store/instructions/redis-instruction-store.js';
 import type { RunStore } from '../../../store/runs/redis-run-store.js';
 import type { StatusStore } from '../../../store/statuses/status-store.js';
-import type { ReconcileAgentJob } from '../../jobs.js';
 
 /** What handling one message (or timing out tasks) reads and writes of the status store. */
 export type MessageStatuses = Pick<

@@ -5,6 +5,8 @@
  * derived from the execution, alerts are enqueued (deduplicated by job id) before being claimed,
  * and the status is written last.
  */
+
+import type { ResultJob } from '../../../shared/jobs/payloads.js';
 import {
   type AgentResultMessage,
   type Decision,
@@ -16,7 +18,6 @@ import {
   timeoutRule,
   undeliverableRule,
 } from '../../../shared/result-rules.js';
-import type { ResultJob } from '../../jobs.js';
 import { applyEffects } from './apply.js';
 import type { MessageDeps } from './deps.js';
 

@@ -1,0 +1,76 @@
+/**
+ * The reconciler's Redis connections and the stores on them. Handlers run on `store`; dispatch
+ * (plan, record, send) on a connection of its own.
+ */
+import type { ServerConfig } from '../shared/config/types.js';
+import type { Keys } from '../shared/keys.js';
+import type { MetricsSink } from '../shared/metrics.js';
+import { RedisStateStore } from '../store/desired-state/redis-state-store.js';
+import { InboxBatcher } from '../store/inbox/gateway-inbox.js';
+import { MeteredInstructionStore } from '../store/instructions/metrics-instruction-store.js';
+import { InstructionStore } from '../store/instructions/redis-instruction-store.js';
+import type { RedisClient } from '../store/redis/client.js';
+import { RedisAgentDirectory } from '../store/registry/agent-directory.js';
+import { RunStore } from '../store/runs/redis-run-store.js';
+import { RedisStatusStore } from '../store/statuses/redis-status-store.js';
+
+export interface ReconcilerStores {
+  /** Auto-pipelined: the commands of concurrent handlers share one socket write per tick. */
+  store: RedisClient;
+  dispatch: RedisClient;
+  inbox: InboxBatcher;
+  state: RedisStateStore;
+  statuses: RedisStatusStore;
+  runs: RunStore;
+  directory: RedisAgentDirectory;
+  instructions: MeteredInstructionStore;
+  /** The same stores on the dispatch connection. */
+  onDispatch: {
+    statuses: RedisStatusStore;
+    runs: RunStore;
+    directory: RedisAgentDirectory;
+    instructions: InstructionStore;
+  };
+  close(): void;
+}
+
+export function openReconcilerStores(
+  redis: RedisClient,
+  config: ServerConfig,
+  keys: Keys,
+  metrics: MetricsSink,
+): ReconcilerStores {
+  // Its MULTIs do not copy the scripts BullMQ loads onto its clients.
+  const store = redis.duplicate({ enableAutoPipelining: true });
+  store.on('error', () => {}); // the main client logs an outage once
+  // ioredis runs one auto-pipeline at a time per connection: sharing one with a results backlog
+  // made every step of a 500-agent `agents` job wait behind the results handlers' round trips
+  // (15 s per job at 10,000 agents).
+  const dispatch = redis.duplicate({ enableAutoPipelining: true });
+  dispatch.on('error', () => {});
+  const hb = config.heartbeat_interval_ms;
+  // A gateway announces itself every heartbeat, as its agents renew their registry entries; three
+  // missed means it (or the agent's index entry) is gone.
+  const gatewayStaleMs = 3 * hb + 5000;
+  const ttlMs = config.event_store.redis.ttl_ms;
+  /** The stores both connections carry alike. */
+  const storesOn = (client: RedisClient) => ({
+    statuses: new RedisStatusStore({ redis: client, keys, ttlMs }),
+    runs: new RunStore(client, keys),
+    directory: new RedisAgentDirectory(client, keys, gatewayStaleMs, ttlMs),
+  });
+  return {
+    store,
+    dispatch,
+    inbox: new InboxBatcher(dispatch, keys, gatewayStaleMs),
+    state: new RedisStateStore(store, keys),
+    ...storesOn(store),
+    instructions: new MeteredInstructionStore(store, keys, metrics),
+    // Dispatch only saves instructions: nothing there for the metered store to count.
+    onDispatch: { ...storesOn(dispatch), instructions: new InstructionStore(dispatch, keys) },
+    close() {
+      store.disconnect();
+      dispatch.disconnect();
+    },
+  };
+}
