@@ -12,9 +12,11 @@
  *
  *   node --import tsx bench/reconcile.ts [--agents 10000] [--tasks 20] [--sims 3] [--drift 0.1]
  *     [--heartbeat 10s] [--baseline-jobs 50000] [--phase-timeout-s 300] [--cpu-prof] [--prof-phase satisfied] [--write]
- *   The simulated agents send what the real agent sends for instant steps (bench/reconcile-children.ts).
+ *   The simulated agents send what the real agent sends for instant steps (bench/reconcile-sims.ts).
  *   The parts: reconcile-system.ts (start and tear down), reconcile-phase.ts (one measured cycle),
- *   reconcile-probes.ts (what is read), reconcile-report.ts (the RESULTS.md section), reconcile-ipc.ts.
+ *   reconcile-probes.ts (what is read), reconcile-report.ts (the RESULTS.md section),
+ *   reconcile-ipc.ts (talking to the children); the children: reconcile-roles.ts (gateway,
+ *   reconciler, BullMQ baseline) and reconcile-sims.ts (the simulated agents).
  *   --write: replace the `## Reconcile cycle` section of bench/RESULTS.md.
  */
 import { loadavg, tmpdir } from 'node:os';
@@ -25,11 +27,12 @@ import { pollNow } from '../store/queues/schedules.js';
 import type { TestRepo } from '../testkit/git-repo.js';
 import type { TestRedis } from '../testkit/redis.js';
 import { AGENT_TOKEN } from '../testkit/system.js';
-import { runBaseline, runRole, runSims } from './reconcile-children.js';
 import { sleep, spawnChild, stop, waitFor } from './reconcile-ipc.js';
 import { type PhaseResult, runPhase } from './reconcile-phase.js';
 import { busy, type Ctx, commandStats, simStats, waitQuiet } from './reconcile-probes.js';
 import { type ReportInput, renderReport } from './reconcile-report.js';
+import { runBaseline, runRole } from './reconcile-roles.js';
+import { runSims } from './reconcile-sims.js';
 import { manifest, withSystem } from './reconcile-system.js';
 import { writeResultsSection } from './results-file.js';
 
