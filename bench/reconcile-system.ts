@@ -1,0 +1,209 @@
+/**
+ * The system bench/reconcile.ts measures: a private redis-server, a Git repo of N tasks, one
+ * reconciler and one gateway (child processes wired by startServices), and simulator processes
+ * holding the agents' sockets. `withSystem` starts it, hands it to the measurement and tears it
+ * all down afterwards, on failure and on Ctrl-C too.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { Keys } from '../shared/keys.js';
+import { closeQueues, createQueues, type Queues } from '../store/queues/queues.js';
+import { makeGitRepo, type TestRepo } from '../testkit/git-repo.js';
+import { freePort, startRedis, type TestRedis } from '../testkit/redis.js';
+import { serverHcl } from '../testkit/system.js';
+import { ask, children, sleep, spawnChild, stop, waitFor } from './reconcile-ipc.js';
+import type { Ctx } from './reconcile-probes.js';
+
+export interface SystemOptions {
+  agents: number;
+  tasks: number;
+  simProcs: number;
+  timeoutMs: number;
+  heartbeat: string;
+  /** Extra node flags for the gateway and reconciler (`--role-flags`). */
+  roleFlags: string;
+  /** `--cpu-prof`: whole-run CPU profiles of the gateway and reconciler into `profDir`. */
+  cpuProf: boolean;
+  profDir: string;
+  /** `--prof-phase`: the one phase to profile into `profDir`. */
+  profPhase: string | undefined;
+}
+
+export interface System {
+  ctx: Ctx;
+  repo: TestRepo;
+  redisServer: TestRedis;
+  /** uWebSockets.js in the gateway: native or the fallback. */
+  implementation: string;
+  connectMs: number;
+}
+
+/** `tasks` tasks, one shell step each, matching every simulated agent; `variant` changes the first. */
+export function manifest(tasks: number, variant: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (let i = 0; i < tasks; i++) {
+    const name = `bench_${String(i).padStart(2, '0')}`;
+    files[`tasks/${name}.fluke.hcl`] = `task "${name}" {
+  selector { match_labels = { role = "bench" } }
+  shell "step" {
+    check   = "true"
+    command = "true # ${i === 0 ? variant : 'v1'}"
+  }
+}
+`;
+  }
+  return files;
+}
+
+export async function withSystem(
+  opts: SystemOptions,
+  body: (system: System) => Promise<void>,
+): Promise<void> {
+  const redisServer = await startRedis();
+  const repo = await makeGitRepo();
+  const dir = mkdtempSync(join(tmpdir(), 'fluke-bench-'));
+  let queues: Queues | null = null;
+  let client: Redis | null = null;
+  let cleaning: Promise<void> | null = null;
+  const cleanup = () => {
+    cleaning ??= cleanupOnce();
+    return cleaning;
+  };
+  const cleanupOnce = async () => {
+    await Promise.allSettled([...children].map(stop));
+    if (queues) await closeQueues(queues).catch(() => {});
+    client?.disconnect();
+    await redisServer.stop().catch((err: unknown) => console.error('redis stop failed', err));
+    await repo.remove().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
+  try {
+    await repo.commit(manifest(opts.tasks, 'v1'));
+    const configFile = await writeConfig(opts, dir, redisServer, repo);
+    const keys = new Keys(redisServer.prefix);
+    client = redisServer.client();
+    queues = createQueues(client, keys);
+    const roles = await startRoles(opts, configFile, dir);
+    const c = client;
+    for (
+      const until = Date.now() + 60_000;
+      !(await c.hget(keys.sourceStatus(), 'status'))?.includes('"revision":"');
+    ) {
+      if (Date.now() > until) throw new Error('the reconciler never compiled the first commit');
+      await sleep(200);
+    }
+    const { sims, connectMs } = await connectSims(opts, roles.url);
+    const ctx: Ctx = {
+      reconciler: roles.reconciler,
+      gateway: roles.gateway,
+      redis: c,
+      keys,
+      queues,
+      sims,
+      agents: opts.agents,
+      tasks: opts.tasks,
+      timeoutMs: opts.timeoutMs,
+      idleRate: 0,
+      profile: opts.profPhase ? { phase: opts.profPhase, dir: opts.profDir } : null,
+    };
+    await body({ ctx, repo, redisServer, implementation: roles.implementation, connectMs });
+  } finally {
+    await cleanup();
+  }
+}
+
+async function writeConfig(
+  opts: SystemOptions,
+  dir: string,
+  redis: TestRedis,
+  repo: TestRepo,
+): Promise<string> {
+  const agentsPort = await freePort();
+  const httpPort = await freePort();
+  const configFile = join(dir, 'server.hcl');
+  writeFileSync(
+    configFile,
+    serverHcl({
+      agentsPort,
+      httpPort,
+      redisUrl: redis.url,
+      prefix: redis.prefix,
+      repo: repo.dir,
+      // Long: the periodic drift tick (every 60 s, agents whose slot falls in that window) would
+      // otherwise mix its own drift checks into the cycles; at 720h that is ~0.2 of 10,000 per tick.
+      pollInterval: '720h',
+      heartbeat: opts.heartbeat,
+      policy: 'remediate',
+      alertWebhook: null,
+      eventStore: 'redis',
+    }),
+  );
+  return configFile;
+}
+
+/** The reconciler, then the gateway, each ready to serve. */
+async function startRoles(
+  opts: SystemOptions,
+  configFile: string,
+  dir: string,
+): Promise<{ reconciler: ChildProcess; gateway: ChildProcess; url: string; implementation: string }> {
+  const prof = (role: string) => [
+    ...(opts.roleFlags ? opts.roleFlags.split(/\s+/) : []),
+    ...(opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(opts.profDir, role)] : []),
+  ];
+  const reconciler = spawnChild(
+    ['--child', 'reconciler', '--config', configFile, '--data-dir', join(dir, 'reconciler')],
+    prof('reconciler'),
+  );
+  await waitFor(reconciler, 'ready', 60_000);
+  const gateway = spawnChild(
+    ['--child', 'gateway', '--config', configFile, '--data-dir', join(dir, 'gateway')],
+    prof('gateway'),
+  );
+  const ready = await waitFor(gateway, 'ready', 60_000);
+  const implementation = String(ready.implementation);
+  return { reconciler, gateway, url: `ws://127.0.0.1:${ready.port}/agent`, implementation };
+}
+
+/** The simulator processes, their agents connected and registered. */
+async function connectSims(
+  opts: SystemOptions,
+  url: string,
+): Promise<{ sims: ChildProcess[]; connectMs: number }> {
+  const per = Math.ceil(opts.agents / opts.simProcs);
+  const sims: ChildProcess[] = [];
+  for (let i = 0; i < opts.simProcs; i++) {
+    const count = Math.max(0, Math.min(per, opts.agents - i * per));
+    const sim = spawnChild(
+      [
+        '--child',
+        'sims',
+        '--url',
+        url,
+        '--count',
+        String(count),
+        '--offset',
+        String(i * per),
+        '--proc',
+        String(i),
+      ],
+      // They stand for remote hosts: a young generation big enough that the results they keep
+      // until acked (a second or two) do not get promoted and collected again as old objects.
+      ['--max-semi-space-size=64'],
+    );
+    sims.push(sim);
+  }
+  await Promise.all(sims.map((s) => waitFor(s, 'loaded', 60_000)));
+  const connectStart = Date.now();
+  const connected = await Promise.all(
+    sims.map((s) => ask(s, { type: 'connect' }, 'connected', opts.timeoutMs)),
+  );
+  const connectMs = Date.now() - connectStart;
+  const nConnected = connected.reduce((s, m) => s + Number(m.agents), 0);
+  console.log(`connected + registered ${nConnected} agents in ${(connectMs / 1000).toFixed(1)} s`);
+  return { sims, connectMs };
+}
