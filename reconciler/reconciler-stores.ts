@@ -4,6 +4,7 @@
  */
 import type { ServerConfig } from '../shared/config/types.js';
 import type { Keys } from '../shared/keys.js';
+import { liveness } from '../shared/liveness.js';
 import type { MetricsSink } from '../shared/metrics.js';
 import { RedisStateStore } from '../store/desired-state/redis-state-store.js';
 import { InboxBatcher } from '../store/inbox/gateway-inbox.js';
@@ -51,7 +52,7 @@ export function openReconcilerStores(
   const hb = config.heartbeat_interval_ms;
   // A gateway announces itself every heartbeat, as its agents renew their registry entries; three
   // missed means it (or the agent's index entry) is gone.
-  const gatewayStaleMs = 3 * hb + 5000;
+  const gatewayStaleMs = liveness(hb).gatewayStaleMs;
   const ttlMs = config.event_store.redis.ttl_ms;
   /** The stores both connections carry alike. */
   const storesOn = (client: RedisClient) => ({

@@ -8,6 +8,7 @@ import type { ServerConfig } from '../shared/config/types.js';
 import { QUEUE_NAMES } from '../shared/jobs/options.js';
 import { parseJob, ResultJob } from '../shared/jobs/payloads.js';
 import { Keys } from '../shared/keys.js';
+import { liveness } from '../shared/liveness.js';
 import { type MetricsSink, noopMetrics } from '../shared/metrics.js';
 import type { EventStore } from '../store/events/event-store.js';
 import { closeQueues, createQueues, type Queues, queuesIdle } from '../store/queues/queues.js';
@@ -106,7 +107,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
         resultDeps,
         enqueueAgents,
         // A disconnected agent gets at least ~10 s (three checks, 5 s apart) to come back before its work times out.
-        checkEveryMs: Math.max(3 * config.heartbeat_interval_ms, 5000),
+        checkEveryMs: liveness(config.heartbeat_interval_ms).deadlineCheckMs,
         maxInstructionMs: opts.maxInstructionMs ?? 6 * 3600_000,
         logger,
       }),
