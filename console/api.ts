@@ -1,5 +1,5 @@
 /**
- * The JSON routes of `/api/v1` (SPEC.md "HTTP API", docs/api.md). Reads need a token only with
+ * The JSON routes of `/api/v1` (docs/api.md). Reads need a token only with
  * `server.api_read_access = "token"`; state changes always need one, a JSON body and POST (no
  * cookies, so no CSRF path). The git webhook is the exception: its signature authenticates it.
  * Route groups live beside this file; this one wires them and holds the small routes.

@@ -1,5 +1,5 @@
 /**
- * Delivers one drift alert to the `alert_webhook` (SPEC.md "Drift policies and alerts"), and the
+ * Delivers one drift alert to the `alert_webhook` (docs/git.md, docs/events.md), and the
  * retry policy for the alerts queue. `sendAlert` never throws: it says whether a retry could help,
  * so the job handler can throw a plain error (BullMQ retries with `alertBackoff`) or an
  * `UnrecoverableError` (a 4xx will not get better by asking again).

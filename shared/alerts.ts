@@ -1,5 +1,5 @@
 /**
- * Drift alert payloads, exactly the JSON SPEC.md shows, and their dedupe ids. Pure.
+ * Drift alert payloads, exactly the JSON docs/events.md shows, and their dedupe ids. Pure.
  * The meaning of each `remediation_status` is documented in docs/events.md.
  */
 import { createHash } from 'node:crypto';
@@ -75,7 +75,7 @@ export interface BuildAlertInput {
   episode_id: string;
 }
 
-/** Key order follows SPEC.md so the JSON reads the same as the documented example. */
+/** Key order follows docs/events.md so the JSON reads the same as the documented example. */
 export function buildAlert(input: BuildAlertInput): Alert {
   return {
     id: alertId(input.agent.name, input.task, input.episode_id, input.event),

@@ -267,7 +267,7 @@ t.test('redelivered and late observations change nothing', async (t) => {
   );
 });
 
-t.test('alert payloads are exactly SPEC.md’s shape, with stable ids', async (t) => {
+t.test('alert payloads are exactly the documented shape (docs/events.md), with stable ids', async (t) => {
   const drift = judge(input('alert_only', 'check', OBSERVATIONS.drifted, null));
   const [alert] = drift.alerts;
   t.equal(

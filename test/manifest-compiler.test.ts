@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { ManifestCompiler, ManifestReadError, readManifestDir } from '../shared/manifest/compile.js';
 
-/** SPEC.md's Manifests example, verbatim (including its one-line block with two attributes). */
+/** The original manifest example, verbatim (including its one-line block with two attributes). */
 const SPEC_EXAMPLE = `locals {
   app_dir = "/opt/app"
   node    = "22"
@@ -64,7 +64,7 @@ const SPEC_EXPECTED = {
 const compileOne = (content: string, path = 'm.fluke.hcl') =>
   new ManifestCompiler().compile([{ path, content }]);
 
-t.test("SPEC.md's manifest example compiles to the expected state", async (t) => {
+t.test("the original manifest example compiles to the expected state", async (t) => {
   const r = await compileOne(SPEC_EXAMPLE);
   t.same(r.errors, []);
   t.same(r.warnings, []);
@@ -73,7 +73,7 @@ t.test("SPEC.md's manifest example compiles to the expected state", async (t) =>
   t.same(r.sources['deploy_app/config'], { file: 'm.fluke.hcl', line: 16, column: 3 });
 });
 
-t.test("SPEC.md's example with its match_expressions uncommented", async (t) => {
+t.test("the original example with its match_expressions uncommented", async (t) => {
   const src = SPEC_EXAMPLE.replace('    # match_expressions', '    match_expressions').replace(
     '    #                      {',
     '                         {',

@@ -1,6 +1,6 @@
 /**
  * A commit whose tasks would alert while the server has no `alert_webhook` is a bad commit:
- * SPEC.md makes the webhook required "when any effective policy alerts", and only the compiled
+ * The contract (docs/configuration.md) makes the webhook required "when any effective policy alerts", and only the compiled
  * manifests say whether one does. Pure.
  */
 import type { CompileResult } from '../../shared/manifest/compile.js';

@@ -1,4 +1,4 @@
-/** agent.hcl → AgentConfig, every field and default as SPEC.md "agent.hcl" lists them. */
+/** agent.hcl → AgentConfig, every field and default as docs/configuration.md "agent.hcl" lists them. */
 import { hostname as osHostname } from 'node:os';
 import type { BodySchema } from './config-body-reader.js';
 import type { Env } from './env.js';

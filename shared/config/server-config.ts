@@ -1,4 +1,4 @@
-/** server.hcl → ServerConfig, every field and default as SPEC.md "server.hcl" lists them. */
+/** server.hcl → ServerConfig, every field and default as docs/configuration.md "server.hcl" lists them. */
 
 import { errorMessage } from '../errors.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../liveness.js';

@@ -1,5 +1,5 @@
 /**
- * The typed result of loading server.hcl / agent.hcl (see SPEC.md "Config files").
+ * The typed result of loading server.hcl / agent.hcl (see docs/configuration.md).
  * Durations are already converted to milliseconds; every default is filled in.
  * No raw JSON travels past the loader: the rest of the code sees only these types.
  */

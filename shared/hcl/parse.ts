@@ -2,7 +2,7 @@
  * HCL to JSON through @cdktf/hcl2json, with its errors turned into file/line/column.
  *
  * hcl2json rejects a one-line block holding several attributes (`mise "x" { a = 1  b = 2 }`),
- * which SPEC.md's own example uses, so such blocks are split onto separate lines first and
+ * which the product's documented examples use, so such blocks are split onto separate lines first and
  * error positions are mapped back to the original source.
  */
 import { HclSyntaxError, type OutlineItem, scanHcl } from './outline.js';

@@ -1,4 +1,4 @@
-/** One executor block to a Step, every field defaulted as SPEC.md's executor tables say. */
+/** One executor block to a Step, every field defaulted as docs/manifests.md's executor tables say. */
 import { ON_FAILURE, type Step, SYSTEMD_STATES } from '../types.js';
 import type { BlockDecl } from './load-file.js';
 import { type BuildEnv, ManifestBlockReader } from './manifest-block-reader.js';
