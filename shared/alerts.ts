@@ -46,7 +46,7 @@ export interface Alert {
   payload: AlertPayload;
 }
 
-/** `2025-03-13T14:22:01Z`: SPEC's timestamps carry whole seconds. */
+/** `2025-03-13T14:22:01Z`: the documented timestamps carry whole seconds. */
 export function isoSeconds(at: Date | string | number): string {
   const date = at instanceof Date ? at : new Date(at);
   if (Number.isNaN(date.getTime())) throw new RangeError(`invalid time: ${String(at)}`);

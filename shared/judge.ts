@@ -3,7 +3,7 @@
  * Pure; shared/result-rules.ts asks it, the result handlers apply the verdict (docs/events.md,
  * "Applying a verdict").
  *
- * Rules (SPEC "Drift policies and alerts"):
+ * Rules (docs/manifests.md "drift", docs/events.md):
  * - An episode opens with the first run that finds the task drifted or failing and closes with
  *   the first run that comes back satisfied or applied. Its id is the opening execution's id.
  * - `remediate` never alerts. `remediate_and_alert` and `alert_only` alert once per episode each:

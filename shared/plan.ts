@@ -20,7 +20,7 @@ export function effectivePolicy(task: CompiledTask, serverDefault: DriftPolicy):
 
 /**
  * `alert_only` never applies on its own; a manual reconcile is a human asking for the apply,
- * so it applies whatever the policy (SPEC: "Manual reconciliation always applies").
+ * so it applies whatever the policy (docs/manifests.md: manual reconciles always apply).
  */
 export function modeFor(policy: DriftPolicy, trigger: Trigger): RunMode {
   if (trigger === 'manual') return 'apply';

@@ -6,7 +6,7 @@ import t from 'tap';
 import { ManifestCompiler, ManifestReadError, readManifestDir } from '../shared/manifest/compile.js';
 
 /** The original manifest example, verbatim (including its one-line block with two attributes). */
-const SPEC_EXAMPLE = `locals {
+const ORIGINAL_EXAMPLE = `locals {
   app_dir = "/opt/app"
   node    = "22"
 }
@@ -29,7 +29,7 @@ task "deploy_app" {
 }
 `;
 
-const SPEC_EXPECTED = {
+const ORIGINAL_EXPECTED = {
   tasks: [
     {
       name: 'deploy_app',
@@ -65,16 +65,16 @@ const compileOne = (content: string, path = 'm.fluke.hcl') =>
   new ManifestCompiler().compile([{ path, content }]);
 
 t.test("the original manifest example compiles to the expected state", async (t) => {
-  const r = await compileOne(SPEC_EXAMPLE);
+  const r = await compileOne(ORIGINAL_EXAMPLE);
   t.same(r.errors, []);
   t.same(r.warnings, []);
-  t.strictSame(JSON.parse(JSON.stringify(r.state)), SPEC_EXPECTED);
+  t.strictSame(JSON.parse(JSON.stringify(r.state)), ORIGINAL_EXPECTED);
   t.same(r.sources['deploy_app'], { file: 'm.fluke.hcl', line: 6, column: 1 });
   t.same(r.sources['deploy_app/config'], { file: 'm.fluke.hcl', line: 16, column: 3 });
 });
 
 t.test("the original example with its match_expressions uncommented", async (t) => {
-  const src = SPEC_EXAMPLE.replace('    # match_expressions', '    match_expressions').replace(
+  const src = ORIGINAL_EXAMPLE.replace('    # match_expressions', '    match_expressions').replace(
     '    #                      {',
     '                         {',
   );

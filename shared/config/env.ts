@@ -3,7 +3,7 @@
  *
  * It runs on strings as @cdktf/hcl2json returns them, which is Terraform's JSON template form:
  * escapes like `\"` are already decoded, an interpolation stays `${...}`, and HCL's own escapes
- * `$${` and `%%{` stay doubled. So `$$` → `$` here covers both SPEC's `$$` and HCL's `$${`.
+ * `$${` and `%%{` stay doubled. So `$$` → `$` here covers both the config language's `$$` and HCL's `$${`.
  */
 
 export type Env = Readonly<Record<string, string | undefined>>;
