@@ -15,7 +15,7 @@ import {
 import { parseArgs } from '../bin/cli/parse-args.js';
 import { renderFields, renderTable, truncate } from '../bin/cli/render-table.js';
 import { RunFollower, reconcileTarget, runExitCode, summaryLine } from '../bin/cli/run-follower.js';
-import { type SseEvent, SseParser } from '../bin/cli/sse-parser.js';
+import { type SseEvent, sseEvents } from '../bin/cli/sse-events.js';
 
 const SPECS = [
   { name: 'output', short: 'o', value: true },
@@ -96,23 +96,29 @@ t.test('renderFields aligns values and keeps multi-line values under the first l
   );
 });
 
-function feed(parser: SseParser, chunks: string[]): SseEvent[] {
-  return chunks.flatMap((c) => parser.push(c));
+/** The events sseEvents yields for these chunks, delivered one by one as a stream would. */
+async function feed(chunks: string[]): Promise<SseEvent[]> {
+  async function* stream() {
+    yield* chunks;
+  }
+  const events: SseEvent[] = [];
+  for await (const e of sseEvents(stream())) events.push(e);
+  return events;
 }
 
-t.test('SseParser: events, multi-line data, comments, ids, default type', async (t) => {
+t.test('sseEvents: events, multi-line data, comments, ids, default type', async (t) => {
   const text =
     ': ping\n\nevent: output\ndata: {"line":"a"}\n\ndata: one\ndata: two\nid: 7\n\nevent: end\ndata:{"outcome":"applied"}\n\n';
-  t.same(feed(new SseParser(), [text]), [
+  t.same(await feed([text]), [
     { event: 'output', data: '{"line":"a"}', id: null },
     { event: 'message', data: 'one\ntwo', id: '7' },
-    { event: 'end', data: '{"outcome":"applied"}', id: '7' },
+    { event: 'end', data: '{"outcome":"applied"}', id: null },
   ]);
 });
 
-t.test('SseParser: any chunking gives the same events, CRLF split included', async (t) => {
+t.test('sseEvents: any chunking gives the same events, CRLF split included', async (t) => {
   const text = '\uFEFFevent: output\r\ndata: x y\r\n\r\n: c\r\nevent: end\rdata: done\r\r';
-  const whole = feed(new SseParser(), [text]);
+  const whole = await feed([text]);
   t.same(whole, [
     { event: 'output', data: 'x y', id: null },
     { event: 'end', data: 'done', id: null },
@@ -120,18 +126,26 @@ t.test('SseParser: any chunking gives the same events, CRLF split included', asy
   for (let size = 1; size <= 7; size++) {
     const chunks: string[] = [];
     for (let i = 0; i < text.length; i += size) chunks.push(text.slice(i, i + size));
-    t.same(feed(new SseParser(), chunks), whole, `chunks of ${size}`);
+    t.same(await feed(chunks), whole, `chunks of ${size}`);
   }
 });
 
-t.test('SseParser: fields without data dispatch nothing; an unterminated event is held', async (t) => {
-  const p = new SseParser();
-  t.same(p.push('event: output\n\n'), [], 'no data, no event');
-  t.same(p.push('data: a\n'), [], 'not yet terminated');
-  t.same(p.push('\n'), [{ event: 'message', data: 'a', id: null }], 'the type was reset by the blank line');
-  t.same(p.push('data\nfoo: bar\nretry: 250\n\n'), [{ event: 'message', data: '', id: null }]);
-  t.equal(p.retryMs, 250);
-  t.same(p.push('data:  two spaces\n\n'), [{ event: 'message', data: ' two spaces', id: null }]);
+t.test('sseEvents: fields without data dispatch nothing; an unterminated event is dropped', async (t) => {
+  t.same(
+    await feed([
+      'event: output\n\n', // no data, no event; the blank line resets the type
+      'data: a\n',
+      '\n',
+      'data\nfoo: bar\nretry: 250\n\n',
+      'data:  two spaces\n\n',
+      'data: never terminated\n',
+    ]),
+    [
+      { event: 'message', data: 'a', id: null },
+      { event: 'message', data: '', id: null },
+      { event: 'message', data: ' two spaces', id: null },
+    ],
+  );
 });
 
 const progress = (over: Partial<RunProgress>): RunProgress => ({

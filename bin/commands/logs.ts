@@ -17,7 +17,7 @@ import {
 import { CliError, EXIT } from '../cli/cli-error.js';
 import { isSuccess, outputLine } from '../cli/format.js';
 import type { FlagSpec } from '../cli/parse-args.js';
-import { SseParser } from '../cli/sse-parser.js';
+import { sseEvents } from '../cli/sse-events.js';
 
 const USAGE = `usage: fluke logs EXECUTION_ID [-f] [flags]
 
@@ -64,18 +64,15 @@ async function show(ctx: CommandContext, io: CliIo, id: string): Promise<number>
 async function follow(ctx: CommandContext, io: CliIo, id: string): Promise<number> {
   const json = ctx.output === 'json';
   const stream = await ctx.client.stream(`/api/v1/executions/${encodeURIComponent(id)}/stream`);
-  const parser = new SseParser();
   let end: { execution_id?: string; outcome?: string | null } | null = null;
   try {
-    outer: for await (const chunk of stream.chunks) {
-      for (const ev of parser.push(chunk)) {
-        if (ev.event === 'output') {
-          if (json) io.stdout(`${ev.data}\n`);
-          else io.stdout(`${parseRecord(ev.data)}\n`);
-        } else if (ev.event === 'end') {
-          end = parseJson(ev.data) ?? {};
-          break outer;
-        }
+    for await (const ev of sseEvents(stream.chunks)) {
+      if (ev.event === 'output') {
+        if (json) io.stdout(`${ev.data}\n`);
+        else io.stdout(`${parseRecord(ev.data)}\n`);
+      } else if (ev.event === 'end') {
+        end = parseJson(ev.data) ?? {};
+        break;
       }
     }
   } finally {
