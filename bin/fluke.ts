@@ -53,16 +53,21 @@ function hoistServerFlag(argv: string[]): string[] {
 export async function main(argvIn: string[]): Promise<number> {
   const argv = hoistServerFlag(argvIn);
   const [name, ...rest] = argv;
-  // `fluke help get` is `fluke get --help`.
-  if (name === 'help' && rest[0] !== undefined && commands[rest[0]]) return main([rest[0], '--help']);
-  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+  if (name === 'help') {
+    // `fluke help get` is `fluke get --help`.
+    const [topic] = rest;
+    if (topic === undefined || topic === '-h' || topic === '--help') return main(['--help']);
+    return main([topic, '--help']);
+  }
+  if (name === undefined || name === '-h' || name === '--help') {
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-v') return main(['version', ...rest]);
   const command = commands[name];
   if (!command) {
-    process.stderr.write(`fluke: unknown command "${name}"\n\n${usage()}`);
+    const what = name.startsWith('-') ? `unknown flag ${name.split('=')[0]}` : `unknown command "${name}"`;
+    process.stderr.write(`fluke: ${what}\n\n${usage()}`);
     return 2;
   }
   const mod = await command.load();

@@ -6,6 +6,7 @@
  * `undeliverable:<id>`). An execution none of these remembers is unknown.
  */
 
+import type { ExecutionView } from '../shared/api-types.js';
 import { eventIdFor, type FlukeEvent } from '../shared/events.js';
 import type { InstructionRecord } from '../store/instructions/redis-instruction-store.js';
 import {
@@ -16,14 +17,8 @@ import {
   type StreamRecord,
 } from '../store/output/output-publisher.js';
 
-export interface ExecutionView {
-  id: string;
-  agent: string;
-  task: string;
-  done: boolean;
-  outcome: string | null;
-  event: FlukeEvent | null;
-}
+// Declared in shared/api-types.ts with the other API shapes; re-exported for existing importers.
+export type { ExecutionView };
 
 export interface ExecutionSources {
   /** The replay list, oldest first, as stored (JSON texts); only its last entry when `lastOnly`. */

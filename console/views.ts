@@ -1,33 +1,13 @@
 /**
  * Read models of the HTTP API, built from the registry, the desired state and the status store.
- * Pure functions over data the routes fetched.
+ * Pure functions over data the routes fetched; the shapes are in shared/api-types.ts.
  */
+import type { AgentView, DriftSummary, TaskSummaryView } from '../shared/api-types.js';
 import { effectivePolicy, tasksForAgent } from '../shared/plan.js';
 import type { RegistryEntry } from '../shared/registry-entry.js';
 import { matches } from '../shared/selector.js';
 import { isProblem, type TaskStatus } from '../shared/status.js';
 import type { CompiledTask, DesiredState, DriftPolicy, Labels } from '../shared/types.js';
-
-export interface DriftSummary {
-  tasks: number;
-  ok: number;
-  drifted: number;
-  failing: number;
-  unknown: number;
-}
-
-export interface AgentView {
-  name: string;
-  labels: Labels;
-  connected: boolean;
-  gateway_id: string | null;
-  session_id: string | null;
-  connected_at: string | null;
-  last_seen: string | null;
-  agent_version: string | null;
-  executors: string[];
-  drift: DriftSummary;
-}
 
 /** What outlives an agent's registry entry: the known-agents index and the labels it last declared. */
 export interface KnownAgent {
@@ -80,7 +60,7 @@ export function taskSummary(
   defaultPolicy: DriftPolicy,
   agents: RegistryEntry[],
   statusOf: (agent: string, task: string) => TaskStatus | undefined,
-) {
+): TaskSummaryView {
   const matched = agents.filter((a) => matches(a.labels, task.selector));
   const counts: Record<string, number> = {};
   for (const a of matched) {

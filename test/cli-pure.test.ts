@@ -2,7 +2,8 @@
 import t from 'tap';
 import type { RunProgress } from '../bin/cli/api-types.js';
 import { packedRef } from '../bin/cli/build-info.js';
-import { EXIT } from '../bin/cli/cli-error.js';
+import { EXIT, UsageError } from '../bin/cli/cli-error.js';
+import { type CommandSpec, helpText, readCommandLine } from '../bin/cli/command-line.js';
 import {
   ago,
   countsText,
@@ -12,46 +13,108 @@ import {
   selectorText,
   terminalSafe,
 } from '../bin/cli/format.js';
-import { parseArgs } from '../bin/cli/parse-args.js';
 import { renderFields, renderTable, truncate } from '../bin/cli/render-table.js';
 import { RunFollower, reconcileTarget, runExitCode, summaryLine } from '../bin/cli/run-follower.js';
-import { type SseEvent, SseParser } from '../bin/cli/sse-parser.js';
+import { type SseEvent, sseEvents } from '../bin/cli/sse-events.js';
 
-const SPECS = [
-  { name: 'output', short: 'o', value: true },
-  { name: 'server', value: true },
-  { name: 'follow', short: 'f', value: false },
-  { name: 'no-follow', value: false },
-];
+const SPEC: CommandSpec = {
+  name: 'demo',
+  synopsis: 'THING [flags]',
+  flags: [
+    { name: 'output', short: 'o', value: 'FMT', help: 'table or json' },
+    { name: 'server', value: 'URL', help: 'the server' },
+    { name: 'follow', short: 'f', help: 'keep going\nuntil the end' },
+    { name: 'no-follow', help: 'return at once' },
+  ],
+};
 
-t.test('parseArgs: every flag spelling, positionals around them, -- ends flags', async (t) => {
-  t.same(parseArgs(['agents', '-o', 'json', '--server', 'http://x:1'], SPECS), {
+/** What the old hand-written parser returned: the command line, or `{ error }`. */
+function parseArgs(argv: string[], spec: CommandSpec = SPEC) {
+  try {
+    return readCommandLine(argv, spec, () => {});
+  } catch (err) {
+    if (err instanceof UsageError) return { error: err.message };
+    throw err;
+  }
+}
+
+t.test('readCommandLine: every flag spelling, positionals around them, -- ends flags', async (t) => {
+  t.same(parseArgs(['agents', '-o', 'json', '--server', 'http://x:1']), {
     positionals: ['agents'],
     flags: { output: 'json', server: 'http://x:1' },
   });
-  t.same(parseArgs(['-ojson', '--server=http://y', 'a', '-f', 'b'], SPECS), {
+  t.same(parseArgs(['-ojson', '--server=http://y', 'a', '-f', 'b']), {
     positionals: ['a', 'b'],
     flags: { output: 'json', server: 'http://y', follow: true },
   });
-  t.same(parseArgs(['-o=table', '--no-follow', '--', '-f', '--weird'], SPECS), {
+  t.same(parseArgs(['-o=table', '--no-follow', '--', '-f', '--weird']), {
     positionals: ['-f', '--weird'],
     flags: { output: 'table', 'no-follow': true },
   });
-  t.same(parseArgs(['-o', 'table', '-o', 'json'], SPECS), { positionals: [], flags: { output: 'json' } });
-  t.same(parseArgs(['--server', '--strange-but-a-value'], SPECS), {
+  t.same(parseArgs(['-o', 'table', '-o', 'json']), { positionals: [], flags: { output: 'json' } });
+  t.same(parseArgs(['--server', '--strange-but-a-value']), {
     positionals: [],
     flags: { server: '--strange-but-a-value' },
   });
 });
 
-t.test('parseArgs refuses what it does not know instead of ignoring it', async (t) => {
-  t.same(parseArgs(['--agnet', 'x'], SPECS), { error: 'unknown flag --agnet' });
-  t.same(parseArgs(['--agnet=x'], SPECS), { error: 'unknown flag --agnet' });
-  t.same(parseArgs(['-x'], SPECS), { error: 'unknown flag -x' });
-  t.same(parseArgs(['-o'], SPECS), { error: '-o/--output needs a value' });
-  t.same(parseArgs(['--server'], SPECS), { error: '--server needs a value' });
-  t.same(parseArgs(['--follow=yes'], SPECS), { error: '-f/--follow takes no value' });
+t.test('readCommandLine refuses what it does not know instead of ignoring it', async (t) => {
+  t.same(parseArgs(['--agnet', 'x']), { error: 'unknown flag --agnet' });
+  t.same(parseArgs(['--agnet=x']), { error: 'unknown flag --agnet' });
+  t.same(parseArgs(['-x']), { error: 'unknown flag -x' });
+  t.same(parseArgs(['-o']), { error: '-o/--output needs a value' });
+  t.same(parseArgs(['--server']), { error: '--server needs a value' });
+  t.same(parseArgs(['--follow=yes']), { error: '-f/--follow takes no value' });
+  try {
+    readCommandLine(['--nope'], SPEC, () => {});
+    t.fail('should throw');
+  } catch (err) {
+    t.ok(err instanceof UsageError);
+    t.equal((err as UsageError).exitCode, EXIT.USAGE);
+    t.equal(
+      (err as UsageError).usage,
+      'usage: fluke demo THING [flags]\nRun "fluke demo --help" for its flags.\n',
+    );
+  }
 });
+
+t.test(
+  'readCommandLine: defaults filled in; -h/--help prints the help made from the same spec',
+  async (t) => {
+    const spec: CommandSpec = {
+      ...SPEC,
+      flags: [...SPEC.flags, { name: 'glob', value: 'GLOB', default: '**/*.hcl', help: 'which files' }],
+    };
+    t.same(parseArgs([], spec), { positionals: [], flags: { glob: '**/*.hcl' } });
+    t.same(parseArgs(['--glob', 'x'], spec), { positionals: [], flags: { glob: 'x' } });
+    for (const argv of [['-h'], ['--help'], ['a', '--wide', '--help']]) {
+      let printed = '';
+      t.equal(
+        readCommandLine(argv, spec, (text) => {
+          printed += text;
+        }),
+        null,
+        argv.join(' '),
+      );
+      t.equal(printed, helpText(spec));
+    }
+    t.equal(
+      helpText(spec),
+      [
+        'usage: fluke demo THING [flags]',
+        'flags:',
+        '  -o, --output FMT    table or json',
+        '  --server URL        the server',
+        '  -f, --follow        keep going',
+        '                      until the end',
+        '  --no-follow         return at once',
+        '  --glob GLOB         which files (default **/*.hcl)',
+        '  -h, --help          this text',
+        '',
+      ].join('\n'),
+    );
+  },
+);
 
 t.test('renderTable: aligned, upper-case headers, no trailing spaces, "-" for empty', async (t) => {
   const out = renderTable(
@@ -96,23 +159,29 @@ t.test('renderFields aligns values and keeps multi-line values under the first l
   );
 });
 
-function feed(parser: SseParser, chunks: string[]): SseEvent[] {
-  return chunks.flatMap((c) => parser.push(c));
+/** The events sseEvents yields for these chunks, delivered one by one as a stream would. */
+async function feed(chunks: string[]): Promise<SseEvent[]> {
+  async function* stream() {
+    yield* chunks;
+  }
+  const events: SseEvent[] = [];
+  for await (const e of sseEvents(stream())) events.push(e);
+  return events;
 }
 
-t.test('SseParser: events, multi-line data, comments, ids, default type', async (t) => {
+t.test('sseEvents: events, multi-line data, comments, ids, default type', async (t) => {
   const text =
     ': ping\n\nevent: output\ndata: {"line":"a"}\n\ndata: one\ndata: two\nid: 7\n\nevent: end\ndata:{"outcome":"applied"}\n\n';
-  t.same(feed(new SseParser(), [text]), [
+  t.same(await feed([text]), [
     { event: 'output', data: '{"line":"a"}', id: null },
     { event: 'message', data: 'one\ntwo', id: '7' },
-    { event: 'end', data: '{"outcome":"applied"}', id: '7' },
+    { event: 'end', data: '{"outcome":"applied"}', id: null },
   ]);
 });
 
-t.test('SseParser: any chunking gives the same events, CRLF split included', async (t) => {
+t.test('sseEvents: any chunking gives the same events, CRLF split included', async (t) => {
   const text = '\uFEFFevent: output\r\ndata: x y\r\n\r\n: c\r\nevent: end\rdata: done\r\r';
-  const whole = feed(new SseParser(), [text]);
+  const whole = await feed([text]);
   t.same(whole, [
     { event: 'output', data: 'x y', id: null },
     { event: 'end', data: 'done', id: null },
@@ -120,18 +189,26 @@ t.test('SseParser: any chunking gives the same events, CRLF split included', asy
   for (let size = 1; size <= 7; size++) {
     const chunks: string[] = [];
     for (let i = 0; i < text.length; i += size) chunks.push(text.slice(i, i + size));
-    t.same(feed(new SseParser(), chunks), whole, `chunks of ${size}`);
+    t.same(await feed(chunks), whole, `chunks of ${size}`);
   }
 });
 
-t.test('SseParser: fields without data dispatch nothing; an unterminated event is held', async (t) => {
-  const p = new SseParser();
-  t.same(p.push('event: output\n\n'), [], 'no data, no event');
-  t.same(p.push('data: a\n'), [], 'not yet terminated');
-  t.same(p.push('\n'), [{ event: 'message', data: 'a', id: null }], 'the type was reset by the blank line');
-  t.same(p.push('data\nfoo: bar\nretry: 250\n\n'), [{ event: 'message', data: '', id: null }]);
-  t.equal(p.retryMs, 250);
-  t.same(p.push('data:  two spaces\n\n'), [{ event: 'message', data: ' two spaces', id: null }]);
+t.test('sseEvents: fields without data dispatch nothing; an unterminated event is dropped', async (t) => {
+  t.same(
+    await feed([
+      'event: output\n\n', // no data, no event; the blank line resets the type
+      'data: a\n',
+      '\n',
+      'data\nfoo: bar\nretry: 250\n\n',
+      'data:  two spaces\n\n',
+      'data: never terminated\n',
+    ]),
+    [
+      { event: 'message', data: 'a', id: null },
+      { event: 'message', data: '', id: null },
+      { event: 'message', data: ' two spaces', id: null },
+    ],
+  );
 });
 
 const progress = (over: Partial<RunProgress>): RunProgress => ({

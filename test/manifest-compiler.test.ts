@@ -64,7 +64,7 @@ const ORIGINAL_EXPECTED = {
 const compileOne = (content: string, path = 'm.fluke.hcl') =>
   new ManifestCompiler().compile([{ path, content }]);
 
-t.test("the original manifest example compiles to the expected state", async (t) => {
+t.test('the original manifest example compiles to the expected state', async (t) => {
   const r = await compileOne(ORIGINAL_EXAMPLE);
   t.same(r.errors, []);
   t.same(r.warnings, []);
@@ -73,7 +73,7 @@ t.test("the original manifest example compiles to the expected state", async (t)
   t.same(r.sources['deploy_app/config'], { file: 'm.fluke.hcl', line: 16, column: 3 });
 });
 
-t.test("the original example with its match_expressions uncommented", async (t) => {
+t.test('the original example with its match_expressions uncommented', async (t) => {
   const src = ORIGINAL_EXAMPLE.replace('    # match_expressions', '    match_expressions').replace(
     '    #                      {',
     '                         {',

@@ -1,11 +1,17 @@
 /**
- * What every API command shares: the common flags (`--server`, `-o`, `-h`), the server URL and
+ * What every API command shares: the common flags (`--server`, `-o`), the server URL and
  * token from flags and environment, and the process's streams behind a small interface so
  * commands can run in tests without a child process.
  */
 import { ApiClient } from './api-client.js';
 import { CliError, UsageError } from './cli-error.js';
-import { type FlagSpec, type ParsedArgs, parseArgs } from './parse-args.js';
+import {
+  type CommandLine,
+  type CommandSpec,
+  type Flag,
+  readCommandLine,
+  usageLines,
+} from './command-line.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:7071';
 
@@ -35,44 +41,49 @@ export function processIo(): CliIo {
   };
 }
 
-export const COMMON_FLAGS: readonly FlagSpec[] = [
-  { name: 'server', value: true },
-  { name: 'output', short: 'o', value: true },
-  { name: 'help', short: 'h', value: false },
+/**
+ * The process's stdout and stderr as they are, for the long-running commands (agent, server,
+ * dev): unlike processIo(), a closed stdout must not quietly end a daemon.
+ */
+export const stdStreams: Pick<CliIo, 'stdout' | 'stderr'> = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+};
+
+export const COMMON_FLAGS: readonly Flag[] = [
+  {
+    name: 'server',
+    value: 'URL',
+    help: `Fluke's HTTP API (default $FLUKE_SERVER, else ${DEFAULT_SERVER})`,
+  },
+  { name: 'output', short: 'o', value: 'FMT', help: 'table (default) or json' },
 ];
 
-export const COMMON_USAGE = `common flags:
-  --server URL        Fluke's HTTP API (default $FLUKE_SERVER, else ${DEFAULT_SERVER})
-  -o, --output FMT    table (default) or json
-  -h, --help          this text
-environment:
+const ENVIRONMENT = `environment:
   FLUKE_SERVER        the server URL when --server is not given
   FLUKE_API_TOKEN     sent as "Authorization: Bearer" on every request
 `;
 
+/** An API command's spec: its own flags, then the common ones and the environment it reads. */
+export function apiCommand(spec: CommandSpec): CommandSpec {
+  return { ...spec, flags: [...spec.flags, ...COMMON_FLAGS], footer: `${spec.footer ?? ''}${ENVIRONMENT}` };
+}
+
 export interface CommandContext {
-  args: ParsedArgs;
+  args: CommandLine;
   output: OutputFormat;
   server: string;
   client: ApiClient;
 }
 
 /**
- * Parses argv with the common flags plus `extra`; returns null when help was asked for (and
+ * Parses argv by `spec` (made with apiCommand); returns null when help was asked for (and
  * printed). Throws UsageError on a bad command line.
  */
-export function commandContext(
-  argv: readonly string[],
-  extra: readonly FlagSpec[],
-  usage: string,
-  io: CliIo,
-): CommandContext | null {
-  const args = parseArgs(argv, [...COMMON_FLAGS, ...extra]);
-  if ('error' in args) throw new UsageError(args.error, usage);
-  if (args.flags.help) {
-    io.stdout(usage);
-    return null;
-  }
+export function commandContext(argv: readonly string[], spec: CommandSpec, io: CliIo): CommandContext | null {
+  const args = readCommandLine(argv, spec, io.stdout);
+  if (!args) return null;
+  const usage = usageLines(spec);
   const output = args.flags.output ?? 'table';
   if (output !== 'table' && output !== 'json')
     throw new UsageError(`-o must be "table" or "json", not ${JSON.stringify(output)}`, usage);
@@ -113,7 +124,11 @@ export function printJson(io: CliIo, value: unknown): 0 {
  * Runs a command body and turns expected failures into a message and an exit code: usage errors
  * print the usage text, everything else one `fluke <command>: …` line on stderr.
  */
-export async function runCommand(io: CliIo, name: string, body: () => Promise<number>): Promise<number> {
+export async function runCommand(
+  io: Pick<CliIo, 'stderr'>,
+  name: string,
+  body: () => Promise<number>,
+): Promise<number> {
   try {
     return await body();
   } catch (err) {

@@ -9,39 +9,35 @@ import { loadAgentConfig } from '../../shared/config/load.js';
 import { createLogger } from '../../shared/logger.js';
 import { packageRoot } from '../../shared/paths.js';
 import { coerceError } from '../../shared/types.js';
+import { runCommand, stdStreams } from '../cli/cli-context.js';
+import { UsageError } from '../cli/cli-error.js';
+import { readCommandLine, stringFlag, usageLines } from '../cli/command-line.js';
 
-const USAGE = 'usage: fluke agent --config agent.hcl\n';
+const SPEC = {
+  name: 'agent',
+  synopsis: '--config FILE',
+  about: `Runs the host agent: connects to a gateway and runs what it is sent, until SIGTERM or
+SIGINT (then it cancels running commands and exits 0). docs/agent.md describes the config.`,
+  flags: [{ name: 'config', short: 'c', value: 'FILE', help: 'the agent config (agent.hcl); required' }],
+};
 
-export function parseArgs(argv: string[]): { config: string } | { error: string } | { help: true } {
-  let config: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '-h' || arg === '--help') return { help: true };
-    if (arg === '--config' || arg === '-c') {
-      config = argv[++i];
-      if (config === undefined) return { error: `${arg} needs a file` };
-    } else if (arg.startsWith('--config=')) {
-      config = arg.slice('--config='.length);
-    } else {
-      return { error: `unknown argument "${arg}"` };
-    }
-  }
-  return config ? { config } : { error: '--config is required' };
+export function run(argv: string[]): Promise<number> {
+  return runCommand(stdStreams, 'agent', async () => {
+    const line = readCommandLine(argv, SPEC, stdStreams.stdout);
+    if (!line) return 0;
+    const usage = usageLines(SPEC);
+    if (line.positionals.length > 0)
+      throw new UsageError(`unexpected argument ${line.positionals[0]}`, usage);
+    const file = stringFlag(line, 'config');
+    if (!file) throw new UsageError('--config is required', usage);
+    return runAgent(file);
+  });
 }
 
-export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv);
-  if ('help' in args) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if ('error' in args) {
-    process.stderr.write(`fluke agent: ${args.error}\n${USAGE}`);
-    return 2;
-  }
+async function runAgent(file: string): Promise<number> {
   let config: Awaited<ReturnType<typeof loadAgentConfig>>;
   try {
-    config = await loadAgentConfig(args.config);
+    config = await loadAgentConfig(file);
   } catch (err) {
     process.stderr.write(`fluke agent: ${coerceError(err).message}\n`);
     return 1;

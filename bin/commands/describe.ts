@@ -4,8 +4,8 @@
  */
 import type { AgentDetail, TaskDetail, TaskStatus } from '../cli/api-types.js';
 import {
+  apiCommand,
   type CliIo,
-  COMMON_USAGE,
   type CommandContext,
   commandContext,
   printJson,
@@ -13,6 +13,7 @@ import {
   runCommand,
 } from '../cli/cli-context.js';
 import { UsageError } from '../cli/cli-error.js';
+import { usageLines } from '../cli/command-line.js';
 import {
   ago,
   countsText,
@@ -24,16 +25,19 @@ import {
 } from '../cli/format.js';
 import { type Cell, renderFields, renderTable } from '../cli/render-table.js';
 
-const USAGE = `usage: fluke describe agent NAME | task NAME [flags]
-
-  agent NAME          labels, connection, matched tasks with their last result, recent events
+const SPEC = apiCommand({
+  name: 'describe',
+  synopsis: 'agent NAME | task NAME [flags]',
+  about: `  agent NAME          labels, connection, matched tasks with their last result, recent events
   task NAME           definition (selector, steps in order with every field), matched agents
-                      and each one's status
-${COMMON_USAGE}`;
+                      and each one's status`,
+  flags: [],
+});
+const USAGE = usageLines(SPEC);
 
 export async function describe(argv: string[], io: CliIo): Promise<number> {
   return runCommand(io, 'describe', async () => {
-    const ctx = commandContext(argv, [], USAGE, io);
+    const ctx = commandContext(argv, SPEC, io);
     if (!ctx) return 0;
     const [kind, name, extra] = ctx.args.positionals;
     if (kind === undefined) throw new UsageError('missing what to describe: agent NAME or task NAME', USAGE);

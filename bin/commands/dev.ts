@@ -9,14 +9,16 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { parseServerConfig } from '../../shared/config/load.js';
 import type { FlukeEvent } from '../../shared/events.js';
 import { packageRoot } from '../../shared/paths.js';
 import { coerceError } from '../../shared/types.js';
+import { runCommand, stdStreams } from '../cli/cli-context.js';
+import { readCommandLine } from '../cli/command-line.js';
 import { spawnRedisServer, waitForRedis } from '../redis-server.js';
 import { startServices } from '../services.js';
+import { DEV_SPEC, type DevOptions, devOptions } from './dev-options.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -107,17 +109,15 @@ function describe(e: FlukeEvent): string {
   }
 }
 
-export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      'data-dir': { type: 'string', default: '.fluke-dev' },
-      'http-port': { type: 'string', default: '7071' },
-      'agents-port': { type: 'string', default: '7070' },
-      'poll-interval': { type: 'string', default: '15s' },
-    },
+export function run(argv: string[]): Promise<number> {
+  return runCommand(stdStreams, 'dev', async () => {
+    const line = readCommandLine(argv, DEV_SPEC, stdStreams.stdout);
+    return line ? runDemo(devOptions(line)) : 0;
   });
-  const dataDir = resolve(values['data-dir'] as string);
+}
+
+async function runDemo(options: DevOptions): Promise<number> {
+  const { dataDir } = options;
   mkdirSync(dataDir, { recursive: true });
   const stopping: (() => Promise<void> | void)[] = [];
   const children: ChildProcess[] = [];
@@ -179,8 +179,7 @@ export async function run(argv: string[]): Promise<number> {
     const alertPort = typeof alertAddress === 'object' && alertAddress ? alertAddress.port : 0;
     const agentToken = secret(join(dataDir, 'agent-token'));
     const apiToken = secret(join(dataDir, 'api-token'));
-    let httpPort = Number(values['http-port']);
-    let agentsPort = Number(values['agents-port']);
+    let { httpPort, agentsPort } = options;
     if (!(await portFree(httpPort))) httpPort = await freePort();
     if (!(await portFree(agentsPort))) agentsPort = await freePort();
     const prefix = process.env.REDIS_URL ? `fluke-dev-${randomBytes(3).toString('hex')}` : 'fluke';
@@ -193,7 +192,7 @@ export async function run(argv: string[]): Promise<number> {
   redis { url = "${redisUrl}"  prefix = "${prefix}" }
   git {
     url           = "${join(dataDir, 'repo')}"
-    poll_interval = "${values['poll-interval']}"
+    poll_interval = "${options.pollInterval}"
   }
   tls { enabled = false }
   drift {
@@ -242,7 +241,7 @@ export async function run(argv: string[]): Promise<number> {
     out(`  Bull Board    ${base}/queues   metrics: ${base}/metrics`);
     out(`  HTTP API      ${base}/api/v1/status   (docs/api.md)`);
     out(
-      `  demo repo     ${join(dataDir, 'repo')} at ${revision.slice(0, 12)} (commit to it; polled every ${values['poll-interval']})`,
+      `  demo repo     ${join(dataDir, 'repo')} at ${revision.slice(0, 12)} (commit to it; polled every ${options.pollInterval})`,
     );
     out(`  agent         demo-agent {role=demo, env=dev} on ws://127.0.0.1:${agentsPort}`);
     out(`  API token     ${apiToken}`);

@@ -1,5 +1,5 @@
-import { runRole } from '../services.js';
+import { runRoleCommand } from './role.js';
 
 export function run(argv: string[]): Promise<number> {
-  return runRole('gateway', argv);
+  return runRoleCommand('gateway', argv);
 }

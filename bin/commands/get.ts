@@ -4,8 +4,8 @@
  */
 import type { AgentView, DriftEntry, FlukeEvent, TaskSummaryView } from '../cli/api-types.js';
 import {
+  apiCommand,
   type CliIo,
-  COMMON_USAGE,
   type CommandContext,
   commandContext,
   printJson,
@@ -13,42 +13,42 @@ import {
   runCommand,
 } from '../cli/cli-context.js';
 import { UsageError } from '../cli/cli-error.js';
+import { type Flag, usageLines } from '../cli/command-line.js';
 import { ago, countsText, driftText, eventColumns, eventRow, labelsText } from '../cli/format.js';
-import type { FlagSpec } from '../cli/parse-args.js';
 import { type Cell, renderTable } from '../cli/render-table.js';
 
-const USAGE = `usage: fluke get RESOURCE [flags]
+/** The flags of `get events` only. */
+const EVENTS_FLAGS: readonly Flag[] = [
+  { name: 'agent', value: 'NAME', help: "get events: only this agent's events" },
+  { name: 'task', value: 'NAME', help: "get events: only this task's events" },
+  { name: 'limit', value: 'N', help: 'get events: how many events (default 20)' },
+];
 
-resources:
+const SPEC = apiCommand({
+  name: 'get',
+  synopsis: 'RESOURCE [flags]',
+  about: `resources:
   agents              name, labels, connected, last seen, drift summary
   tasks               tasks, matched agent counts, status counts
   drift               every (agent, task) currently drifted or failing
-  events              recent events, newest first
-events flags:
-  --agent NAME        only this agent's events
-  --task NAME         only this task's events
-  --limit N           how many events (default 20)
-${COMMON_USAGE}`;
-
-const FLAGS: readonly FlagSpec[] = [
-  { name: 'agent', value: true },
-  { name: 'task', value: true },
-  { name: 'limit', value: true },
-];
+  events              recent events, newest first`,
+  flags: EVENTS_FLAGS,
+});
+const USAGE = usageLines(SPEC);
 
 /** The events API pages at most this many per request. */
 const EVENTS_PAGE_MAX = 1000;
 
 export async function get(argv: string[], io: CliIo): Promise<number> {
   return runCommand(io, 'get', async () => {
-    const ctx = commandContext(argv, FLAGS, USAGE, io);
+    const ctx = commandContext(argv, SPEC, io);
     if (!ctx) return 0;
     const [resource, extra] = ctx.args.positionals;
     if (resource === undefined)
       throw new UsageError('missing RESOURCE: agents, tasks, drift or events', USAGE);
     if (extra !== undefined) throw new UsageError(`unexpected argument ${extra}`, USAGE);
     if (resource !== 'events') {
-      const misplaced = FLAGS.find((f) => ctx.args.flags[f.name] !== undefined);
+      const misplaced = EVENTS_FLAGS.find((f) => ctx.args.flags[f.name] !== undefined);
       if (misplaced) throw new UsageError(`--${misplaced.name} applies to "get events" only`, USAGE);
     }
     switch (resource) {

@@ -5,8 +5,8 @@
  */
 import type { ExecutionView, OutputRecord } from '../cli/api-types.js';
 import {
+  apiCommand,
   type CliIo,
-  COMMON_USAGE,
   type CommandContext,
   commandContext,
   positionals,
@@ -15,24 +15,28 @@ import {
   runCommand,
 } from '../cli/cli-context.js';
 import { CliError, EXIT } from '../cli/cli-error.js';
+import { usageLines } from '../cli/command-line.js';
 import { isSuccess, outputLine } from '../cli/format.js';
-import type { FlagSpec } from '../cli/parse-args.js';
-import { SseParser } from '../cli/sse-parser.js';
+import { sseEvents } from '../cli/sse-events.js';
 
-const USAGE = `usage: fluke logs EXECUTION_ID [-f] [flags]
-
-Prints an execution's output as [step/phase] lines (execution ids are in
-"fluke reconcile", "fluke get events" and "fluke describe").
-flags:
-  -f, --follow        stream live output until the execution ends; exit 0 only if it
-                      came out satisfied or applied
-${COMMON_USAGE}`;
-
-const FLAGS: readonly FlagSpec[] = [{ name: 'follow', short: 'f', value: false }];
+const SPEC = apiCommand({
+  name: 'logs',
+  synopsis: 'EXECUTION_ID [-f] [flags]',
+  about: `Prints an execution's output as [step/phase] lines (execution ids are in
+"fluke reconcile", "fluke get events" and "fluke describe").`,
+  flags: [
+    {
+      name: 'follow',
+      short: 'f',
+      help: 'stream live output until the execution ends; exit 0 only if it\ncame out satisfied or applied',
+    },
+  ],
+});
+const USAGE = usageLines(SPEC);
 
 export async function logs(argv: string[], io: CliIo): Promise<number> {
   return runCommand(io, 'logs', async () => {
-    const ctx = commandContext(argv, FLAGS, USAGE, io);
+    const ctx = commandContext(argv, SPEC, io);
     if (!ctx) return 0;
     const [id] = positionals(ctx, ['EXECUTION_ID'], USAGE) as [string];
     return ctx.args.flags.follow ? follow(ctx, io, id) : show(ctx, io, id);
@@ -64,18 +68,15 @@ async function show(ctx: CommandContext, io: CliIo, id: string): Promise<number>
 async function follow(ctx: CommandContext, io: CliIo, id: string): Promise<number> {
   const json = ctx.output === 'json';
   const stream = await ctx.client.stream(`/api/v1/executions/${encodeURIComponent(id)}/stream`);
-  const parser = new SseParser();
   let end: { execution_id?: string; outcome?: string | null } | null = null;
   try {
-    outer: for await (const chunk of stream.chunks) {
-      for (const ev of parser.push(chunk)) {
-        if (ev.event === 'output') {
-          if (json) io.stdout(`${ev.data}\n`);
-          else io.stdout(`${parseRecord(ev.data)}\n`);
-        } else if (ev.event === 'end') {
-          end = parseJson(ev.data) ?? {};
-          break outer;
-        }
+    for await (const ev of sseEvents(stream.chunks)) {
+      if (ev.event === 'output') {
+        if (json) io.stdout(`${ev.data}\n`);
+        else io.stdout(`${parseRecord(ev.data)}\n`);
+      } else if (ev.event === 'end') {
+        end = parseJson(ev.data) ?? {};
+        break;
       }
     }
   } finally {

@@ -7,30 +7,33 @@ import { parseDuration } from '../../shared/duration.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { ReconcileAccepted, RunProgress } from '../cli/api-types.js';
 import {
+  apiCommand,
   type CliIo,
-  COMMON_USAGE,
   commandContext,
   printJson,
   processIo,
   runCommand,
 } from '../cli/cli-context.js';
 import { CliError, EXIT, UsageError } from '../cli/cli-error.js';
-import type { FlagSpec } from '../cli/parse-args.js';
+import { stringFlag, usageLines } from '../cli/command-line.js';
 import { RunFollower, reconcileTarget, runExitCode, summaryLine } from '../cli/run-follower.js';
 
-const USAGE = `usage: fluke reconcile all | agent NAME | task NAME [flags]
-
-Triggers a manual reconcile (it always applies, alert_only tasks included; needs
-FLUKE_API_TOKEN), then follows it: one line per (agent, task) result, then a summary.
-flags:
-  --no-follow         print the run id and return at once
-  --timeout DURATION  stop following after this long (default 10m); exit 1
-${COMMON_USAGE}`;
-
-const FLAGS: readonly FlagSpec[] = [
-  { name: 'no-follow', value: false },
-  { name: 'timeout', value: true },
-];
+const SPEC = apiCommand({
+  name: 'reconcile',
+  synopsis: 'all | agent NAME | task NAME [flags]',
+  about: `Triggers a manual reconcile (it always applies, alert_only tasks included; needs
+FLUKE_API_TOKEN), then follows it: one line per (agent, task) result, then a summary.`,
+  flags: [
+    { name: 'no-follow', help: 'print the run id and return at once' },
+    {
+      name: 'timeout',
+      value: 'DURATION',
+      default: '10m',
+      help: 'stop following after this long; then exit 1',
+    },
+  ],
+});
+const USAGE = usageLines(SPEC);
 
 /** How often progress is polled: results show up within half a second of being judged. */
 export const POLL_MS = 400;
@@ -39,20 +42,18 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function reconcile(argv: string[], io: CliIo): Promise<number> {
   return runCommand(io, 'reconcile', async () => {
-    const ctx = commandContext(argv, FLAGS, USAGE, io);
+    const ctx = commandContext(argv, SPEC, io);
     if (!ctx) return 0;
     const target = reconcileTarget(ctx.args.positionals);
     if (typeof target === 'string') throw new UsageError(target, USAGE);
-    const timeoutFlag = ctx.args.flags.timeout;
-    let timeoutMs = 10 * 60_000;
-    if (typeof timeoutFlag === 'string') {
-      try {
-        timeoutMs = parseDuration(timeoutFlag);
-      } catch (err) {
-        throw new UsageError(`--timeout: ${errorMessage(err)}`, USAGE);
-      }
-      if (timeoutMs <= 0) throw new UsageError('--timeout must be more than 0', USAGE);
+    const timeoutFlag = stringFlag(ctx.args, 'timeout') ?? '10m';
+    let timeoutMs: number;
+    try {
+      timeoutMs = parseDuration(timeoutFlag);
+    } catch (err) {
+      throw new UsageError(`--timeout: ${errorMessage(err)}`, USAGE);
     }
+    if (timeoutMs <= 0) throw new UsageError('--timeout must be more than 0', USAGE);
 
     const accepted = await ctx.client.post<ReconcileAccepted>('/api/v1/reconcile', target);
     const json = ctx.output === 'json';
@@ -89,7 +90,7 @@ export async function reconcile(argv: string[], io: CliIo): Promise<number> {
     else io.stdout(`${summaryLine(progress)}\n`);
     if (!progress.done)
       io.stderr(
-        `fluke reconcile: gave up waiting after ${timeoutFlag ?? '10m'}; the run goes on — see ${ctx.server}${path}\n`,
+        `fluke reconcile: gave up waiting after ${timeoutFlag}; the run goes on — see ${ctx.server}${path}\n`,
       );
     return runExitCode(progress);
   });

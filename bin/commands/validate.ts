@@ -11,13 +11,26 @@ import {
   ManifestReadError,
   readManifestDir,
 } from '../../shared/manifest/compile.js';
+import { runCommand, stdStreams } from '../cli/cli-context.js';
+import { UsageError } from '../cli/cli-error.js';
+import { readCommandLine, stringFlag, usageLines } from '../cli/command-line.js';
 
 export interface ValidateIo {
   stdout(text: string): void;
   stderr(text: string): void;
 }
 
-const USAGE = 'usage: fluke validate [DIR] [--glob GLOB] [--json]\n';
+const SPEC = {
+  name: 'validate',
+  synopsis: '[DIR] [flags]',
+  about: `Compiles the manifests under DIR (default: the current directory) offline, as the
+reconciler would. Errors go to stderr as file:line:col: message (exit 1), warnings as
+file:line: warning: message (exit 0).`,
+  flags: [
+    { name: 'glob', value: 'GLOB', default: '**/*.fluke.hcl', help: 'which files under DIR are manifests' },
+    { name: 'json', help: 'print the compiled desired state as JSON on stdout' },
+  ],
+};
 
 interface Options {
   dir: string;
@@ -25,26 +38,13 @@ interface Options {
   json: boolean;
 }
 
-function parseArgs(argv: string[]): Options | string {
-  const opts: Options = { dir: '.', glob: '**/*.fluke.hcl', json: false };
-  let dirSeen = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '--json') opts.json = true;
-    else if (arg === '--glob') {
-      const value = argv[++i];
-      if (value === undefined) return '--glob needs a pattern';
-      opts.glob = value;
-    } else if (arg.startsWith('--glob=')) opts.glob = arg.slice('--glob='.length);
-    else if (arg === '-h' || arg === '--help') return '';
-    else if (arg.startsWith('-')) return `unknown option ${arg}`;
-    else if (dirSeen) return `unexpected argument ${arg}`;
-    else {
-      opts.dir = arg;
-      dirSeen = true;
-    }
-  }
-  return opts;
+/** The options, or null when help was asked for (and printed). */
+function options(argv: string[], io: ValidateIo): Options | null {
+  const line = readCommandLine(argv, SPEC, io.stdout);
+  if (!line) return null;
+  const [dir = '.', extra] = line.positionals;
+  if (extra !== undefined) throw new UsageError(`unexpected argument ${extra}`, usageLines(SPEC));
+  return { dir, glob: stringFlag(line, 'glob') as string, json: line.flags.json === true };
 }
 
 /** Paths as the user can open them: under DIR as they typed it. */
@@ -52,16 +52,14 @@ function shown(dir: string, d: CompileDiagnostic): CompileDiagnostic {
   return dir === '.' ? d : { ...d, file: join(dir, d.file) };
 }
 
-export async function validate(argv: string[], io: ValidateIo): Promise<number> {
-  const opts = parseArgs(argv);
-  if (typeof opts === 'string') {
-    if (opts === '') {
-      io.stdout(USAGE);
-      return 0;
-    }
-    io.stderr(`fluke validate: ${opts}\n${USAGE}`);
-    return 2;
-  }
+export function validate(argv: string[], io: ValidateIo): Promise<number> {
+  return runCommand(io, 'validate', async () => {
+    const opts = options(argv, io);
+    return opts ? compileAndReport(opts, io) : 0;
+  });
+}
+
+async function compileAndReport(opts: Options, io: ValidateIo): Promise<number> {
   let files: Awaited<ReturnType<typeof readManifestDir>>;
   try {
     files = await readManifestDir(opts.dir, opts.glob);
@@ -93,8 +91,5 @@ export async function validate(argv: string[], io: ValidateIo): Promise<number> 
 }
 
 export function run(argv: string[]): Promise<number> {
-  return validate(argv, {
-    stdout: (t) => process.stdout.write(t),
-    stderr: (t) => process.stderr.write(t),
-  });
+  return validate(argv, stdStreams);
 }

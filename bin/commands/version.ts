@@ -5,23 +5,21 @@ import { PROTOCOL_VERSION } from '../../shared/protocol.js';
 import { buildInfo } from '../cli/build-info.js';
 import { type CliIo, printJson, processIo, runCommand } from '../cli/cli-context.js';
 import { UsageError } from '../cli/cli-error.js';
-import { parseArgs } from '../cli/parse-args.js';
+import { readCommandLine, usageLines } from '../cli/command-line.js';
 import { renderFields } from '../cli/render-table.js';
 
-const USAGE = `usage: fluke version [-o table|json]
-`;
+const SPEC = {
+  name: 'version',
+  synopsis: '[-o table|json]',
+  about: 'The version, the agent ⇄ gateway protocol version and build info.',
+  flags: [{ name: 'output', short: 'o', value: 'FMT', help: 'table (default) or json' }],
+};
+const USAGE = usageLines(SPEC);
 
 export async function version(argv: string[], io: CliIo): Promise<number> {
   return runCommand(io, 'version', async () => {
-    const args = parseArgs(argv, [
-      { name: 'output', short: 'o', value: true },
-      { name: 'help', short: 'h', value: false },
-    ]);
-    if ('error' in args) throw new UsageError(args.error, USAGE);
-    if (args.flags.help) {
-      io.stdout(USAGE);
-      return 0;
-    }
+    const args = readCommandLine(argv, SPEC, io.stdout);
+    if (!args) return 0;
     if (args.positionals.length > 0)
       throw new UsageError(`unexpected argument ${args.positionals[0]}`, USAGE);
     const output = args.flags.output ?? 'table';

@@ -15,36 +15,11 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { errorMessage } from '../../shared/errors.js';
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
+import type { EndRecord, OutputRecord, StreamRecord } from '../../shared/output-record.js';
 import type { OutputMessage } from '../../shared/protocol.js';
 
-/** What watchers receive on `keys.outputChannel(id)` and find in `keys.outputBuffer(id)` (JSON). */
-export interface OutputRecord {
-  agent: string;
-  execution_id: string;
-  task: string;
-  step: string;
-  phase: OutputMessage['phase'];
-  stream: OutputMessage['stream'];
-  line: string;
-  /** Epoch ms the gateway received the line. */
-  at: number;
-}
-
-/**
- * The last record of an execution on its channel and in its replay list: the gateway writes it
- * when the final result arrives, the reconciler when the execution times out.
- */
-export interface EndRecord {
-  kind: 'end';
-  agent: string;
-  execution_id: string;
-  task: string;
-  /** The task outcome the agent reported, or `timeout`. */
-  outcome: string;
-  at: number;
-}
-
-export type StreamRecord = OutputRecord | EndRecord;
+// Declared in shared/ because the HTTP API hands them out; re-exported for existing importers.
+export type { EndRecord, OutputRecord, StreamRecord };
 
 /** The replay list's bounds when nothing else is configured (the gateway's defaults). */
 export const OUTPUT_BUFFER_LINES = 1000;

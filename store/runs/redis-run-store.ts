@@ -6,38 +6,11 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../shared/keys.js';
+import type { AgentRunState, RunMeta, RunProgress, RunTarget } from '../../shared/run-progress.js';
 import { type Executable, execAll } from '../redis/pipeline.js';
 
-export type RunTarget =
-  | { target: 'all' }
-  | { target: 'agent'; name: string }
-  | { target: 'task'; name: string };
-
-export interface RunMeta {
-  id: string;
-  target: RunTarget['target'];
-  name: string | null;
-  created_at: string;
-}
-
-export type AgentRunState = 'pending' | 'dispatched' | 'not_connected' | 'no_tasks' | 'undeliverable';
-
-export interface RunProgress {
-  meta: RunMeta;
-  done: boolean;
-  agents: Record<string, AgentRunState>;
-  results: { agent: string; task: string; outcome: string; execution_id: string | null }[];
-  /** Executions dispatched for the run, sorted by agent then task. */
-  executions: { agent: string; task: string; execution_id: string }[];
-  summary: {
-    targeted_agents: number;
-    pending: number;
-    succeeded: number;
-    failed: number;
-    skipped: number;
-    timed_out: number;
-  };
-}
+// Declared in shared/ because the HTTP API hands them out; re-exported for existing importers.
+export type { AgentRunState, RunMeta, RunProgress, RunTarget };
 
 const TTL_S = 24 * 3600;
 const SUCCESS = new Set(['satisfied', 'applied']);
