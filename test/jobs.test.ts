@@ -154,8 +154,9 @@ t.test('a worker fails an invalid payload at once, without retrying', async (t) 
   const bad = await waitFor(
     'the bad job to fail',
     async () => {
-      const job = await queue.getJob('bad');
-      return job && (await job.getState()) === 'failed' ? job : null;
+      // State first, then the job: a job read before it failed would carry its old fields.
+      if ((await queue.getJobState('bad')) !== 'failed') return null;
+      return (await queue.getJob('bad')) ?? null;
     },
     (job) => job !== null,
   );
