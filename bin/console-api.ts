@@ -14,11 +14,12 @@ import type { ServerConfig } from '../shared/config/types.js';
 import type { Keys } from '../shared/keys.js';
 import { RedisStateStore } from '../store/desired-state/redis-state-store.js';
 import type { EventStore } from '../store/events/event-store.js';
-import { InstructionStore } from '../store/instructions/redis-instruction-store.js';
+import { RedisInstructionStore } from '../store/instructions/redis-instruction-store.js';
 import { ChannelHub } from '../store/output/channel-hub.js';
 import type { Queues } from '../store/queues/queues.js';
-import { RedisAgentDirectory } from '../store/registry/agent-directory.js';
-import { RunStore, type RunTarget } from '../store/runs/redis-run-store.js';
+import { RedisAgentDirectory } from '../store/registry/redis-agent-directory.js';
+import { RedisRunStore } from '../store/runs/redis-run-store.js';
+import type { RunTarget } from '../store/runs/run-store.js';
 import { RedisStatusStore } from '../store/statuses/redis-status-store.js';
 
 export interface ConsoleApiOptions {
@@ -51,21 +52,21 @@ export function mountConsoleApi(
   // Live output viewers share one subscriber connection, made when the first one arrives.
   const hub = new ChannelHub(() => o.redis.duplicate(), o.logger);
   const streams = new OpenStreams(o.maxStreams ?? DEFAULT_MAX_STREAMS);
-  const runs = new RunStore(redis, keys);
-  const instructions = new InstructionStore(redis, keys);
+  const runs = new RedisRunStore({ redis, keys });
+  const instructions = new RedisInstructionStore({ redis, keys });
   const statuses = new RedisStatusStore({ redis, keys, ttlMs: config.event_store.redis.ttl_ms });
   createApiRouter(
     {
       auth: o.auth,
-      directory: new RedisAgentDirectory(
+      directory: new RedisAgentDirectory({
         redis,
         keys,
-        3 * config.heartbeat_interval_ms + 5000,
-        config.event_store.redis.ttl_ms,
-      ),
+        staleAfterMs: 3 * config.heartbeat_interval_ms + 5000,
+        knownForMs: config.event_store.redis.ttl_ms,
+      }),
       statuses,
       events: o.events,
-      state: new RedisStateStore(redis, keys),
+      state: new RedisStateStore({ redis, keys }),
       runs,
       defaultPolicy: config.drift.policy,
       requestReconcile: async (target: RunTarget) => {

@@ -7,7 +7,7 @@
  */
 
 import { eventIdFor, type FlukeEvent } from '../shared/events.js';
-import type { InstructionRecord } from '../store/instructions/redis-instruction-store.js';
+import type { InstructionRecord } from '../store/instructions/instruction-store.js';
 import {
   type EndRecord,
   isEndRecord,

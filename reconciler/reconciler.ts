@@ -18,15 +18,16 @@ import { RedisStateStore } from '../store/desired-state/redis-state-store.js';
 import type { EventStore } from '../store/events/event-store.js';
 import { InboxBatcher } from '../store/inbox/gateway-inbox.js';
 import { publishInstruction } from '../store/inbox/publish-instruction.js';
-import { MeteredInstructionStore } from '../store/instructions/metrics-instruction-store.js';
-import { type InstructionRecord, InstructionStore } from '../store/instructions/redis-instruction-store.js';
+import type { InstructionRecord } from '../store/instructions/instruction-store.js';
+import { MeteredInstructionStore } from '../store/instructions/metered-instruction-store.js';
+import { RedisInstructionStore } from '../store/instructions/redis-instruction-store.js';
 import { meterCompile } from '../store/metrics/metrics-recorder.js';
 import { publishEndRecords } from '../store/output/output-publisher.js';
 import { closeQueues, createQueues, type Queues } from '../store/queues/queues.js';
 import { driftTickEvery, keepSchedules } from '../store/queues/schedules.js';
-import { RedisAgentDirectory } from '../store/registry/agent-directory.js';
-import type { AgentRunState } from '../store/runs/redis-run-store.js';
-import { RunStore } from '../store/runs/redis-run-store.js';
+import { RedisAgentDirectory } from '../store/registry/redis-agent-directory.js';
+import { RedisRunStore } from '../store/runs/redis-run-store.js';
+import type { AgentRunState } from '../store/runs/run-store.js';
 import { RedisStatusStore } from '../store/statuses/redis-status-store.js';
 import { ALERT_JOB_OPTIONS, alertBackoff, alertFailureError, sendAlert } from './alert-sender.js';
 import type { GitSource } from './git-source.js';
@@ -106,18 +107,29 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   // missed means it (or the agent's index entry) is gone.
   const gatewayStaleMs = 3 * hb + 5000;
   const inbox = new InboxBatcher(dispatch, keys, gatewayStaleMs);
-  const state = new RedisStateStore(store, keys);
+  const state = new RedisStateStore({ redis: store, keys });
   const ttlMs = config.event_store.redis.ttl_ms;
   /** The stores both connections carry alike. */
   const storesOn = (client: Redis) => ({
     statuses: new RedisStatusStore({ redis: client, keys, ttlMs }),
-    runs: new RunStore(client, keys),
-    directory: new RedisAgentDirectory(client, keys, gatewayStaleMs, ttlMs),
+    runs: new RedisRunStore({ redis: client, keys }),
+    directory: new RedisAgentDirectory({
+      redis: client,
+      keys,
+      staleAfterMs: gatewayStaleMs,
+      knownForMs: ttlMs,
+    }),
   });
   const { statuses, runs, directory } = storesOn(store);
-  const instructions = new MeteredInstructionStore(store, keys, metrics);
+  const instructions = new MeteredInstructionStore({
+    store: new RedisInstructionStore({ redis: store, keys }),
+    metrics: metrics,
+  });
   // Dispatch only saves instructions: nothing there for the metered store to count.
-  const dispatchStores = { ...storesOn(dispatch), instructions: new InstructionStore(dispatch, keys) };
+  const dispatchStores = {
+    ...storesOn(dispatch),
+    instructions: new RedisInstructionStore({ redis: dispatch, keys }),
+  };
   const compiler = new ManifestCompiler();
   // A disconnected agent gets at least ~10 s (three checks, 5 s apart) to come back before its work times out.
   const checkEveryMs = Math.max(3 * hb, 5000);

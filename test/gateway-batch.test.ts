@@ -171,7 +171,7 @@ t.test('a batch before register closes 4409', async (t) => {
 /** A RedisRegistry that records how many entries each heartbeat write carried. */
 function countingRegistry(calls: number[]): (redis: Redis, keys: Keys) => Registry {
   return (redis, keys) => {
-    const inner = new RedisRegistry(redis, keys, 3 * 2000);
+    const inner = new RedisRegistry({ redis, keys, ttlMs: 3 * 2000 });
     return Object.assign(Object.create(inner) as Registry, {
       heartbeat(entries: readonly RegistryEntry[]) {
         calls.push(entries.length);

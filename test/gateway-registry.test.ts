@@ -9,7 +9,7 @@ const r = await startRedis();
 t.teardown(() => r.stop());
 const redis = r.client();
 const keys = new Keys(r.prefix);
-const registry = new RedisRegistry(redis, keys, 60_000);
+const registry = new RedisRegistry({ redis, keys, ttlMs: 60_000 });
 const entry = (session: string, gateway = 'gw-1', name = 'web-01'): RegistryEntry => ({
   name,
   labels: { role: 'web' },

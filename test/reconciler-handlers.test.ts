@@ -39,18 +39,18 @@ import { ManifestCompiler, type ManifestFile } from '../shared/manifest/compile.
 import { driftCheckOffset, type PlannedTask } from '../shared/plan.js';
 import type { RunMessage } from '../shared/protocol.js';
 import type { DesiredState, DriftPolicy, Labels, RunMode } from '../shared/types.js';
-import type { CurrentState } from '../store/desired-state/redis-state-store.js';
+import { MemoryStateStore } from '../store/desired-state/memory-state-store.js';
+import type { CurrentState } from '../store/desired-state/state-store.js';
 import { MemoryEventStore } from '../store/events/memory-event-store.js';
-import type { InstructionRecord } from '../store/instructions/redis-instruction-store.js';
-import type { AgentRunState } from '../store/runs/redis-run-store.js';
+import type { InstructionRecord } from '../store/instructions/instruction-store.js';
+import { MemoryInstructionStore } from '../store/instructions/memory-instruction-store.js';
+import { MemoryRunStore } from '../store/runs/memory-run-store.js';
+import type { AgentRunState } from '../store/runs/run-store.js';
 import { MemoryStatusStore } from '../store/statuses/memory-status-store.js';
 import {
   agentEntry,
   checkResult,
   dispatchRecord,
-  MemoryInstructionStore,
-  MemoryRunStore,
-  MemoryStateStore,
   receipt,
   resultJob,
   silentLogger,

@@ -10,7 +10,7 @@ import type { FlukeEvent } from '../../shared/events.js';
 import type { TaskStatus } from '../../shared/status.js';
 import type { CompiledTask, DriftPolicy, Selector } from '../../shared/types.js';
 import type { OutputRecord } from '../../store/output/output-publisher.js';
-import type { RunProgress } from '../../store/runs/redis-run-store.js';
+import type { RunProgress } from '../../store/runs/run-store.js';
 
 export type { AgentView, DriftSummary, FlukeEvent, OutputRecord, RunProgress, TaskStatus };
 

@@ -5,7 +5,7 @@
  * running it (restarted, or never received it), times out after three consecutive misses.
  */
 
-import type { InstructionRecord } from '../../store/instructions/redis-instruction-store.js';
+import type { InstructionRecord } from '../../store/instructions/instruction-store.js';
 import type { DeadlineJob } from '../jobs.js';
 
 export interface DeadlineDeps {

@@ -4,7 +4,7 @@
  */
 import { driftCheckDelay } from '../../shared/plan.js';
 import { matches } from '../../shared/selector.js';
-import type { CurrentState } from '../../store/desired-state/redis-state-store.js';
+import type { CurrentState } from '../../store/desired-state/state-store.js';
 import type { FanoutJob, ReconcileAgentJob } from '../jobs.js';
 import type { AgentEntry } from './reconcile-agent.js';
 

@@ -6,7 +6,7 @@
  * re-sends the same ids and agents refuse to run them twice.
  */
 
-import type { CurrentState } from '../../store/desired-state/redis-state-store.js';
+import type { CurrentState } from '../../store/desired-state/state-store.js';
 import type { DeadlineJob, DeadlinesJob, ReconcileAgentsJob } from '../jobs.js';
 import type { DeadlineDeps, DeadlineOutcome } from './deadline.js';
 import { deadlineHandler } from './deadline.js';

@@ -22,8 +22,8 @@ import type {
   InstructionRecord,
   InstructionStore,
   Settle,
-} from '../../store/instructions/redis-instruction-store.js';
-import type { RunStore } from '../../store/runs/redis-run-store.js';
+} from '../../store/instructions/instruction-store.js';
+import type { RunStore } from '../../store/runs/run-store.js';
 import type { AgentSnapshot, StatusStore, StatusWrite } from '../../store/statuses/status-store.js';
 import type { ReconcileAgentJob, ResultJob } from '../jobs.js';
 
