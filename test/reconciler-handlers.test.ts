@@ -1,7 +1,7 @@
 /**
  * The reconciler's job handlers on in-memory fakes: poll, fan-out, drift tick, reconcile-agent,
  * deadline and results. No Redis, no BullMQ; a real ManifestCompiler on literal manifests.
- * The Redis adapters the real wiring uses are covered by test/reconciler-stores.test.ts.
+ * The Redis adapters the real wiring uses are held to the same contracts (test/store-*.test.ts).
  */
 import t from 'tap';
 import { type GitSnapshot, MemoryGitSource } from '../reconciler/git-source.js';
