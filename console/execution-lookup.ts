@@ -14,7 +14,7 @@ import {
   type OutputRecord,
   parseStreamRecord,
   type StreamRecord,
-} from '../store/output/output-publisher.js';
+} from '../store/output/output.js';
 
 export interface ExecutionView {
   id: string;

@@ -5,7 +5,7 @@
  * the gateway's receive time), so identical output lines are still all delivered.
  */
 import type { Logger } from 'pino';
-import { isEndRecord, parseStreamRecord } from '../store/output/output-publisher.js';
+import { isEndRecord, parseStreamRecord } from '../store/output/output.js';
 import type { StreamSink } from './router.js';
 
 export interface ExecutionStreamDeps {

@@ -12,7 +12,8 @@ import { openExecutionStream, ReplayFilter } from '../console/execution-stream.j
 import { deadlineHandler } from '../reconciler/handlers/deadline.js';
 import type { InstructionRecord } from '../store/instructions/instruction-store.js';
 import { RedisInstructionStore } from '../store/instructions/redis-instruction-store.js';
-import { OutputPublisher, type OutputRecord, publishEndRecords } from '../store/output/output-publisher.js';
+import type { OutputRecord } from '../store/output/output.js';
+import { OutputPublisher, publishEndRecords } from '../store/output/output-publisher.js';
 import type { RunProgress } from '../store/runs/run-store.js';
 import { sandbox, startSystem, waitFor } from '../testkit/system.js';
 import { startApiServer } from './helpers/api-server.js';

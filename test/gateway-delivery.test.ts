@@ -12,7 +12,7 @@ import { QUEUE_NAMES } from '../shared/keys.js';
 import { CloseCode, type RunMessage, type TaskResultMessage } from '../shared/protocol.js';
 import { sendToGateway } from '../store/inbox/gateway-inbox.js';
 import { publishInstruction } from '../store/inbox/publish-instruction.js';
-import type { OutputRecord } from '../store/output/output-publisher.js';
+import type { OutputRecord } from '../store/output/output.js';
 import { startRedis } from '../testkit/redis.js';
 import { eventually, startGateway, TestAgent } from './helpers/gateway.js';
 

@@ -9,7 +9,7 @@ import type { AgentView, DriftSummary } from '../../console/views.js';
 import type { FlukeEvent } from '../../shared/events.js';
 import type { TaskStatus } from '../../shared/status.js';
 import type { CompiledTask, DriftPolicy, Selector } from '../../shared/types.js';
-import type { OutputRecord } from '../../store/output/output-publisher.js';
+import type { OutputRecord } from '../../store/output/output.js';
 import type { RunProgress } from '../../store/runs/run-store.js';
 
 export type { AgentView, DriftSummary, FlukeEvent, OutputRecord, RunProgress, TaskStatus };

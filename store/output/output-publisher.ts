@@ -15,54 +15,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
 import type { OutputMessage } from '../../shared/protocol.js';
-
-/** What watchers receive on `keys.outputChannel(id)` and find in `keys.outputBuffer(id)` (JSON). */
-export interface OutputRecord {
-  agent: string;
-  execution_id: string;
-  task: string;
-  step: string;
-  phase: OutputMessage['phase'];
-  stream: OutputMessage['stream'];
-  line: string;
-  /** Epoch ms the gateway received the line. */
-  at: number;
-}
-
-/**
- * The last record of an execution on its channel and in its replay list: the gateway writes it
- * when the final result arrives, the reconciler when the execution times out.
- */
-export interface EndRecord {
-  kind: 'end';
-  agent: string;
-  execution_id: string;
-  task: string;
-  /** The task outcome the agent reported, or `timeout`. */
-  outcome: string;
-  at: number;
-}
-
-export type StreamRecord = OutputRecord | EndRecord;
-
-/** The replay list's bounds when nothing else is configured (the gateway's defaults). */
-export const OUTPUT_BUFFER_LINES = 1000;
-export const OUTPUT_BUFFER_TTL_MS = 3600_000;
-
-export function isEndRecord(record: StreamRecord): record is EndRecord {
-  return (record as Partial<EndRecord>).kind === 'end';
-}
-
-/** Parses one channel message or list entry; null for anything that is not a record. */
-export function parseStreamRecord(text: string): StreamRecord | null {
-  try {
-    const value = JSON.parse(text) as Partial<StreamRecord> | null;
-    if (!value || typeof value !== 'object' || typeof value.execution_id !== 'string') return null;
-    return value as StreamRecord;
-  } catch {
-    return null;
-  }
-}
+import { type EndRecord, OUTPUT_BUFFER_LINES, OUTPUT_BUFFER_TTL_MS, type StreamRecord } from './output.js';
 
 /**
  * Queues PUBLISH + RPUSH of each record, then one trim and expiry per execution touched. Shared
