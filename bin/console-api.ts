@@ -16,6 +16,7 @@ import { RedisStateStore } from '../store/desired-state/redis-state-store.js';
 import type { EventStore } from '../store/events/event-store.js';
 import { RedisInstructionStore } from '../store/instructions/redis-instruction-store.js';
 import { ChannelHub } from '../store/output/channel-hub.js';
+import { RedisOutputLog } from '../store/output/redis-output.js';
 import type { Queues } from '../store/queues/queues.js';
 import { RedisAgentDirectory } from '../store/registry/redis-agent-directory.js';
 import { RedisRunStore } from '../store/runs/redis-run-store.js';
@@ -51,6 +52,7 @@ export function mountConsoleApi(
   redis.on('error', () => {}); // the main client logs an outage once
   // Live output viewers share one subscriber connection, made when the first one arrives.
   const hub = new ChannelHub(() => o.redis.duplicate(), o.logger);
+  const output = new RedisOutputLog({ redis, keys, hub });
   const streams = new OpenStreams(o.maxStreams ?? DEFAULT_MAX_STREAMS);
   const runs = new RedisRunStore({ redis, keys });
   const instructions = new RedisInstructionStore({ redis, keys });
@@ -88,7 +90,7 @@ export function mountConsoleApi(
       ping: async () => (await o.redis.ping()) === 'PONG',
       executions: {
         sources: {
-          readRecords: (id, lastOnly) => redis.lrange(keys.outputBuffer(id), lastOnly ? -1 : 0, -1),
+          readRecords: (id, lastOnly) => output.replay(id, lastOnly),
           instruction: (id) => instructions.get(id),
           event: (agent, id) => o.events.get(agent, id),
         },
