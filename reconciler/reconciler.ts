@@ -123,7 +123,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   const { statuses, runs, directory } = storesOn(store);
   const instructions = new MeteredInstructionStore({
     store: new RedisInstructionStore({ redis: store, keys }),
-    metrics: metrics,
+    metrics,
   });
   // Dispatch only saves instructions: nothing there for the metered store to count.
   const dispatchStores = {
