@@ -15,12 +15,14 @@ import type { Keys } from '../shared/keys.js';
 import { liveness } from '../shared/liveness.js';
 import { RedisStateStore } from '../store/desired-state/redis-state-store.js';
 import type { EventStore } from '../store/events/event-store.js';
-import { InstructionStore } from '../store/instructions/redis-instruction-store.js';
+import { RedisInstructionStore } from '../store/instructions/redis-instruction-store.js';
 import { ChannelHub } from '../store/output/channel-hub.js';
+import { RedisOutputLog } from '../store/output/redis-output.js';
 import { addJob, type Queues } from '../store/queues/queues.js';
 import type { RedisClient } from '../store/redis/client.js';
-import { RedisAgentDirectory } from '../store/registry/agent-directory.js';
-import { RunStore, type RunTarget } from '../store/runs/redis-run-store.js';
+import { RedisAgentDirectory } from '../store/registry/redis-agent-directory.js';
+import { RedisRunStore } from '../store/runs/redis-run-store.js';
+import type { RunTarget } from '../store/runs/run-store.js';
 import { RedisStatusStore } from '../store/statuses/redis-status-store.js';
 
 export interface ConsoleApiOptions {
@@ -52,22 +54,23 @@ export function mountConsoleApi(
   redis.on('error', () => {}); // the main client logs an outage once
   // Live output viewers share one subscriber connection, made when the first one arrives.
   const hub = new ChannelHub(() => o.redis.duplicate(), o.logger);
+  const output = new RedisOutputLog({ redis, keys, hub });
   const streams = new OpenStreams(o.maxStreams ?? DEFAULT_MAX_STREAMS);
-  const runs = new RunStore(redis, keys);
-  const instructions = new InstructionStore(redis, keys);
+  const runs = new RedisRunStore({ redis, keys });
+  const instructions = new RedisInstructionStore({ redis, keys });
   const statuses = new RedisStatusStore({ redis, keys, ttlMs: config.event_store.redis.ttl_ms });
   createApiRouter(
     {
       auth: o.auth,
-      directory: new RedisAgentDirectory(
+      directory: new RedisAgentDirectory({
         redis,
         keys,
-        liveness(config.heartbeat_interval_ms).gatewayStaleMs,
-        config.event_store.redis.ttl_ms,
-      ),
+        staleAfterMs: liveness(config.heartbeat_interval_ms).gatewayStaleMs,
+        knownForMs: config.event_store.redis.ttl_ms,
+      }),
       statuses,
       events: o.events,
-      state: new RedisStateStore(redis, keys),
+      state: new RedisStateStore({ redis, keys }),
       runs,
       defaultPolicy: config.drift.policy,
       requestReconcile: async (target: RunTarget) => {
@@ -92,7 +95,7 @@ export function mountConsoleApi(
       ping: async () => (await o.redis.ping()) === 'PONG',
       executions: {
         sources: {
-          readRecords: (id, lastOnly) => redis.lrange(keys.outputBuffer(id), lastOnly ? -1 : 0, -1),
+          readRecords: (id, lastOnly) => output.replay(id, lastOnly),
           instruction: (id) => instructions.get(id),
           event: (agent, id) => o.events.get(agent, id),
         },

@@ -29,6 +29,7 @@ import type { EventStore } from '../store/events/event-store.js';
 import { MemoryEventStore } from '../store/events/memory-event-store.js';
 import { RedisEventStore } from '../store/events/redis-event-store.js';
 import { MetricsRecorder, readClusterMetrics } from '../store/metrics/metrics-recorder.js';
+import { RedisMetricsTotals } from '../store/metrics/redis-metrics-totals.js';
 import { boardQueues } from '../store/queues/board.js';
 import { keepPromoting } from '../store/queues/delayed-promoter.js';
 import { closeQueues, createQueues } from '../store/queues/queues.js';
@@ -191,7 +192,7 @@ export async function startServices(
         logger,
       });
       // Closed after the workers (closers run in reverse): their last counts get flushed.
-      const metrics = new MetricsRecorder({ redis, keys, logger });
+      const metrics = new MetricsRecorder({ totals: new RedisMetricsTotals({ redis, keys }), logger });
       closers.push(() => metrics.close());
       reconciler = startReconciler({ config, redis, logger, events, git, metrics });
       const r = reconciler;

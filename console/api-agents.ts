@@ -7,7 +7,7 @@
 import { tasksForAgent } from '../shared/plan.js';
 import type { RegistryEntry } from '../shared/registry-entry.js';
 import type { Labels } from '../shared/types.js';
-import type { StateStore } from '../store/desired-state/redis-state-store.js';
+import type { StateStore } from '../store/desired-state/state-store.js';
 import type { EventStore } from '../store/events/event-store.js';
 import type { AgentDirectory } from '../store/registry/agent-directory.js';
 import type { StatusStore } from '../store/statuses/status-store.js';

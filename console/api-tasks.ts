@@ -7,7 +7,7 @@
 import { matches } from '../shared/selector.js';
 import type { TaskStatus } from '../shared/status.js';
 import type { DriftPolicy } from '../shared/types.js';
-import type { StateStore } from '../store/desired-state/redis-state-store.js';
+import type { StateStore } from '../store/desired-state/state-store.js';
 import type { AgentDirectory } from '../store/registry/agent-directory.js';
 import type { StatusStore } from '../store/statuses/status-store.js';
 import type { ConsoleAuth } from './auth.js';

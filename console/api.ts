@@ -7,10 +7,10 @@
 
 import { InvalidCursorError } from '../shared/events.js';
 import type { DriftPolicy } from '../shared/types.js';
-import type { StateStore } from '../store/desired-state/redis-state-store.js';
+import type { StateStore } from '../store/desired-state/state-store.js';
 import type { EventStore } from '../store/events/event-store.js';
 import type { AgentDirectory } from '../store/registry/agent-directory.js';
-import type { RunStore, RunTarget } from '../store/runs/redis-run-store.js';
+import type { RunStore, RunTarget } from '../store/runs/run-store.js';
 import type { StatusStore } from '../store/statuses/status-store.js';
 import { mountAgentRoutes } from './api-agents.js';
 import { type ExecutionRouteDeps, mountExecutionRoutes } from './api-executions.js';

@@ -8,14 +8,14 @@
 
 import type { ExecutionView } from '../shared/api-types.js';
 import { eventIdFor, type FlukeEvent } from '../shared/events.js';
-import type { InstructionRecord } from '../store/instructions/redis-instruction-store.js';
+import type { InstructionRecord } from '../store/instructions/instruction-store.js';
 import {
   type EndRecord,
   isEndRecord,
   type OutputRecord,
   parseStreamRecord,
   type StreamRecord,
-} from '../store/output/output-publisher.js';
+} from '../store/output/output.js';
 
 // Declared in shared/api-types.ts with the other API shapes; re-exported for existing importers.
 export type { ExecutionView };

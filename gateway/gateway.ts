@@ -103,7 +103,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const keys = new Keys(config.redis.prefix);
   const events = new EventEmitter<GatewayEventMap>();
   const table = new SessionTable();
-  const registry = opts.registry ?? new RedisRegistry(redis, keys, live.registryTtlMs);
+  const registry = opts.registry ?? new RedisRegistry({ redis, keys, ttlMs: live.registryTtlMs });
   // The queues get a connection of their own: BullMQ defines its ~50 scripts on the client it is
   // given, and ioredis copies every defined script into each pipeline made on that client — which
   // made the registry's and output's many small pipelines the gateway's largest CPU cost.

@@ -9,7 +9,7 @@ import { PollJob, parseJob } from '../shared/jobs/payloads.js';
 import type { Keys } from '../shared/keys.js';
 import { ManifestCompiler } from '../shared/manifest/compile.js';
 import type { MetricsSink } from '../shared/metrics.js';
-import type { StateStore } from '../store/desired-state/redis-state-store.js';
+import type { StateStore } from '../store/desired-state/state-store.js';
 import { meterCompile } from '../store/metrics/metrics-recorder.js';
 import { addJob, type JobQueueHandle } from '../store/queues/queues.js';
 import type { QueueJob } from '../store/queues/workers.js';

@@ -8,11 +8,13 @@ import { liveness } from '../shared/liveness.js';
 import type { MetricsSink } from '../shared/metrics.js';
 import { RedisStateStore } from '../store/desired-state/redis-state-store.js';
 import { InboxBatcher } from '../store/inbox/gateway-inbox.js';
-import { MeteredInstructionStore } from '../store/instructions/metrics-instruction-store.js';
-import { InstructionStore } from '../store/instructions/redis-instruction-store.js';
+import type { InstructionStore } from '../store/instructions/instruction-store.js';
+import { MeteredInstructionStore } from '../store/instructions/metered-instruction-store.js';
+import { RedisInstructionStore } from '../store/instructions/redis-instruction-store.js';
 import type { RedisClient } from '../store/redis/client.js';
-import { RedisAgentDirectory } from '../store/registry/agent-directory.js';
-import { RunStore } from '../store/runs/redis-run-store.js';
+import { RedisAgentDirectory } from '../store/registry/redis-agent-directory.js';
+import { RedisRunStore } from '../store/runs/redis-run-store.js';
+import type { RunStore } from '../store/runs/run-store.js';
 import { RedisStatusStore } from '../store/statuses/redis-status-store.js';
 
 export interface ReconcilerStores {
@@ -57,18 +59,26 @@ export function openReconcilerStores(
   /** The stores both connections carry alike. */
   const storesOn = (client: RedisClient) => ({
     statuses: new RedisStatusStore({ redis: client, keys, ttlMs }),
-    runs: new RunStore(client, keys),
-    directory: new RedisAgentDirectory(client, keys, gatewayStaleMs, ttlMs),
+    runs: new RedisRunStore({ redis: client, keys }),
+    directory: new RedisAgentDirectory({
+      redis: client,
+      keys,
+      staleAfterMs: gatewayStaleMs,
+      knownForMs: ttlMs,
+    }),
   });
   return {
     store,
     dispatch,
     inbox: new InboxBatcher(dispatch, keys, gatewayStaleMs),
-    state: new RedisStateStore(store, keys),
+    state: new RedisStateStore({ redis: store, keys }),
     ...storesOn(store),
-    instructions: new MeteredInstructionStore(store, keys, metrics),
+    instructions: new MeteredInstructionStore({
+      store: new RedisInstructionStore({ redis: store, keys }),
+      metrics,
+    }),
     // Dispatch only saves instructions: nothing there for the metered store to count.
-    onDispatch: { ...storesOn(dispatch), instructions: new InstructionStore(dispatch, keys) },
+    onDispatch: { ...storesOn(dispatch), instructions: new RedisInstructionStore({ redis: dispatch, keys }) },
     close() {
       store.disconnect();
       dispatch.disconnect();

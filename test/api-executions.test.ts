@@ -10,9 +10,11 @@ import t from 'tap';
 import type { ExecutionView } from '../bin/cli/api-types.js';
 import { openExecutionStream, ReplayFilter } from '../console/execution-stream.js';
 import { deadlineHandler } from '../reconciler/handlers/deadline.js';
-import { type InstructionRecord, InstructionStore } from '../store/instructions/redis-instruction-store.js';
-import { OutputPublisher, type OutputRecord, publishEndRecords } from '../store/output/output-publisher.js';
-import type { RunProgress } from '../store/runs/redis-run-store.js';
+import type { InstructionRecord } from '../store/instructions/instruction-store.js';
+import { RedisInstructionStore } from '../store/instructions/redis-instruction-store.js';
+import type { OutputRecord } from '../store/output/output.js';
+import { OutputPublisher, publishEndRecords } from '../store/output/output-publisher.js';
+import type { RunProgress } from '../store/runs/run-store.js';
 import { sandbox, startSystem, waitFor } from '../testkit/system.js';
 import { startApiServer } from './helpers/api-server.js';
 import { openSse, type SseStream } from './helpers/sse-client.js';
@@ -157,7 +159,7 @@ t.test('the deadline ends the executions it times out', async (t) => {
 t.test('executions over Redis: replay, live, end, bounds', async (t) => {
   const api = await startApiServer(t, { maxStreams: 2, streamPingMs: 200 });
   const redis = api.redis.client();
-  const instructions = new InstructionStore(redis, api.keys);
+  const instructions = new RedisInstructionStore({ redis, keys: api.keys });
   const publisher = new OutputPublisher({
     redis,
     keys: api.keys,

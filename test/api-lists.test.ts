@@ -16,8 +16,8 @@ import type { CompiledTask } from '../shared/types.js';
 import { RedisStateStore } from '../store/desired-state/redis-state-store.js';
 import { RedisRegistry } from '../store/registry/redis-registry.js';
 import { RedisStatusStore } from '../store/statuses/redis-status-store.js';
-import { runEvent } from './event-store.shared.js';
 import { API_TOKEN, type ApiServer, startApiServer } from './helpers/api-server.js';
+import { runEvent } from './store-events.contract.js';
 
 const AGENTS = 250;
 const pad = (i: number) => String(i).padStart(3, '0');
@@ -60,7 +60,7 @@ function status(taskName: string, outcome: TaskStatus['outcome'], i: number): Ta
 
 async function seed(api: ApiServer): Promise<void> {
   const redis = api.redis.client();
-  const registry = new RedisRegistry(redis, api.keys, 60_000);
+  const registry = new RedisRegistry({ redis, keys: api.keys, ttlMs: 60_000 });
   const statuses = new RedisStatusStore({ redis, keys: api.keys, ttlMs: 3600_000 });
   const now = Date.now();
   // Registered out of order: the API sorts.
@@ -92,7 +92,7 @@ async function seed(api: ApiServer): Promise<void> {
   );
   const tasks = Array.from({ length: 30 }, (_, i) => task(`t-${pad(29 - i)}`, 'web'));
   tasks.push(task('site', 'web'), task('db', 'db'));
-  await new RedisStateStore(redis, api.keys).saveGood('r1', { tasks }, new Date());
+  await new RedisStateStore({ redis, keys: api.keys }).saveGood('r1', { tasks }, new Date());
 }
 
 async function get<T>(api: ApiServer, path: string, headers: Record<string, string> = {}) {
@@ -286,9 +286,9 @@ t.test('events: limit defaults to 20, an explicit one is honoured', async (t) =>
 t.test('disconnected agents keep the labels they last registered with', async (t) => {
   const api = await startApiServer(t);
   const redis = api.redis.client();
-  const registry = new RedisRegistry(redis, api.keys, 60_000);
+  const registry = new RedisRegistry({ redis, keys: api.keys, ttlMs: 60_000 });
   // Entries that expire at once, as a silent agent's do after 3 heartbeats.
-  const expiring = new RedisRegistry(api.redis.client(), api.keys, 20);
+  const expiring = new RedisRegistry({ redis: api.redis.client(), keys: api.keys, ttlMs: 20 });
   const now = Date.now();
   const entry = (name: string, labels: Record<string, string>, lastSeen = now) => ({
     name,

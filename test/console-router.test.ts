@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Router } from '../console/router.js';
-import { summarize } from '../store/runs/redis-run-store.js';
+import { summarize } from '../store/runs/run-summary.js';
 
 t.test('router matches methods, params and wildcards', async (t) => {
   const ok = () => ({ status: 200 });

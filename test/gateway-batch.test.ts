@@ -172,7 +172,7 @@ t.test('a batch before register closes 4409', async (t) => {
 /** A RedisRegistry that records how many entries each heartbeat write carried. */
 function countingRegistry(calls: number[]): (redis: Redis, keys: Keys) => Registry {
   return (redis, keys) => {
-    const inner = new RedisRegistry(redis, keys, liveness(2000).registryTtlMs);
+    const inner = new RedisRegistry({ redis, keys, ttlMs: liveness(2000).registryTtlMs });
     return Object.assign(Object.create(inner) as Registry, {
       heartbeat(entries: readonly RegistryEntry[]) {
         calls.push(entries.length);

@@ -11,7 +11,7 @@ import { jobId, QUEUE_NAMES } from '../shared/jobs/options.js';
 import { CloseCode, type RunMessage, type TaskResultMessage } from '../shared/protocol.js';
 import { sendToGateway } from '../store/inbox/gateway-inbox.js';
 import { publishInstruction } from '../store/inbox/publish-instruction.js';
-import type { OutputRecord } from '../store/output/output-publisher.js';
+import type { OutputRecord } from '../store/output/output.js';
 import { startRedis } from '../testkit/redis.js';
 import { eventually, startGateway, TestAgent } from './helpers/gateway.js';
 

@@ -6,8 +6,8 @@ import t from 'tap';
 import { type DeadlineDeps, deadlineHandler, MISSES_ALLOWED } from '../reconciler/handlers/deadline.js';
 import { deadlinesHandler } from '../reconciler/handlers/reconcile-agents.js';
 import type { DeadlineJob } from '../shared/jobs/payloads.js';
+import { MemoryInstructionStore } from '../store/instructions/memory-instruction-store.js';
 import { HOUR, instruction, T0 } from './helpers/handler-worlds.js';
-import { MemoryInstructionStore } from './helpers/reconciler-fakes.js';
 
 // ---- deadline ------------------------------------------------------------------------------------
 

@@ -7,8 +7,9 @@ import { type GitSnapshot, MemoryGitSource } from '../reconciler/git-source.js';
 import { checkAlertWebhook } from '../reconciler/handlers/alert-policy.js';
 import { type PollDeps, pollHandler } from '../reconciler/handlers/poll.js';
 import { ManifestCompiler, type ManifestFile } from '../shared/manifest/compile.js';
+import { MemoryStateStore } from '../store/desired-state/memory-state-store.js';
 import { DB, MOTD, T0, WEB, WEB_BAD, WEB_FIXED } from './helpers/handler-worlds.js';
-import { MemoryStateStore, silentLogger } from './helpers/reconciler-fakes.js';
+import { silentLogger } from './helpers/reconciler-fakes.js';
 
 // ---- poll ----------------------------------------------------------------------------------------
 

@@ -13,16 +13,11 @@ import type { ReconcileAgentJob } from '../shared/jobs/payloads.js';
 import type { Trigger } from '../shared/plan.js';
 import type { RunMessage } from '../shared/protocol.js';
 import type { DriftPolicy, RunMode } from '../shared/types.js';
-import type { CurrentState } from '../store/desired-state/redis-state-store.js';
-import type { AgentRunState } from '../store/runs/redis-run-store.js';
+import type { CurrentState } from '../store/desired-state/state-store.js';
+import { MemoryInstructionStore } from '../store/instructions/memory-instruction-store.js';
+import type { AgentRunState } from '../store/runs/run-store.js';
 import { compileState, DB, MOTD, resultWorld, T0, WEB } from './helpers/handler-worlds.js';
-import {
-  agentEntry,
-  MemoryInstructionStore,
-  receipt,
-  silentLogger,
-  taskResult,
-} from './helpers/reconciler-fakes.js';
+import { agentEntry, receipt, silentLogger, taskResult } from './helpers/reconciler-fakes.js';
 
 // ---- reconcile one agent -------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import t from 'tap';
 import { resultsHandler } from '../reconciler/handlers/result.js';
 import type { ResultJob } from '../shared/jobs/payloads.js';
 import type { DriftPolicy, RunMode } from '../shared/types.js';
-import type { InstructionRecord } from '../store/instructions/redis-instruction-store.js';
+import type { InstructionRecord } from '../store/instructions/instruction-store.js';
 import { alertSummary, batchOf, distinct, instruction, resultWorld } from './helpers/handler-worlds.js';
 import { receipt, taskResult } from './helpers/reconciler-fakes.js';
 

@@ -18,6 +18,7 @@ import {
 } from '../shared/metrics.js';
 import { CloseCode } from '../shared/protocol.js';
 import { MetricsRecorder, readClusterMetrics } from '../store/metrics/metrics-recorder.js';
+import { RedisMetricsTotals } from '../store/metrics/redis-metrics-totals.js';
 import { freePort, startRedis } from '../testkit/redis.js';
 import { sandbox, startSystem, waitFor } from '../testkit/system.js';
 import { API_TOKEN, basic, startConsoleServices } from './helpers/console-services.js';
@@ -108,8 +109,7 @@ t.test('the recorder batches into Redis and survives an outage', async (t) => {
   client.on('error', () => {});
   t.teardown(() => client.disconnect());
   const recorder = new MetricsRecorder({
-    redis: client,
-    keys,
+    totals: new RedisMetricsTotals({ redis: client, keys }),
     logger: pino({ level: 'silent' }),
     flushIntervalMs: 60_000,
   });

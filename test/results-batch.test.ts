@@ -17,8 +17,12 @@ import type { StepResultMessage } from '../shared/protocol.js';
 import type { DriftPolicy, RunMode } from '../shared/types.js';
 import { MemoryEventStore } from '../store/events/memory-event-store.js';
 import { RedisEventStore } from '../store/events/redis-event-store.js';
-import { type InstructionRecord, InstructionStore } from '../store/instructions/redis-instruction-store.js';
-import { RunStore } from '../store/runs/redis-run-store.js';
+import type { InstructionRecord, InstructionStore } from '../store/instructions/instruction-store.js';
+import { MemoryInstructionStore } from '../store/instructions/memory-instruction-store.js';
+import { RedisInstructionStore } from '../store/instructions/redis-instruction-store.js';
+import { MemoryRunStore } from '../store/runs/memory-run-store.js';
+import { RedisRunStore } from '../store/runs/redis-run-store.js';
+import type { RunStore } from '../store/runs/run-store.js';
 import { MemoryStatusStore } from '../store/statuses/memory-status-store.js';
 import { RedisStatusStore } from '../store/statuses/redis-status-store.js';
 import type { StatusStore } from '../store/statuses/status-store.js';
@@ -26,8 +30,6 @@ import { startRedis } from '../testkit/redis.js';
 import {
   checkResult,
   dispatchRecord,
-  MemoryInstructionStore,
-  MemoryRunStore,
   receipt,
   resultJob,
   silentLogger,
@@ -137,10 +139,10 @@ function redisWorld(client: Redis, url: string, prefix: string): World {
   t.teardown(() => store.disconnect());
   return world(
     {
-      instructions: new InstructionStore(store, keys),
+      instructions: new RedisInstructionStore({ redis: store, keys }),
       events: new RedisEventStore({ redis: store, keys, ttlMs: 3_600_000, now: () => T0 }),
       statuses: new RedisStatusStore({ redis: store, keys, ttlMs: 3_600_000 }),
-      runs: new RunStore(store, keys),
+      runs: new RedisRunStore({ redis: store, keys }),
     },
     async (ids) => ({
       // Completed records keep minutes, pending ones a day.
@@ -417,13 +419,12 @@ t.test('quiet results are judged in memory: no per-message store call, labels un
   t.same(
     Object.fromEntries([...w.calls].sort()),
     {
-      'instructions.complete': 1,
-      'instructions.finishTask': 2,
-      'instructions.get': 1,
+      'instructions.getMany': 1,
+      'instructions.settleMany': 1,
       'statuses.setStatusesMany': 1,
       'statuses.snapshots': 1,
     },
-    'one read of each kind, then the writes (the memory fake settles task by task)',
+    'one read of each kind, then the writes (the memory twin batches as Redis does)',
   );
   t.equal(w.alerts.length, 1, 'drift_detected was sent once, in the first job');
   t.match(await w.deps.statuses.getStatus('web-01', 'motd'), { outcome: 'drifted', execution_id: 'i-2.1' });

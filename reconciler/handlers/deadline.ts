@@ -6,7 +6,7 @@
  */
 
 import type { DeadlineJob } from '../../shared/jobs/payloads.js';
-import type { InstructionRecord } from '../../store/instructions/redis-instruction-store.js';
+import type { InstructionRecord } from '../../store/instructions/instruction-store.js';
 
 export interface DeadlineDeps {
   getInstruction(id: string): Promise<{ record: InstructionRecord; pending: string[] } | null>;

@@ -5,7 +5,7 @@
 import type { FanoutJob, ReconcileAgentJob } from '../../shared/jobs/payloads.js';
 import { driftCheckDelay } from '../../shared/plan.js';
 import { matches } from '../../shared/selector.js';
-import type { CurrentState } from '../../store/desired-state/redis-state-store.js';
+import type { CurrentState } from '../../store/desired-state/state-store.js';
 import type { AgentEntry } from './reconcile-agent.js';
 
 export interface AgentJob {

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { CompileResult, ManifestFile } from '../../shared/manifest/compile.js';
 import { coerceError } from '../../shared/types.js';
-import type { StateStore } from '../../store/desired-state/redis-state-store.js';
+import type { StateStore } from '../../store/desired-state/state-store.js';
 
 export interface PollDeps {
   fetch(): Promise<{ revision: string; files: ManifestFile[] }>;

@@ -10,9 +10,9 @@ import { buildInstruction, tasksForAgent } from '../../shared/plan.js';
 import type { RunMessage } from '../../shared/protocol.js';
 import type { RegistryEntry } from '../../shared/registry-entry.js';
 import type { DriftPolicy } from '../../shared/types.js';
-import type { CurrentState } from '../../store/desired-state/redis-state-store.js';
-import type { InstructionRecord } from '../../store/instructions/redis-instruction-store.js';
-import type { AgentRunState } from '../../store/runs/redis-run-store.js';
+import type { CurrentState } from '../../store/desired-state/state-store.js';
+import type { InstructionRecord } from '../../store/instructions/instruction-store.js';
+import type { AgentRunState } from '../../store/runs/run-store.js';
 
 export type AgentEntry = RegistryEntry;
 

@@ -7,7 +7,7 @@
  */
 
 import type { DeadlineJob, DeadlinesJob, ReconcileAgentsJob } from '../../shared/jobs/payloads.js';
-import type { CurrentState } from '../../store/desired-state/redis-state-store.js';
+import type { CurrentState } from '../../store/desired-state/state-store.js';
 import type { DeadlineDeps, DeadlineOutcome } from './deadline.js';
 import { deadlineHandler } from './deadline.js';
 import {

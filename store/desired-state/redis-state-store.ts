@@ -1,70 +1,35 @@
 /**
- * The compiled desired state in Redis, keyed by commit, and the source status that
- * `/api/v1/status` shows. Derived data: after a FLUSHALL the next poll rebuilds it from Git.
+ * The desired state in Redis: one string per revision (`keys.desiredState`, superseded ones expire
+ * after a day) and the source status as JSON in one hash field (`keys.sourceStatus`).
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../shared/keys.js';
 import type { CompileDiagnostic } from '../../shared/manifest/compile.js';
 import type { DesiredState } from '../../shared/types.js';
-
-export interface SourceStatus {
-  /** The last good revision, whose state is in force. */
-  revision: string | null;
-  revision_at: string | null;
-  last_poll_at: string | null;
-  /** The revision the last poll saw (good or bad). */
-  last_seen_revision: string | null;
-  /** Set when the last poll failed (fetch error, or a bad commit); cleared by a good one. */
-  last_error: {
-    revision: string | null;
-    message: string;
-    diagnostics: CompileDiagnostic[];
-    at: string;
-  } | null;
-  task_count: number;
-}
-
-export interface CurrentState {
-  revision: string;
-  state: DesiredState;
-}
-
-export interface StateStore {
-  status(): Promise<SourceStatus>;
-  current(): Promise<CurrentState | null>;
-  saveGood(revision: string, state: DesiredState, at: Date): Promise<void>;
-  recordError(
-    revision: string | null,
-    message: string,
-    diagnostics: CompileDiagnostic[],
-    at: Date,
-  ): Promise<void>;
-  recordPoll(revision: string, at: Date): Promise<void>;
-}
-
-const EMPTY: SourceStatus = {
-  revision: null,
-  revision_at: null,
-  last_poll_at: null,
-  last_seen_revision: null,
-  last_error: null,
-  task_count: 0,
-};
+import { type CurrentState, EMPTY_SOURCE_STATUS, type SourceStatus, type StateStore } from './state-store.js';
 
 /** How long superseded states stay readable (for events/UI that refer to an older revision). */
 const OLD_STATE_TTL_S = 24 * 3600;
 
+export interface RedisStateStoreOptions {
+  redis: Redis;
+  keys: Keys;
+}
+
 export class RedisStateStore implements StateStore {
   private cache: CurrentState | null = null;
-  constructor(
-    private readonly redis: Redis,
-    private readonly keys: Keys,
-  ) {}
+  private readonly redis: Redis;
+  private readonly keys: Keys;
+
+  constructor({ redis, keys }: RedisStateStoreOptions) {
+    this.redis = redis;
+    this.keys = keys;
+  }
 
   async status(): Promise<SourceStatus> {
     const raw = await this.redis.hgetall(this.keys.sourceStatus());
-    if (!raw.status) return { ...EMPTY };
-    return { ...EMPTY, ...(JSON.parse(raw.status) as SourceStatus) };
+    if (!raw.status) return { ...EMPTY_SOURCE_STATUS };
+    return { ...EMPTY_SOURCE_STATUS, ...(JSON.parse(raw.status) as SourceStatus) };
   }
 
   private async writeStatus(update: Partial<SourceStatus>): Promise<void> {

@@ -1,6 +1,10 @@
 /**
  * The event store port: recent operational history (docs/events.md). Two backends: `memory`
  * (ring buffer per agent, all-in-one `fluke server` only) and `redis` (TTL, bounded indexes).
+ *
+ * Glossary: an *event* is recorded once per id; *indexes* (per agent, per task, global) order
+ * events newest first by their *sort key* (time, then id); a *page* of a query carries an opaque
+ * *cursor* to the next one.
  */
 import type { EventPage, EventQuery, FlukeEvent } from '../../shared/events.js';
 

@@ -5,79 +5,16 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../shared/keys.js';
-import type { PlannedTask, Trigger } from '../../shared/plan.js';
-import { anyNul, LUA_NUL_HELPERS, unpackReply } from '../redis/nul-packing.js';
+import { anyNul, unpackReply } from '../redis/nul-packing.js';
 import { canPipeline, type Executable, execAll, execSettled } from '../redis/pipeline.js';
-
-export type InstructionTask = PlannedTask;
-
-export interface InstructionRecord {
-  instruction_id: string;
-  agent: string;
-  session_id: string;
-  trigger: Trigger;
-  run_id: string | null;
-  revision: string;
-  created_at: string;
-  /** How often this reconcile was already put back because the agent was busy. */
-  retry: number;
-  tasks: InstructionTask[];
-}
-
-const FINISH_TASK = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-local n = 0
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  if string.sub(all[i], 1, 2) == 't:' and all[i + 1] == 'pending' then n = n + 1 end
-end
-return n`;
-
-// Many tasks at once: ARGV = task field, outcome, task field, outcome, ...
-const FINISH_TASKS = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-local n = 0
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  if string.sub(all[i], 1, 2) == 't:' and all[i + 1] == 'pending' then n = n + 1 end
-end
-return n`;
-
-// FINISH_TASKS, then complete, in one step: ARGV[1] = '1' to complete even with tasks still
-// pending, ARGV[2] = the completed record's TTL (s), ARGV[3] = task field, outcome, ... NUL-packed
-// (reconciler/nul-packing.ts). A record with nothing left pending is completed (its TTL
-// shortened) as complete() would.
-const SETTLE_TASKS = `${LUA_NUL_HELPERS}
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-hsetPacked(KEYS[1], ARGV[3])
-local n = 0
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  if string.sub(all[i], 1, 2) == 't:' and all[i + 1] == 'pending' then n = n + 1 end
-end
-if n == 0 or ARGV[1] == '1' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return n`;
-
-// The whole record, NUL-packed with its element count (one reply element instead of two per task).
-const GET = `
-local all = redis.call('HGETALL', KEYS[1])
-return {#all, table.concat(all, '\\0')}`;
-
-// ARGV[1] = ttl seconds, ARGV[2] = meta JSON, then task fields. A new record (the usual case) is
-// one HSET; a re-run of the reconcile job saves the same id again, and results already in (the
-// agent refuses the re-sent id) must not go back to pending and end up as timeouts: HSETNX then.
-const SAVE = `
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  local fields = {'meta', ARGV[2]}
-  for i = 3, #ARGV do fields[#fields + 1] = ARGV[i]; fields[#fields + 1] = 'pending' end
-  redis.call('HSET', KEYS[1], unpack(fields))
-  redis.call('EXPIRE', KEYS[1], ARGV[1])
-  return 1
-end
-for i = 3, #ARGV do redis.call('HSETNX', KEYS[1], ARGV[i], 'pending') end
-return 0`;
+import { FINISH_TASK, FINISH_TASKS, GET, SAVE, SETTLE_TASKS } from './instruction-scripts.js';
+import type {
+  FoundInstruction,
+  InstructionRecord,
+  InstructionStore,
+  InstructionTask,
+  Settle,
+} from './instruction-store.js';
 
 /** How long a finished instruction stays readable for late or redelivered results. */
 const DONE_TTL_S = 600;
@@ -94,23 +31,9 @@ interface InstructionCommands {
   flukeGetInstruction(key: string): Promise<unknown>;
 }
 
-export type FoundInstruction = {
-  record: InstructionRecord;
-  pending: string[];
-  /** Finished tasks → their outcome (`requeued` when a busy agent's task was put back). */
-  outcomes?: Record<string, string>;
-};
-
-/** One instruction's part of settleMany: settleTasks's arguments. */
-export interface Settle {
-  instruction_id: string;
-  done: ReadonlyArray<{ task: string; outcome: string }>;
-  complete: boolean;
-}
-
 /**
  * The commands, queued on an explicit pipeline: batches go out as one each (single commands on
- * a Cluster, shared/redis-pipeline.ts).
+ * a Cluster, store/redis/pipeline.ts).
  */
 interface InstructionPipeline extends Executable {
   flukeGetInstruction(key: string): unknown;
@@ -149,13 +72,17 @@ function isTaskField(field: string, task: string): boolean {
   return field.length === task.length + 2 && field.startsWith('t:') && field.startsWith(task, 2);
 }
 
-export class InstructionStore {
-  private readonly redis: Redis & InstructionCommands;
+export interface RedisInstructionStoreOptions {
+  redis: Redis;
+  keys: Keys;
+}
 
-  constructor(
-    redis: Redis,
-    private readonly keys: Keys,
-  ) {
+export class RedisInstructionStore implements InstructionStore {
+  private readonly redis: Redis & InstructionCommands;
+  private readonly keys: Keys;
+
+  constructor({ redis, keys }: RedisInstructionStoreOptions) {
+    this.keys = keys;
     const r = redis as Redis & Partial<InstructionCommands>;
     // EVALSHA (falling back to EVAL after a script flush), defined once per client.
     if (typeof r.flukeFinishTask !== 'function') {
@@ -196,8 +123,7 @@ export class InstructionStore {
    */
   async getMany(instructionIds: readonly string[]): Promise<Array<FoundInstruction | null>> {
     if (instructionIds.length === 0) return [];
-    if (!canPipeline(this.redis))
-      return Promise.all(instructionIds.map((id) => InstructionStore.prototype.get.call(this, id)));
+    if (!canPipeline(this.redis)) return Promise.all(instructionIds.map((id) => this.get(id)));
     const pipe = this.redis.pipeline() as unknown as InstructionPipeline;
     for (const id of instructionIds) pipe.flukeGetInstruction(this.keys.instruction(id));
     const replies = await execAll(pipe);
@@ -306,7 +232,7 @@ export class InstructionStore {
     return results;
   }
 
-  /** One instruction's settle with single commands, unmetered (the metered subclass counts in settleMany). */
+  /** One instruction's settle with single commands, (the metered store counts in settleMany). */
   private async settleOne({ instruction_id, done, complete }: Settle): Promise<number> {
     const key = this.keys.instruction(instruction_id);
     const packed = packDone(done);
@@ -314,7 +240,7 @@ export class InstructionStore {
     if (packed === null) {
       const left =
         done.length === 0
-          ? ((await InstructionStore.prototype.get.call(this, instruction_id))?.pending.length ?? 0)
+          ? ((await this.get(instruction_id))?.pending.length ?? 0)
           : Number(
               await this.redis.flukeFinishTasks(key, ...done.flatMap((d) => [`t:${d.task}`, d.outcome])),
             );

@@ -1,6 +1,6 @@
 /**
- * The Redis side of the cluster metrics (shared/metrics.ts): reconcilers record into memory and a
- * timer flushes the sums as HINCRBY/HINCRBYFLOAT in one pipeline, so recording costs a Map update
+ * Recording the cluster metrics (shared/metrics.ts): reconcilers record into memory and a timer
+ * flushes the sums to the totals (in Redis: HINCRBY/HINCRBYFLOAT in one pipeline), so recording costs a Map update
  * and Redis sees at most one round trip per second per process, however busy the workers are.
  * Gateways read the hashes back at scrape time. A failed flush keeps its sums for the next one
  * (the pending map is bounded by the number of label sets, not by traffic); a process killed
@@ -19,10 +19,12 @@ import {
   type MetricsSink,
 } from '../../shared/metrics.js';
 import { coerceError } from '../../shared/types.js';
+import type { MetricsTotals } from './metrics-totals.js';
+import { RedisMetricsTotals } from './redis-metrics-totals.js';
 
 export interface MetricsRecorderOptions {
-  redis: Redis | Cluster;
-  keys: Keys;
+  /** Where the sums go (RedisMetricsTotals in production). */
+  totals: MetricsTotals;
   logger?: Logger;
   flushIntervalMs?: number;
 }
@@ -89,18 +91,8 @@ export class MetricsRecorder implements MetricsSink {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
-    const pipeline = this.o.redis.pipeline();
-    for (const [metric, fields] of batch) {
-      const key = this.o.keys.metric(CLUSTER_METRICS[metric].name);
-      for (const [field, { delta, float }] of fields) {
-        if (float) pipeline.hincrbyfloat(key, field, delta);
-        else pipeline.hincrby(key, field, delta);
-      }
-    }
     try {
-      const replies = (await pipeline.exec()) ?? [];
-      const failed = replies.find(([err]) => err);
-      if (failed?.[0]) throw failed[0];
+      await this.o.totals.add(batch);
       if (this.failing) this.o.logger?.info('metrics are reaching Redis again');
       this.failing = false;
     } catch (err) {
@@ -135,21 +127,11 @@ export class MetricsRecorder implements MetricsSink {
 }
 
 /** Every cluster family's hash, for /metrics. */
-export async function readClusterMetrics(
+export function readClusterMetrics(
   redis: Redis | Cluster,
   keys: Keys,
 ): Promise<Map<ClusterMetric, Record<string, string>>> {
-  const metrics = Object.keys(CLUSTER_METRICS) as ClusterMetric[];
-  const pipeline = redis.pipeline();
-  for (const m of metrics) pipeline.hgetall(keys.metric(CLUSTER_METRICS[m].name));
-  const replies = (await pipeline.exec()) ?? [];
-  const out = new Map<ClusterMetric, Record<string, string>>();
-  metrics.forEach((m, i) => {
-    const [err, hash] = replies[i] ?? [null, null];
-    if (err) throw err;
-    out.set(m, (hash ?? {}) as Record<string, string>);
-  });
-  return out;
+  return new RedisMetricsTotals({ redis, keys }).read();
 }
 
 /** Times a compile and counts the ones that rejected the commit. */

@@ -15,30 +15,8 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { errorMessage } from '../../shared/errors.js';
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
-import type { EndRecord, OutputRecord, StreamRecord } from '../../shared/output-record.js';
 import type { OutputMessage } from '../../shared/protocol.js';
-
-// Declared in shared/ because the HTTP API hands them out; re-exported for existing importers.
-export type { EndRecord, OutputRecord, StreamRecord };
-
-/** The replay list's bounds when nothing else is configured (the gateway's defaults). */
-export const OUTPUT_BUFFER_LINES = 1000;
-export const OUTPUT_BUFFER_TTL_MS = 3600_000;
-
-export function isEndRecord(record: StreamRecord): record is EndRecord {
-  return (record as Partial<EndRecord>).kind === 'end';
-}
-
-/** Parses one channel message or list entry; null for anything that is not a record. */
-export function parseStreamRecord(text: string): StreamRecord | null {
-  try {
-    const value = JSON.parse(text) as Partial<StreamRecord> | null;
-    if (!value || typeof value !== 'object' || typeof value.execution_id !== 'string') return null;
-    return value as StreamRecord;
-  } catch {
-    return null;
-  }
-}
+import { type EndRecord, OUTPUT_BUFFER_LINES, OUTPUT_BUFFER_TTL_MS, type StreamRecord } from './output.js';
 
 /**
  * Queues PUBLISH + RPUSH of each record, then one trim and expiry per execution touched. Shared

@@ -61,14 +61,23 @@ function pairs(entry: RegistryEntry): string[] {
   return Object.entries(encodeRegistryEntry(entry)).flat();
 }
 
+export interface RedisRegistryOptions {
+  redis: Redis;
+  keys: Keys;
+  /** An entry's TTL: 3 × heartbeat, so a silent agent disappears by itself. */
+  ttlMs: number;
+}
+
 export class RedisRegistry implements Registry {
   private readonly scripts: ScriptClient;
+  private readonly redis: Redis;
+  private readonly keys: Keys;
+  private readonly ttlMs: number;
 
-  constructor(
-    private readonly redis: Redis,
-    private readonly keys: Keys,
-    private readonly ttlMs: number,
-  ) {
+  constructor({ redis, keys, ttlMs }: RedisRegistryOptions) {
+    this.redis = redis;
+    this.keys = keys;
+    this.ttlMs = ttlMs;
     // defineCommand gives EVALSHA with a transparent EVAL fallback after SCRIPT FLUSH / restart.
     redis.defineCommand('flukeRegister', { numberOfKeys: 1, lua: REGISTER });
     redis.defineCommand('flukeHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT });

@@ -15,7 +15,12 @@ export interface PreviousSession {
 }
 
 /**
- * The agent registry port. Every write is guarded by session_id so that a late write from an
+ * The agent registry's write port (the gateway's; readers use agent-directory.ts).
+ *
+ * Glossary: an *entry* says which gateway and *session* hold an agent name now; it lives as long
+ * as heartbeats renew it. *Registering* replaces any other session's entry; a *heartbeat* renews
+ * ours, *rebuilds* it when it vanished (TTL, FLUSHALL), or learns it was *replaced*. Gateways
+ * *announce* themselves so senders know which are alive. Every write is guarded by session_id so that a late write from an
  * old session (a heartbeat in flight, a close after replacement) never clobbers a newer one.
  */
 export interface Registry {

@@ -6,15 +6,11 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../shared/keys.js';
-import type { AgentRunState, RunMeta, RunProgress, RunTarget } from '../../shared/run-progress.js';
 import { type Executable, execAll } from '../redis/pipeline.js';
-
-// Declared in shared/ because the HTTP API hands them out; re-exported for existing importers.
-export type { AgentRunState, RunMeta, RunProgress, RunTarget };
+import type { AgentRunState, RunMeta, RunProgress, RunStore } from './run-store.js';
+import { summarize } from './run-summary.js';
 
 const TTL_S = 24 * 3600;
-const SUCCESS = new Set(['satisfied', 'applied']);
-const FAILURE = new Set(['failed', 'unconverged', 'drifted']);
 
 // Outcomes of many tasks at once, only into a run that still exists (never recreated without a
 // TTL). ARGV: field, outcome, field, outcome, ...
@@ -27,11 +23,18 @@ interface RunCommands {
   flukeSetRunOutcomes(key: string, ...fieldsAndOutcomes: string[]): Promise<unknown>;
 }
 
-export class RunStore {
-  constructor(
-    private readonly redis: Redis,
-    private readonly keys: Keys,
-  ) {
+export interface RedisRunStoreOptions {
+  redis: Redis;
+  keys: Keys;
+}
+
+export class RedisRunStore implements RunStore {
+  private readonly redis: Redis;
+  private readonly keys: Keys;
+
+  constructor({ redis, keys }: RedisRunStoreOptions) {
+    this.redis = redis;
+    this.keys = keys;
     const r = redis as Redis & Partial<RunCommands>;
     // EVALSHA (falling back to EVAL after a script flush), defined once per client.
     if (typeof r.flukeSetRunOutcomes !== 'function') {
@@ -48,7 +51,6 @@ export class RunStore {
       .exec();
   }
 
-  /** Called by the fan-out: which agents the run targets. */
   async setAgents(id: string, agents: string[]): Promise<void> {
     const key = this.keys.reconcileRun(id);
     // Like every write here: never recreate an expired run as a key without a TTL.
@@ -58,7 +60,6 @@ export class RunStore {
     await this.redis.hset(key, fields);
   }
 
-  /** `executionIds[i]` is the execution of `tasks[i]`, when the tasks were dispatched. */
   async setAgentState(
     id: string,
     agent: string,
@@ -85,7 +86,7 @@ export class RunStore {
     await this.redis.hset(key, `p:${agent}\u0000${task}`, outcome);
   }
 
-  /** setOutcome for many (agent, task) of one run in one round trip; later entries win. */
+  /** One round trip. */
   async setOutcomes(
     id: string,
     outcomes: ReadonlyArray<{ agent: string; task: string; outcome: string }>,
@@ -106,48 +107,4 @@ export class RunStore {
     if (!raw.meta) return null;
     return summarize(JSON.parse(raw.meta) as RunMeta, raw);
   }
-}
-
-/** Pure: turn the run hash into progress and a summary. */
-export function summarize(meta: RunMeta, raw: Record<string, string>): RunProgress {
-  const agents: Record<string, AgentRunState> = {};
-  const results: RunProgress['results'] = [];
-  const executions: RunProgress['executions'] = [];
-  const executionOf = new Map<string, string>();
-  for (const [field, value] of Object.entries(raw)) {
-    if (!field.startsWith('x:')) continue;
-    executionOf.set(field.slice(2), value);
-    const [agent = '', task = ''] = field.slice(2).split('\u0000');
-    executions.push({ agent, task, execution_id: value });
-  }
-  const summary = { targeted_agents: 0, pending: 0, succeeded: 0, failed: 0, skipped: 0, timed_out: 0 };
-  for (const [field, value] of Object.entries(raw)) {
-    if (field.startsWith('a:')) {
-      agents[field.slice(2)] = value as AgentRunState;
-      summary.targeted_agents++;
-      if (value === 'pending') summary.pending++;
-      // An undeliverable agent's tasks are counted below, each with its outcome.
-      else if (value === 'not_connected') summary.skipped++;
-    } else if (field.startsWith('p:')) {
-      const [agent = '', task = ''] = field.slice(2).split('\u0000');
-      results.push({ agent, task, outcome: value, execution_id: executionOf.get(field.slice(2)) ?? null });
-      if (value === 'pending') summary.pending++;
-      else if (SUCCESS.has(value)) summary.succeeded++;
-      else if (FAILURE.has(value)) summary.failed++;
-      else if (value === 'timeout') summary.timed_out++;
-      else summary.skipped++;
-    }
-  }
-  const byAgentTask = (a: { agent: string; task: string }, b: { agent: string; task: string }) =>
-    a.agent.localeCompare(b.agent) || a.task.localeCompare(b.task);
-  results.sort(byAgentTask);
-  executions.sort(byAgentTask);
-  return {
-    meta,
-    done: raw.fanout === 'done' && summary.pending === 0,
-    agents,
-    results,
-    executions,
-    summary,
-  };
 }

@@ -18,13 +18,21 @@ import {
   type DriftEpisode,
   isProblem,
   type NewDriftEpisode,
-  NewDriftEpisodeSchema,
   type ProblemEntry,
   type TaskStatus,
 } from '../../shared/status.js';
-import { DRIFT_POLICIES, STEP_OUTCOMES } from '../../shared/types.js';
-import { LUA_NUL_HELPERS, unpackReply } from '../redis/nul-packing.js';
-import { canPipeline, type Executable, execAll, execSettled } from '../redis/pipeline.js';
+import { unpackReply } from '../redis/nul-packing.js';
+import { canPipeline, execAll } from '../redis/pipeline.js';
+import { type PreparedStatuses, prepareStatuses, writeStatusBatch } from './status-batch.js';
+import {
+  buildSnapshot,
+  compare,
+  markerField,
+  parseEpisode,
+  parseStatus,
+  problemMember,
+} from './status-codec.js';
+import { CLOSE_SCRIPT, defineCommands, MARK_SCRIPT, type StatusPipeline } from './status-scripts.js';
 import type { AgentSnapshot, StatusStore, StatusWrite } from './status-store.js';
 
 export interface RedisStatusStoreOptions {
@@ -33,85 +41,6 @@ export interface RedisStatusStoreOptions {
   /** How long an agent's statuses outlive its last result. */
   ttlMs: number;
 }
-
-// Claims an alert for the episode that is open now; a stale claim from an earlier episode of
-// the same task is overwritten, because it carries that episode's id.
-const MARK_SCRIPT = `
-local ep = redis.call('HGET', KEYS[1], ARGV[1])
-if not ep or cjson.decode(ep)['id'] ~= ARGV[2] then return 0 end
-if redis.call('HGET', KEYS[1], ARGV[3]) == ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[3], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1
-`;
-
-const CLOSE_SCRIPT = `
-local ep = redis.call('HGET', KEYS[1], ARGV[1])
-if not ep then return 0 end
-if ARGV[2] ~= '' and cjson.decode(ep)['id'] ~= ARGV[2] then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1], unpack(ARGV, 3))
-return 1
-`;
-
-// Many statuses of one agent in one step: every field, then the TTL of both per-agent hashes
-// (what setStatus's MULTI does, as one command). KEYS[1] statuses, KEYS[2] episodes (same slot);
-// ARGV[1] ttl ms, ARGV[2] task, status JSON, task, ... NUL-packed (reconciler/nul-packing.ts).
-const SET_STATUSES_SCRIPT = `${LUA_NUL_HELPERS}
-hsetPacked(KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[1])
-return 1
-`;
-
-// Both per-agent hashes in one reply (same slot): the statuses NUL-packed with their count, then
-// the episodes and claims (whose fields hold NUL) as they are. ARGV: only these tasks' statuses
-// (all of them when none is given).
-const SNAPSHOT_SCRIPT = `
-local statuses = {}
-if #ARGV == 0 then
-  statuses = redis.call('HGETALL', KEYS[1])
-else
-  local values = redis.call('HMGET', KEYS[1], unpack(ARGV))
-  for i = 1, #ARGV do
-    if values[i] then
-      statuses[#statuses + 1] = ARGV[i]
-      statuses[#statuses + 1] = values[i]
-    end
-  end
-end
-return {#statuses, table.concat(statuses, '\\0'), redis.call('HGETALL', KEYS[2])}
-`;
-
-/**
- * Defined once per client (EVALSHA, falling back to EVAL after a SCRIPT FLUSH or restart), and
- * used on explicit pipelines only: the single-agent methods keep plain commands. Batches go out
- * as one explicit pipeline each (single commands on a Cluster, shared/redis-pipeline.ts).
- */
-interface StatusPipeline extends Executable {
-  flukeSetStatuses(statusKey: string, driftKey: string, ttlMs: number, packed: string): unknown;
-  flukeStatusSnapshot(statusKey: string, driftKey: string, ...tasks: string[]): unknown;
-}
-
-/** One agent's statuses, serialised; `fields` NUL-packed unless a task name holds a NUL. */
-interface PreparedStatuses {
-  agent: string;
-  fields: string | string[];
-  problems: Array<string | number>;
-  fine: string[];
-}
-
-function defineCommands(redis: Redis | Cluster): void {
-  const r = redis as (Redis | Cluster) & Partial<Omit<StatusPipeline, 'exec'>>;
-  if (typeof r.flukeSetStatuses !== 'function') {
-    redis.defineCommand('flukeSetStatuses', { numberOfKeys: 2, lua: SET_STATUSES_SCRIPT });
-  }
-  if (typeof r.flukeStatusSnapshot !== 'function') {
-    redis.defineCommand('flukeStatusSnapshot', { numberOfKeys: 2, lua: SNAPSHOT_SCRIPT });
-  }
-}
-
-const markerField = (task: string, event: AlertEvent) => `${task}\0${event}`;
-const problemMember = (agent: string, task: string) => `${agent}\0${task}`;
 
 export class RedisStatusStore implements StatusStore {
   private readonly redis: Redis | Cluster;
@@ -145,7 +74,7 @@ export class RedisStatusStore implements StatusStore {
    * many agents' statuses side by side, and the status objects need not outlive the call.
    */
   setStatuses(agent: string, statuses: readonly TaskStatus[]): Promise<void> {
-    const prepared = this.prepare(agent, statuses, undefined, false);
+    const prepared = prepareStatuses(agent, statuses, undefined, false);
     return prepared ? this.writeStatuses(prepared) : Promise.resolve();
   }
 
@@ -158,98 +87,10 @@ export class RedisStatusStore implements StatusStore {
   setStatusesMany(writes: ReadonlyArray<StatusWrite>): Promise<PromiseSettledResult<void>[]> {
     // Serialised here; only the serialised batch waits for the replies (see setStatuses).
     const pack = canPipeline(this.redis);
-    return this.writeMany(writes.map((w) => this.prepare(w.agent, w.statuses, w.previous, pack)));
-  }
-
-  private async writeMany(prepared: Array<PreparedStatuses | null>): Promise<PromiseSettledResult<void>[]> {
-    const results: PromiseSettledResult<void>[] = prepared.map(() => ({
-      status: 'fulfilled',
-      value: undefined,
-    }));
-    const fail = (i: number, reason: unknown) => {
-      results[i] = { status: 'rejected', reason };
-    };
-    // A task name with a NUL, or no pipelines (a Cluster): one agent at a time.
-    const single: Promise<void>[] = [];
-    const batched: number[] = [];
-    prepared.forEach((p, i) => {
-      if (!p) return;
-      if (typeof p.fields === 'string') batched.push(i);
-      else single.push(this.writeStatuses(p).catch((err: unknown) => fail(i, err)));
-    });
-    const problemsKey = this.keys.statusProblems();
-    const problems: Array<string | number> = [];
-    for (const i of batched) for (const m of (prepared[i] as PreparedStatuses).problems) problems.push(m);
-    if (problems.length > 0) {
-      try {
-        await this.redis.zadd(problemsKey, ...problems);
-      } catch (err) {
-        for (const i of batched) if ((prepared[i] as PreparedStatuses).problems.length > 0) fail(i, err);
-      }
-    }
-    const pipe = this.redis.pipeline() as unknown as StatusPipeline;
-    const sent: number[] = [];
-    for (const i of batched) {
-      const p = prepared[i] as PreparedStatuses;
-      if (results[i]?.status === 'rejected') continue;
-      pipe.flukeSetStatuses(
-        this.keys.taskStatus(p.agent),
-        this.keys.driftEpisodes(p.agent),
-        this.ttlMs,
-        p.fields as string,
-      );
-      sent.push(i);
-    }
-    if (sent.length > 0) {
-      const replies = await execSettled(pipe, sent.length);
-      sent.forEach((i, j) => {
-        const reply = replies[j] as PromiseSettledResult<unknown>;
-        if (reply.status === 'rejected') fail(i, reply.reason);
-      });
-    }
-    const fine: string[] = [];
-    const removing: number[] = [];
-    for (const i of sent) {
-      const p = prepared[i] as PreparedStatuses;
-      if (results[i]?.status === 'rejected' || p.fine.length === 0) continue;
-      for (const m of p.fine) fine.push(m);
-      removing.push(i);
-    }
-    if (fine.length > 0) {
-      try {
-        await this.redis.zrem(problemsKey, ...fine);
-      } catch (err) {
-        for (const i of removing) fail(i, err);
-      }
-    }
-    await Promise.all(single);
-    return results;
-  }
-
-  /** `pack`: NUL-packed for the batch script (unless a task name holds a NUL). */
-  private prepare(
-    agent: string,
-    statuses: readonly TaskStatus[],
-    previous: ReadonlyMap<string, TaskStatus | null> | undefined,
-    pack: boolean,
-  ): PreparedStatuses | null {
-    if (statuses.length === 0) return null;
-    const fields: string[] = [];
-    const problems: Array<string | number> = [];
-    const fine: string[] = [];
-    let nul = false;
-    for (const status of lastPerTask(statuses)) {
-      fields.push(status.task, JSON.stringify(status));
-      if (status.task.includes('\0')) nul = true;
-      if (isProblem(status.outcome)) problems.push(0, problemMember(agent, status.task));
-      else {
-        // Known to have been fine already: it has no index entry to drop (an extra one at worst).
-        const before = previous?.get(status.task);
-        if (!before || isProblem(before.outcome)) fine.push(problemMember(agent, status.task));
-      }
-    }
-    // JSON never holds a raw NUL; a task name could only by mistake: plain arguments then.
-    return { agent, fields: pack && !nul ? fields.join('\0') : fields, problems, fine };
+    return writeStatusBatch(
+      { redis: this.redis, keys: this.keys, ttlMs: this.ttlMs, writeOne: (p) => this.writeStatuses(p) },
+      writes.map((w) => prepareStatuses(w.agent, w.statuses, w.previous, pack)),
+    );
   }
 
   /** One agent's statuses with plain commands (a MULTI), as setStatus writes. */
@@ -435,34 +276,6 @@ export class RedisStatusStore implements StatusStore {
   async close(): Promise<void> {}
 }
 
-/** Statuses and episodes from the two hashes' flat field, value lists. */
-function buildSnapshot(rawStatuses: readonly string[], rawDrift: readonly string[] | null): AgentSnapshot {
-  const out: AgentSnapshot = { statuses: new Map(), episodes: new Map() };
-  for (let i = 0; i + 1 < rawStatuses.length; i += 2) {
-    const status = parseStatus(rawStatuses[i + 1]);
-    if (status) out.statuses.set(rawStatuses[i] as string, status);
-  }
-  if (!rawDrift || rawDrift.length === 0) return out;
-  const drift = new Map<string, string>();
-  for (let i = 0; i + 1 < rawDrift.length; i += 2)
-    drift.set(rawDrift[i] as string, rawDrift[i + 1] as string);
-  for (const [field, raw] of drift) {
-    if (field.includes('\0')) continue;
-    const episode = parseEpisode(raw);
-    if (!episode) continue;
-    const alerts = ALERT_EVENTS.filter((e) => drift.get(markerField(field, e)) === episode.id);
-    out.episodes.set(field, { ...episode, alerts });
-  }
-  return out;
-}
-
-/** The last status of each task, in first-seen order. */
-function lastPerTask(statuses: readonly TaskStatus[]): TaskStatus[] {
-  const byTask = new Map<string, TaskStatus>();
-  for (const status of statuses) byTask.set(status.task, status);
-  return [...byTask.values()];
-}
-
 type Multi = ReturnType<Redis['multi']>;
 
 async function exec(tx: Multi): Promise<unknown[]> {
@@ -472,76 +285,4 @@ async function exec(tx: Multi): Promise<unknown[]> {
     if (err) throw err;
     return value;
   });
-}
-
-function parseJson(raw: unknown): unknown {
-  if (typeof raw !== 'string') return null;
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return null;
-  }
-}
-
-const OUTCOMES: ReadonlySet<string> = new Set(STEP_OUTCOMES);
-const POLICIES: ReadonlySet<string> = new Set(DRIFT_POLICIES);
-const STATUS_FIELDS = 9;
-
-function isStringArray(value: unknown): value is string[] {
-  if (!Array.isArray(value)) return false;
-  for (const item of value) if (typeof item !== 'string') return false;
-  return true;
-}
-
-/**
- * TaskStatusSchema.safeParse, by hand: snapshots parse every status of an agent on each batch,
- * and zod's copying dominated that. Accepts and returns exactly what the schema does (unknown
- * keys stripped); test/status-store.test.ts holds the two to each other.
- */
-export function toTaskStatus(value: unknown): TaskStatus | null {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-  const o = value as Record<string, unknown>;
-  if (
-    typeof o.task !== 'string' ||
-    o.task.length === 0 ||
-    typeof o.outcome !== 'string' ||
-    !OUTCOMES.has(o.outcome) ||
-    (o.mode !== 'check' && o.mode !== 'apply') ||
-    typeof o.revision !== 'string' ||
-    typeof o.execution_id !== 'string' ||
-    o.execution_id.length === 0 ||
-    typeof o.at !== 'string' ||
-    !isStringArray(o.drifted_steps) ||
-    !isStringArray(o.failed_steps) ||
-    typeof o.policy !== 'string' ||
-    !POLICIES.has(o.policy)
-  )
-    return null;
-  let keys = 0;
-  for (const key in o) if (Object.hasOwn(o, key)) keys++;
-  if (keys === STATUS_FIELDS && Object.getPrototypeOf(o) === Object.prototype)
-    return o as unknown as TaskStatus;
-  return {
-    task: o.task,
-    outcome: o.outcome as TaskStatus['outcome'],
-    mode: o.mode,
-    revision: o.revision,
-    execution_id: o.execution_id,
-    at: o.at,
-    drifted_steps: o.drifted_steps,
-    failed_steps: o.failed_steps,
-    policy: o.policy as TaskStatus['policy'],
-  };
-}
-
-function parseStatus(raw: unknown): TaskStatus | null {
-  return toTaskStatus(parseJson(raw));
-}
-
-function parseEpisode(raw: unknown): NewDriftEpisode | null {
-  return parseJsonWith(NewDriftEpisodeSchema, raw);
-}
-
-function compare(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }

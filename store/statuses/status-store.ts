@@ -2,6 +2,11 @@
  * The status store port: the last status of each (agent, task) and its open drift episode
  * (shared/status.ts). Redis holds it with a TTL; the memory twin backs handler unit tests.
  * Every method is idempotent, because result jobs are delivered at least once.
+ *
+ * Glossary: a *status* is the last outcome of a task on an agent; a *problem* is a status that is
+ * drifted or failing (listed across agents); a *drift episode* is open from the first drift of a
+ * task until it converges, and *claims* each alert event once (markAlerted); a *snapshot* is one
+ * agent's statuses and episodes read together.
  */
 import type { AlertEvent } from '../../shared/alerts.js';
 import type { DriftEpisode, NewDriftEpisode, ProblemEntry, TaskStatus } from '../../shared/status.js';

@@ -10,9 +10,11 @@ import { ManifestCompiler } from '../../shared/manifest/compile.js';
 import type { PlannedTask, Trigger } from '../../shared/plan.js';
 import type { DesiredState, DriftPolicy, Labels, RunMode } from '../../shared/types.js';
 import { MemoryEventStore } from '../../store/events/memory-event-store.js';
-import type { InstructionRecord } from '../../store/instructions/redis-instruction-store.js';
+import type { InstructionRecord } from '../../store/instructions/instruction-store.js';
+import { MemoryInstructionStore } from '../../store/instructions/memory-instruction-store.js';
+import { MemoryRunStore } from '../../store/runs/memory-run-store.js';
 import { MemoryStatusStore } from '../../store/statuses/memory-status-store.js';
-import { dispatchRecord, MemoryInstructionStore, MemoryRunStore, silentLogger } from './reconciler-fakes.js';
+import { dispatchRecord, silentLogger } from './reconciler-fakes.js';
 
 export const T0 = Date.parse('2025-03-13T14:22:01.000Z');
 export const HOUR = 3_600_000;

@@ -20,7 +20,7 @@ import {
 } from '../../../shared/result-rules.js';
 import type { TaskStatus } from '../../../shared/status.js';
 import type { Labels } from '../../../shared/types.js';
-import type { InstructionRecord, Settle } from '../../../store/instructions/redis-instruction-store.js';
+import type { InstructionRecord, Settle } from '../../../store/instructions/instruction-store.js';
 import type { AgentSnapshot, StatusWrite } from '../../../store/statuses/status-store.js';
 import { applyEffects, lazyLabels } from './apply.js';
 import { batchDeps } from './batch-deps.js';

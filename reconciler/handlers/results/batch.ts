@@ -22,7 +22,7 @@
  */
 import type { FlukeEvent } from '../../../shared/events.js';
 import type { ResultJob } from '../../../shared/jobs/payloads.js';
-import type { Settle } from '../../../store/instructions/redis-instruction-store.js';
+import type { Settle } from '../../../store/instructions/instruction-store.js';
 import type { AgentSnapshot, StatusWrite } from '../../../store/statuses/status-store.js';
 import { AgentBatch, type BatchItem, type Found, type RunOutcome } from './agent-batch.js';
 import type { ResultDeps } from './deps.js';

@@ -4,8 +4,8 @@ import type { Alert } from '../../../shared/alerts.js';
 import type { ReconcileAgentJob } from '../../../shared/jobs/payloads.js';
 import type { Labels } from '../../../shared/types.js';
 import type { EventStore } from '../../../store/events/event-store.js';
-import type { InstructionStore } from '../../../store/instructions/redis-instruction-store.js';
-import type { RunStore } from '../../../store/runs/redis-run-store.js';
+import type { InstructionStore } from '../../../store/instructions/instruction-store.js';
+import type { RunStore } from '../../../store/runs/run-store.js';
 import type { StatusStore } from '../../../store/statuses/status-store.js';
 
 /** What handling one message (or timing out tasks) reads and writes of the status store. */

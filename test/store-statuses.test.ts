@@ -3,9 +3,10 @@ import { Keys } from '../shared/keys.js';
 import { type NewDriftEpisode, type TaskStatus, TaskStatusSchema } from '../shared/status.js';
 import type { TaskOutcome } from '../shared/types.js';
 import { MemoryStatusStore } from '../store/statuses/memory-status-store.js';
-import { RedisStatusStore, toTaskStatus } from '../store/statuses/redis-status-store.js';
+import { RedisStatusStore } from '../store/statuses/redis-status-store.js';
+import { toTaskStatus } from '../store/statuses/status-codec.js';
 import { startRedis } from '../testkit/redis.js';
-import { statusStoreSuite } from './status-store.shared.js';
+import { statusStoreContract } from './store-statuses.contract.js';
 
 const TTL = 3_600_000;
 
@@ -20,7 +21,7 @@ const CERTS_EPISODE: NewDriftEpisode = {
 };
 
 t.test('memory', async (t) => {
-  statusStoreSuite(t, {
+  statusStoreContract(t, {
     make: async () => {
       let now = 1_000_000;
       const store = new MemoryStatusStore({ ttlMs: TTL, now: () => now });
@@ -42,7 +43,7 @@ t.test('redis', async (t) => {
   t.teardown(() => redis.stop());
   const client = redis.client();
   let n = 0;
-  statusStoreSuite(t, {
+  statusStoreContract(t, {
     make: async () => {
       const keys = new Keys(`${redis.prefix}-${n++}`);
       return {

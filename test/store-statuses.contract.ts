@@ -1,4 +1,7 @@
-/** One behavioural suite for every StatusStore backend, run by test/status-store.test.ts. */
+/**
+ * The status store contract (store/statuses/status-store.ts), run against the memory twin and the
+ * Redis implementation by store-statuses.test.ts.
+ */
 import type { Test } from 'tap';
 import type { NewDriftEpisode, TaskStatus } from '../shared/status.js';
 import type { TaskOutcome } from '../shared/types.js';
@@ -33,7 +36,7 @@ function episode(task: string, id: string): NewDriftEpisode {
   };
 }
 
-export function statusStoreSuite(t: Test, harness: StatusStoreHarness): void {
+export function statusStoreContract(t: Test, harness: StatusStoreHarness): void {
   t.test('keeps the last status per (agent, task)', async (t) => {
     const { store } = await harness.make();
     t.equal(await store.getStatus('web-01', 'certs'), null);

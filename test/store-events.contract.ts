@@ -1,6 +1,6 @@
 /**
- * One behavioural suite for every EventStore backend. Imported by test/event-store.test.ts,
- * which runs it against the memory and the Redis implementation.
+ * The event store contract (store/events/event-store.ts), run against the memory twin and the
+ * Redis implementation by store-events.test.ts.
  */
 import type { Test } from 'tap';
 import { type FlukeEvent, InvalidCursorError, type TaskRunEvent } from '../shared/events.js';
@@ -63,7 +63,7 @@ async function all(
   throw new Error('cursor never ended');
 }
 
-export function eventStoreSuite(t: Test, harness: EventStoreHarness): void {
+export function eventStoreContract(t: Test, harness: EventStoreHarness): void {
   t.test('records and returns events newest first, by agent, task, both, or all', async (t) => {
     const store = await harness.make({ maxEventsPerAgent: 100 });
     t.teardown(() => store.close());

@@ -5,45 +5,64 @@
  * `complete` in the same job (the handler reads the record to judge), so the dispatch time is
  * remembered from it for a short while.
  */
-import type { Cluster, Redis } from 'ioredis';
-import type { Keys } from '../../shared/keys.js';
 import type { MetricsSink } from '../../shared/metrics.js';
-import { type InstructionRecord, InstructionStore, type Settle } from './redis-instruction-store.js';
+import type { FoundInstruction, InstructionRecord, InstructionStore, Settle } from './instruction-store.js';
 
 /** Records read but not completed yet, per process; oldest dropped first. */
 const MAX_REMEMBERED = 20_000;
 
-export class MeteredInstructionStore extends InstructionStore {
-  private readonly started = new Map<string, { at: number; trigger: string }>();
+export interface MeteredInstructionStoreOptions {
+  /** The store that keeps the records (any implementation of the port). */
+  store: InstructionStore;
+  metrics: MetricsSink;
+}
 
-  constructor(
-    redis: Redis | Cluster,
-    keys: Keys,
-    private readonly metrics: MetricsSink,
-  ) {
-    super(redis as Redis, keys);
+/** Wraps any instruction store; what it meters never changes what the inner store does. */
+export class MeteredInstructionStore implements InstructionStore {
+  private readonly started = new Map<string, { at: number; trigger: string }>();
+  private readonly inner: InstructionStore;
+  private readonly metrics: MetricsSink;
+
+  constructor({ store, metrics }: MeteredInstructionStoreOptions) {
+    this.inner = store;
+    this.metrics = metrics;
   }
 
-  override async get(instructionId: string): ReturnType<InstructionStore['get']> {
-    const found = await super.get(instructionId);
+  save(record: InstructionRecord): Promise<void> {
+    return this.inner.save(record);
+  }
+
+  async get(instructionId: string): Promise<FoundInstruction | null> {
+    const found = await this.inner.get(instructionId);
     if (found && found.pending.length > 0) this.remember(found.record);
     return found;
   }
 
-  override async getMany(instructionIds: readonly string[]): ReturnType<InstructionStore['getMany']> {
-    const found = await super.getMany(instructionIds);
+  async getMany(instructionIds: readonly string[]): Promise<Array<FoundInstruction | null>> {
+    const found = await this.inner.getMany(instructionIds);
     for (const f of found) if (f && f.pending.length > 0) this.remember(f.record);
     return found;
   }
 
-  override async finishTask(instructionId: string, task: string, outcome: string): Promise<number> {
-    const left = await super.finishTask(instructionId, task, outcome);
+  async finishTask(instructionId: string, task: string, outcome: string): Promise<number> {
+    const left = await this.inner.finishTask(instructionId, task, outcome);
     this.metrics.inc('taskResults', { outcome });
     return left;
   }
 
-  override async settleMany(settles: ReadonlyArray<Settle>): Promise<PromiseSettledResult<number>[]> {
-    const results = await super.settleMany(settles);
+  /** settleMany of one instruction, metered like settleMany. */
+  async settleTasks(
+    instructionId: string,
+    done: ReadonlyArray<{ task: string; outcome: string }>,
+    complete = false,
+  ): Promise<number> {
+    const [result] = await this.settleMany([{ instruction_id: instructionId, done, complete }]);
+    if (result?.status !== 'fulfilled') throw result?.reason;
+    return result.value;
+  }
+
+  async settleMany(settles: ReadonlyArray<Settle>): Promise<PromiseSettledResult<number>[]> {
+    const results = await this.inner.settleMany(settles);
     this.settled(
       settles,
       results.map((r) => (r.status === 'fulfilled' ? r.value : null)),
@@ -64,8 +83,8 @@ export class MeteredInstructionStore extends InstructionStore {
     for (const [outcome, n] of byOutcome) this.metrics.inc('taskResults', { outcome }, n);
   }
 
-  override async complete(instructionId: string): Promise<void> {
-    await super.complete(instructionId);
+  async complete(instructionId: string): Promise<void> {
+    await this.inner.complete(instructionId);
     this.completed(instructionId);
   }
 
