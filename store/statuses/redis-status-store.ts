@@ -13,7 +13,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { ALERT_EVENTS, type AlertEvent } from '../../shared/alerts.js';
 import type { Keys } from '../../shared/keys.js';
-import { parseJsonWith } from '../../shared/parse-json.js';
 import {
   type DriftEpisode,
   isProblem,
