@@ -58,7 +58,8 @@ export interface System {
   startAgent(
     name: string,
     labels: Record<string, string>,
-    opts?: { agentsPort?: number },
+    /** `commandTimeout`: the agent's `execution.command_timeout` (default "30s"). */
+    opts?: { agentsPort?: number; commandTimeout?: string },
   ): Promise<AgentProcess>;
   /** `fluke gateway|reconciler|server` as a real process with this system's config. */
   spawnRole(
@@ -204,7 +205,7 @@ export async function startSystem(t: Teardown, options: SystemOptions): Promise<
   token      = "${AGENT_TOKEN}"
   name       = "${name}"
   labels     = { ${labelText} }
-  execution { command_timeout = "30s" }
+  execution { command_timeout = "${opts.commandTimeout ?? '30s'}" }
   log { level = "warn" }
 }
 `,
