@@ -1,15 +1,18 @@
 /**
- * Parts createGateway assembles from its options alone: the gateway's own BullMQ queues, the
- * result forwarder that reports to the gateway's events, and the agent endpoint with its token
- * check and per-socket connections.
+ * Parts createGateway assembles from its options alone: its default id, the gateway's own BullMQ
+ * queues, the output publisher, the result forwarder that reports to the gateway's events, and
+ * the agent endpoint with its token check and per-socket connections.
  */
+import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
 import { bearerToken, createTokenVerifier } from '../shared/auth.js';
 import { QUEUE_NAMES, type QueueName } from '../shared/jobs/options.js';
 import type { Keys } from '../shared/keys.js';
 import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
+import { OutputPublisher } from '../store/output/output-publisher.js';
 import { openQueue } from '../store/queues/queues.js';
 import type { RedisClient } from '../store/redis/client.js';
 import { AgentConnection } from './agent-connection.js';
@@ -49,6 +52,27 @@ export function openGatewayQueues(opts: GatewayOptions, keys: Keys, logger: Logg
       }
     : null;
   return { queues: opts.queues ?? (own as Queues), own, bullRedis };
+}
+
+/** `<host>-<random>`: unique per process, readable in logs and the registry. */
+export function defaultGatewayId(): string {
+  return `${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}-${randomBytes(4).toString('hex')}`;
+}
+
+export function createOutput(
+  redis: RedisClient,
+  keys: Keys,
+  limits: GatewayLimits,
+  logger: Logger,
+): OutputPublisher {
+  return new OutputPublisher({
+    redis,
+    keys,
+    logger,
+    bufferLines: limits.outputBufferLines,
+    bufferTtlMs: limits.outputBufferTtlMs,
+    maxPending: limits.maxPendingOutput,
+  });
 }
 
 export function createForwarder(

@@ -4,9 +4,7 @@
  * logger; builds nothing from config files itself (that is bin/services.ts, the process wiring).
  */
 
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { hostname } from 'node:os';
 import { parseListenAddress } from '../shared/config/listen-address.js';
 import type { ServerConfig } from '../shared/config/types.js';
 import { errorMessage } from '../shared/errors.js';
@@ -15,13 +13,18 @@ import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
 import { InboxReader } from '../store/inbox/gateway-inbox.js';
-import { OutputPublisher } from '../store/output/output-publisher.js';
 import type { RedisClient } from '../store/redis/client.js';
 import { RedisRegistry } from '../store/registry/redis-registry.js';
 import type { Registry } from '../store/registry/registry.js';
 import type { GatewayEventMap } from './gateway-events.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
-import { createForwarder, openEndpoint, openGatewayQueues } from './gateway-parts.js';
+import {
+  createForwarder,
+  createOutput,
+  defaultGatewayId,
+  openEndpoint,
+  openGatewayQueues,
+} from './gateway-parts.js';
 import { InstructionDelivery } from './instruction-delivery.js';
 import type { JobQueue } from './result-forwarder.js';
 import { SessionController } from './session-controller.js';
@@ -90,8 +93,7 @@ export function defaultLimits(heartbeatIntervalMs: number): GatewayLimits {
 
 export function createGateway(opts: GatewayOptions): Gateway {
   const { config, redis } = opts;
-  const id =
-    opts.gatewayId ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}-${randomBytes(4).toString('hex')}`;
+  const id = opts.gatewayId ?? defaultGatewayId();
   const logger = opts.logger.child({ gateway: id });
   const live = liveness(config.heartbeat_interval_ms);
   const limits = { ...defaultLimits(config.heartbeat_interval_ms), ...opts.limits };
@@ -101,14 +103,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const registry = opts.registry ?? new RedisRegistry(redis, keys, live.registryTtlMs);
   const { queues, own: ownQueues, bullRedis } = openGatewayQueues(opts, keys, logger);
   const forwarder = createForwarder(queues.results, id, limits, events, logger);
-  const output = new OutputPublisher({
-    redis,
-    keys,
-    logger,
-    bufferLines: limits.outputBufferLines,
-    bufferTtlMs: limits.outputBufferTtlMs,
-    maxPending: limits.maxPendingOutput,
-  });
+  const output = createOutput(redis, keys, limits, logger);
   const controller = new SessionController({
     gatewayId: id,
     heartbeatIntervalMs: config.heartbeat_interval_ms,
