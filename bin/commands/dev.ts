@@ -88,6 +88,50 @@ function secret(file: string): string {
   return value;
 }
 
+type Stopper = () => Promise<void> | void;
+
+/** A private redis-server under the data dir; null (after saying why) when there is none to run. */
+async function privateRedis(
+  dataDir: string,
+  children: ChildProcess[],
+  stopping: Stopper[],
+): Promise<string | null> {
+  if (!hasBinary('redis-server')) {
+    process.stderr.write(
+      'fluke dev: no redis-server found. Install it (Debian/Ubuntu: sudo apt-get install redis-server;\n' +
+        'macOS: brew install redis) or point REDIS_URL at a Redis 7 with maxmemory-policy noeviction.\n',
+    );
+    return null;
+  }
+  const redis = await startRedis(join(dataDir, 'redis'));
+  children.push(redis.proc);
+  stopping.push(() => {
+    redis.proc.kill('SIGTERM');
+  });
+  return redis.url;
+}
+
+function spawnAgent(configFile: string, children: ChildProcess[], stopping: Stopper[]): ChildProcess {
+  const agent = spawn(
+    process.execPath,
+    [join(packageRoot, 'bin', 'fluke'), 'agent', '--config', configFile],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      detached: true,
+    },
+  );
+  children.push(agent);
+  stopping.push(
+    () =>
+      new Promise<void>((res) => {
+        if (agent.exitCode !== null) return res();
+        agent.once('exit', () => res());
+        agent.kill('SIGTERM');
+      }),
+  );
+  return agent;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -100,7 +144,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   const dataDir = resolve(values['data-dir'] as string);
   mkdirSync(dataDir, { recursive: true });
-  const stopping: (() => Promise<void> | void)[] = [];
+  const stopping: Stopper[] = [];
   const children: ChildProcess[] = [];
   const stopAll = async () => {
     for (const s of stopping.reverse()) {
@@ -115,22 +159,8 @@ export async function run(argv: string[]): Promise<number> {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
   });
   try {
-    let redisUrl = process.env.REDIS_URL;
-    if (!redisUrl) {
-      if (!hasBinary('redis-server')) {
-        process.stderr.write(
-          'fluke dev: no redis-server found. Install it (Debian/Ubuntu: sudo apt-get install redis-server;\n' +
-            'macOS: brew install redis) or point REDIS_URL at a Redis 7 with maxmemory-policy noeviction.\n',
-        );
-        return 1;
-      }
-      const redis = await startRedis(join(dataDir, 'redis'));
-      redisUrl = redis.url;
-      children.push(redis.proc);
-      stopping.push(() => {
-        redis.proc.kill('SIGTERM');
-      });
-    }
+    const redisUrl = process.env.REDIS_URL || (await privateRedis(dataDir, children, stopping));
+    if (redisUrl === null) return 1;
     const revision = prepareRepo(join(dataDir, 'repo'));
     // The demo has an alert_only task: a local receiver prints its alerts.
     const alertPort = await startAlertReceiver(stopping);
@@ -158,20 +188,7 @@ export async function run(argv: string[]): Promise<number> {
     const services = await startServices(config, 'server', { dataDir });
     stopping.push(() => services.close());
 
-    const agent = spawn(
-      process.execPath,
-      [join(packageRoot, 'bin', 'fluke'), 'agent', '--config', join(dataDir, 'agent.hcl')],
-      { stdio: ['ignore', 'inherit', 'inherit'], detached: true },
-    );
-    children.push(agent);
-    stopping.push(
-      () =>
-        new Promise<void>((res) => {
-          if (agent.exitCode !== null) return res();
-          agent.once('exit', () => res());
-          agent.kill('SIGTERM');
-        }),
-    );
+    const agent = spawnAgent(join(dataDir, 'agent.hcl'), children, stopping);
 
     const base = `http://127.0.0.1:${httpPort}`;
     printWelcome({
