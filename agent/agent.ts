@@ -11,7 +11,8 @@ import type { ExecutorType } from '../shared/types.js';
 import { AgentConnection, type ConnectionOptions } from './connection.js';
 import type { Executors } from './executors/executor.js';
 import { availableExecutors, createExecutors, type ExecutorOptions } from './executors/index.js';
-import { Outbox, retryDelayMs } from './outbox.js';
+import { Outbox } from './outbox.js';
+import { ResultDelivery } from './result-delivery.js';
 import { Runner } from './runner.js';
 
 /** A result with no ack this long after it was sent is sent again (`resendAfterMs`). */
@@ -64,44 +65,16 @@ export function createAgent(opts: AgentOptions): Agent {
     ? ['shell', 'systemd', 'mise']
     : availableExecutors(execOptions);
   const outbox = new Outbox(logger, opts.outboxCapacity);
-  const ackWaiters = new Set<() => void>();
 
   let connection: AgentConnection;
-  let resendTimer: NodeJS.Timeout | null = null;
   const resendAfterMs = opts.resendAfterMs ?? RESEND_AFTER_MS;
-  const random = opts.connection?.random ?? Math.random;
-
-  /** Re-sends what has come due (overdue, or asked for by a `result_retry`) as one batch. */
-  const resendDue = (why: string): void => {
-    if (!connection.isRegistered) return;
-    const due = outbox.takeOverdue(Date.now(), resendAfterMs);
-    if (due.length === 0) return;
-    logger.info({ count: due.length }, why);
-    for (const r of due) connection.send(r);
-    connection.flush();
-  };
-
-  // One one-shot timer for the earliest `result_retry` due time, re-armed for the next one.
-  let retryTimer: NodeJS.Timeout | null = null;
-  let retryTimerAt = Number.POSITIVE_INFINITY;
-  const armRetry = (): void => {
-    const at = outbox.nextDueAt();
-    if (at === null || at >= retryTimerAt) return;
-    if (retryTimer) clearTimeout(retryTimer);
-    retryTimerAt = at;
-    retryTimer = setTimeout(
-      () => {
-        retryTimer = null;
-        retryTimerAt = Number.POSITIVE_INFINITY;
-        // Not registered: the next registration re-sends everything and clears the due times.
-        if (!connection.isRegistered) return;
-        resendDue('re-sending results the gateway asked to retry');
-        armRetry();
-      },
-      Math.max(0, at - Date.now()),
-    );
-    retryTimer.unref();
-  };
+  const delivery = new ResultDelivery({
+    outbox,
+    connection: () => connection,
+    logger,
+    resendAfterMs,
+    random: opts.connection?.random ?? Math.random,
+  });
   // Into the outbox first, then into the connection's next `results` frame: if that frame never
   // leaves (socket closed within the batch window), the outbox re-sends the result after reconnecting.
   const emitResult = (result: AgentResult): void => {
@@ -135,32 +108,18 @@ export function createAgent(opts: AgentOptions): Agent {
       features: [...AGENT_FEATURES],
     }),
     buildHeartbeat: () => ({ type: 'heartbeat', running: runner.runningInstructions() }),
-    onRegistered: () => {
-      // Everything not acknowledged goes again, oldest first; the gateway dedupes by result_id.
-      const pending = outbox.pending();
-      if (pending.length > 0) logger.info({ count: pending.length }, 're-sending unacknowledged results');
-      for (const r of pending) connection.send(r);
-      connection.flush();
-      outbox.markAllSent(Date.now());
-    },
+    onRegistered: () => delivery.resendAll(),
     onMessage: (msg) => {
       switch (msg.type) {
         case 'run':
           runner.handleRun(msg);
           return;
         case 'result_ack':
-          outbox.ack(msg.result_ids);
-          if (outbox.size === 0) for (const w of ackWaiters) w();
+          delivery.acked(msg.result_ids);
           return;
-        case 'result_retry': {
-          // The gateway's backlog is full: come back after its delay (jittered, at most resendAfterMs).
-          const delay = retryDelayMs(msg.retry_after_ms, resendAfterMs, random);
-          const found = outbox.retryAt(msg.result_ids, Date.now() + delay);
-          if (found === 0) return;
-          logger.debug({ count: found, delay_ms: delay }, 'gateway busy: results will be re-sent');
-          armRetry();
+        case 'result_retry':
+          delivery.retryLater(msg.result_ids, msg.retry_after_ms);
           return;
-        }
         case 'cancel':
           runner.cancel(msg);
           return;
@@ -181,29 +140,12 @@ export function createAgent(opts: AgentOptions): Agent {
         'agent starting',
       );
       connection.start();
-      resendTimer = setInterval(
-        () => resendDue('re-sending results the gateway has not acknowledged'),
-        Math.max(100, Math.floor(resendAfterMs / 3)),
-      );
-      resendTimer.unref();
+      delivery.start();
     },
     async stop() {
-      if (resendTimer) clearInterval(resendTimer);
-      if (retryTimer) clearTimeout(retryTimer);
-      retryTimer = null;
-      retryTimerAt = Number.POSITIVE_INFINITY;
+      delivery.stop();
       await runner.shutdown();
-      if (outbox.size > 0 && connection.isRegistered) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            clearTimeout(timer);
-            ackWaiters.delete(done);
-            resolve();
-          };
-          const timer = setTimeout(done, opts.drainTimeoutMs ?? 3000);
-          ackWaiters.add(done);
-        });
-      }
+      if (outbox.size > 0 && connection.isRegistered) await delivery.waitForAcks(opts.drainTimeoutMs ?? 3000);
       if (outbox.size > 0) logger.warn({ count: outbox.size }, 'exiting with unacknowledged results');
       await connection.stop();
     },

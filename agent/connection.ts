@@ -5,59 +5,20 @@
  * running steps: it hands registered-phase messages to `onMessage`.
  */
 import { type RawData, WebSocket } from 'ws';
-import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import {
-  type CancelMessage,
   CloseCode,
   encode,
-  type HeartbeatMessage,
   type OutputMessage,
   parseGatewayMessage,
-  type RegisteredMessage,
-  type RegisterMessage,
-  type ResultAckMessage,
-  type ResultRetryMessage,
   type ResultsItem,
-  type RunMessage,
 } from '../shared/protocol.js';
 import { assertNever, coerceError } from '../shared/types.js';
-import { backoffDelay, refusalDelay } from './backoff.js';
+import { BATCH_DEFAULTS, type ConnectionOptions } from './connection-options.js';
+import { keepHeartbeat, reconnectDelay } from './connection-timing.js';
 import { FrameBatcher } from './frame-batcher.js';
 
-/** How receipts and results are gathered into `results` frames unless the options say otherwise. */
-export const BATCH_DEFAULTS = { windowMs: 10, maxItems: 500, maxBytes: 256 * 1024 } as const;
-
-export type RegisteredPhaseMessage = RunMessage | ResultAckMessage | ResultRetryMessage | CancelMessage;
-
-export interface ConnectionOptions {
-  /** `ws://host:port` or `wss://host:port`; `/agent` is appended. */
-  serverUrl: string;
-  token: string;
-  /** PEM CA bundle replacing the system store (self-signed gateways). */
-  ca?: string | Buffer;
-  insecureSkipVerify?: boolean;
-  logger: Logger;
-  buildRegister(): RegisterMessage;
-  buildHeartbeat(): HeartbeatMessage;
-  onRegistered(info: RegisteredMessage): void;
-  onMessage(message: RegisteredPhaseMessage): void;
-  backoffBaseMs?: number;
-  backoffCapMs?: number;
-  /** How long the gateway may take to answer `register`. */
-  registerTimeoutMs?: number;
-  /** Largest frame accepted from the gateway. */
-  maxPayloadBytes?: number;
-  /** Above this many buffered bytes, live output is dropped (results are never dropped: they wait in the outbox). */
-  outputHighWaterBytes?: number;
-  random?: () => number;
-  /** Receipts and results queued within this window leave in one `results` frame (default 10 ms; 0: at once). */
-  batchWindowMs?: number;
-  /** A batch leaves early at this many messages (default 500; at most 1000). */
-  batchMaxItems?: number;
-  /** ...or at this many bytes of encoded JSON (default 256 KiB). */
-  batchMaxBytes?: number;
-}
+export { BATCH_DEFAULTS, type ConnectionOptions, type RegisteredPhaseMessage } from './connection-options.js';
 
 type Phase = 'idle' | 'connecting' | 'registering' | 'registered' | 'stopped';
 
@@ -264,18 +225,11 @@ export class AgentConnection {
 
   private startHeartbeat(ws: WebSocket, intervalMs: number): void {
     clearInterval(this.heartbeatTimer);
-    const { silenceMs } = liveness(intervalMs);
-    this.heartbeatTimer = setInterval(() => {
-      // A gateway that vanished without a FIN (host death, network cut) is only noticed by silence.
-      if (Date.now() - this.lastHeard > silenceMs) {
-        this.log.warn({ silent_ms: Date.now() - this.lastHeard }, 'gateway silent; reconnecting');
-        ws.terminate();
-        return;
-      }
-      if (ws.readyState !== WebSocket.OPEN) return;
-      ws.send(encode(this.opts.buildHeartbeat()));
-      ws.ping();
-    }, intervalMs);
+    this.heartbeatTimer = keepHeartbeat(ws, intervalMs, {
+      lastHeard: () => this.lastHeard,
+      buildHeartbeat: () => this.opts.buildHeartbeat(),
+      log: this.log,
+    });
   }
 
   private clearSessionTimers(): void {
@@ -295,19 +249,9 @@ export class AgentConnection {
     }
     const wasRegistered = this.phase === 'registered';
     if (wasRegistered) this.attempt = 0;
-    const base = this.opts.backoffBaseMs ?? 500;
-    const cap = this.opts.backoffCapMs ?? 30_000;
-    const random = this.opts.random ?? Math.random;
-    let delay: number;
-    if (this.refused || code === CloseCode.refused) {
-      delay = refusalDelay(cap, random);
-    } else if (code === CloseCode.goingAway) {
-      // The gateway is draining, not failing: come back promptly (jittered) to another one.
-      delay = backoffDelay(0, base, cap, random);
-    } else {
-      delay = backoffDelay(this.attempt, base, cap, random);
-      this.attempt++;
-    }
+    const next = reconnectDelay(this.opts, { refused: this.refused, code, attempt: this.attempt });
+    const delay = next.delayMs;
+    this.attempt = next.attempt;
     this.phase = 'idle';
     const fields = { code, reason, delay_ms: delay, was_registered: wasRegistered, attempt: this.attempt };
     if (this.outageLogged) this.log.debug(fields, 'disconnected; will reconnect');

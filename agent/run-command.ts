@@ -69,31 +69,8 @@ export function runCommand(
     };
     opts.signal.addEventListener('abort', onAbort, { once: true });
 
-    const lineSplitter = (stream: 'stdout' | 'stderr') => {
-      let partial = '';
-      return {
-        data(chunk: Buffer): void {
-          tail.push(chunk);
-          if (!opts.onLine) return;
-          partial += chunk.toString('utf8');
-          const lines = partial.split('\n');
-          partial = lines.pop() ?? '';
-          // A line without a newline for ages is emitted in pieces rather than buffered forever.
-          if (partial.length > maxLine) {
-            lines.push(partial);
-            partial = '';
-          }
-          for (const line of lines)
-            opts.onLine(stream, line.length > maxLine ? `${line.slice(0, maxLine)}…` : line);
-        },
-        end(): void {
-          if (partial && opts.onLine) opts.onLine(stream, partial.slice(0, maxLine));
-          partial = '';
-        },
-      };
-    };
-    const out = lineSplitter('stdout');
-    const err = lineSplitter('stderr');
+    const out = lineSplitter('stdout', tail, opts.onLine, maxLine);
+    const err = lineSplitter('stderr', tail, opts.onLine, maxLine);
     child.stdout.on('data', out.data);
     child.stderr.on('data', err.data);
 
@@ -134,6 +111,35 @@ export function runCommand(
       }, STREAM_DRAIN_MS).unref();
     });
   });
+}
+
+/** Keeps every chunk in the tail and hands complete lines (cut at maxLine) to onLine. */
+function lineSplitter(
+  stream: 'stdout' | 'stderr',
+  tail: TailBuffer,
+  onLine: RunCommandOptions['onLine'],
+  maxLine: number,
+): { data(chunk: Buffer): void; end(): void } {
+  let partial = '';
+  return {
+    data(chunk: Buffer): void {
+      tail.push(chunk);
+      if (!onLine) return;
+      partial += chunk.toString('utf8');
+      const lines = partial.split('\n');
+      partial = lines.pop() ?? '';
+      // A line without a newline for ages is emitted in pieces rather than buffered forever.
+      if (partial.length > maxLine) {
+        lines.push(partial);
+        partial = '';
+      }
+      for (const line of lines) onLine(stream, line.length > maxLine ? `${line.slice(0, maxLine)}…` : line);
+    },
+    end(): void {
+      if (partial && onLine) onLine(stream, partial.slice(0, maxLine));
+      partial = '';
+    },
+  };
 }
 
 function signalGroup(pid: number, sig: NodeJS.Signals): void {

@@ -67,15 +67,15 @@ function createApp(tls: AgentEndpointOptions['tls']): TemplatedApp {
   return uWS.SSLApp({ cert_file_name: tls.cert_file, key_file_name: tls.key_file });
 }
 
-export function createAgentEndpoint(opts: AgentEndpointOptions): AgentEndpoint {
-  const { handlers, logger } = opts;
+/** Size, text and UTF-8 checks of one incoming frame. */
+function frameReader(maxPayloadBytes: number): (message: ArrayBuffer, isBinary: boolean) => Frame {
   const decoder = new TextDecoder('utf-8', { fatal: true });
-  const readFrame = (message: ArrayBuffer, isBinary: boolean): Frame => {
-    if (message.byteLength > opts.maxPayloadBytes) {
+  return (message: ArrayBuffer, isBinary: boolean): Frame => {
+    if (message.byteLength > maxPayloadBytes) {
       return {
         ok: false,
         code: CloseCode.tooLarge,
-        reason: `message larger than ${opts.maxPayloadBytes} bytes`,
+        reason: `message larger than ${maxPayloadBytes} bytes`,
       };
     }
     if (isBinary) return { ok: false, code: CloseCode.badMessage, reason: 'binary frames are not accepted' };
@@ -86,6 +86,11 @@ export function createAgentEndpoint(opts: AgentEndpointOptions): AgentEndpoint {
       return { ok: false, code: CloseCode.badMessage, reason: 'invalid UTF-8' };
     }
   };
+}
+
+export function createAgentEndpoint(opts: AgentEndpointOptions): AgentEndpoint {
+  const { handlers, logger } = opts;
+  const readFrame = frameReader(opts.maxPayloadBytes);
   let listenSocket: us_listen_socket | null = null;
 
   const app = createApp(opts.tls)

@@ -4,33 +4,31 @@
  * logger; builds nothing from config files itself (that is bin/services.ts, the process wiring).
  */
 
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { hostname } from 'node:os';
-import { bearerToken, createTokenVerifier } from '../shared/auth.js';
 import { parseListenAddress } from '../shared/config/listen-address.js';
 import type { ServerConfig } from '../shared/config/types.js';
 import { errorMessage } from '../shared/errors.js';
-import { QUEUE_NAMES, type QueueName } from '../shared/jobs/options.js';
 import { Keys } from '../shared/keys.js';
 import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
 import { InboxReader } from '../store/inbox/gateway-inbox.js';
-import { OutputPublisher } from '../store/output/output-publisher.js';
-import { openQueue } from '../store/queues/queues.js';
 import type { RedisClient } from '../store/redis/client.js';
 import { RedisRegistry } from '../store/registry/redis-registry.js';
 import type { Registry } from '../store/registry/registry.js';
-import { AgentConnection } from './agent-connection.js';
-import { createAgentEndpoint } from './agent-endpoint.js';
-import { type GatewayEventMap, safeEmit } from './gateway-events.js';
+import type { GatewayEventMap } from './gateway-events.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
+import {
+  createForwarder,
+  createOutput,
+  defaultGatewayId,
+  openEndpoint,
+  openGatewayQueues,
+} from './gateway-parts.js';
 import { InstructionDelivery } from './instruction-delivery.js';
-import { type JobQueue, ResultForwarder } from './result-forwarder.js';
+import type { JobQueue } from './result-forwarder.js';
 import { SessionController } from './session-controller.js';
 import { SessionTable } from './session-table.js';
-import { clampIdleTimeout, uwsImplementation } from './uws.js';
 
 export type GatewayConfig = Pick<
   ServerConfig,
@@ -95,8 +93,7 @@ export function defaultLimits(heartbeatIntervalMs: number): GatewayLimits {
 
 export function createGateway(opts: GatewayOptions): Gateway {
   const { config, redis } = opts;
-  const id =
-    opts.gatewayId ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}-${randomBytes(4).toString('hex')}`;
+  const id = opts.gatewayId ?? defaultGatewayId();
   const logger = opts.logger.child({ gateway: id });
   const live = liveness(config.heartbeat_interval_ms);
   const limits = { ...defaultLimits(config.heartbeat_interval_ms), ...opts.limits };
@@ -104,42 +101,9 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const events = new EventEmitter<GatewayEventMap>();
   const table = new SessionTable();
   const registry = opts.registry ?? new RedisRegistry({ redis, keys, ttlMs: live.registryTtlMs });
-  // The queues get a connection of their own: BullMQ defines its ~50 scripts on the client it is
-  // given, and ioredis copies every defined script into each pipeline made on that client — which
-  // made the registry's and output's many small pipelines the gateway's largest CPU cost.
-  const bullRedis = opts.queues ? null : redis.duplicate();
-  // No queue defaults: every gateway job carries all its options (shared/jobs/builders.ts).
-  const gatewayQueue = (name: QueueName, connection: RedisClient) =>
-    openQueue(name, connection, keys, {
-      defaults: null,
-      onError: (err) => logger.warn({ err: err.message, queue: name }, 'queue connection error'),
-    });
-  const ownQueues = bullRedis
-    ? {
-        results: gatewayQueue(QUEUE_NAMES.results, bullRedis),
-        reconcile: gatewayQueue(QUEUE_NAMES.reconcile, bullRedis),
-      }
-    : null;
-  const queues = opts.queues ?? (ownQueues as { results: JobQueue; reconcile: JobQueue });
-  const forwarder = new ResultForwarder({
-    queue: queues.results,
-    gatewayId: id,
-    timeoutMs: limits.enqueueTimeoutMs,
-    maxPending: limits.maxPendingResults,
-    logger,
-    onBatch: (b) => {
-      if (b.ok) safeEmit(events, logger, 'results:enqueued', { count: b.count });
-      else safeEmit(events, logger, 'results:failed', { count: b.count, error: b.error ?? 'unknown' });
-    },
-  });
-  const output = new OutputPublisher({
-    redis,
-    keys,
-    logger,
-    bufferLines: limits.outputBufferLines,
-    bufferTtlMs: limits.outputBufferTtlMs,
-    maxPending: limits.maxPendingOutput,
-  });
+  const { queues, own: ownQueues, bullRedis } = openGatewayQueues(opts, keys, logger);
+  const forwarder = createForwarder(queues.results, id, limits, events, logger);
+  const output = createOutput(redis, keys, limits, logger);
   const controller = new SessionController({
     gatewayId: id,
     heartbeatIntervalMs: config.heartbeat_interval_ms,
@@ -164,44 +128,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     draining: () => controller.draining,
     track: (p) => controller.track(p),
   });
-  const verify = createTokenVerifier(config);
-  const onSlow = (conn: AgentConnection) =>
-    conn.end(CloseCode.slow, 'backpressure limit: agent is not reading');
-  const onSent = opts.metrics?.sent.bind(opts.metrics);
-  let nextConn = 0;
-  const tls =
-    config.tls.enabled && config.tls.cert_file && config.tls.key_file
-      ? { cert_file: config.tls.cert_file, key_file: config.tls.key_file }
-      : null;
-  if (config.tls.enabled && !tls) throw new Error('server.tls.enabled needs tls.cert_file and tls.key_file');
-
-  const implementation = uwsImplementation();
-  if (implementation === 'fallback') {
-    logger.warn('uWebSockets.js native binary did not load; using the slower ws fallback');
-  } else {
-    logger.info({ uws: implementation }, 'uWebSockets.js implementation loaded');
-  }
-
-  const endpoint = createAgentEndpoint({
-    tls,
-    maxPayloadBytes: limits.maxPayloadBytes,
-    idleTimeoutSeconds: clampIdleTimeout(live.idleTimeoutSeconds),
-    maxBackpressureBytes: limits.maxBackpressureBytes,
-    logger,
-    handlers: {
-      authorize: (header) => {
-        const grant = verify(bearerToken(header));
-        if (!grant) opts.metrics?.unauthorized();
-        return grant;
-      },
-      accepting: () => !controller.draining,
-      create: (grant, remote) =>
-        new AgentConnection(++nextConn, grant, remote, Date.now(), logger, onSlow, onSent),
-      open: (conn) => controller.opened(conn),
-      message: (conn, frame) => controller.message(conn, frame),
-      close: (conn, code, reason) => controller.closed(conn, code, reason),
-    },
-  });
+  const endpoint = openEndpoint(opts, limits, controller, logger);
 
   const subscriber = new InboxReader(
     redis.duplicate(),

@@ -2,6 +2,10 @@
  * The agent ⇄ gateway wire protocol: JSON text frames, one discriminated union per direction,
  * validated at the boundary. Documented in docs/protocol.md. Bump PROTOCOL_VERSION on any
  * incompatible change; the gateway refuses versions it does not speak.
+ *
+ * Over 300 lines because the whole wire format is reviewed as one contract: every message of both
+ * directions, the two unions over them and the close codes sit together, so a change to one is
+ * read against all the others (and against docs/protocol.md) in one place.
  */
 import { z } from 'zod';
 import { STEP_OUTCOMES } from './types.js';

@@ -5,6 +5,10 @@
  * and differ only in how they apply the effects (docs/events.md, "Applying a verdict"): record
  * the events, open the episode, enqueue then claim each alert, close the episode, write the
  * status, then the run progress and the finished task.
+ *
+ * Over 300 lines because it is one rulebook: every rule decides against the same Facts and
+ * returns the same Decision shapes, and the rules are checked against each other (which message
+ * wins, when an episode opens or closes); split apart they would have to be read side by side.
  */
 import {
   type FlukeEvent,

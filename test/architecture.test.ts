@@ -1,5 +1,6 @@
 /**
- * The import rule and the file-size rule, checked over the real source tree. `checkArchitecture` is
+ * The import rule, the file-size rule and the function-size rule, checked over the real source
+ * tree. `checkArchitecture` is
  * pure (a list of files in, a list of violations out) so the first tests can prove on a synthetic
  * tree that it catches what it must; the last test runs it on the repository.
  *
@@ -8,6 +9,10 @@
  * ioredis or bullmq (type-only imports included); bin/ wires everything, and testkit/, test/ and
  * bench/ may reach anywhere — except that bench/ and testkit/ never import test/ (benches share
  * testkit/ with the tests instead).
+ *
+ * The size rules, for product code (not testkit/, test/, bench/): no file over 300 lines unless
+ * its first comment block has a line starting "Over 300 lines because", and no function body
+ * (braces included) over 100 lines unless a comment right above it says "Over 100 lines because".
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, posix, relative } from 'node:path';
@@ -66,6 +71,8 @@ const SHARED_BANNED_PACKAGES = ['ioredis', 'bullmq', 'uWebSockets.js', 'simple-g
 const PRODUCT: readonly Component[] = ['shared', 'store', 'gateway', 'console', 'reconciler', 'agent', 'bin'];
 export const MAX_LINES = 300;
 const SIZE_EXCUSE = /^Over 300 lines because/;
+export const MAX_FUNCTION_LINES = 100;
+const FUNCTION_EXCUSE = /Over 100 lines because/;
 
 /** Every module specifier of a file: static and type-only imports, re-exports, import(). */
 export function importSpecifiers(text: string): string[] {
@@ -135,6 +142,74 @@ function sizeViolation(file: SourceFile, from: Component): Violation | null {
   return { file: file.path, target: `${lines} lines`, rule: `product file over ${MAX_LINES} lines` };
 }
 
+/** A function-like node the wiring-function rule measures, and the node its comment sits on. */
+interface MeasuredFunction {
+  name: string;
+  body: ts.Node;
+  commented: ts.Node;
+}
+
+/**
+ * Function declarations, methods, constructors, accessors, and function expressions or arrows
+ * initialising a variable or class field: the units a reader takes in whole. Callbacks passed
+ * inline count toward the function that holds them.
+ */
+function measuredFunction(node: ts.Node, source: ts.SourceFile): MeasuredFunction | null {
+  const named = (n: ts.Node & { name?: ts.PropertyName | ts.BindingName }) =>
+    n.name ? n.name.getText(source) : '(anonymous)';
+  if (
+    (ts.isFunctionDeclaration(node) ||
+      ts.isMethodDeclaration(node) ||
+      ts.isGetAccessorDeclaration(node) ||
+      ts.isSetAccessorDeclaration(node)) &&
+    node.body
+  )
+    return { name: named(node), body: node.body, commented: node };
+  if (ts.isConstructorDeclaration(node) && node.body)
+    return { name: 'constructor', body: node.body, commented: node };
+  if ((ts.isVariableDeclaration(node) || ts.isPropertyDeclaration(node)) && node.initializer) {
+    const init = node.initializer;
+    if (!ts.isArrowFunction(init) && !ts.isFunctionExpression(init)) return null;
+    // The comment above `const f = …` belongs to the whole statement, not to the declaration.
+    const statement = ts.isVariableDeclaration(node) ? node.parent.parent : node;
+    return { name: named(node), body: init.body, commented: statement };
+  }
+  return null;
+}
+
+function hasFunctionExcuse(text: string, node: ts.Node): boolean {
+  const comments = ts.getLeadingCommentRanges(text, node.getFullStart()) ?? [];
+  return comments.some((c) => FUNCTION_EXCUSE.test(text.slice(c.pos, c.end)));
+}
+
+/** Every function whose body (braces included) spans more than MAX_FUNCTION_LINES lines. */
+export function longFunctions(file: SourceFile): { name: string; line: number; lines: number }[] {
+  const source = ts.createSourceFile(file.path, file.text, ts.ScriptTarget.Latest, true);
+  const out: { name: string; line: number; lines: number }[] = [];
+  const lineOf = (pos: number) => source.getLineAndCharacterOfPosition(pos).line + 1;
+  const visit = (node: ts.Node): void => {
+    const fn = measuredFunction(node, source);
+    if (fn) {
+      const first = lineOf(fn.body.getStart(source));
+      const lines = lineOf(fn.body.getEnd()) - first + 1;
+      if (lines > MAX_FUNCTION_LINES && !hasFunctionExcuse(file.text, fn.commented))
+        out.push({ name: fn.name, line: first, lines });
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return out;
+}
+
+function functionSizeViolations(file: SourceFile, from: Component): Violation[] {
+  if (!PRODUCT.includes(from)) return [];
+  return longFunctions(file).map((f) => ({
+    file: file.path,
+    target: `${f.name} (line ${f.line}): ${f.lines} lines`,
+    rule: `function over ${MAX_FUNCTION_LINES} lines`,
+  }));
+}
+
 /** Every broken rule in a set of .ts/.js files (paths repository-relative). */
 export function checkArchitecture(files: readonly SourceFile[]): Violation[] {
   const out: Violation[] = [];
@@ -144,6 +219,7 @@ export function checkArchitecture(files: readonly SourceFile[]): Violation[] {
     out.push(...importViolations(file, from));
     const size = sizeViolation(file, from);
     if (size) out.push(size);
+    out.push(...functionSizeViolations(file, from));
   }
   return out;
 }
@@ -237,6 +313,48 @@ t.test('the checker catches each kind of violation on a synthetic tree', async (
   t.match(
     formatViolations(checkArchitecture(files)),
     /gateway\/ must not import reconciler\/:\n {2}gateway\/sideways\.ts → /,
+  );
+});
+
+t.test('the function-size check measures every kind of function and honours a written reason', async (t) => {
+  const body = (n: number) => '  x++;\n'.repeat(n);
+  // A body of n statement lines spans n + 2 lines with its braces.
+  const over = MAX_FUNCTION_LINES - 1;
+  const cases: Record<string, string> = {
+    declared: `export function declared() {\n${body(over)}}`,
+    fits: `function fits() {\n${body(over - 1)}}`,
+    arrow: `export const arrow = async () => {\n${body(over)}};`,
+    expression: `const expression = function () {\n${body(over)}};`,
+    method: `class Wiring {\n  method() {\n${body(over)}  }\n}`,
+    ctor: `class Built {\n  constructor() {\n${body(over)}  }\n}`,
+    field: `class Handlers {\n  onMessage = (m: string) => {\n${body(over)}  };\n}`,
+    literal: `const obj = { literal() {\n${body(over)}} };`,
+    // Inline callbacks count toward the function that holds them, not on their own.
+    callback: `call(() => {\n${body(over)}});`,
+    excused: `/** Over 100 lines because the table reads better whole. */\nfunction excused() {\n${body(over)}}`,
+    excusedArrow: `// Over 100 lines because it is one state machine.\nexport const excusedArrow = () => {\n${body(over)}};`,
+  };
+  const files: SourceFile[] = [
+    ...Object.entries(cases).map(([name, text]) => ({ path: `bin/${name}.ts`, text })),
+    // Test helpers and benches are not product code.
+    { path: 'test/long.test.ts', text: cases.declared as string },
+    { path: 'bench/long.ts', text: cases.declared as string },
+  ];
+  const found = checkArchitecture(files).map((v) => `${v.file} → ${v.target}: ${v.rule}`);
+  const rule = `${MAX_FUNCTION_LINES + 1} lines: function over ${MAX_FUNCTION_LINES} lines`;
+  t.same(found, [
+    `bin/declared.ts → declared (line 1): ${rule}`,
+    `bin/arrow.ts → arrow (line 1): ${rule}`,
+    `bin/expression.ts → expression (line 1): ${rule}`,
+    `bin/method.ts → method (line 2): ${rule}`,
+    `bin/ctor.ts → constructor (line 2): ${rule}`,
+    `bin/field.ts → onMessage (line 2): ${rule}`,
+    `bin/literal.ts → literal (line 1): ${rule}`,
+  ]);
+  t.same(
+    longFunctions({ path: 'shared/ok.ts', text: `export function fits() {\n${body(over - 1)}}` }),
+    [],
+    'a body of exactly the limit passes',
   );
 });
 

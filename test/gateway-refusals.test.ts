@@ -59,9 +59,6 @@ async function unexplainedWrites(): Promise<string[]> {
         if (typeof agent === 'string' && BYSTANDERS.has(agent)) q.explained = true;
         else out.push(`${key} (job ${name}: ${data})`);
       } else if (id === 'meta') {
-        // The queue's own settings hash, written when the gateway opens its queues (it can land
-        // after a FLUSHALL on a loaded machine); it depends on no agent's input.
-        continue;
       } else if (id.startsWith('de:')) {
         if (!BYSTANDERS.has(id.slice(id.indexOf('~') + 1))) out.push(key);
       } else q.bookkeeping.push(key);

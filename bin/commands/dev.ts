@@ -7,20 +7,17 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseServerConfig } from '../../shared/config/load.js';
-import type { FlukeEvent } from '../../shared/events.js';
 import { packageRoot } from '../../shared/paths.js';
 import { coerceError } from '../../shared/types.js';
 import { runCommand, stdStreams } from '../cli/cli-context.js';
 import { readCommandLine } from '../cli/command-line.js';
 import { spawnRedisServer, waitForRedis } from '../redis-server.js';
 import { startServices } from '../services.js';
+import { devConfigFiles, followEvents, out, printWelcome, startAlertReceiver } from './dev-console.js';
 import { DEV_SPEC, type DevOptions, devOptions } from './dev-options.js';
-
-const out = (line: string) => process.stdout.write(`${line}\n`);
 
 function hasBinary(name: string): boolean {
   try {
@@ -93,20 +90,48 @@ function secret(file: string): string {
   return value;
 }
 
-function describe(e: FlukeEvent): string {
-  const where = `${e.agent} ${e.task}`;
-  switch (e.kind) {
-    case 'task_run': {
-      const steps = e.steps.map((s) => `${s.step}=${s.outcome}`).join(' ');
-      return `${e.at.slice(11, 19)} ${where}: ${e.outcome} (${e.trigger}, ${e.mode}) ${steps} [execution ${e.execution_id}]`;
-    }
-    case 'timeout':
-      return `${e.at.slice(11, 19)} ${where}: timeout after ${Math.round(e.waited_ms / 1000)}s`;
-    case 'undeliverable':
-      return `${e.at.slice(11, 19)} ${where}: undeliverable: ${e.reason}`;
-    case 'alert_failed':
-      return `${e.at.slice(11, 19)} ${where}: alert ${e.alert_event} failed: ${e.error}`;
+type Stopper = () => Promise<void> | void;
+
+/** A private redis-server under the data dir; null (after saying why) when there is none to run. */
+async function privateRedis(
+  dataDir: string,
+  children: ChildProcess[],
+  stopping: Stopper[],
+): Promise<string | null> {
+  if (!hasBinary('redis-server')) {
+    process.stderr.write(
+      'fluke dev: no redis-server found. Install it (Debian/Ubuntu: sudo apt-get install redis-server;\n' +
+        'macOS: brew install redis) or point REDIS_URL at a Redis 7 with maxmemory-policy noeviction.\n',
+    );
+    return null;
   }
+  const redis = await startRedis(join(dataDir, 'redis'));
+  children.push(redis.proc);
+  stopping.push(() => {
+    redis.proc.kill('SIGTERM');
+  });
+  return redis.url;
+}
+
+function spawnAgent(configFile: string, children: ChildProcess[], stopping: Stopper[]): ChildProcess {
+  const agent = spawn(
+    process.execPath,
+    [join(packageRoot, 'bin', 'fluke'), 'agent', '--config', configFile],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      detached: true,
+    },
+  );
+  children.push(agent);
+  stopping.push(
+    () =>
+      new Promise<void>((res) => {
+        if (agent.exitCode !== null) return res();
+        agent.once('exit', () => res());
+        agent.kill('SIGTERM');
+      }),
+  );
+  return agent;
 }
 
 export function run(argv: string[]): Promise<number> {
@@ -119,7 +144,7 @@ export function run(argv: string[]): Promise<number> {
 async function runDemo(options: DevOptions): Promise<number> {
   const { dataDir } = options;
   mkdirSync(dataDir, { recursive: true });
-  const stopping: (() => Promise<void> | void)[] = [];
+  const stopping: Stopper[] = [];
   const children: ChildProcess[] = [];
   const stopAll = async () => {
     for (const s of stopping.reverse()) {
@@ -134,144 +159,47 @@ async function runDemo(options: DevOptions): Promise<number> {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
   });
   try {
-    let redisUrl = process.env.REDIS_URL;
-    if (!redisUrl) {
-      if (!hasBinary('redis-server')) {
-        process.stderr.write(
-          'fluke dev: no redis-server found. Install it (Debian/Ubuntu: sudo apt-get install redis-server;\n' +
-            'macOS: brew install redis) or point REDIS_URL at a Redis 7 with maxmemory-policy noeviction.\n',
-        );
-        return 1;
-      }
-      const redis = await startRedis(join(dataDir, 'redis'));
-      redisUrl = redis.url;
-      children.push(redis.proc);
-      stopping.push(() => {
-        redis.proc.kill('SIGTERM');
-      });
-    }
+    const redisUrl = process.env.REDIS_URL || (await privateRedis(dataDir, children, stopping));
+    if (redisUrl === null) return 1;
     const revision = prepareRepo(join(dataDir, 'repo'));
     // The demo has an alert_only task: a local receiver prints its alerts.
-    const alerts = createHttpServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        try {
-          const a = JSON.parse(Buffer.concat(chunks).toString()) as {
-            event: string;
-            agent: { name: string };
-            task: string;
-            remediation_status: string;
-            drifted_steps: string[];
-          };
-          out(
-            `  ALERT ${a.event}: ${a.agent.name} ${a.task} (${a.remediation_status}; steps ${a.drifted_steps.join(', ')})`,
-          );
-        } catch {
-          out('  ALERT (unreadable body)');
-        }
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((res) => alerts.listen(0, '127.0.0.1', () => res()));
-    stopping.push(() => new Promise<void>((res) => alerts.close(() => res())));
-    const alertAddress = alerts.address();
-    const alertPort = typeof alertAddress === 'object' && alertAddress ? alertAddress.port : 0;
+    const alertPort = await startAlertReceiver(stopping);
     const agentToken = secret(join(dataDir, 'agent-token'));
     const apiToken = secret(join(dataDir, 'api-token'));
     let { httpPort, agentsPort } = options;
     if (!(await portFree(httpPort))) httpPort = await freePort();
     if (!(await portFree(agentsPort))) agentsPort = await freePort();
     const prefix = process.env.REDIS_URL ? `fluke-dev-${randomBytes(3).toString('hex')}` : 'fluke';
-    const serverHcl = `server {
-  listen_agents      = "127.0.0.1:${agentsPort}"
-  listen_http        = "127.0.0.1:${httpPort}"
-  agent_tokens       = ["${agentToken}"]
-  api_tokens         = ["${apiToken}"]
-  heartbeat_interval = "5s"
-  redis { url = "${redisUrl}"  prefix = "${prefix}" }
-  git {
-    url           = "${join(dataDir, 'repo')}"
-    poll_interval = "${options.pollInterval}"
-  }
-  tls { enabled = false }
-  drift {
-    policy        = "remediate"
-    alert_webhook = "http://127.0.0.1:${alertPort}/alerts"
-  }
-  log { level = "warn"  format = "pretty" }
-}
-`;
-    const agentHcl = `agent {
-  server_url = "ws://127.0.0.1:${agentsPort}"
-  token      = "${agentToken}"
-  name       = "demo-agent"
-  labels     = { role = "demo", env = "dev" }
-  execution { command_timeout = "1m" }
-  log { level = "warn"  format = "pretty" }
-}
-`;
+    const { serverHcl, agentHcl } = devConfigFiles({
+      agentsPort,
+      httpPort,
+      agentToken,
+      apiToken,
+      redisUrl,
+      prefix,
+      repo: join(dataDir, 'repo'),
+      pollInterval: options.pollInterval,
+      alertPort,
+    });
     writeFileSync(join(dataDir, 'server.hcl'), serverHcl);
     writeFileSync(join(dataDir, 'agent.hcl'), agentHcl);
     const config = await parseServerConfig(join(dataDir, 'server.hcl'), serverHcl, {});
     const services = await startServices(config, 'server', { dataDir });
     stopping.push(() => services.close());
 
-    const agent = spawn(
-      process.execPath,
-      [join(packageRoot, 'bin', 'fluke'), 'agent', '--config', join(dataDir, 'agent.hcl')],
-      { stdio: ['ignore', 'inherit', 'inherit'], detached: true },
-    );
-    children.push(agent);
-    stopping.push(
-      () =>
-        new Promise<void>((res) => {
-          if (agent.exitCode !== null) return res();
-          agent.once('exit', () => res());
-          agent.kill('SIGTERM');
-        }),
-    );
+    const agent = spawnAgent(join(dataDir, 'agent.hcl'), children, stopping);
 
     const base = `http://127.0.0.1:${httpPort}`;
-    out('');
-    out('Fluke demo is running.');
-    out(
-      `  web UI        ${base}/   (paste the API token below into its token box to use the Reconcile buttons)`,
-    );
-    out(`  Bull Board    ${base}/queues   metrics: ${base}/metrics`);
-    out(`  HTTP API      ${base}/api/v1/status   (docs/api.md)`);
-    out(
-      `  demo repo     ${join(dataDir, 'repo')} at ${revision.slice(0, 12)} (commit to it; polled every ${options.pollInterval})`,
-    );
-    out(`  agent         demo-agent {role=demo, env=dev} on ws://127.0.0.1:${agentsPort}`);
-    out(`  API token     ${apiToken}`);
-    out(`  CLI           export FLUKE_SERVER=${base} FLUKE_API_TOKEN=${apiToken}`);
-    out('                npx fluke get agents; npx fluke get drift; npx fluke reconcile all   (docs/cli.md)');
-    out(
-      `  curl          curl -X POST -H 'Authorization: Bearer ${apiToken}' -H 'Content-Type: application/json' -d '{"target":"all"}' ${base}/api/v1/reconcile`,
-    );
-    out(
-      '  drift         the demo tasks write under /tmp/fluke-demo: delete greeting.txt and watch it come back;',
-    );
-    out(
-      '                motd is alert_only: it stays drifted (one ALERT per episode) until the reconcile above applies it',
-    );
-    out('Events (Ctrl-C to stop):');
+    printWelcome({
+      base,
+      repo: join(dataDir, 'repo'),
+      revision,
+      pollInterval: options.pollInterval,
+      agentsPort,
+      apiToken,
+    });
 
-    const seen = new Set<string>();
-    const timer = setInterval(async () => {
-      try {
-        const res = await fetch(`${base}/api/v1/events?limit=50`);
-        const page = (await res.json()) as { events: FlukeEvent[] };
-        for (const e of page.events.reverse()) {
-          if (seen.has(e.id)) continue;
-          seen.add(e.id);
-          out(`  ${describe(e)}`);
-        }
-      } catch {
-        // The server is stopping or busy; the next tick tries again.
-      }
-    }, 1000);
+    const timer = followEvents(base);
     stopping.push(() => clearInterval(timer));
 
     await new Promise<void>((res) => {

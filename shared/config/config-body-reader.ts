@@ -13,21 +13,16 @@
  */
 import { DurationError, parseWholeMs } from '../duration.js';
 import type { HclAttribute, HclBlock } from '../hcl/outline.js';
+import { type BodySchema, schemaProblems } from './body-schema.js';
 import type { ConfigIssue } from './config-error.js';
 import { type Env, substituteEnv } from './env.js';
+
+export type { BodySchema } from './body-schema.js';
 
 export interface ReadContext {
   file: string;
   env: Env;
   errors: ConfigIssue[];
-}
-
-export interface BodySchema {
-  attributes: readonly string[];
-  /** Block type → number of labels it takes. */
-  blocks: Readonly<Record<string, number>>;
-  /** Extra words for an unknown name, e.g. where it belongs instead. */
-  hints?: Readonly<Record<string, string>>;
 }
 
 interface Body {
@@ -62,32 +57,9 @@ export class ConfigBodyReader {
     readonly present: boolean,
     private readonly body: Body,
     private readonly json: Json,
-    private readonly schema: BodySchema,
+    schema: BodySchema,
   ) {
-    for (const a of body.attributes) {
-      if (schema.attributes.includes(a.name)) continue;
-      const asBlock = Object.hasOwn(schema.blocks, a.name)
-        ? `; ${a.name} is a block: write ${a.name} { ... }`
-        : '';
-      this.error(a.name, `unknown attribute${asBlock}${this.hint(a.name)}`, a.line);
-    }
-    for (const b of body.blocks) {
-      const labels = schema.blocks[b.type];
-      if (labels === undefined) {
-        const asAttr = schema.attributes.includes(b.type)
-          ? `; ${b.type} is an attribute: write ${b.type} = ...`
-          : '';
-        this.error(b.type, `unknown block${asAttr}${this.hint(b.type)}`, b.line);
-      } else if (b.labels.length !== labels) {
-        const want = labels === 0 ? 'no labels' : `${labels} label${labels === 1 ? '' : 's'}`;
-        this.error(b.type, `block takes ${want}, got ${b.labels.length}`, b.line);
-      }
-    }
-  }
-
-  private hint(name: string): string {
-    const h = this.schema.hints?.[name];
-    return h ? ` (${h})` : '';
+    for (const p of schemaProblems(body, schema)) this.error(p.name, p.message, p.line);
   }
 
   /** Records a problem on `field` of this body (field '' means the block itself). */

@@ -145,6 +145,52 @@ function checkTokens(
   }
 }
 
+function readRedis(s: ConfigBodyReader): ServerConfig['redis'] {
+  const redis = s.block('redis', REDIS);
+  const redisConfig = {
+    url: redisUrl(redis, 'url', 'redis://127.0.0.1:6379'),
+    prefix: redis.string('prefix') ?? 'fluke',
+  };
+  if (!/^[A-Za-z0-9_.:-]+$/.test(redisConfig.prefix)) {
+    redis.error(
+      'prefix',
+      'must be letters, digits and _ . : - (braces would break Redis Cluster hash tags)',
+      redis.lineOf('prefix'),
+    );
+  }
+  return redisConfig;
+}
+
+function readTls(s: ConfigBodyReader): ServerConfig['tls'] {
+  const tls = s.block('tls', TLS);
+  const tlsConfig = {
+    enabled: tls.bool('enabled') ?? true,
+    cert_file: optional(tls, 'cert_file'),
+    key_file: optional(tls, 'key_file'),
+  };
+  if (tlsConfig.enabled) {
+    for (const name of ['cert_file', 'key_file'] as const) {
+      if (!tls.has(name)) {
+        tls.error(
+          name,
+          'required when TLS is enabled (the default; set enabled = false only for local development)',
+        );
+      }
+    }
+  }
+  return tlsConfig;
+}
+
+function readDrift(s: ConfigBodyReader): ServerConfig['drift'] {
+  const drift = s.block('drift', DRIFT);
+  const policy = drift.enumValue('policy', DRIFT_POLICIES) ?? 'remediate';
+  const alertWebhook = httpUrl(drift, 'alert_webhook');
+  if (requiresAlertWebhook(policy) && !drift.has('alert_webhook')) {
+    drift.error('alert_webhook', `required when drift policy is "${policy}"`, drift.lineOf('policy'));
+  }
+  return { policy, alert_webhook: alertWebhook };
+}
+
 /** Reads server.hcl text. Throws ConfigError listing every problem. */
 export async function parseServerConfig(
   file: string,
@@ -164,18 +210,7 @@ export async function parseServerConfig(
     .map(({ label, reader }) => ({ token: scopedToken(label, reader), reader }));
   checkTokens(s, agentTokens, scoped);
 
-  const redis = s.block('redis', REDIS);
-  const redisConfig = {
-    url: redisUrl(redis, 'url', 'redis://127.0.0.1:6379'),
-    prefix: redis.string('prefix') ?? 'fluke',
-  };
-  if (!/^[A-Za-z0-9_.:-]+$/.test(redisConfig.prefix)) {
-    redis.error(
-      'prefix',
-      'must be letters, digits and _ . : - (braces would break Redis Cluster hash tags)',
-      redis.lineOf('prefix'),
-    );
-  }
+  const redisConfig = readRedis(s);
 
   const git = s.block('git', GIT);
   const basicAuthUser = optional(git, 'basic_auth_user');
@@ -190,29 +225,9 @@ export async function parseServerConfig(
   const manifestGlob = git.string('manifest_glob') ?? '**/*.fluke.hcl';
   if (manifestGlob === '') git.error('manifest_glob', 'must not be empty', git.lineOf('manifest_glob'));
 
-  const tls = s.block('tls', TLS);
-  const tlsConfig = {
-    enabled: tls.bool('enabled') ?? true,
-    cert_file: optional(tls, 'cert_file'),
-    key_file: optional(tls, 'key_file'),
-  };
-  if (tlsConfig.enabled) {
-    for (const name of ['cert_file', 'key_file'] as const) {
-      if (!tls.has(name)) {
-        tls.error(
-          name,
-          'required when TLS is enabled (the default; set enabled = false only for local development)',
-        );
-      }
-    }
-  }
+  const tlsConfig = readTls(s);
 
-  const drift = s.block('drift', DRIFT);
-  const policy = drift.enumValue('policy', DRIFT_POLICIES) ?? 'remediate';
-  const alertWebhook = httpUrl(drift, 'alert_webhook');
-  if (requiresAlertWebhook(policy) && !drift.has('alert_webhook')) {
-    drift.error('alert_webhook', `required when drift policy is "${policy}"`, drift.lineOf('policy'));
-  }
+  const drift = readDrift(s);
 
   const events = s.block('event_store', EVENT_STORE);
   const eventsRedis = events.block('redis', EVENT_REDIS);
@@ -238,7 +253,7 @@ export async function parseServerConfig(
       webhook_secret: optional(git, 'webhook_secret'),
     },
     tls: tlsConfig,
-    drift: { policy, alert_webhook: alertWebhook },
+    drift,
     event_store: {
       backend: events.enumValue('backend', EVENT_STORE_BACKENDS) ?? 'redis',
       memory: {

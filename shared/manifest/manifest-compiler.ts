@@ -4,23 +4,30 @@
  * where one file changed re-parses that one file. Evaluation and checking are cheap and run
  * over everything each time, since locals are shared across files.
  */
-import { Budget } from '../hcl/eval/budget.js';
 import { evaluate } from '../hcl/eval/evaluate.js';
 import { type Value, valuesEqual } from '../hcl/eval/value.js';
 import { type ParserPool, sharedParserPool } from '../hcl/parser-pool.js';
 import type { CompiledTask, SourceLocation } from '../types.js';
 import { buildTask } from './build-task.js';
 import type { CompileDiagnostic, CompileResult, ManifestFile } from './compile.js';
+import { CompileBudget } from './compile-budget.js';
 import { type CompileLimits, resolveLimits } from './limits.js';
 import type { AttrDecl, BlockDecl, FileUnit } from './load-file.js';
 import { loadUnits } from './load-units.js';
-import { AlreadyReported, type LocalDecl, LocalTable, messageOf } from './local-table.js';
+import { AlreadyReported, LocalTable, messageOf } from './local-table.js';
 import type { BuildEnv } from './manifest-block-reader.js';
-import { IDENTIFIER } from './manifest-block-reader.js';
-
-const at = (file: string, line: number) => `${file}:${line}`;
+import { at, byPosition, checkTaskHeader, collectLocals, diag } from './top-level-checks.js';
 
 type Note = { line: number; column: number | undefined; message: string };
+
+/** The tasks found so far in one compile, with where each task and step is declared. */
+interface FoundTasks {
+  tasks: Map<string, { task: CompiledTask; loc: SourceLocation }>;
+  sources: [string, SourceLocation][];
+  /** Task blocks seen, valid or not, counted against maxTasks. */
+  count: number;
+}
+
 interface BuiltTask {
   task: CompiledTask;
   errors: Note[];
@@ -35,15 +42,6 @@ function sameLocals(a: Map<string, Value | undefined>, b: Map<string, Value | un
     if (v === undefined || w === undefined ? v !== w : !valuesEqual(v, w)) return false;
   }
   return true;
-}
-
-function diag(file: string, line: number, column: number | undefined, message: string): CompileDiagnostic {
-  return column === undefined ? { file, line, message } : { file, line, column, message };
-}
-
-function byPosition(a: CompileDiagnostic, b: CompileDiagnostic): number {
-  if (a.file !== b.file) return a.file < b.file ? -1 : 1;
-  return a.line - b.line || (a.column ?? 0) - (b.column ?? 0);
 }
 
 export interface ManifestCompilerOptions {
@@ -91,57 +89,20 @@ export class ManifestCompiler {
     const warnings: CompileDiagnostic[] = [];
     const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const units = await this.load(sorted, errors);
+    const budget = new CompileBudget(this.limits, errors);
+    const locals = this.evaluateLocals(units, budget, errors);
+    const ctx = { budget: budget.newBudget(), local: (n: string) => locals.get(n) };
 
-    let totalSteps = 0;
-    let exhausted = false;
-    const totalMessage = `evaluation stopped: more than ${this.limits.maxTotalEvalSteps} steps in this compile`;
-    const newBudget = (): Budget => {
-      const left = Math.max(0, this.limits.maxTotalEvalSteps - totalSteps);
-      if (left >= this.limits.maxEvalSteps)
-        return new Budget(this.limits.maxEvalSteps, this.limits.maxStringLength);
-      return new Budget(left, this.limits.maxStringLength, totalMessage);
-    };
-    const settle = (b: Budget): void => {
-      totalSteps += Math.min(b.used, b.maxSteps);
-    };
-    const spent = (file: string, line: number): boolean => {
-      if (totalSteps < this.limits.maxTotalEvalSteps) return false;
-      if (!exhausted) errors.push(diag(file, line, undefined, totalMessage));
-      exhausted = true;
-      return true;
-    };
-
-    const localDecls = this.collectLocals(units, errors);
-    const locals = new LocalTable(localDecls, newBudget, settle, (d, m) =>
-      errors.push(diag(d.file, d.attr.line, d.attr.column, m)),
-    );
-    for (const [name, decl] of localDecls) {
-      if (spent(decl.file, decl.attr.line)) break;
-      try {
-        locals.get(name);
-      } catch (err) {
-        if (!(err instanceof AlreadyReported))
-          errors.push(diag(decl.file, decl.attr.line, decl.attr.column, messageOf(err)));
-      }
-    }
-
-    const snapshot = locals.snapshot();
-    if (!this.lastLocals || !sameLocals(this.lastLocals, snapshot)) this.built = new WeakMap();
-    this.lastLocals = snapshot;
-    const ctx = { budget: newBudget(), local: (n: string) => locals.get(n) };
-
-    const tasks = new Map<string, { task: CompiledTask; loc: SourceLocation }>();
-    const sources: [string, SourceLocation][] = [];
-    let taskCount = 0;
+    const found: FoundTasks = { tasks: new Map(), sources: [], count: 0 };
     for (const { path, unit } of units) {
       const env: BuildEnv = {
         error: (line, column, message) => errors.push(diag(path, line, column, message)),
         warning: (line, column, message) => warnings.push(diag(path, line, column, message)),
         evaluate: (attr: AttrDecl): Value | undefined => {
           if (attr.expr?.kind === 'literal') return attr.expr.value;
-          if (!attr.expr || spent(path, attr.line)) return undefined;
-          const budget = newBudget();
-          ctx.budget = budget;
+          if (!attr.expr || budget.spent(path, attr.line)) return undefined;
+          const b = budget.newBudget();
+          ctx.budget = b;
           try {
             return evaluate(attr.expr, ctx);
           } catch (err) {
@@ -150,7 +111,7 @@ export class ManifestCompiler {
             }
             return undefined;
           } finally {
-            settle(budget);
+            budget.settle(b);
           }
         },
       };
@@ -161,48 +122,87 @@ export class ManifestCompiler {
           `unexpected attribute "${attr.name}" at the top level; only locals and task blocks belong here`,
         );
       }
-      for (const block of unit.blocks) {
-        if (block.type === 'locals') continue;
-        if (block.type !== 'task') {
-          env.error(block.line, block.column, `unknown block "${block.type}"; expected locals or task`);
-          continue;
-        }
-        if (!this.checkTaskHeader(block, path, errors)) continue;
-        if (++taskCount > this.limits.maxTasks) {
-          if (taskCount === this.limits.maxTasks + 1)
-            env.error(block.line, block.column, `more than ${this.limits.maxTasks} tasks`);
-          continue;
-        }
-        const name = block.labels[0] as string;
-        const loc: SourceLocation = { file: path, line: block.line, column: block.column };
-        const task = this.buildCached(block, env, path, errors, warnings, () => exhausted);
-        const first = tasks.get(name);
-        if (first) {
-          env.error(
-            block.line,
-            block.column,
-            `task "${name}" is declared twice: at ${at(first.loc.file, first.loc.line)} and ${at(path, block.line)}`,
-          );
-          continue;
-        }
-        tasks.set(name, { task, loc });
-        sources.push([name, loc]);
-        for (const step of task.steps) {
-          const b = block.blocks.find((x) => x.type === step.type && x.labels[0] === step.name);
-          sources.push([
-            `${name}/${step.name}`,
-            { file: path, line: b?.line ?? block.line, column: b?.column ?? 1 },
-          ]);
-        }
-      }
+      this.addTasks(unit, path, env, found, { errors, warnings, exhausted: () => budget.exhausted });
     }
-    const names = [...tasks.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const names = [...found.tasks.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     return {
-      state: { tasks: names.map((n) => (tasks.get(n) as { task: CompiledTask }).task) },
-      sources: Object.fromEntries(sources),
+      state: { tasks: names.map((n) => (found.tasks.get(n) as { task: CompiledTask }).task) },
+      sources: Object.fromEntries(found.sources),
       errors: errors.sort(byPosition),
       warnings: warnings.sort(byPosition),
     };
+  }
+
+  /**
+   * Every local evaluated up front, so each failure is reported where it is declared. Tasks
+   * built in an earlier compile stay valid only while every local keeps its value.
+   */
+  private evaluateLocals(
+    units: { path: string; unit: FileUnit }[],
+    budget: CompileBudget,
+    errors: CompileDiagnostic[],
+  ): LocalTable {
+    const localDecls = collectLocals(units, errors);
+    const locals = new LocalTable(localDecls, budget.newBudget, budget.settle, (d, m) =>
+      errors.push(diag(d.file, d.attr.line, d.attr.column, m)),
+    );
+    for (const [name, decl] of localDecls) {
+      if (budget.spent(decl.file, decl.attr.line)) break;
+      try {
+        locals.get(name);
+      } catch (err) {
+        if (!(err instanceof AlreadyReported))
+          errors.push(diag(decl.file, decl.attr.line, decl.attr.column, messageOf(err)));
+      }
+    }
+    const snapshot = locals.snapshot();
+    if (!this.lastLocals || !sameLocals(this.lastLocals, snapshot)) this.built = new WeakMap();
+    this.lastLocals = snapshot;
+    return locals;
+  }
+
+  /** The task blocks of one file into `found`: checked, counted against maxTasks, unique by name. */
+  private addTasks(
+    unit: FileUnit,
+    path: string,
+    env: BuildEnv,
+    found: FoundTasks,
+    out: { errors: CompileDiagnostic[]; warnings: CompileDiagnostic[]; exhausted: () => boolean },
+  ): void {
+    for (const block of unit.blocks) {
+      if (block.type === 'locals') continue;
+      if (block.type !== 'task') {
+        env.error(block.line, block.column, `unknown block "${block.type}"; expected locals or task`);
+        continue;
+      }
+      if (!checkTaskHeader(block, path, out.errors)) continue;
+      if (++found.count > this.limits.maxTasks) {
+        if (found.count === this.limits.maxTasks + 1)
+          env.error(block.line, block.column, `more than ${this.limits.maxTasks} tasks`);
+        continue;
+      }
+      const name = block.labels[0] as string;
+      const loc: SourceLocation = { file: path, line: block.line, column: block.column };
+      const task = this.buildCached(block, env, path, out.errors, out.warnings, out.exhausted);
+      const first = found.tasks.get(name);
+      if (first) {
+        env.error(
+          block.line,
+          block.column,
+          `task "${name}" is declared twice: at ${at(first.loc.file, first.loc.line)} and ${at(path, block.line)}`,
+        );
+        continue;
+      }
+      found.tasks.set(name, { task, loc });
+      found.sources.push([name, loc]);
+      for (const step of task.steps) {
+        const b = block.blocks.find((x) => x.type === step.type && x.labels[0] === step.name);
+        found.sources.push([
+          `${name}/${step.name}`,
+          { file: path, line: b?.line ?? block.line, column: b?.column ?? 1 },
+        ]);
+      }
+    }
   }
 
   /** buildTask, or its result from the last compile when neither the block nor any local changed. */
@@ -246,66 +246,5 @@ export class ManifestCompiler {
     this.parseCount += loaded.parsed;
     this.cache = loaded.cache;
     return loaded.units;
-  }
-
-  private collectLocals(
-    units: { path: string; unit: FileUnit }[],
-    errors: CompileDiagnostic[],
-  ): Map<string, LocalDecl> {
-    const decls = new Map<string, LocalDecl>();
-    for (const { path, unit } of units) {
-      for (const block of unit.blocks) {
-        if (block.type !== 'locals') continue;
-        if (block.labels.length > 0)
-          errors.push(diag(path, block.line, block.column, 'a locals block takes no label'));
-        for (const b of block.blocks) {
-          errors.push(
-            diag(
-              path,
-              b.line,
-              b.column,
-              `locals: unexpected block "${b.type}"; locals holds only name = value`,
-            ),
-          );
-        }
-        for (const attr of block.attrs) {
-          const first = decls.get(attr.name);
-          if (first) {
-            const where = `at ${at(first.file, first.attr.line)} and ${at(path, attr.line)}`;
-            errors.push(
-              diag(path, attr.line, attr.column, `local "${attr.name}" is declared twice: ${where}`),
-            );
-          } else decls.set(attr.name, { file: path, attr });
-        }
-      }
-    }
-    return decls;
-  }
-
-  private checkTaskHeader(block: BlockDecl, path: string, errors: CompileDiagnostic[]): boolean {
-    if (block.labels.length !== 1) {
-      errors.push(
-        diag(
-          path,
-          block.line,
-          block.column,
-          'a task block takes exactly one name, as in task "deploy_app" { ... }',
-        ),
-      );
-      return false;
-    }
-    const name = block.labels[0] as string;
-    if (!IDENTIFIER.test(name)) {
-      errors.push(
-        diag(
-          path,
-          block.line,
-          block.column,
-          `task name "${name}" is not an identifier (letters, digits, _ and -, at most 128)`,
-        ),
-      );
-      return false;
-    }
-    return true;
   }
 }

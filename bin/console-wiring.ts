@@ -1,0 +1,69 @@
+/**
+ * The console on listen_http: one router and one auth for every part of it (HTTP API, web UI,
+ * Bull Board, /metrics); each part mounts its routes on the router and checks with the auth.
+ */
+import uWS from 'uWebSockets.js';
+import { createConsoleAuth } from '../console/auth.js';
+import { mountBullBoard } from '../console/bull-board.js';
+import { mountRouter } from '../console/http-server.js';
+import { type createMetricsRegistry, mountMetrics } from '../console/metrics.js';
+import { Router } from '../console/router.js';
+import { mountUi } from '../console/static.js';
+import { parseListenAddress } from '../shared/config/listen-address.js';
+import { renderClusterMetrics } from '../shared/metrics.js';
+import { readClusterMetrics } from '../store/metrics/metrics-recorder.js';
+import { boardQueues } from '../store/queues/board.js';
+import type { Queues } from '../store/queues/queues.js';
+import { mountConsoleApi } from './console-api.js';
+import type { WiringContext } from './wiring-context.js';
+
+export interface ListeningHttp {
+  port: number;
+  socket: uWS.us_listen_socket;
+}
+
+export async function wireConsole(
+  ctx: WiringContext,
+  queues: Queues,
+  metricsRegistry: ReturnType<typeof createMetricsRegistry>,
+): Promise<ListeningHttp> {
+  const { config, redis, keys, events, logger, closers } = ctx;
+  const consoleAuth = createConsoleAuth({
+    apiTokens: config.api_tokens,
+    readAccess: config.api_read_access,
+  });
+  const router = new Router();
+  const api = mountConsoleApi(router, { config, redis, keys, events, queues, auth: consoleAuth, logger });
+  closers.push(async () => api.close());
+  const app = config.tls.enabled
+    ? uWS.SSLApp({ cert_file_name: config.tls.cert_file ?? '', key_file_name: config.tls.key_file ?? '' })
+    : uWS.App();
+  mountUi(router, { logger }); // the web UI at / (console/ui/)
+  // Bull Board at /queues and Prometheus /metrics, behind the API's read/write checks.
+  mountBullBoard(router, {
+    queues: (readOnly) => boardQueues(Object.values(queues), readOnly),
+    auth: consoleAuth,
+    logger,
+  });
+  mountMetrics(router, {
+    auth: consoleAuth,
+    registry: metricsRegistry,
+    queues,
+    eventsSize: () => events.size(),
+    problems: () => api.statuses.listProblems(),
+    cluster: async () => renderClusterMetrics(await readClusterMetrics(redis, keys)),
+    logger,
+  });
+  mountRouter(app, { router, maxBodyBytes: 64 * 1024, logger });
+  return listenHttp(app, config.listen_http);
+}
+
+function listenHttp(app: uWS.TemplatedApp, address: string): Promise<ListeningHttp> {
+  const { host, port } = parseListenAddress(address);
+  return new Promise((resolve, reject) => {
+    app.listen(host || '0.0.0.0', port, (socket) => {
+      if (!socket) reject(new Error(`cannot listen on ${address} (listen_http)`));
+      else resolve({ port: uWS.us_socket_local_port(socket), socket });
+    });
+  });
+}

@@ -1,0 +1,20 @@
+/**
+ * What every part of the process wiring shares: the config, the clients built once per process,
+ * and the list of closers that `Services.close()` runs in reverse (last started, first stopped).
+ */
+import type { Logger } from 'pino';
+import type { ServerConfig } from '../shared/config/types.js';
+import type { Keys } from '../shared/keys.js';
+import type { EventStore } from '../store/events/event-store.js';
+import type { RedisClient } from '../store/redis/client.js';
+
+export type Role = 'server' | 'gateway' | 'reconciler';
+
+export interface WiringContext {
+  config: ServerConfig;
+  redis: RedisClient;
+  keys: Keys;
+  events: EventStore;
+  logger: Logger;
+  closers: (() => Promise<void>)[];
+}

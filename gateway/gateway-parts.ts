@@ -1,0 +1,144 @@
+/**
+ * Parts createGateway assembles from its options alone: its default id, the gateway's own BullMQ
+ * queues, the output publisher, the result forwarder that reports to the gateway's events, and
+ * the agent endpoint with its token check and per-socket connections.
+ */
+import { randomBytes } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { bearerToken, createTokenVerifier } from '../shared/auth.js';
+import { QUEUE_NAMES, type QueueName } from '../shared/jobs/options.js';
+import type { Keys } from '../shared/keys.js';
+import { liveness } from '../shared/liveness.js';
+import type { Logger } from '../shared/logger.js';
+import { CloseCode } from '../shared/protocol.js';
+import { OutputPublisher } from '../store/output/output-publisher.js';
+import { openQueue } from '../store/queues/queues.js';
+import type { RedisClient } from '../store/redis/client.js';
+import { AgentConnection } from './agent-connection.js';
+import { type AgentEndpoint, createAgentEndpoint } from './agent-endpoint.js';
+import type { GatewayLimits, GatewayOptions } from './gateway.js';
+import { type GatewayEventMap, safeEmit } from './gateway-events.js';
+import { type JobQueue, ResultForwarder } from './result-forwarder.js';
+import type { SessionController } from './session-controller.js';
+import { clampIdleTimeout, uwsImplementation } from './uws.js';
+
+type Queues = { results: JobQueue; reconcile: JobQueue };
+type OpenedQueue = ReturnType<typeof openQueue>;
+
+export interface GatewayQueues {
+  queues: Queues;
+  /** The queues this gateway opened (and closes on drain); null when the options gave them. */
+  own: { results: OpenedQueue; reconcile: OpenedQueue } | null;
+  /** Their connection, closed on drain. */
+  bullRedis: RedisClient | null;
+}
+
+export function openGatewayQueues(opts: GatewayOptions, keys: Keys, logger: Logger): GatewayQueues {
+  // The queues get a connection of their own: BullMQ defines its ~50 scripts on the client it is
+  // given, and ioredis copies every defined script into each pipeline made on that client — which
+  // made the registry's and output's many small pipelines the gateway's largest CPU cost.
+  const bullRedis = opts.queues ? null : opts.redis.duplicate();
+  // No queue defaults: every gateway job carries all its options (shared/jobs/builders.ts).
+  const gatewayQueue = (name: QueueName, connection: RedisClient) =>
+    openQueue(name, connection, keys, {
+      defaults: null,
+      onError: (err) => logger.warn({ err: err.message, queue: name }, 'queue connection error'),
+    });
+  const own = bullRedis
+    ? {
+        results: gatewayQueue(QUEUE_NAMES.results, bullRedis),
+        reconcile: gatewayQueue(QUEUE_NAMES.reconcile, bullRedis),
+      }
+    : null;
+  return { queues: opts.queues ?? (own as Queues), own, bullRedis };
+}
+
+/** `<host>-<random>`: unique per process, readable in logs and the registry. */
+export function defaultGatewayId(): string {
+  return `${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}-${randomBytes(4).toString('hex')}`;
+}
+
+export function createOutput(
+  redis: RedisClient,
+  keys: Keys,
+  limits: GatewayLimits,
+  logger: Logger,
+): OutputPublisher {
+  return new OutputPublisher({
+    redis,
+    keys,
+    logger,
+    bufferLines: limits.outputBufferLines,
+    bufferTtlMs: limits.outputBufferTtlMs,
+    maxPending: limits.maxPendingOutput,
+  });
+}
+
+export function createForwarder(
+  results: JobQueue,
+  gatewayId: string,
+  limits: GatewayLimits,
+  events: EventEmitter<GatewayEventMap>,
+  logger: Logger,
+): ResultForwarder {
+  return new ResultForwarder({
+    queue: results,
+    gatewayId,
+    timeoutMs: limits.enqueueTimeoutMs,
+    maxPending: limits.maxPendingResults,
+    logger,
+    onBatch: (b) => {
+      if (b.ok) safeEmit(events, logger, 'results:enqueued', { count: b.count });
+      else safeEmit(events, logger, 'results:failed', { count: b.count, error: b.error ?? 'unknown' });
+    },
+  });
+}
+
+/** The `/agent` endpoint, its sockets handed to the session controller. Throws on half a TLS config. */
+export function openEndpoint(
+  opts: GatewayOptions,
+  limits: GatewayLimits,
+  controller: SessionController,
+  logger: Logger,
+): AgentEndpoint {
+  const { config } = opts;
+  const verify = createTokenVerifier(config);
+  const onSlow = (conn: AgentConnection) =>
+    conn.end(CloseCode.slow, 'backpressure limit: agent is not reading');
+  const onSent = opts.metrics?.sent.bind(opts.metrics);
+  let nextConn = 0;
+  const tls =
+    config.tls.enabled && config.tls.cert_file && config.tls.key_file
+      ? { cert_file: config.tls.cert_file, key_file: config.tls.key_file }
+      : null;
+  if (config.tls.enabled && !tls) throw new Error('server.tls.enabled needs tls.cert_file and tls.key_file');
+
+  const implementation = uwsImplementation();
+  if (implementation === 'fallback') {
+    logger.warn('uWebSockets.js native binary did not load; using the slower ws fallback');
+  } else {
+    logger.info({ uws: implementation }, 'uWebSockets.js implementation loaded');
+  }
+
+  return createAgentEndpoint({
+    tls,
+    maxPayloadBytes: limits.maxPayloadBytes,
+    idleTimeoutSeconds: clampIdleTimeout(liveness(config.heartbeat_interval_ms).idleTimeoutSeconds),
+    maxBackpressureBytes: limits.maxBackpressureBytes,
+    logger,
+    handlers: {
+      authorize: (header) => {
+        const grant = verify(bearerToken(header));
+        if (!grant) opts.metrics?.unauthorized();
+        return grant;
+      },
+      accepting: () => !controller.draining,
+      create: (grant, remote) =>
+        new AgentConnection(++nextConn, grant, remote, Date.now(), logger, onSlow, onSent),
+      open: (conn) => controller.opened(conn),
+      message: (conn, frame) => controller.message(conn, frame),
+      close: (conn, code, reason) => controller.closed(conn, code, reason),
+    },
+  });
+}
