@@ -178,9 +178,11 @@ export class InboxReader {
       }
     });
     this.conn.on('ready', () => this.recovered());
-    // Server time, not ours: entries added from now on have ids above this.
+    // Server time, not ours: entries added from now on have ids at or above `<now ms>-0`. XREAD
+    // returns ids strictly above the one given, so start just below that: the first entry of
+    // this very millisecond must not be skipped (a send right after start could get `<now>-0`).
     const [seconds, micros] = await this.conn.time();
-    this.lastId = `${Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)}-0`;
+    this.lastId = `${Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - 1}-18446744073709551615`;
     this.loop = this.run();
   }
 
