@@ -5,6 +5,7 @@
  * running steps: it hands registered-phase messages to `onMessage`.
  */
 import { type RawData, WebSocket } from 'ws';
+import { coerceError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import {
   CloseCode,
@@ -13,7 +14,7 @@ import {
   parseGatewayMessage,
   type ResultsItem,
 } from '../shared/protocol.js';
-import { assertNever, coerceError } from '../shared/types.js';
+import { assertNever } from '../shared/types.js';
 import { BATCH_DEFAULTS, type ConnectionOptions } from './connection-options.js';
 import { keepHeartbeat, reconnectDelay } from './connection-timing.js';
 import { FrameBatcher } from './frame-batcher.js';

@@ -6,6 +6,7 @@
  * accepted marked busy until that task's execution ends, so a task never runs twice at once.
  */
 import { randomUUID } from 'node:crypto';
+import { coerceError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type {
   AgentResult,
@@ -14,7 +15,6 @@ import type {
   OutputMessage,
   RunMessage,
 } from '../shared/protocol.js';
-import { coerceError } from '../shared/types.js';
 import { admit } from './admission.js';
 import { executeTask, type TaskDeps } from './execute-task.js';
 import type { Executors } from './executors/executor.js';

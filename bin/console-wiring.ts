@@ -5,6 +5,7 @@
 import uWS from 'uWebSockets.js';
 import { createConsoleAuth } from '../console/auth.js';
 import { mountBullBoard } from '../console/bull-board.js';
+import { mountConsoleApi } from '../console/console-api.js';
 import { mountRouter } from '../console/http-server.js';
 import { type createMetricsRegistry, mountMetrics } from '../console/metrics.js';
 import { Router } from '../console/router.js';
@@ -14,7 +15,6 @@ import { renderClusterMetrics } from '../shared/metrics.js';
 import { readClusterMetrics } from '../store/metrics/metrics-recorder.js';
 import { boardQueues } from '../store/queues/board.js';
 import type { Queues } from '../store/queues/queues.js';
-import { mountConsoleApi } from './console-api.js';
 import type { WiringContext } from './wiring-context.js';
 
 export interface ListeningHttp {

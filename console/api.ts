@@ -21,8 +21,6 @@ import { jsonBody } from './json-body.js';
 import { DEFAULT_EVENTS_LIMIT, pageOf, parseLimit, parsePageRequest, sortByKey } from './paging.js';
 import { HttpError, Router } from './router.js';
 
-export { jsonBody } from './json-body.js';
-
 export interface ApiDeps {
   auth: ConsoleAuth;
   directory: AgentDirectory;

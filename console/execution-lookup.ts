@@ -8,17 +8,14 @@
 
 import type { ExecutionView } from '../shared/api-types.js';
 import { eventIdFor, type FlukeEvent } from '../shared/events.js';
-import type { InstructionRecord } from '../store/instructions/instruction-store.js';
 import {
   type EndRecord,
   isEndRecord,
   type OutputRecord,
   parseStreamRecord,
   type StreamRecord,
-} from '../store/output/output.js';
-
-// Declared in shared/api-types.ts with the other API shapes; re-exported for existing importers.
-export type { ExecutionView };
+} from '../shared/output-record.js';
+import type { InstructionRecord } from '../store/instructions/instruction-store.js';
 
 export interface ExecutionSources {
   /** The replay list, oldest first, as stored (JSON texts); only its last entry when `lastOnly`. */

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { errorMessage } from '../shared/errors.js';
-import { isEndRecord, parseStreamRecord } from '../store/output/output.js';
+import { isEndRecord, parseStreamRecord } from '../shared/output-record.js';
 import type { StreamSink } from './router.js';
 
 export interface ExecutionStreamDeps {

@@ -6,7 +6,7 @@
 
 import type { TemplatedApp, HttpRequest as UwsRequest, HttpResponse as UwsResponse } from 'uWebSockets.js';
 import type { Logger } from 'pino';
-import { coerceError } from '../shared/types.js';
+import { coerceError } from '../shared/errors.js';
 import { errorBody, HttpError, type HttpResponse, type Router, type StreamSink } from './router.js';
 
 const STATUS_TEXT: Record<number, string> = {

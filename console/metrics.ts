@@ -9,8 +9,8 @@
 
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { coerceError } from '../shared/errors.js';
 import type { ProblemEntry } from '../shared/status.js';
-import { coerceError } from '../shared/types.js';
 import { withTimeout } from '../shared/with-timeout.js';
 import type { ConsoleAuth } from './auth.js';
 import { withRead } from './challenge.js';

@@ -13,6 +13,7 @@ import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
 import { InboxReader } from '../store/inbox/gateway-inbox.js';
+import { RedisGatewayInbox } from '../store/inbox/redis-inbox.js';
 import type { RedisClient } from '../store/redis/client.js';
 import { RedisRegistry } from '../store/registry/redis-registry.js';
 import type { Registry } from '../store/registry/registry.js';
@@ -113,8 +114,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     forwarder,
     output,
     queues,
-    redis,
-    keys,
+    inbox: new RedisGatewayInbox({ redis, keys, logger, connect: () => redis.duplicate() }),
     events,
     logger,
     ...(opts.metrics ? { metrics: opts.metrics } : {}),

@@ -6,14 +6,12 @@
  * Registry port and the queues through JobQueue.
  */
 import { errorMessage } from '../shared/errors.js';
-import type { Keys } from '../shared/keys.js';
 import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import { type AgentMessage, CloseCode, parseAgentMessage } from '../shared/protocol.js';
 import { assertNever } from '../shared/types.js';
-import { sendToGateway } from '../store/inbox/gateway-inbox.js';
+import type { GatewayInbox } from '../store/inbox/inbox.js';
 import type { OutputPublisher } from '../store/output/output-publisher.js';
-import type { RedisClient } from '../store/redis/client.js';
 import type { Registry } from '../store/registry/registry.js';
 import type { AgentConnection } from './agent-connection.js';
 import type { Frame } from './agent-endpoint.js';
@@ -24,8 +22,6 @@ import { Registration } from './registration.js';
 import type { JobQueue, ResultForwarder } from './result-forwarder.js';
 import { ResultIntake } from './result-intake.js';
 import type { SessionTable } from './session-table.js';
-
-export { TRY_AGAIN_LATER } from './registration.js';
 
 export interface SessionControllerDeps {
   gatewayId: string;
@@ -38,8 +34,7 @@ export interface SessionControllerDeps {
   output: OutputPublisher;
   queues: { results: JobQueue; reconcile: JobQueue };
   /** For kicks in other gateways' inboxes. */
-  redis: RedisClient;
-  keys: Keys;
+  inbox: Pick<GatewayInbox, 'send'>;
   events: GatewayEvents;
   logger: Logger;
   /** Message counts and instruction latency (gateway/gateway-metrics.ts). */
@@ -65,8 +60,7 @@ export class SessionController {
       reconcile: d.queues.reconcile,
       events: d.events,
       logger: d.logger,
-      sendToGateway: (gatewayId, text, aliveSince) =>
-        sendToGateway(d.redis, d.keys, gatewayId, text, aliveSince),
+      sendToGateway: (gatewayId, text, aliveSince) => d.inbox.send(gatewayId, text, aliveSince),
       draining: () => this.draining,
       refuse: (conn, reason) => this.refuse(conn, reason),
       replay: (conn, text) => this.handle(conn, text),

@@ -33,3 +33,18 @@ export interface EndRecord {
 }
 
 export type StreamRecord = OutputRecord | EndRecord;
+
+export function isEndRecord(record: StreamRecord): record is EndRecord {
+  return (record as Partial<EndRecord>).kind === 'end';
+}
+
+/** Parses one channel message or list entry; null for anything that is not a record. */
+export function parseStreamRecord(text: string): StreamRecord | null {
+  try {
+    const value = JSON.parse(text) as Partial<StreamRecord> | null;
+    if (!value || typeof value !== 'object' || typeof value.execution_id !== 'string') return null;
+    return value as StreamRecord;
+  } catch {
+    return null;
+  }
+}

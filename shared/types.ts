@@ -129,6 +129,3 @@ export type RunMode = 'check' | 'apply';
 export function assertNever(x: never, what = 'value'): never {
   throw new Error(`unexpected ${what}: ${JSON.stringify(x)}`);
 }
-
-/** Kept for the imports that predate shared/errors.ts. */
-export { coerceError } from './errors.js';

@@ -4,9 +4,9 @@
  * undeliverable instructions; redelivered jobs change nothing.
  */
 import t from 'tap';
-import { BUSY_RETRIES, BUSY_RETRY_MS } from '../reconciler/handlers/result.js';
 import type { ResultJob } from '../shared/jobs/payloads.js';
 import type { RefusalCode } from '../shared/protocol.js';
+import { BUSY_RETRIES, BUSY_RETRY_MS } from '../shared/result-rules.js';
 import {
   alertSummary,
   distinct,

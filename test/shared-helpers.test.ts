@@ -4,7 +4,6 @@ import { z } from 'zod';
 import { coerceError, errorMessage } from '../shared/errors.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, liveness } from '../shared/liveness.js';
 import { parseJsonWith } from '../shared/parse-json.js';
-import { coerceError as coerceErrorFromTypes } from '../shared/types.js';
 
 t.test('liveness: every interval derived from the heartbeat', async (t) => {
   t.same(liveness(10_000), {
@@ -41,7 +40,6 @@ t.test('errorMessage and coerceError: anything thrown', async (t) => {
   t.equal(coerceError('x').message, 'x');
   t.ok(coerceError(null) instanceof Error);
   t.equal(coerceError(null).message, 'null');
-  t.equal(coerceErrorFromTypes, coerceError, 'shared/types.ts re-exports the same function');
 });
 
 t.test('parseJsonWith: the value, or null', async (t) => {

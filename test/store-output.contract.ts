@@ -3,8 +3,8 @@
  * implementation by store-output.test.ts. Replay lists are capped at BUFFER_LINES.
  */
 import type { Test } from 'tap';
+import { isEndRecord, parseStreamRecord } from '../shared/output-record.js';
 import type { EndRecord, OutputLog, OutputRecord } from '../store/output/output.js';
-import { isEndRecord, parseStreamRecord } from '../store/output/output.js';
 import { waitFor } from '../testkit/system.js';
 
 export const BUFFER_LINES = 3;

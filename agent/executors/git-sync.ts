@@ -7,8 +7,8 @@
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { simpleGit } from 'simple-git';
+import { coerceError } from '../../shared/errors.js';
 import type { MiseGit } from '../../shared/types.js';
-import { coerceError } from '../../shared/types.js';
 import { validateBranch, validateGitUrl } from './validate.js';
 
 export interface GitSyncOptions {

@@ -9,8 +9,8 @@
  */
 import { realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { coerceError } from '../../shared/errors.js';
 import type { MiseStep } from '../../shared/types.js';
-import { coerceError } from '../../shared/types.js';
 import { runCommand } from '../run-command.js';
 import type { ExecContext, ExecResult, Executor } from './executor.js';
 import { errorResult } from './executor.js';

@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { createAgent } from '../../agent/agent.js';
 import { loadAgentConfig } from '../../shared/config/load.js';
+import { coerceError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import { packageRoot } from '../../shared/paths.js';
-import { coerceError } from '../../shared/types.js';
 import { runCommand, stdStreams } from '../cli/cli-context.js';
 import { UsageError } from '../cli/cli-error.js';
 import { readCommandLine, stringFlag, usageLines } from '../cli/command-line.js';

@@ -10,8 +10,8 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseServerConfig } from '../../shared/config/load.js';
+import { coerceError } from '../../shared/errors.js';
 import { packageRoot } from '../../shared/paths.js';
-import { coerceError } from '../../shared/types.js';
 import { runCommand, stdStreams } from '../cli/cli-context.js';
 import { readCommandLine } from '../cli/command-line.js';
 import { spawnRedisServer, waitForRedis } from '../redis-server.js';

@@ -4,6 +4,7 @@
  * would mean hundreds of processes per poll.
  */
 import { spawn } from 'node:child_process';
+import { coerceError } from '../../shared/errors.js';
 import { parseCatFileBatch } from './parse-git-output.js';
 
 export interface ReadBlobsOptions {
@@ -51,7 +52,7 @@ export function readBlobs(shas: readonly string[], options: ReadBlobsOptions): P
       try {
         finish(null, parseCatFileBatch(Buffer.concat(stdout)));
       } catch (err) {
-        finish(err instanceof Error ? err : new Error(String(err)));
+        finish(coerceError(err));
       }
     });
     child.stdin.end(`${shas.join('\n')}\n`);

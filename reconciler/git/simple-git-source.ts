@@ -14,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { GitPluginError, type SimpleGit, simpleGit } from 'simple-git';
 import type { ServerConfig } from '../../shared/config/types.js';
-import { coerceError } from '../../shared/types.js';
+import { coerceError } from '../../shared/errors.js';
 import {
   type GitFile,
   type GitSnapshot,

@@ -4,8 +4,8 @@
  * Single-flight across replicas through a Redis lock; a second poll while one runs is a no-op.
  */
 import type { Logger } from 'pino';
+import { coerceError } from '../../shared/errors.js';
 import type { CompileResult, ManifestFile } from '../../shared/manifest/compile.js';
-import { coerceError } from '../../shared/types.js';
 import type { StateStore } from '../../store/desired-state/state-store.js';
 
 export interface PollDeps {

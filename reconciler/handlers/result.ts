@@ -8,9 +8,8 @@ import { resultsHandler } from './results/batch.js';
 import type { ResultDeps } from './results/deps.js';
 import { messageHandler } from './results/single.js';
 
-export { BUSY_RETRIES, BUSY_RETRY_MS } from '../../shared/result-rules.js';
 export { resultsHandler } from './results/batch.js';
-export type { MessageDeps, MessageStatuses, ResultDeps } from './results/deps.js';
+export type { MessageDeps, ResultDeps } from './results/deps.js';
 export { timeOutTasks } from './results/single.js';
 
 export async function resultHandler(job: ResultJob, deps: ResultDeps): Promise<string> {

@@ -1,5 +1,5 @@
 /**
- * In-process event history: a bounded buffer per agent, lost on restart (the seed note's
+ * In-process event history: a bounded buffer per agent, lost on restart (docs/events.md: the
  * default). Only for the all-in-one `fluke server`, where one process sees every event.
  */
 import {

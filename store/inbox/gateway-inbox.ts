@@ -10,9 +10,9 @@
  * the gateway reads it in order, at its own pace, from where it left off — across reconnects.
  */
 import type { Cluster, Redis } from 'ioredis';
+import { coerceError } from '../../shared/errors.js';
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
-import { coerceError } from '../../shared/types.js';
 
 /** Entries kept per inbox (approximate trim): far beyond what a gateway should ever lag. */
 export const INBOX_MAXLEN = 100_000;

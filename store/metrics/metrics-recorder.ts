@@ -8,6 +8,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { coerceError } from '../../shared/errors.js';
 import type { Keys } from '../../shared/keys.js';
 import {
   CLUSTER_METRICS,
@@ -18,7 +19,6 @@ import {
   type MetricLabels,
   type MetricsSink,
 } from '../../shared/metrics.js';
-import { coerceError } from '../../shared/types.js';
 import type { MetricsTotals } from './metrics-totals.js';
 import { RedisMetricsTotals } from './redis-metrics-totals.js';
 

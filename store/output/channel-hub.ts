@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { coerceError } from '../../shared/types.js';
+import { coerceError } from '../../shared/errors.js';
 
 type Listener = (message: string) => void;
 

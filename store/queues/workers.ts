@@ -4,10 +4,10 @@
  */
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
+import { coerceError } from '../../shared/errors.js';
 import type { QueueName } from '../../shared/jobs/options.js';
 import { InvalidJobError } from '../../shared/jobs/payloads.js';
 import type { Keys } from '../../shared/keys.js';
-import { coerceError } from '../../shared/types.js';
 import type { RedisClient } from '../redis/client.js';
 
 /** Thrown by a handler, fails the job at once: no retry could help. */

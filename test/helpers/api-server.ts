@@ -1,13 +1,13 @@
 /**
  * The HTTP API alone, for route tests: a private Redis, a config parsed from real HCL, the API
- * wired as `fluke server` wires it (bin/console-api.ts) on a uWS app listening on port 0, and
+ * wired as `fluke server` wires it (console/console-api.ts) on a uWS app listening on port 0, and
  * the stores to seed data with. No gateway, no reconciler, no agents.
  */
 
 import uWS from 'uWebSockets.js';
 import pino from 'pino';
-import { mountConsoleApi } from '../../bin/console-api.js';
 import { createConsoleAuth } from '../../console/auth.js';
+import { mountConsoleApi } from '../../console/console-api.js';
 import { mountRouter } from '../../console/http-server.js';
 import { Router } from '../../console/router.js';
 import { parseServerConfig } from '../../shared/config/load.js';

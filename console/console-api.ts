@@ -5,10 +5,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { createApiRouter } from '../console/api.js';
-import { DEFAULT_MAX_STREAMS, OpenStreams, STREAM_PING_MS } from '../console/api-executions.js';
-import type { ConsoleAuth } from '../console/auth.js';
-import type { Router } from '../console/router.js';
 import type { ServerConfig } from '../shared/config/types.js';
 import { fanoutJob, pushPollJob } from '../shared/jobs/builders.js';
 import type { Keys } from '../shared/keys.js';
@@ -24,6 +20,10 @@ import { RedisAgentDirectory } from '../store/registry/redis-agent-directory.js'
 import { RedisRunStore } from '../store/runs/redis-run-store.js';
 import type { RunTarget } from '../store/runs/run-store.js';
 import { RedisStatusStore } from '../store/statuses/redis-status-store.js';
+import { createApiRouter } from './api.js';
+import { DEFAULT_MAX_STREAMS, OpenStreams, STREAM_PING_MS } from './api-executions.js';
+import type { ConsoleAuth } from './auth.js';
+import type { Router } from './router.js';
 
 export interface ConsoleApiOptions {
   config: ServerConfig;
