@@ -1,19 +1,14 @@
 /** The desired-state store: the contract on the memory twin and on Redis, then Redis caching and TTLs. */
 import t from 'tap';
-import { Keys } from '../shared/keys.js';
 import { MemoryStateStore } from '../store/desired-state/memory-state-store.js';
 import { RedisStateStore } from '../store/desired-state/redis-state-store.js';
-import { startRedis } from '../testkit/redis.js';
+import { storeRedis } from './helpers/store-redis.js';
 import { at, desired, stateStoreContract } from './store-desired-state.contract.js';
 
 t.test('memory', async (t) => stateStoreContract(t, () => new MemoryStateStore()));
 
 t.test('redis', async (t) => {
-  const redis = await startRedis();
-  t.teardown(() => redis.stop());
-  const client = redis.client();
-  let n = 0;
-  const freshKeys = () => new Keys(`${redis.prefix}-${n++}`);
+  const { client, freshKeys } = await storeRedis(t);
 
   t.test('contract', async (t) =>
     stateStoreContract(t, () => new RedisStateStore({ redis: client, keys: freshKeys() })),

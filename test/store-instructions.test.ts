@@ -3,12 +3,11 @@
  * (TTLs, pipelines, values it did not write) and the metered wrapper.
  */
 import t from 'tap';
-import { Keys } from '../shared/keys.js';
 import { MemoryInstructionStore } from '../store/instructions/memory-instruction-store.js';
 import { MeteredInstructionStore } from '../store/instructions/metered-instruction-store.js';
 import { RedisInstructionStore } from '../store/instructions/redis-instruction-store.js';
-import { startRedis } from '../testkit/redis.js';
 import { ttls } from './helpers/redis-ttls.js';
+import { storeRedis } from './helpers/store-redis.js';
 import { instructionStoreContract, record } from './store-instructions.contract.js';
 
 t.test('memory', async (t) => {
@@ -29,11 +28,7 @@ t.test('memory', async (t) => {
 });
 
 t.test('redis', async (t) => {
-  const redis = await startRedis();
-  t.teardown(() => redis.stop());
-  const client = redis.client();
-  let n = 0;
-  const freshKeys = () => new Keys(`${redis.prefix}-${n++}`);
+  const { client, freshKeys } = await storeRedis(t);
 
   t.test('contract', async (t) =>
     instructionStoreContract(t, () => new RedisInstructionStore({ redis: client, keys: freshKeys() })),

@@ -1,21 +1,16 @@
 /** The run store: the contract on the memory twin and on Redis, Redis TTLs, and the pure summary. */
 import t from 'tap';
-import { Keys } from '../shared/keys.js';
 import { MemoryRunStore } from '../store/runs/memory-run-store.js';
 import { RedisRunStore } from '../store/runs/redis-run-store.js';
 import { summarize } from '../store/runs/run-summary.js';
-import { startRedis } from '../testkit/redis.js';
 import { ttls } from './helpers/redis-ttls.js';
+import { storeRedis } from './helpers/store-redis.js';
 import { META, runStoreContract } from './store-runs.contract.js';
 
 t.test('memory', async (t) => runStoreContract(t, () => new MemoryRunStore()));
 
 t.test('redis', async (t) => {
-  const redis = await startRedis();
-  t.teardown(() => redis.stop());
-  const client = redis.client();
-  let n = 0;
-  const freshKeys = () => new Keys(`${redis.prefix}-${n++}`);
+  const { client, freshKeys } = await storeRedis(t);
 
   t.test('contract', async (t) =>
     runStoreContract(t, () => new RedisRunStore({ redis: client, keys: freshKeys() })),

@@ -60,3 +60,15 @@ export interface InstructionStore {
   /** Every task is accounted for: keep the record a little longer for late results, then forget it. */
   complete(instructionId: string): Promise<void>;
 }
+
+/** settleMany of one instruction: how many of its tasks are still pending, or its error thrown. */
+export async function settleOne(
+  store: Pick<InstructionStore, 'settleMany'>,
+  instructionId: string,
+  done: ReadonlyArray<{ task: string; outcome: string }>,
+  complete: boolean,
+): Promise<number> {
+  const [result] = await store.settleMany([{ instruction_id: instructionId, done, complete }]);
+  if (result?.status !== 'fulfilled') throw result?.reason;
+  return result.value;
+}

@@ -3,7 +3,13 @@
  * for unit tests and single-process use. TTLs are modelled as marks: `complete` records the id in
  * `completed`, and `expire` does what the end of a TTL does.
  */
-import type { FoundInstruction, InstructionRecord, InstructionStore, Settle } from './instruction-store.js';
+import {
+  type FoundInstruction,
+  type InstructionRecord,
+  type InstructionStore,
+  type Settle,
+  settleOne,
+} from './instruction-store.js';
 
 interface Entry {
   meta: string;
@@ -46,14 +52,12 @@ export class MemoryInstructionStore implements InstructionStore {
     return this.finish(instructionId, [{ task, outcome }]);
   }
 
-  async settleTasks(
+  settleTasks(
     instructionId: string,
     done: ReadonlyArray<{ task: string; outcome: string }>,
     complete = false,
   ): Promise<number> {
-    const [result] = await this.settleMany([{ instruction_id: instructionId, done, complete }]);
-    if (result?.status !== 'fulfilled') throw result?.reason;
-    return result.value;
+    return settleOne(this, instructionId, done, complete);
   }
 
   async settleMany(settles: ReadonlyArray<Settle>): Promise<PromiseSettledResult<number>[]> {

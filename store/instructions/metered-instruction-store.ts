@@ -6,7 +6,13 @@
  * remembered from it for a short while.
  */
 import type { MetricsSink } from '../../shared/metrics.js';
-import type { FoundInstruction, InstructionRecord, InstructionStore, Settle } from './instruction-store.js';
+import {
+  type FoundInstruction,
+  type InstructionRecord,
+  type InstructionStore,
+  type Settle,
+  settleOne,
+} from './instruction-store.js';
 
 /** Records read but not completed yet, per process; oldest dropped first. */
 const MAX_REMEMBERED = 20_000;
@@ -50,15 +56,12 @@ export class MeteredInstructionStore implements InstructionStore {
     return left;
   }
 
-  /** settleMany of one instruction, metered like settleMany. */
-  async settleTasks(
+  settleTasks(
     instructionId: string,
     done: ReadonlyArray<{ task: string; outcome: string }>,
     complete = false,
   ): Promise<number> {
-    const [result] = await this.settleMany([{ instruction_id: instructionId, done, complete }]);
-    if (result?.status !== 'fulfilled') throw result?.reason;
-    return result.value;
+    return settleOne(this, instructionId, done, complete);
   }
 
   async settleMany(settles: ReadonlyArray<Settle>): Promise<PromiseSettledResult<number>[]> {

@@ -8,12 +8,13 @@ import type { Keys } from '../../shared/keys.js';
 import { anyNul, unpackReply } from '../redis/nul-packing.js';
 import { canPipeline, type Executable, execAll, execSettled } from '../redis/pipeline.js';
 import { FINISH_TASK, FINISH_TASKS, GET, SAVE, SETTLE_TASKS } from './instruction-scripts.js';
-import type {
-  FoundInstruction,
-  InstructionRecord,
-  InstructionStore,
-  InstructionTask,
-  Settle,
+import {
+  type FoundInstruction,
+  type InstructionRecord,
+  type InstructionStore,
+  type InstructionTask,
+  type Settle,
+  settleOne,
 } from './instruction-store.js';
 
 /** How long a finished instruction stays readable for late or redelivered results. */
@@ -175,15 +176,12 @@ export class RedisInstructionStore implements InstructionStore {
     return Number(left);
   }
 
-  /** settleMany of one instruction: how many of its tasks are still pending, or its error thrown. */
-  async settleTasks(
+  settleTasks(
     instructionId: string,
     done: ReadonlyArray<{ task: string; outcome: string }>,
     complete = false,
   ): Promise<number> {
-    const [result] = await this.settleMany([{ instruction_id: instructionId, done, complete }]);
-    if (result?.status !== 'fulfilled') throw result?.reason;
-    return result.value;
+    return settleOne(this, instructionId, done, complete);
   }
 
   /**
