@@ -295,7 +295,7 @@ t.test('the checker catches each kind of violation on a synthetic tree', async (
     { path: 'shared/ws.ts', text: "import WebSocket from 'ws';" },
     { path: 'shared/up.ts', text: "export * from '../gateway/uws.js';" },
     { path: 'store/up.ts', text: "import { c } from '../console/api.js';" },
-    { path: 'bench/helpers.ts', text: "import { startGateway } from './helpers/gateway.js';" },
+    { path: 'bench/helpers.ts', text: "import { startGateway } from '../test/helpers/gateway.js';" },
     { path: 'reconciler/big.ts', text: long('/** Long. */') },
   ];
   const found = checkArchitecture(files).map((v) => `${v.file} → ${v.target}: ${v.rule}`);
