@@ -38,13 +38,14 @@ export function reconcileWorker(d: ReconcileWorkerDeps): (job: QueueJob) => Prom
     const checks = ids.map((id) => ({ instruction_id: id, misses: 0 }));
     await addJob(queues.reconcile, deadlinesJob(checks, d.checkEveryMs));
   };
+  // Built once: every deadline job uses the same adapters.
+  const deadlines = deadlineDeps(d);
   return async (job) => {
-    const log = d.logger.child({ queue: job.queueName, job: job.id });
     switch (job.name) {
       case JOB_NAMES.agent: {
         const data = parseJob(ReconcileAgentJob, job.data, 'reconcile agent');
         return reconcileAgentHandler(data, instructionIds(job)(), {
-          ...dispatchDeps(d, log.child({ agent: data.agent })),
+          ...dispatchDeps(d, d.logger.child({ queue: job.queueName, job: job.id, agent: data.agent })),
           getAgent: (name) => stores.onDispatch.directory.get(name),
           scheduleDeadline: async (id) => {
             await addJob(queues.reconcile, deadlineJob({ instruction_id: id, misses: 0 }, d.checkEveryMs));
@@ -56,14 +57,14 @@ export function reconcileWorker(d: ReconcileWorkerDeps): (job: QueueJob) => Prom
           parseJob(ReconcileAgentsJob, job.data, 'reconcile agents'),
           instructionIds(job),
           {
-            ...dispatchDeps(d, log),
+            ...dispatchDeps(d, d.logger.child({ queue: job.queueName, job: job.id })),
             getAgents: (names) => Promise.all(names.map((name) => stores.onDispatch.directory.get(name))),
             scheduleDeadlines,
           },
         );
       case JOB_NAMES.deadlines:
         return deadlinesHandler(parseJob(DeadlinesJob, job.data, 'deadlines'), {
-          ...deadlineDeps(d),
+          ...deadlines,
           rescheduleAll: async (checks, delay) => addJob(queues.reconcile, deadlinesJob(checks, delay)),
         });
       case JOB_NAMES.fanout:
@@ -76,7 +77,7 @@ export function reconcileWorker(d: ReconcileWorkerDeps): (job: QueueJob) => Prom
         });
       case JOB_NAMES.deadline:
         return deadlineHandler(parseJob(DeadlineJob, job.data, 'deadline'), {
-          ...deadlineDeps(d),
+          ...deadlines,
           reschedule: async (data, delay) => addJob(queues.reconcile, deadlineJob(data, delay)),
         });
       case JOB_NAMES.driftTick:
