@@ -124,7 +124,7 @@ export type Decision = string | TaskEffects | InstructionEffects | typeof NEED_L
 
 const NO_LABELS: Labels = Object.freeze({}) as Labels;
 
-export function plannedTask(record: PlannedRecord, task: string): PlannedTask | undefined {
+function plannedTask(record: PlannedRecord, task: string): PlannedTask | undefined {
   return record.tasks.find((t) => t.task === task);
 }
 

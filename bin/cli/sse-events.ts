@@ -22,11 +22,17 @@ export async function* sseEvents(chunks: AsyncIterable<string>): AsyncGenerator<
   for await (const chunk of chunks) {
     parser.feed(lines.normalize(chunk));
     // An event still unterminated when the stream ends is never dispatched, as the standard says.
-    for (const m of ready.splice(0)) yield { event: m.event ?? 'message', data: m.data, id: m.id ?? null };
+    yield* ready.splice(0).map(toEvent);
   }
   parser.feed(lines.end());
-  for (const m of ready.splice(0)) yield { event: m.event ?? 'message', data: m.data, id: m.id ?? null };
+  yield* ready.splice(0).map(toEvent);
 }
+
+const toEvent = (m: EventSourceMessage): SseEvent => ({
+  event: m.event ?? 'message',
+  data: m.data,
+  id: m.id ?? null,
+});
 
 /**
  * eventsource-parser 3 (the line that supports Node 20; 4 needs Node 22) keeps a leading BOM in
