@@ -69,8 +69,6 @@ export interface Facts {
   now: Date;
   /** now, as ISO text. */
   nowIso: string;
-  /** The judge's agent input, kept by judgeAgent() between messages. */
-  judgeAgent?: { name: string; labels: Labels };
 }
 
 /** The answer when the effects would carry the agent's labels and Facts has none: read, ask again. */
@@ -130,25 +128,14 @@ function plannedTask(record: PlannedRecord, task: string): PlannedTask | undefin
   return record.tasks.find((t) => t.task === task);
 }
 
-/** The planned task whose status and episode decide(message) reads from Facts; null: none. */
-export function judgedPlan(message: AgentResultMessage, record: PlannedRecord): PlannedTask | null {
-  if (message.type !== 'check_result' && message.type !== 'task_result') return null;
-  return plannedTask(record, message.task) ?? null;
-}
-
 /** The task whose status and episode decide(message) reads from Facts; null: none. */
 export function judgedTask(message: AgentResultMessage, record: PlannedRecord): string | null {
-  return judgedPlan(message, record)?.task ?? null;
+  if (message.type !== 'check_result' && message.type !== 'task_result') return null;
+  return plannedTask(record, message.task) ? message.task : null;
 }
 
 /** What one forwarded message does. `found` null: the instruction is finished or expired. */
-export function decide(
-  message: AgentResultMessage,
-  found: FoundInstruction | null,
-  facts: Facts,
-  /** judgedPlan(message, found.record), when the caller has it already. */
-  planned: PlannedTask | null = found && judgedPlan(message, found.record),
-): Decision {
+export function decide(message: AgentResultMessage, found: FoundInstruction | null, facts: Facts): Decision {
   // A redelivered job whose instruction was finished and removed, or an expired one.
   if (!found) return 'unknown_instruction';
   const record = found.record;
@@ -158,6 +145,7 @@ export function decide(
     case 'step_result':
       return 'progress';
     case 'check_result': {
+      const planned = plannedTask(record, message.task);
       if (!planned) return 'unknown_task';
       // The message is the observation (CheckObservation fits).
       const verdict = judgeWith(record, planned, facts, message);
@@ -165,17 +153,13 @@ export function decide(
       return taskEffects(record, 'check', planned.task, null, verdict, null);
     }
     case 'task_result':
-      if (!planned) return 'unknown_task';
-      return taskResultRule(message, record, planned, facts);
+      return taskResultRule(message, record, facts);
   }
 }
 
-function taskResultRule(
-  message: TaskResultMessage,
-  record: PlannedRecord,
-  planned: PlannedTask,
-  facts: Facts,
-): Decision {
+function taskResultRule(message: TaskResultMessage, record: PlannedRecord, facts: Facts): Decision {
+  const planned = plannedTask(record, message.task);
+  if (!planned) return 'unknown_task';
   const drifted = driftedSteps(message.steps);
   // A drift check that finds what the last one found updates the status but records no event.
   const quiet = isQuietCheck(facts.previous, {
@@ -285,15 +269,6 @@ function settleUndeliverable(
   };
 }
 
-/** The judged agent, reused message after message while its name and labels stay the same. */
-function judgeAgent(record: PlannedRecord, facts: Facts): { name: string; labels: Labels } {
-  const labels = facts.labels ?? NO_LABELS;
-  const last = facts.judgeAgent;
-  if (last && last.name === record.agent && last.labels === labels) return last;
-  facts.judgeAgent = { name: record.agent, labels };
-  return facts.judgeAgent;
-}
-
 /** The judge's verdict; NEED_LABELS when it alerts and the labels are not read yet. */
 function judgeWith(
   record: PlannedRecord,
@@ -305,7 +280,7 @@ function judgeWith(
   const verdict = judge(
     {
       // Labels appear only in alert payloads: judged without them until an alert needs them.
-      agent: judgeAgent(record, facts),
+      agent: { name: record.agent, labels: facts.labels ?? NO_LABELS },
       task: planned.task,
       policy: planned.policy,
       mode: planned.mode,

@@ -14,7 +14,7 @@ import {
   type Decision,
   decide,
   type Facts,
-  judgedPlan,
+  judgedTask,
   NEED_LABELS,
   type TaskEffects,
 } from '../../../shared/result-rules.js';
@@ -124,14 +124,14 @@ export class AgentBatch {
     // Another agent's instruction: its state is not this batch's.
     if (found !== null && found.record.agent !== this.agent) return SLOW;
     const facts = this.facts;
-    const planned = found === null ? null : judgedPlan(message, found.record);
-    if (planned !== null) {
+    const task = found === null ? null : judgedTask(message, found.record);
+    if (task !== null) {
       const snap = this.snapshot;
       if (!snap) return SLOW;
-      facts.previous = this.statusOf(snap, planned.task);
-      facts.episode = snap.episodes.get(planned.task) ?? null;
+      facts.previous = this.statusOf(snap, task);
+      facts.episode = snap.episodes.get(task) ?? null;
     }
-    const decision = decide(message, found, facts, planned);
+    const decision = decide(message, found, facts);
     if (typeof decision !== 'object' || decision.kind !== 'task') return decision;
     if (!changesNoEpisode(decision.verdict)) return decision;
     this.applyHere(message, found as Found, decision);
