@@ -20,8 +20,8 @@ const POLICY = {
 };
 
 t.test('a credential round-trips and names what it binds', async (t) => {
-  const c = mintCredential(KEY, CLAIMS);
-  t.match(c, /^fluke1\.d2ViLTAx\.c3RhZ2luZw\.2\.1764950400\.[A-Za-z0-9_-]{43}$/);
+  const c = mintCredential(KEY, CLAIMS, 'AAAAAAAAAAAAAAAA');
+  t.match(c, /^fluke1\.d2ViLTAx\.c3RhZ2luZw\.2\.1764950400\.AAAAAAAAAAAAAAAA\.[A-Za-z0-9_-]{43}$/);
   t.ok(looksLikeCredential(c));
   t.notOk(looksLikeCredential('agent-token-for-tests-0123456789'));
   t.same(verifyCredential(KEY, c, POLICY), {
@@ -29,8 +29,9 @@ t.test('a credential round-trips and names what it binds', async (t) => {
     claims: CLAIMS,
     fingerprint: credentialFingerprint(c),
   });
-  t.equal(mintCredential(KEY, CLAIMS), c, 'deterministic');
-  t.not(mintCredential(Buffer.alloc(32, 8), CLAIMS), c, 'another key, another MAC');
+  t.equal(mintCredential(KEY, CLAIMS, 'AAAAAAAAAAAAAAAA'), c, 'deterministic for one nonce');
+  t.not(mintCredential(KEY, CLAIMS), mintCredential(KEY, CLAIMS), 'two enrollments in one second differ');
+  t.not(mintCredential(Buffer.alloc(32, 8), CLAIMS, 'AAAAAAAAAAAAAAAA'), c, 'another key, another MAC');
 });
 
 t.test('any change to a credential breaks its MAC', async (t) => {
@@ -45,9 +46,14 @@ t.test('any change to a credential breaks its MAC', async (t) => {
     'grant',
   );
   t.match(verifyCredential(KEY, swap(4, '1764950401'), POLICY), { ok: false, reason: 'signature' }, 'issued');
-  const mac = parts[5] as string;
+  t.match(
+    verifyCredential(KEY, swap(5, 'BBBBBBBBBBBBBBBB'), POLICY),
+    { ok: false, reason: 'signature' },
+    'nonce',
+  );
+  const mac = parts[6] as string;
   const flipped = `${mac.slice(0, 10)}${mac[10] === 'A' ? 'B' : 'A'}${mac.slice(11)}`;
-  t.match(verifyCredential(KEY, swap(5, flipped), POLICY), { ok: false, reason: 'signature' }, 'mac');
+  t.match(verifyCredential(KEY, swap(6, flipped), POLICY), { ok: false, reason: 'signature' }, 'mac');
   t.match(
     verifyCredential(Buffer.alloc(32, 9), c, POLICY),
     { ok: false, reason: 'signature' },
@@ -62,6 +68,7 @@ t.test('any change to a credential breaks its MAC', async (t) => {
     swap(3, '02'),
     swap(3, '-1'),
     swap(1, 'd2ViLTAx='),
+    swap(6, 'short'),
     swap(5, 'short'),
     `${c}${'x'.repeat(1024)}`,
   ]) {

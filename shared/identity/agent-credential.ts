@@ -6,12 +6,15 @@
  * issued, under an HMAC-SHA256 of the server's identity key. Any gateway holding the key verifies
  * it without a lookup:
  *
- *   fluke1.<base64url(name)>.<base64url(grant)>.<generation>.<issued-at seconds>.<base64url(mac)>
+ *   fluke1.<base64url(name)>.<base64url(grant)>.<generation>.<issued-at seconds>.<nonce>.<base64url(mac)>
+ *
+ * The random nonce makes two enrollments of one name within one second two identities (the
+ * fingerprint of a credential is what its enrollment record names).
  *
  * The credential itself is a secret: only its fingerprint (`credentialFingerprint`) goes into
  * records and logs.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const CREDENTIAL_PREFIX = 'fluke1';
 /** The grant of every plain `agent_tokens` entry, as credentials and enrollment records name it. */
@@ -46,20 +49,26 @@ export type CredentialRejection = 'malformed' | 'signature' | 'generation' | 're
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64url');
 
-function mac(key: Buffer, c: CredentialClaims): Buffer {
+function mac(key: Buffer, c: CredentialClaims, nonce: string): Buffer {
   // NUL separators: names and grant ids never contain one, so the fields cannot run together.
-  const text = [MAC_DOMAIN, c.name, c.grant, String(c.generation), String(c.issued_at)].join('\0');
+  const text = [MAC_DOMAIN, c.name, c.grant, String(c.generation), String(c.issued_at), nonce].join('\0');
   return createHmac('sha256', key).update(text, 'utf8').digest();
 }
 
-export function mintCredential(key: Buffer, claims: CredentialClaims): string {
+/** `nonce`: 16 base64url characters; random unless a test pins it. */
+export function mintCredential(
+  key: Buffer,
+  claims: CredentialClaims,
+  nonce: string = randomBytes(12).toString('base64url'),
+): string {
   return [
     CREDENTIAL_PREFIX,
     b64(claims.name),
     b64(claims.grant),
     String(claims.generation),
     String(claims.issued_at),
-    mac(key, claims).toString('base64url'),
+    nonce,
+    mac(key, claims, nonce).toString('base64url'),
   ].join('.');
 }
 
@@ -76,12 +85,22 @@ export function credentialFingerprint(credential: string): string {
 const WHOLE = /^(0|[1-9][0-9]{0,14})$/;
 const B64URL = /^[A-Za-z0-9_-]+$/;
 
-function parse(credential: string): { claims: CredentialClaims; mac: Buffer } | null {
+const NONCE = /^[A-Za-z0-9_-]{16}$/;
+
+function parse(credential: string): { claims: CredentialClaims; nonce: string; mac: Buffer } | null {
   if (credential.length > MAX_CREDENTIAL_LENGTH) return null;
   const parts = credential.split('.');
-  if (parts.length !== 6 || parts[0] !== CREDENTIAL_PREFIX) return null;
-  const [, name64, grant64, gen, iat, mac64] = parts as [string, string, string, string, string, string];
-  if (!B64URL.test(name64) || !B64URL.test(grant64) || !B64URL.test(mac64)) return null;
+  if (parts.length !== 7 || parts[0] !== CREDENTIAL_PREFIX) return null;
+  const [, name64, grant64, gen, iat, nonce, mac64] = parts as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  if (!B64URL.test(name64) || !B64URL.test(grant64) || !B64URL.test(mac64) || !NONCE.test(nonce)) return null;
   if (!WHOLE.test(gen) || !WHOLE.test(iat)) return null;
   const name = Buffer.from(name64, 'base64url').toString('utf8');
   const grant = Buffer.from(grant64, 'base64url').toString('utf8');
@@ -89,7 +108,7 @@ function parse(credential: string): { claims: CredentialClaims; mac: Buffer } | 
   if (b64(name) !== name64 || b64(grant) !== grant64 || name === '' || grant === '') return null;
   const sig = Buffer.from(mac64, 'base64url');
   if (sig.length !== 32) return null;
-  return { claims: { name, grant, generation: Number(gen), issued_at: Number(iat) }, mac: sig };
+  return { claims: { name, grant, generation: Number(gen), issued_at: Number(iat) }, nonce, mac: sig };
 }
 
 /**
@@ -105,7 +124,7 @@ export function verifyCredential(
   const parsed = parse(credential);
   if (!parsed) return { ok: false, reason: 'malformed' };
   const { claims } = parsed;
-  if (!timingSafeEqual(parsed.mac, mac(key, claims))) return { ok: false, reason: 'signature' };
+  if (!timingSafeEqual(parsed.mac, mac(key, claims, parsed.nonce))) return { ok: false, reason: 'signature' };
   if (claims.generation !== policy.generation) return { ok: false, reason: 'generation' };
   if (!policy.hasGrant(claims.grant)) return { ok: false, reason: 'grant' };
   const revokedBefore = policy.revoked_before.get(claims.name);
