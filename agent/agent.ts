@@ -8,6 +8,7 @@ import type { AgentConfig } from '../shared/config/types.js';
 import type { Logger } from '../shared/logger.js';
 import { AGENT_FEATURES, type AgentResult, PROTOCOL_VERSION } from '../shared/protocol.js';
 import type { ExecutorType } from '../shared/types.js';
+import { AgentCredential } from './agent-credential.js';
 import { AgentConnection, type ConnectionOptions } from './connection.js';
 import type { Executors } from './executors/executor.js';
 import { availableExecutors, createExecutors, type ExecutorOptions } from './executors/index.js';
@@ -90,9 +91,16 @@ export function createAgent(opts: AgentOptions): Agent {
     emitResult,
   });
 
+  const name = config.name || hostname();
+  const credential = new AgentCredential(
+    config.credential_file,
+    name,
+    logger.child({ component: 'identity' }),
+  );
   connection = new AgentConnection({
     serverUrl: config.server_url,
     token: config.token,
+    credential,
     ca: config.tls.ca_file ? readFileSync(config.tls.ca_file) : undefined,
     insecureSkipVerify: config.tls.insecure_skip_verify,
     logger: logger.child({ component: 'connection' }),
@@ -100,7 +108,7 @@ export function createAgent(opts: AgentOptions): Agent {
     buildRegister: () => ({
       type: 'register',
       v: PROTOCOL_VERSION,
-      name: config.name || hostname(),
+      name,
       labels: config.labels,
       agent_version: opts.version,
       executors: offered,
@@ -108,7 +116,10 @@ export function createAgent(opts: AgentOptions): Agent {
       features: [...AGENT_FEATURES],
     }),
     buildHeartbeat: () => ({ type: 'heartbeat', running: runner.runningInstructions() }),
-    onRegistered: () => delivery.resendAll(),
+    onRegistered: (msg) => {
+      if (msg.credential) credential.enrolled(msg.credential);
+      delivery.resendAll();
+    },
     onMessage: (msg) => {
       switch (msg.type) {
         case 'run':
@@ -139,6 +150,7 @@ export function createAgent(opts: AgentOptions): Agent {
         { server_url: config.server_url, agent: config.name, executors: offered },
         'agent starting',
       );
+      credential.load();
       connection.start();
       delivery.start();
     },

@@ -21,7 +21,10 @@ export type RegisteredPhaseMessage = RunMessage | ResultAckMessage | ResultRetry
 export interface ConnectionOptions {
   /** `ws://host:port` or `wss://host:port`; `/agent` is appended. */
   serverUrl: string;
+  /** The bootstrap token: presented when there is no credential (enrollment, legacy). */
   token: string;
+  /** The agent's own credential, presented instead of `token` while it has one. */
+  credential?: { bearer(): string | null; rejected(): void };
   /** PEM CA bundle replacing the system store (self-signed gateways). */
   ca?: string | Buffer;
   insecureSkipVerify?: boolean;

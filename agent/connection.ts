@@ -18,6 +18,7 @@ import { assertNever } from '../shared/types.js';
 import { BATCH_DEFAULTS, type ConnectionOptions } from './connection-options.js';
 import { keepHeartbeat, reconnectDelay } from './connection-timing.js';
 import { FrameBatcher } from './frame-batcher.js';
+import { readUpgradeRefusal } from './upgrade-refusal.js';
 
 export { BATCH_DEFAULTS, type ConnectionOptions, type RegisteredPhaseMessage } from './connection-options.js';
 
@@ -130,8 +131,9 @@ export class AgentConnection {
   private connect(): void {
     this.phase = 'connecting';
     this.refused = false;
+    const credential = this.opts.credential?.bearer() ?? null;
     const ws = new WebSocket(this.url, {
-      headers: { Authorization: `Bearer ${this.opts.token}` },
+      headers: { Authorization: `Bearer ${credential ?? this.opts.token}` },
       ca: this.opts.ca,
       rejectUnauthorized: !this.opts.insecureSkipVerify,
       maxPayload: this.opts.maxPayloadBytes ?? 16 * 1024 * 1024,
@@ -141,12 +143,19 @@ export class AgentConnection {
     this.ws = ws;
     let closedOnce = false;
 
-    ws.on('unexpected-response', (_req, res) => {
-      // 401/403: the token is wrong or not allowed; hammering the gateway will not fix that.
-      if (res.statusCode === 401 || res.statusCode === 403) this.refused = true;
-      this.log.error({ status: res.statusCode }, 'gateway refused the WebSocket upgrade');
-      ws.terminate();
-    });
+    ws.on('unexpected-response', (_req, res) =>
+      readUpgradeRefusal(res, (status, code) => {
+        if (credential !== null && status === 401 && code === 'credential_rejected') {
+          // Not a dead end: the next attempt (after the usual backoff) enrolls with the bootstrap token.
+          this.opts.credential?.rejected();
+        } else {
+          // 401/403: the token is wrong or not allowed; hammering the gateway will not fix that.
+          if (status === 401 || status === 403) this.refused = true;
+          this.log.error({ status, code }, 'gateway refused the WebSocket upgrade');
+        }
+        ws.terminate();
+      }),
+    );
     ws.on('open', () => {
       if (this.phase === 'stopped') return;
       this.phase = 'registering';
@@ -201,7 +210,14 @@ export class AgentConnection {
       }
       case 'refused':
         this.refused = true;
-        this.log.error({ reason: msg.reason }, 'registration refused');
+        if (msg.code === 'name_held') {
+          this.log.error(
+            { reason: msg.reason, code: msg.code },
+            'registration refused: another enrolled identity holds this agent name. If this host replaces it, an operator releases the name (fluke agent release NAME); retrying with backoff',
+          );
+        } else {
+          this.log.error({ reason: msg.reason, code: msg.code }, 'registration refused');
+        }
         ws.close(CloseCode.normal, 'refused');
         return;
       case 'run':

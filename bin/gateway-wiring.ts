@@ -32,6 +32,7 @@ export async function wireGateway(
     redis,
     logger,
     metrics: gatewayMetrics,
+    identityKey: ctx.identityKey,
     ...(gatewayId ? { gatewayId } : {}),
   });
   gatewayMetrics.watch(gateway);

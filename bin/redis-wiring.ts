@@ -9,6 +9,7 @@ import { Keys } from '../shared/keys.js';
 import type { EventStore } from '../store/events/event-store.js';
 import { MemoryEventStore } from '../store/events/memory-event-store.js';
 import { RedisEventStore } from '../store/events/redis-event-store.js';
+import { ensureIdentityKey, keepIdentityKey } from '../store/identity/identity-key.js';
 import { checkEvictionPolicy, createRedis, type RedisClient } from '../store/redis/client.js';
 import type { Role } from './wiring-context.js';
 
@@ -97,4 +98,35 @@ function eventStoreFor(
     ttlMs: config.event_store.redis.ttl_ms,
     ownsClient: true,
   });
+}
+
+/**
+ * The process's identity key: derived from `identity.key`, or the random one kept in Redis (then
+ * re-asserted every heartbeat interval, and a warning at start that it does not survive losing Redis).
+ */
+export async function wireIdentityKey(
+  config: ServerConfig,
+  redis: RedisClient,
+  keys: Keys,
+  logger: Logger,
+  closers: (() => Promise<void>)[],
+): Promise<Buffer> {
+  const configured = config.identity.key;
+  const key = await ensureIdentityKey(redis, keys, configured);
+  if (configured === null) {
+    logger.warn(
+      { redis_key: keys.identityKey() },
+      'the identity key lives in Redis: set server.identity.key so agent credentials survive losing Redis',
+    );
+  }
+  const stop = keepIdentityKey({
+    redis,
+    keys,
+    key,
+    configured: configured !== null,
+    logger,
+    intervalMs: config.heartbeat_interval_ms,
+  });
+  closers.push(async () => stop());
+  return key;
 }

@@ -18,7 +18,7 @@ import { createLogger } from '../shared/logger.js';
 import { pollNow } from '../store/queues/schedules.js';
 import { wireGateway } from './gateway-wiring.js';
 import { wireReconciler } from './reconciler-wiring.js';
-import { connectClients } from './redis-wiring.js';
+import { connectClients, wireIdentityKey } from './redis-wiring.js';
 import type { Role, WiringContext } from './wiring-context.js';
 
 export type { Role } from './wiring-context.js';
@@ -49,7 +49,16 @@ export async function startServices(
   const logger = options.logger ?? createLogger(config.log, `fluke-${role}`);
   const { redis, eventsRedis, events } = await connectClients(config, role, logger);
   const closers: WiringContext['closers'] = [];
-  const ctx: WiringContext = { config, redis, keys: new Keys(config.redis.prefix), events, logger, closers };
+  const keys = new Keys(config.redis.prefix);
+  let identityKey: Buffer;
+  try {
+    identityKey = await wireIdentityKey(config, redis, keys, logger, closers);
+  } catch (err) {
+    redis.disconnect();
+    eventsRedis?.disconnect();
+    throw err;
+  }
+  const ctx: WiringContext = { config, redis, keys, events, logger, identityKey, closers };
   const ports: Services['ports'] = { agents: null, http: null };
   let gateway: Gateway | null = null;
   let reconciler: Reconciler | null = null;

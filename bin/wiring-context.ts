@@ -16,5 +16,11 @@ export interface WiringContext {
   keys: Keys;
   events: EventStore;
   logger: Logger;
+  /**
+   * The HMAC key of agent credentials and instruction ids (store/identity/identity-key.ts),
+   * shared by the gateway and the reconciler; updated in place if Redis lost it and another
+   * process set a new one first.
+   */
+  identityKey: Buffer;
   closers: (() => Promise<void>)[];
 }

@@ -1,5 +1,6 @@
 /**
- * `GET /api/v1/agents` (paged by name, `label=k=v` filters) and `GET /api/v1/agents/{name}`.
+ * `GET /api/v1/agents` (paged by name, `label=k=v` filters), `GET /api/v1/agents/{name}` and
+ * `DELETE /api/v1/agents/{name}/enrollment` (release a name so another identity may enroll it).
  * A page reads only its own agents' registry entries, remembered labels (one HMGET) and statuses,
  * issued side by side: the API's Redis client pipelines them into one round trip per kind.
  */
@@ -9,6 +10,7 @@ import type { RegistryEntry } from '../shared/registry-entry.js';
 import type { Labels } from '../shared/types.js';
 import type { StateStore } from '../store/desired-state/state-store.js';
 import type { EventStore } from '../store/events/event-store.js';
+import type { Enrollments } from '../store/identity/enrollments.js';
 import type { AgentDirectory } from '../store/registry/agent-directory.js';
 import type { StatusStore } from '../store/statuses/status-store.js';
 import type { ConsoleAuth } from './auth.js';
@@ -22,6 +24,7 @@ export interface AgentRouteDeps {
   statuses: StatusStore;
   events: EventStore;
   state: StateStore;
+  enrollments: Pick<Enrollments, 'get' | 'release'>;
 }
 
 const API = '/api/v1';
@@ -75,6 +78,23 @@ async function pickAgents(
 }
 
 export function mountAgentRoutes(router: Router, deps: AgentRouteDeps): void {
+  // The holder's session, if any, is left alone: its next registration claims the name again.
+  router.add('DELETE', `${API}/agents/:name/enrollment`, async (req) => {
+    deps.auth.requireWrite(req.headers);
+    const name = req.params.name as string;
+    const record = await deps.enrollments.get(name);
+    const released = await deps.enrollments.release(name);
+    return {
+      status: 200,
+      json: {
+        name,
+        released,
+        identity: released ? (record?.identity ?? null) : null,
+        grant: released ? (record?.grant ?? null) : null,
+      },
+    };
+  });
+
   router.get(`${API}/agents`, async (req) => {
     deps.auth.requireRead(req.headers);
     const filter = parseLabelFilters(req.query.getAll('label'));

@@ -9,6 +9,7 @@ import { InvalidCursorError } from '../shared/events.js';
 import type { DriftPolicy } from '../shared/types.js';
 import type { StateStore } from '../store/desired-state/state-store.js';
 import type { EventStore } from '../store/events/event-store.js';
+import type { Enrollments } from '../store/identity/enrollments.js';
 import type { AgentDirectory } from '../store/registry/agent-directory.js';
 import type { RunStore, RunTarget } from '../store/runs/run-store.js';
 import type { StatusStore } from '../store/statuses/status-store.js';
@@ -27,6 +28,8 @@ export interface ApiDeps {
   statuses: StatusStore;
   events: EventStore;
   state: StateStore;
+  /** Enrollment records (release): store/identity/. */
+  enrollments: Pick<Enrollments, 'get' | 'release'>;
   runs: Pick<RunStore, 'get'>;
   defaultPolicy: DriftPolicy;
   /** Creates the run and enqueues its fan-out; returns the run id. */

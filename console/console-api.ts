@@ -11,6 +11,7 @@ import type { Keys } from '../shared/keys.js';
 import { liveness } from '../shared/liveness.js';
 import { RedisStateStore } from '../store/desired-state/redis-state-store.js';
 import type { EventStore } from '../store/events/event-store.js';
+import { RedisEnrollments } from '../store/identity/redis-enrollments.js';
 import { RedisInstructionStore } from '../store/instructions/redis-instruction-store.js';
 import { ChannelHub } from '../store/output/channel-hub.js';
 import { RedisOutputLog } from '../store/output/redis-output.js';
@@ -71,6 +72,7 @@ export function mountConsoleApi(
       statuses,
       events: o.events,
       state: new RedisStateStore({ redis, keys }),
+      enrollments: new RedisEnrollments(redis, keys),
       runs,
       defaultPolicy: config.drift.policy,
       requestReconcile: async (target: RunTarget) => {

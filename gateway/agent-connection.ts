@@ -2,7 +2,7 @@
  * Per-socket state, stored as the uWS user data. Kept small on purpose: one of these exists per
  * connected agent, and the scale target is ≤ 3 KB of gateway RSS per agent, sockets included.
  */
-import type { TokenGrant } from '../shared/auth.js';
+import type { AgentAuth, TokenGrant } from '../shared/auth.js';
 import type { Logger } from '../shared/logger.js';
 import { encode, type GatewayMessage } from '../shared/protocol.js';
 import type { RegistryEntry } from '../shared/registry-entry.js';
@@ -33,10 +33,15 @@ export class AgentConnection implements ResultSource {
   private ws: WebSocket<SocketData> | null = null;
   /** Set when the gateway itself ended the socket, so the close handler logs the real reason. */
   closeCause: { code: number; reason: string } | null = null;
+  /** The identity its enrollment record names (set once the name is claimed); null before. */
+  identity: string | null = null;
+  /** When the enrollment record was last claimed or renewed (ms). */
+  claimedAt = 0;
 
   constructor(
     readonly id: number,
-    readonly grant: TokenGrant,
+    /** What authenticated the socket: a bootstrap token's grant, or a credential and its claims. */
+    readonly auth: AgentAuth,
     readonly remote: string,
     readonly openedAt: number,
     private readonly root: Logger,
@@ -45,6 +50,11 @@ export class AgentConnection implements ResultSource {
     /** Counts what went out (metrics); shared by every connection of a gateway. */
     private readonly onSent?: (type: GatewayMessage['type']) => void,
   ) {}
+
+  /** The grant as configured now (for a credential: the grant it names). */
+  get grant(): TokenGrant {
+    return this.auth.grant;
+  }
 
   get agent(): string {
     return this.entry?.name ?? '';

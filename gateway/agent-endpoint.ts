@@ -3,7 +3,7 @@
  * the socket limits, and listen/stop. Everything about the protocol lives in the handlers.
  */
 import { accessSync, constants } from 'node:fs';
-import type { TokenGrant } from '../shared/auth.js';
+import type { AgentAuth, AuthDecision } from '../shared/auth.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
 import type { AgentConnection } from './agent-connection.js';
@@ -16,11 +16,14 @@ import {
 } from './uws.js';
 
 export interface EndpointHandlers {
-  /** Pure and synchronous (constant-time token check), so no onAborted dance is needed. */
-  authorize(authorizationHeader: string): TokenGrant | null;
+  /**
+   * Pure and synchronous (constant-time token and credential checks), so no onAborted dance is
+   * needed. A refusal is answered 401 with its code (`unauthorized`, `credential_rejected`).
+   */
+  authorize(authorizationHeader: string): AuthDecision;
   accepting(): boolean;
   /** Build the per-socket state for an authorised upgrade. */
-  create(grant: TokenGrant, remote: string): AgentConnection;
+  create(auth: AgentAuth, remote: string): AgentConnection;
   open(conn: AgentConnection): void;
   message(conn: AgentConnection, frame: Frame): void;
   close(conn: AgentConnection, code: number, reason: string): void;
@@ -111,19 +114,13 @@ export function createAgentEndpoint(opts: AgentEndpointOptions): AgentEndpoint {
             .end('{"error":"gateway draining","code":"draining"}', true);
           return;
         }
-        const grant = handlers.authorize(req.getHeader('authorization'));
-        if (!grant) {
-          const presented = req.getHeader('authorization') !== '';
-          refuse(
-            res,
-            '401 Unauthorized',
-            presented ? 'invalid agent token' : 'missing bearer token',
-            'unauthorized',
-          );
+        const decision = handlers.authorize(req.getHeader('authorization'));
+        if (!decision.ok) {
+          refuse(res, '401 Unauthorized', decision.error, decision.code);
           return;
         }
         const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
-        const data: SocketData = { conn: handlers.create(grant, remote) };
+        const data: SocketData = { conn: handlers.create(decision.auth, remote) };
         res.upgrade(
           data,
           req.getHeader('sec-websocket-key'),

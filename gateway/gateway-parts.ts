@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { bearerToken, createTokenVerifier } from '../shared/auth.js';
+import { bearerToken, createAgentAuthenticator } from '../shared/auth.js';
+import { DEFAULT_IDENTITY } from '../shared/config/identity-config.js';
 import { QUEUE_NAMES, type QueueName } from '../shared/jobs/options.js';
 import type { Keys } from '../shared/keys.js';
 import { liveness } from '../shared/liveness.js';
@@ -101,9 +102,13 @@ export function openEndpoint(
   limits: GatewayLimits,
   controller: SessionController,
   logger: Logger,
+  identityKey: () => Buffer | null,
 ): AgentEndpoint {
   const { config } = opts;
-  const verify = createTokenVerifier(config);
+  const authenticate = createAgentAuthenticator(
+    { ...config, identity: config.identity ?? DEFAULT_IDENTITY },
+    identityKey,
+  );
   const onSlow = (conn: AgentConnection) =>
     conn.end(CloseCode.slow, 'backpressure limit: agent is not reading');
   const onSent = opts.metrics?.sent.bind(opts.metrics);
@@ -129,13 +134,13 @@ export function openEndpoint(
     logger,
     handlers: {
       authorize: (header) => {
-        const grant = verify(bearerToken(header));
-        if (!grant) opts.metrics?.unauthorized();
-        return grant;
+        const decision = authenticate(bearerToken(header));
+        if (!decision.ok) opts.metrics?.unauthorized();
+        return decision;
       },
       accepting: () => !controller.draining,
-      create: (grant, remote) =>
-        new AgentConnection(++nextConn, grant, remote, Date.now(), logger, onSlow, onSent),
+      create: (auth, remote) =>
+        new AgentConnection(++nextConn, auth, remote, Date.now(), logger, onSlow, onSent),
       open: (conn) => controller.opened(conn),
       message: (conn, frame) => controller.message(conn, frame),
       close: (conn, code, reason) => controller.closed(conn, code, reason),

@@ -5,19 +5,24 @@
  */
 
 import { EventEmitter } from 'node:events';
+import { DEFAULT_IDENTITY } from '../shared/config/identity-config.js';
 import { parseListenAddress } from '../shared/config/listen-address.js';
-import type { ServerConfig } from '../shared/config/types.js';
+import type { IdentityConfig, ServerConfig } from '../shared/config/types.js';
 import { errorMessage } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
+import type { Enrollments } from '../store/identity/enrollments.js';
+import { ensureIdentityKey, keepIdentityKey } from '../store/identity/identity-key.js';
+import { RedisEnrollments } from '../store/identity/redis-enrollments.js';
 import { InboxReader } from '../store/inbox/gateway-inbox.js';
 import { RedisGatewayInbox } from '../store/inbox/redis-inbox.js';
 import type { RedisClient } from '../store/redis/client.js';
 import { RedisRegistry } from '../store/registry/redis-registry.js';
 import type { Registry } from '../store/registry/registry.js';
 import type { GatewayEventMap } from './gateway-events.js';
+import { createGatewayIdentity } from './gateway-identity.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
 import {
   createForwarder,
@@ -34,7 +39,10 @@ import { SessionTable } from './session-table.js';
 export type GatewayConfig = Pick<
   ServerConfig,
   'listen_agents' | 'agent_tokens' | 'scoped_agent_tokens' | 'heartbeat_interval_ms' | 'tls' | 'redis'
->;
+> & {
+  /** Absent: the defaults of an `identity { }` block left out. */
+  identity?: IdentityConfig;
+};
 
 export interface GatewayLimits {
   /** Largest agent frame accepted; larger ones close the socket with 1009. */
@@ -65,6 +73,13 @@ export interface GatewayOptions {
   registry?: Registry;
   /** Socket-path counters (gateway/gateway-metrics.ts); events cover the rest. */
   metrics?: GatewayMetricsPort;
+  /**
+   * The identity key (bin/ passes the process's, store/identity/identity-key.ts). Absent: the
+   * gateway loads it itself in listen() and keeps it asserted in Redis.
+   */
+  identityKey?: Buffer;
+  /** Replace the Redis enrollment records. */
+  enrollments?: Enrollments;
 }
 
 export interface Gateway {
@@ -102,6 +117,15 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const events = new EventEmitter<GatewayEventMap>();
   const table = new SessionTable();
   const registry = opts.registry ?? new RedisRegistry({ redis, keys, ttlMs: live.registryTtlMs });
+  const identityConfig = config.identity ?? DEFAULT_IDENTITY;
+  let identityKey: Buffer | null = opts.identityKey ?? null;
+  let stopKeyKeeper = () => {};
+  const identity = createGatewayIdentity({
+    config: identityConfig,
+    tokens: config,
+    enrollments: opts.enrollments ?? new RedisEnrollments(redis, keys),
+    key: () => identityKey,
+  });
   const { queues, own: ownQueues, bullRedis } = openGatewayQueues(opts, keys, logger);
   const forwarder = createForwarder(queues.results, id, limits, events, logger);
   const output = createOutput(redis, keys, limits, logger);
@@ -117,6 +141,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     inbox: new RedisGatewayInbox({ redis, keys, logger, connect: () => redis.duplicate() }),
     events,
     logger,
+    identity,
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   const delivery = new InstructionDelivery({
@@ -128,7 +153,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     draining: () => controller.draining,
     track: (p) => controller.track(p),
   });
-  const endpoint = openEndpoint(opts, limits, controller, logger);
+  const endpoint = openEndpoint(opts, limits, controller, logger, () => identityKey);
 
   const subscriber = new InboxReader(
     redis.duplicate(),
@@ -148,6 +173,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const drain = (): Promise<void> => {
     draining ??= (async () => {
       controller.draining = true;
+      stopKeyKeeper();
       endpoint.stopListening();
       if (sweepTimer) clearInterval(sweepTimer);
       logger.info({ sockets: table.size }, 'gateway draining');
@@ -172,6 +198,18 @@ export function createGateway(opts: GatewayOptions): Gateway {
     events,
     async listen() {
       const address = parseListenAddress(config.listen_agents);
+      if (!identityKey) {
+        const key = await ensureIdentityKey(redis, keys, identityConfig.key);
+        identityKey = key;
+        stopKeyKeeper = keepIdentityKey({
+          redis,
+          keys,
+          key,
+          configured: identityConfig.key !== null,
+          logger,
+          intervalMs: live.heartbeatMs,
+        });
+      }
       await subscriber.start();
       const port = await endpoint.listen(address.host, address.port);
       await announce();

@@ -1,11 +1,16 @@
 /**
- * An agent's `register`, as the gateway runs it: check the protocol version and the token's
- * scope, write the registry entry (replacing any older session of the name, here or on another
- * gateway), answer `registered`, replay what arrived meanwhile, and ask for a connect reconcile.
+ * An agent's `register`, as the gateway runs it: check the protocol version, the identity (a
+ * credential registers its own name only) and the grant's scope, claim the name's enrollment
+ * record (another identity holding it is refused `name_held`, and its session is left alone),
+ * write the registry entry (replacing any older session of the same identity, here or on another
+ * gateway), answer `registered` (with a fresh credential for an agent enrolling), replay what
+ * arrived meanwhile, and ask for a connect reconcile.
  */
 import { randomUUID } from 'node:crypto';
 import { checkScope } from '../shared/auth.js';
 import { errorMessage } from '../shared/errors.js';
+import { credentialFingerprint } from '../shared/identity/agent-credential.js';
+import { type Claimant, type ClaimTerms, claimTerms, nameHeldReason } from '../shared/identity/enrollment.js';
 import { encodeInboxRecord } from '../shared/inbox-record.js';
 import { connectReconcileJob } from '../shared/jobs/builders.js';
 import { liveness } from '../shared/liveness.js';
@@ -14,6 +19,7 @@ import { CloseCode, PROTOCOL_VERSION, type RegisterMessage } from '../shared/pro
 import type { Registry } from '../store/registry/registry.js';
 import type { AgentConnection } from './agent-connection.js';
 import { type GatewayEvents, safeEmit } from './gateway-events.js';
+import type { GatewayIdentity } from './gateway-identity.js';
 import type { JobQueue } from './result-forwarder.js';
 import type { SessionTable } from './session-table.js';
 
@@ -31,8 +37,9 @@ export interface RegistrationDeps {
   /** Appends a record to another gateway's inbox if it announced itself since `aliveSince`. */
   sendToGateway(gatewayId: string, text: string, aliveSince: number): Promise<unknown>;
   draining(): boolean;
-  /** Answers `refused` and closes the socket. */
-  refuse(conn: AgentConnection, reason: string): void;
+  identity: GatewayIdentity;
+  /** Answers `refused` (with its machine code) and closes the socket. */
+  refuse(conn: AgentConnection, reason: string, code: string): void;
   /** Handles a message that arrived while the registry write was in flight. */
   replay(conn: AgentConnection, text: string): void;
 }
@@ -49,10 +56,13 @@ export class Registration {
       return this.d.refuse(
         conn,
         `protocol version ${msg.v} not supported (gateway speaks ${PROTOCOL_VERSION})`,
+        'version',
       );
     }
+    const claim = this.identityClaim(conn, msg);
+    if (!claim.ok) return this.d.refuse(conn, claim.reason, claim.code);
     const scope = checkScope(conn.grant, msg.name, msg.labels);
-    if (!scope.ok) return this.d.refuse(conn, scope.reason);
+    if (!scope.ok) return this.d.refuse(conn, scope.reason, 'scope');
     if (this.d.draining()) return conn.end(CloseCode.goingAway, 'gateway shutting down, reconnect');
 
     const now = Date.now();
@@ -69,6 +79,8 @@ export class Registration {
       executors: msg.executors,
       running: msg.running,
     };
+    // The name first: a refused claim must not disturb the session that holds it.
+    if (!(await this.claimName(conn, claim.terms))) return;
     // Local replacement first, so this gateway never serves two sessions of one name.
     this.d.table.claim(msg.name, conn)?.end(CloseCode.replaced, 'replaced by a newer session of this agent');
     let replaced: string | null = null;
@@ -106,8 +118,20 @@ export class Registration {
       session_id: conn.entry.session_id,
       gateway_id: this.d.gatewayId,
       heartbeat_interval_ms: this.d.heartbeatIntervalMs,
+      ...(claim.credential ? { credential: claim.credential } : {}),
     });
-    conn.log().info({ labels: msg.labels, version: msg.agent_version, replaced }, 'agent registered');
+    conn.log().info(
+      {
+        labels: msg.labels,
+        version: msg.agent_version,
+        replaced,
+        auth: conn.auth.kind,
+        grant: conn.auth.grant_id,
+        identity: conn.identity,
+        enrolled: claim.credential !== null,
+      },
+      'agent registered',
+    );
     safeEmit(this.d.events, this.d.logger, 'agent:registered', {
       agent: msg.name,
       session_id: conn.entry.session_id,
@@ -117,6 +141,68 @@ export class Registration {
     conn.backlog = null;
     for (const text of backlog) if (conn.phase === 'registered') this.d.replay(conn, text);
     await this.enqueueReconcile(conn);
+  }
+
+  /**
+   * Who is registering, as enrollment sees it: a credential (its own name only), an agent that
+   * enrolls (a credential is minted for it, sent in `registered` if the claim wins), or a legacy
+   * agent. Refusals that need no record are decided here.
+   */
+  private identityClaim(
+    conn: AgentConnection,
+    msg: RegisterMessage,
+  ):
+    | { ok: true; terms: ClaimTerms; credential: string | null }
+    | { ok: false; code: string; reason: string } {
+    const { identity } = this.d;
+    const auth = conn.auth;
+    const nowS = Math.floor(Date.now() / 1000);
+    let claimant: Claimant;
+    let credential: string | null = null;
+    if (auth.kind === 'credential') {
+      const { grant_id: grant, fingerprint, issued_at, generation } = auth;
+      claimant = { kind: 'credential', grant, fingerprint, issued_at, generation };
+    } else if (msg.features.includes('identity')) {
+      credential = identity.mint(msg.name, auth.grant_id, nowS);
+      claimant = {
+        kind: 'enroll',
+        grant: auth.grant_id,
+        fingerprint: credentialFingerprint(credential),
+        issued_at: nowS,
+      };
+    } else {
+      claimant = { kind: 'legacy', grant: auth.grant_id, now_s: nowS };
+    }
+    const decision = claimTerms(
+      identity.policy(),
+      msg.name,
+      claimant,
+      auth.kind === 'credential' ? auth.name : null,
+    );
+    if (!decision.ok) return decision;
+    return { ok: true, terms: decision.terms, credential };
+  }
+
+  /** Claims the enrollment record; false (the socket refused or ended) when it did not win. */
+  private async claimName(conn: AgentConnection, terms: ClaimTerms): Promise<boolean> {
+    let outcome: Awaited<ReturnType<GatewayIdentity['enrollments']['claim']>>;
+    try {
+      outcome = await this.d.identity.enrollments.claim(terms);
+    } catch (err) {
+      conn.log().error({ err: errorMessage(err) }, 'enrollment claim failed');
+      if (!isClosed(conn)) conn.end(TRY_AGAIN_LATER, 'registry unavailable, retry later');
+      return false;
+    }
+    if (!outcome.ok) {
+      conn
+        .log()
+        .warn({ holder: outcome.holder, claimant: terms.record.identity }, 'name held by another identity');
+      if (!isClosed(conn)) this.d.refuse(conn, nameHeldReason(terms.name), outcome.code);
+      return false;
+    }
+    conn.identity = terms.record.identity;
+    conn.claimedAt = Date.now();
+    return !isClosed(conn);
   }
 
   /** After a connect, or a registry entry rebuilt: reconcile the agent now. */

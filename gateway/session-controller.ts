@@ -16,6 +16,7 @@ import type { Registry } from '../store/registry/registry.js';
 import type { AgentConnection } from './agent-connection.js';
 import type { Frame } from './agent-endpoint.js';
 import { type GatewayEventMap, type GatewayEvents, safeEmit } from './gateway-events.js';
+import type { GatewayIdentity } from './gateway-identity.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
 import { HeartbeatBatcher } from './heartbeat-batcher.js';
 import { Registration } from './registration.js';
@@ -37,6 +38,8 @@ export interface SessionControllerDeps {
   inbox: Pick<GatewayInbox, 'send'>;
   events: GatewayEvents;
   logger: Logger;
+  /** The identity key, policy and enrollment records (gateway/gateway-identity.ts). */
+  identity: GatewayIdentity;
   /** Message counts and instruction latency (gateway/gateway-metrics.ts). */
   metrics?: Pick<GatewayMetricsPort, 'received'>;
 }
@@ -62,7 +65,8 @@ export class SessionController {
       logger: d.logger,
       sendToGateway: (gatewayId, text, aliveSince) => d.inbox.send(gatewayId, text, aliveSince),
       draining: () => this.draining,
-      refuse: (conn, reason) => this.refuse(conn, reason),
+      identity: d.identity,
+      refuse: (conn, reason, code) => this.refuse(conn, reason, code),
       replay: (conn, text) => this.handle(conn, text),
     });
     this.beats = new HeartbeatBatcher({
@@ -181,8 +185,8 @@ export class SessionController {
     conn.end(code, reason);
   }
 
-  private refuse(conn: AgentConnection, reason: string): void {
-    conn.send({ type: 'refused', reason });
+  private refuse(conn: AgentConnection, reason: string, code: string): void {
+    conn.send({ type: 'refused', reason, code });
     this.reject(conn, CloseCode.refused, reason);
   }
 
@@ -210,12 +214,34 @@ export class SessionController {
 
   /** Close what went silent: registered without a heartbeat for too long, or never registered. */
   sweep(now: number, registerTimeoutMs: number): void {
+    const renew: AgentConnection[] = [];
     for (const conn of this.d.table.all()) {
+      if (
+        conn.phase === 'registered' &&
+        conn.identity &&
+        now - conn.claimedAt > this.d.identity.renewAfterMs
+      ) {
+        renew.push(conn);
+      }
       if (conn.phase === 'registered' && now - conn.lastHeartbeat > this.silenceMs) {
         conn.end(CloseCode.slow, `no heartbeat for ${now - conn.lastHeartbeat}ms`);
       } else if (conn.phase === 'new' && now - conn.openedAt > registerTimeoutMs) {
         this.reject(conn, CloseCode.slow, 'no register message');
       }
     }
+    if (renew.length > 0) this.renewEnrollments(now, renew);
+  }
+
+  /** A session longer than the enrollment TTL keeps its name: its record is renewed while it lasts. */
+  private renewEnrollments(now: number, conns: AgentConnection[]): void {
+    for (const conn of conns) conn.claimedAt = now;
+    const held = conns.map((c) => ({ name: c.agent, identity: c.identity as string }));
+    const ttlMs = this.d.identity.renewAfterMs * 2;
+    void this.track(
+      this.d.identity.enrollments.touch(held, ttlMs).catch((err: unknown) => {
+        this.d.logger.warn({ err: errorMessage(err) }, 'enrollment renewal failed; retried next sweep');
+        for (const conn of conns) conn.claimedAt = 0;
+      }),
+    );
   }
 }

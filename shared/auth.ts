@@ -5,9 +5,12 @@
  *   compared (no early exit) and the comparison runs over SHA-256 digests, so neither the position
  *   of the first differing byte nor the length of a token leaks through timing.
  * - `checkScope` answers "may an agent holding this grant claim this name and these labels?".
+ * - `createAgentAuthenticator` answers "who is this socket?": a bootstrap token or an agent's own
+ *   credential (shared/identity/agent-credential.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ScopedAgentToken } from './config/types.js';
+import type { IdentityConfig, ScopedAgentToken } from './config/types.js';
+import { looksLikeCredential, UNSCOPED_GRANT, verifyCredential } from './identity/agent-credential.js';
 import type { Labels } from './types.js';
 
 /** What a valid token allows. Unscoped tokens allow any name and labels. */
@@ -118,4 +121,92 @@ export function checkScope(grant: TokenGrant, name: string, labels: Labels): Sco
     }
   }
   return { ok: true };
+}
+
+/** The grant id credentials and enrollment records use: the block's id, or `unscoped`. */
+export function grantId(grant: TokenGrant): string {
+  return grant.kind === 'unscoped' ? UNSCOPED_GRANT : grant.id;
+}
+
+/** What authenticated an agent socket. */
+export type AgentAuth =
+  | { kind: 'token'; grant: TokenGrant; grant_id: string }
+  | {
+      kind: 'credential';
+      /** The grant named in the credential, as configured now. */
+      grant: TokenGrant;
+      grant_id: string;
+      /** The agent name the credential is bound to. */
+      name: string;
+      generation: number;
+      issued_at: number;
+      fingerprint: string;
+    };
+
+export type AuthDecision =
+  | { ok: true; auth: AgentAuth }
+  | { ok: false; code: 'unauthorized' | 'credential_rejected'; error: string };
+
+export interface AuthConfig extends TokenConfig {
+  identity: Pick<IdentityConfig, 'generation' | 'revoked_before'>;
+}
+
+/**
+ * The check before the upgrade: the bearer is a bootstrap token (constant-time TokenVerifier) or
+ * a credential (constant-time MAC, then current generation, grant and `revoked_before`).
+ * `key()` is null until the gateway has its identity key: every credential is rejected then.
+ */
+export function createAgentAuthenticator(
+  config: AuthConfig,
+  key: () => Buffer | null,
+): (presented: string | null) => AuthDecision {
+  const verifyToken = createTokenVerifier(config);
+  const grants = new Map<string, TokenGrant>();
+  if (config.agent_tokens.some((t) => t.length > 0)) grants.set(UNSCOPED_GRANT, { kind: 'unscoped' });
+  for (const t of config.scoped_agent_tokens) {
+    grants.set(t.id, {
+      kind: 'scoped',
+      id: t.id,
+      allowed_labels: t.allowed_labels,
+      name_pattern: t.name_pattern,
+    });
+  }
+  const revoked = new Map(
+    Object.entries(config.identity.revoked_before).map(([name, ms]) => [name, Math.ceil(ms / 1000)]),
+  );
+  const policy = {
+    generation: config.identity.generation,
+    revoked_before: revoked,
+    hasGrant: (g: string) => grants.has(g),
+  };
+  return (presented) => {
+    if (presented !== null && looksLikeCredential(presented)) {
+      const k = key();
+      const verdict = k ? verifyCredential(k, presented, policy) : null;
+      const grant = verdict?.ok ? grants.get(verdict.claims.grant) : undefined;
+      if (!verdict?.ok || !grant) {
+        const why = verdict && !verdict.ok ? verdict.reason : 'unavailable';
+        return { ok: false, code: 'credential_rejected', error: `agent credential rejected (${why})` };
+      }
+      const { claims } = verdict;
+      return {
+        ok: true,
+        auth: {
+          kind: 'credential',
+          grant,
+          grant_id: claims.grant,
+          name: claims.name,
+          generation: claims.generation,
+          issued_at: claims.issued_at,
+          fingerprint: verdict.fingerprint,
+        },
+      };
+    }
+    const grant = verifyToken(presented);
+    if (!grant) {
+      const error = presented ? 'invalid agent token' : 'missing bearer token';
+      return { ok: false, code: 'unauthorized', error };
+    }
+    return { ok: true, auth: { kind: 'token', grant, grant_id: grantId(grant) } };
+  };
 }

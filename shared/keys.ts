@@ -58,6 +58,16 @@ export class Keys {
     return this.g('gateways');
   }
 
+  // ---- identity ----
+  /** String: the random identity key, when `server.identity.key` is not set (SET NX, no TTL). */
+  identityKey(): string {
+    return `${this.prefix}:identity-key`;
+  }
+  /** Hash: who holds an agent name (store/identity/enrollments.ts); TTL identity.enrollment_ttl. */
+  enrollment(name: string): string {
+    return this.a(name, 'enrollment');
+  }
+
   // ---- desired state ----
   /** String: compiled desired state JSON for one commit. */
   desiredState(revision: string): string {

@@ -16,6 +16,9 @@ const REDACT = [
   'config.api_tokens',
   '*.basic_auth_user',
   '*.basic_auth_password',
+  'credential',
+  '*.credential',
+  '*.identity.key',
 ];
 
 /** The one root logger of a process; everything else takes `logger.child({...})`. */

@@ -124,8 +124,9 @@ export type RegisterMessage = z.infer<typeof RegisterMessage>;
 /**
  * Features this agent build advertises in `register`. `result_retry`: it takes the gateway's
  * `result_retry` (an agent without it closes a socket on a message type it does not know).
+ * `identity`: it enrolls — keeps the `credential` of `registered` and presents it from then on.
  */
-export const AGENT_FEATURES = ['result_retry'] as const;
+export const AGENT_FEATURES = ['result_retry', 'identity'] as const;
 
 export const HeartbeatMessage = z.object({
   type: z.literal('heartbeat'),
@@ -242,13 +243,36 @@ export const RegisteredMessage = z.object({
   session_id: id,
   gateway_id: id,
   heartbeat_interval_ms: z.number().int().positive(),
+  /** Enrollment: the agent's own credential, sent once to an agent that advertised `identity`. */
+  credential: z.string().max(1024).optional(),
 });
 export type RegisteredMessage = z.infer<typeof RegisteredMessage>;
+
+/**
+ * Why the gateway refused a `register`: `version` protocol version; `scope` the grant does not
+ * allow the name or labels; `name_held` another identity holds the name (the holder keeps its
+ * session); `name_mismatch` a credential registering another name than its own;
+ * `legacy_refused` a bootstrap token from an agent that does not enroll, where
+ * `identity.legacy_agents = false`.
+ */
+export const REGISTER_REFUSAL_CODES = [
+  'version',
+  'scope',
+  'name_held',
+  'name_mismatch',
+  'legacy_refused',
+] as const;
+export type RegisterRefusalCode = (typeof REGISTER_REFUSAL_CODES)[number];
 
 /** Sent just before the gateway closes the socket with CloseCode.refused. */
 export const RefusedMessage = z.object({
   type: z.literal('refused'),
   reason: z.string(),
+  /**
+   * For machines (REGISTER_REFUSAL_CODES); `reason` is for humans. Unknown codes are allowed (a
+   * newer gateway's).
+   */
+  code: z.string().max(64).optional(),
 });
 export type RefusedMessage = z.infer<typeof RefusedMessage>;
 

@@ -14,6 +14,7 @@ function config(url: string, token = 'test-token'): AgentConfig {
     source: '/dev/null',
     server_url: url,
     token,
+    credential_file: '/nonexistent/fluke-agent-test.credential',
     name: 'web-01',
     labels: { role: 'web' },
     tls: { ca_file: null, insecure_skip_verify: false },

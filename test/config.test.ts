@@ -69,10 +69,22 @@ server {
     level  = "debug"
     format = "pretty"
   }
+  identity {
+    key            = "$IDENTITY_KEY"
+    generation     = 3
+    revoked_before = { "web-3" = "2026-12-05T18:00:00Z" }
+    enrollment_ttl = "48h"
+    legacy_agents  = false
+  }
 }
 `;
 
-const ENV = { AGENT_TOKEN: 'agent-from-env', API_TOKEN: 'api-from-env', GIT_PASSWORD: 'pw-from-env' };
+const ENV = {
+  AGENT_TOKEN: 'agent-from-env',
+  API_TOKEN: 'api-from-env',
+  GIT_PASSWORD: 'pw-from-env',
+  IDENTITY_KEY: 'an-identity-key-of-at-least-32-characters',
+};
 
 t.test('full server.hcl: every field', async (t) => {
   const cfg = await parseServerConfig('/etc/fluke/server.hcl', FULL_SERVER, ENV);
@@ -112,6 +124,13 @@ t.test('full server.hcl: every field', async (t) => {
       redis: { url: 'rediss://events:6380', ttl_ms: 72 * 3_600_000 },
     },
     log: { level: 'debug', format: 'pretty' },
+    identity: {
+      key: 'an-identity-key-of-at-least-32-characters',
+      generation: 3,
+      revoked_before: { 'web-3': Date.parse('2026-12-05T18:00:00Z') },
+      enrollment_ttl_ms: 48 * 3_600_000,
+      legacy_agents: false,
+    },
   } satisfies ServerConfig);
 });
 
@@ -146,6 +165,13 @@ t.test('minimal server.hcl: defaults', async (t) => {
       redis: { url: 'redis://127.0.0.1:6379', ttl_ms: 168 * 3_600_000 },
     },
     log: { level: 'info', format: 'json' },
+    identity: {
+      key: null,
+      generation: 1,
+      revoked_before: {},
+      enrollment_ttl_ms: 720 * 3_600_000,
+      legacy_agents: true,
+    },
   } satisfies ServerConfig);
 
   const custom = await parseServerConfig(
@@ -188,6 +214,7 @@ t.test('full agent.hcl: every field', async (t) => {
     source: 'a.hcl',
     server_url: 'wss://fluke.example.com:7070',
     token: 'tok',
+    credential_file: 'a.credential',
     name: 'web-01',
     labels: { role: 'web', env: 'production', zone: 'eu-1' },
     tls: { ca_file: '/etc/fluke/ca.pem', insecure_skip_verify: true },
@@ -207,6 +234,7 @@ t.test('minimal agent.hcl: defaults, name from the host', async (t) => {
     source: 'a.hcl',
     server_url: 'ws://127.0.0.1:7070',
     token: 't',
+    credential_file: 'a.credential',
     name: 'box-7',
     labels: {},
     tls: { ca_file: null, insecure_skip_verify: false },
@@ -649,6 +677,7 @@ t.test('redactConfig hides secrets and copies', async (t) => {
     'hook-$ecret',
     ':pw@',
     'XYZ',
+    'an-identity-key-of-at-least-32-characters',
   ]) {
     t.notOk(text.includes(secret), `${secret} is hidden`);
   }
@@ -663,6 +692,57 @@ t.test('redactConfig hides secrets and copies', async (t) => {
   t.equal(redAgent.token, REDACTED);
   t.equal(redAgent.name, 'web-01');
   t.equal(agent.token, 'tok');
+});
+
+t.test('identity block: limits and mistakes', async (t) => {
+  const base = (identity: string) =>
+    `server {\n  agent_tokens = ["t"]\n  git { url = "/r" }\n  tls { enabled = false }\n  identity {\n${identity}\n  }\n}\n`;
+  const fails = async (identity: string, pattern: RegExp, what: string) => {
+    await t.rejects(parseServerConfig('s.hcl', base(identity), {}), pattern, what);
+  };
+  await fails('key = "too-short"', /at least 32 characters/, 'a short key');
+  await fails('generation = 0', /generation.*whole number from 1/, 'generation 0');
+  await fails('revoked_before = { "web-3" = "yesterday" }', /RFC 3339/, 'an instant that is not one');
+  await fails(
+    'revoked_before = { "web-3" = "2026-12-05T18:00:00" }',
+    /RFC 3339/,
+    'an instant without a zone',
+  );
+  await fails('enrollment_ttl = "0s"', /greater than zero/, 'a zero TTL');
+  await t.rejects(
+    parseServerConfig(
+      's.hcl',
+      'server {\n  agent_token "unscoped" { token = "x" }\n  git { url = "/r" }\n  tls { enabled = false }\n}\n',
+      {},
+    ),
+    /reserved/,
+    'a scoped block may not be named "unscoped" (the grant of plain agent_tokens)',
+  );
+  const ok = await parseServerConfig('s.hcl', base('key = "0123456789abcdef0123456789abcdef"'), {});
+  t.equal(ok.identity.key, '0123456789abcdef0123456789abcdef', 'exactly 32 characters is enough');
+});
+
+t.test('agent credential_file: set, or beside the config file', async (t) => {
+  const src = (extra: string) => `agent {\n  server_url = "ws://x:1"\n  token = "t"\n${extra}}\n`;
+  t.equal(
+    (await parseAgentConfig('/etc/fluke/agent.hcl', src(''), {}, 'h')).credential_file,
+    '/etc/fluke/agent.credential',
+  );
+  t.equal(
+    (
+      await parseAgentConfig(
+        '/etc/fluke/agent.hcl',
+        src('  credential_file = "/var/lib/fluke/id"\n'),
+        {},
+        'h',
+      )
+    ).credential_file,
+    '/var/lib/fluke/id',
+  );
+  await t.rejects(
+    parseAgentConfig('/etc/fluke/agent.hcl', src('  credential_file = ""\n'), {}, 'h'),
+    /must not be empty/,
+  );
 });
 
 t.test('loadServerConfig / loadAgentConfig read files', async (t) => {

@@ -42,7 +42,8 @@ async function unexplainedWrites(): Promise<string[]> {
   const sets = [gw.keys.agentIndex(), gw.keys.knownAgents()];
   for (const key of (await redis.keys('*')).sort()) {
     const agentKey = /\{a:([^}]+)\}/.exec(key)?.[1];
-    if (key === gw.keys.gateways()) continue;
+    // The gateway's own writes: its announce and its identity key (created at listen).
+    if (key === gw.keys.gateways() || key === gw.keys.identityKey()) continue;
     if (agentKey !== undefined) {
       if (!BYSTANDERS.has(agentKey)) out.push(key);
     } else if (sets.includes(key) || key === gw.keys.knownLabels()) {

@@ -59,6 +59,10 @@ export class ApiClient {
    * Every item of a paged list: follows `next_cursor` until it is null (or absent, as from a
    * server that does not page that list yet).
    */
+  async delete<T>(path: string): Promise<T> {
+    return (await this.json('DELETE', path, {})) as T;
+  }
+
   async getAll<T>(path: string, key: string, query: Query = {}, pageSize = PAGE_SIZE): Promise<T[]> {
     const items: T[] = [];
     const seen = new Set<string>();

@@ -15,13 +15,15 @@ import { readCommandLine, stringFlag, usageLines } from '../cli/command-line.js'
 
 const SPEC = {
   name: 'agent',
-  synopsis: '--config FILE',
+  synopsis: '--config FILE | release NAME',
   about: `Runs the host agent: connects to a gateway and runs what it is sent, until SIGTERM or
-SIGINT (then it cancels running commands and exits 0). docs/agent.md describes the config.`,
+SIGINT (then it cancels running commands and exits 0). docs/agent.md describes the config.
+\`fluke agent release NAME\` releases an enrolled agent name (see its --help).`,
   flags: [{ name: 'config', short: 'c', value: 'FILE', help: 'the agent config (agent.hcl); required' }],
 };
 
-export function run(argv: string[]): Promise<number> {
+export async function run(argv: string[]): Promise<number> {
+  if (argv[0] === 'release') return (await import('./agent-release.js')).run(argv.slice(1));
   return runCommand(stdStreams, 'agent', async () => {
     const line = readCommandLine(argv, SPEC, stdStreams.stdout);
     if (!line) return 0;

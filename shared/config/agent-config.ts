@@ -1,11 +1,12 @@
 /** agent.hcl → AgentConfig, every field and default as docs/configuration.md "agent.hcl" lists them. */
 import { hostname as osHostname } from 'node:os';
-import type { BodySchema } from './config-body-reader.js';
+import { basename, dirname, extname, join } from 'node:path';
+import type { BodySchema, ConfigBodyReader } from './config-body-reader.js';
 import type { Env } from './env.js';
 import { LOG_SCHEMA, openConfig, readLog, throwIfErrors } from './open-config.js';
 import type { AgentConfig } from './types.js';
 
-const AGENT_ATTRIBUTES = ['server_url', 'token', 'name', 'labels'];
+const AGENT_ATTRIBUTES = ['server_url', 'token', 'credential_file', 'name', 'labels'];
 const ROOT: BodySchema = {
   attributes: [],
   blocks: { agent: 0 },
@@ -87,6 +88,7 @@ export async function parseAgentConfig(
     source: file,
     server_url: serverUrl,
     token: a.requiredString('token') ?? '',
+    credential_file: credentialFile(a, file),
     name,
     labels,
     tls: { ca_file: caFile || null, insecure_skip_verify: tls.bool('insecure_skip_verify') ?? false },
@@ -95,4 +97,13 @@ export async function parseAgentConfig(
   };
   throwIfErrors(ctx);
   return config;
+}
+
+/** `credential_file`, or `<config dir>/<config file name without extension>.credential`. */
+function credentialFile(a: ConfigBodyReader, file: string): string {
+  const v = a.string('credential_file');
+  if (v === '')
+    a.error('credential_file', 'must not be empty (leave it out instead)', a.lineOf('credential_file'));
+  if (v) return v;
+  return join(dirname(file), `${basename(file, extname(file))}.credential`);
 }

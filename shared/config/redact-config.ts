@@ -67,5 +67,10 @@ export function redactConfig(cfg: ServerConfig | AgentConfig): ServerConfig | Ag
       redis: { ...cfg.event_store.redis, url: redactUrlPassword(cfg.event_store.redis.url) },
     },
     log: { ...cfg.log },
+    identity: {
+      ...cfg.identity,
+      key: secret(cfg.identity.key),
+      revoked_before: { ...cfg.identity.revoked_before },
+    },
   };
 }

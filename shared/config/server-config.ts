@@ -1,10 +1,12 @@
 /** server.hcl → ServerConfig, every field and default as docs/configuration.md "server.hcl" lists them. */
 
 import { errorMessage } from '../errors.js';
+import { UNSCOPED_GRANT } from '../identity/agent-credential.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../liveness.js';
 import { DRIFT_POLICIES, type DriftPolicy } from '../types.js';
 import type { BodySchema, ConfigBodyReader } from './config-body-reader.js';
 import type { Env } from './env.js';
+import { readIdentity } from './identity-config.js';
 import { parseListenAddress } from './listen-address.js';
 import { LOG_SCHEMA, openConfig, readLog, throwIfErrors } from './open-config.js';
 import type { ScopedAgentToken, ServerConfig } from './types.js';
@@ -22,15 +24,22 @@ const ROOT: BodySchema = {
   attributes: [],
   blocks: { server: 0 },
   hints: Object.fromEntries(
-    [...SERVER_ATTRIBUTES, 'agent_token', 'redis', 'git', 'tls', 'drift', 'event_store', 'log'].map((n) => [
-      n,
-      'it belongs inside server { }',
-    ]),
+    [
+      ...SERVER_ATTRIBUTES,
+      'agent_token',
+      'redis',
+      'git',
+      'tls',
+      'drift',
+      'event_store',
+      'log',
+      'identity',
+    ].map((n) => [n, 'it belongs inside server { }']),
   ),
 };
 const SERVER: BodySchema = {
   attributes: SERVER_ATTRIBUTES,
-  blocks: { agent_token: 1, redis: 0, git: 0, tls: 0, drift: 0, event_store: 0, log: 0 },
+  blocks: { agent_token: 1, redis: 0, git: 0, tls: 0, drift: 0, event_store: 0, log: 0, identity: 0 },
 };
 const AGENT_TOKEN: BodySchema = { attributes: ['token', 'allowed_labels', 'name_pattern'], blocks: {} };
 const REDIS: BodySchema = { attributes: ['url', 'prefix'], blocks: {} };
@@ -109,6 +118,9 @@ function httpUrl(r: ConfigBodyReader, name: string): string | null {
 }
 
 function scopedToken(id: string, r: ConfigBodyReader): ScopedAgentToken {
+  if (id === UNSCOPED_GRANT) {
+    r.error('', `"${UNSCOPED_GRANT}" is reserved (it names the plain agent_tokens); pick another id`);
+  }
   const pattern = optional(r, 'name_pattern');
   if (pattern !== null && /[[\]{}!]/.test(pattern)) {
     r.error('name_pattern', 'only * and ? are special in a name pattern', r.lineOf('name_pattern'));
@@ -266,6 +278,7 @@ export async function parseServerConfig(
       },
     },
     log: readLog(s.block('log', LOG_SCHEMA)),
+    identity: readIdentity(s),
   };
   if (config.git.branch === '') git.error('branch', 'must not be empty', git.lineOf('branch'));
   throwIfErrors(ctx);

@@ -22,6 +22,20 @@ export interface ScopedAgentToken {
   name_pattern: string | null;
 }
 
+/** `server.identity`: per-agent credentials and who holds a name (docs/configuration.md). */
+export interface IdentityConfig {
+  /** HMAC key text (≥ 32 characters), or null: a random key kept in Redis. */
+  key: string | null;
+  /** Whole number ≥ 1; bump it to revoke every credential. */
+  generation: number;
+  /** Agent name → ms instant: credentials of that agent issued before it are refused. */
+  revoked_before: Record<string, number>;
+  /** How long an enrolled name stays held without any registration. */
+  enrollment_ttl_ms: number;
+  /** Agents that do not speak `identity` may still register with a bootstrap token. */
+  legacy_agents: boolean;
+}
+
 export interface ServerConfig {
   /** The file it came from (absolute), for messages. */
   source: string;
@@ -52,12 +66,15 @@ export interface ServerConfig {
     redis: { url: string; ttl_ms: number };
   };
   log: LogConfig;
+  identity: IdentityConfig;
 }
 
 export interface AgentConfig {
   source: string;
   server_url: string;
   token: string;
+  /** Where the agent keeps its own credential (mode 0600), once enrolled. */
+  credential_file: string;
   name: string;
   labels: Labels;
   tls: { ca_file: string | null; insecure_skip_verify: boolean };

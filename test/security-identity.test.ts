@@ -1,0 +1,368 @@
+/**
+ * Security: per-agent identity, on real gateways, a real Redis and the real agent (its connection,
+ * credential file and re-enrollment). Finding: names were not bound to credentials — any accepted
+ * token could register an existing agent's name, replace the real agent and take its instructions.
+ */
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import t, { type Test } from 'tap';
+import { type Agent, createAgent } from '../agent/agent.js';
+import { loadAgentConfig } from '../shared/config/load.js';
+import type { IdentityConfig } from '../shared/config/types.js';
+import { credentialFingerprint, mintCredential } from '../shared/identity/agent-credential.js';
+import { CloseCode } from '../shared/protocol.js';
+import { decodeRegistryEntry } from '../shared/registry-entry.js';
+import { startRedis } from '../testkit/redis.js';
+import { tempDir } from './helpers/agent-harness.js';
+import { eventually, startGateway, TestAgent, type TestGateway, TOKEN } from './helpers/gateway.js';
+
+const r = await startRedis();
+t.teardown(() => r.stop());
+const redis = r.client();
+const STG_TOKEN = 'staging-bootstrap-token-0123456789';
+const KEY = 'a-configured-identity-key-of-40-characters';
+const SCOPED = [
+  { id: 'staging', token: STG_TOKEN, allowed_labels: { env: ['staging'] }, name_pattern: 'stg-*' },
+];
+const IDENTITY: IdentityConfig = {
+  key: null,
+  generation: 1,
+  revoked_before: {},
+  enrollment_ttl_ms: 3_600_000,
+  legacy_agents: true,
+};
+
+let gwCount = 0;
+async function gateway(
+  tt: Test,
+  identity: Partial<IdentityConfig> = {},
+  scoped = SCOPED,
+): Promise<TestGateway> {
+  const gw = await startGateway(r, {
+    gatewayId: `gw-${gwCount++}`,
+    scoped,
+    config: { identity: { ...IDENTITY, ...identity } },
+  });
+  tt.teardown(() => gw.stop());
+  return gw;
+}
+
+const entryOf = async (gw: TestGateway, name: string) =>
+  decodeRegistryEntry(await redis.hgetall(gw.keys.agent(name)));
+
+/** A raw agent that keeps heartbeating, so the gateway never sweeps it for silence. */
+function keepAlive(tt: Test, agent: TestAgent): void {
+  const timer = setInterval(() => agent.heartbeat(), 100);
+  tt.teardown(async () => {
+    clearInterval(timer);
+    await agent.close();
+  });
+}
+
+/** Enroll `name` over a raw socket: bootstrap token + the `identity` feature. */
+async function enroll(tt: Test, gw: TestGateway, name: string, token = TOKEN, labels = {}) {
+  const agent = new TestAgent(gw.url, { token });
+  const reg = await agent.register(name, labels, ['identity', 'result_retry']);
+  keepAlive(tt, agent);
+  tt.ok(reg.credential, `${name} enrolled`);
+  return { agent, reg, credential: reg.credential as string };
+}
+
+t.test(
+  'takeover: another identity claiming an enrolled name is refused name_held, the holder keeps its session',
+  async (t) => {
+    const gw = await gateway(t);
+    const holder = await enroll(t, gw, 'web-01');
+    const before = await entryOf(gw, 'web-01');
+    t.equal(before?.session_id, holder.reg.session_id);
+    for (let i = 0; i < 10; i++) {
+      // Alternate an enrolling impostor and a legacy (no `identity`) one, both with a valid token.
+      const impostor = new TestAgent(gw.url);
+      await impostor.opened;
+      impostor.send({
+        type: 'register',
+        v: 1,
+        name: 'web-01',
+        labels: {},
+        agent_version: 'evil',
+        executors: ['shell'],
+        running: [],
+        features: i % 2 ? ['identity'] : [],
+      });
+      const refused = await impostor.next('refused');
+      t.equal(refused.code, 'name_held', `attempt ${i}: refused name_held`);
+      t.match(refused.reason, /release the name/);
+      t.equal((await impostor.closed).code, CloseCode.refused);
+    }
+    t.equal(holder.agent.ws.readyState, holder.agent.ws.OPEN, 'the holder was never disconnected');
+    t.equal(
+      (await entryOf(gw, 'web-01'))?.session_id,
+      holder.reg.session_id,
+      'its registry session is unchanged',
+    );
+    t.ok(
+      gw.logs.filter((l) => l.msg === 'name held by another identity').length >= 10,
+      'every refusal is logged with the holder',
+    );
+  },
+);
+
+t.test('a credential registers its own name only (name_mismatch)', async (t) => {
+  const gw = await gateway(t);
+  const a = await enroll(t, gw, 'web-02');
+  const stolen = new TestAgent(gw.url, { token: a.credential });
+  await stolen.opened;
+  stolen.send({
+    type: 'register',
+    v: 1,
+    name: 'web-03',
+    labels: {},
+    agent_version: 't',
+    executors: ['shell'],
+  });
+  t.match(await stolen.next('refused'), { code: 'name_mismatch' });
+  t.equal(a.agent.ws.readyState, a.agent.ws.OPEN);
+});
+
+t.test('the same credential reconnecting replaces its old session', async (t) => {
+  const gw = await gateway(t);
+  const first = await enroll(t, gw, 'web-04');
+  const again = new TestAgent(gw.url, { token: first.credential });
+  const reg = await again.register('web-04', {}, ['identity']);
+  keepAlive(t, again);
+  t.equal(reg.credential, undefined, 'no new credential for an agent that already has one');
+  t.equal((await first.agent.closed).code, CloseCode.replaced, 'the old session is replaced');
+  t.equal((await entryOf(gw, 'web-04'))?.session_id, reg.session_id);
+  // Legacy agents of one grant still replace each other, as before.
+  const l1 = new TestAgent(gw.url);
+  await l1.register('legacy-01');
+  const l2 = new TestAgent(gw.url);
+  await l2.register('legacy-01');
+  keepAlive(t, l2);
+  t.equal((await l1.closed).code, CloseCode.replaced);
+});
+
+t.test('a forged or modified credential is refused 401 credential_rejected', async (t) => {
+  const gw = await gateway(t);
+  const { credential } = await enroll(t, gw, 'web-05');
+  const parts = credential.split('.');
+  const forged = [
+    mintCredential(Buffer.alloc(32, 1), { name: 'web-05', grant: 'unscoped', generation: 1, issued_at: 1 }),
+    [parts[0], Buffer.from('web-06').toString('base64url'), ...parts.slice(2)].join('.'),
+    [...parts.slice(0, 4), String(Number(parts[4]) + 1), ...parts.slice(5)].join('.'),
+    `${credential.slice(0, -2)}${credential.endsWith('AA') ? 'BB' : 'AA'}`,
+  ];
+  for (const bearer of forged) {
+    const status = await new TestAgent(gw.url, { token: bearer }).httpStatus;
+    t.equal(status?.status, 401);
+    t.match(JSON.parse(status?.body ?? '{}'), { code: 'credential_rejected' });
+  }
+});
+
+t.test('scoped grant: an enrolled staging agent stays inside its block', async (t) => {
+  const gw = await gateway(t);
+  const stg = await enroll(t, gw, 'stg-01', STG_TOKEN, { env: 'staging' });
+  await stg.agent.close();
+  const wrongName = new TestAgent(gw.url, { token: stg.credential });
+  await wrongName.opened;
+  wrongName.send({
+    type: 'register',
+    v: 1,
+    name: 'web-07',
+    labels: {},
+    agent_version: 't',
+    executors: ['shell'],
+  });
+  t.match(await wrongName.next('refused'), { code: 'name_mismatch' }, 'not another name');
+  const wrongLabel = new TestAgent(gw.url, { token: stg.credential });
+  await wrongLabel.opened;
+  wrongLabel.send({
+    type: 'register',
+    v: 1,
+    name: 'stg-01',
+    labels: { env: 'production' },
+    agent_version: 't',
+    executors: ['shell'],
+  });
+  t.match(await wrongLabel.next('refused'), { code: 'scope' }, 'not a label outside the block');
+  const enrollOutside = new TestAgent(gw.url, { token: STG_TOKEN });
+  await enrollOutside.opened;
+  enrollOutside.send({
+    type: 'register',
+    v: 1,
+    name: 'web-07',
+    labels: {},
+    agent_version: 't',
+    executors: ['shell'],
+    features: ['identity'],
+  });
+  t.match(
+    await enrollOutside.next('refused'),
+    { code: 'scope' },
+    'the bootstrap token cannot enroll outside it',
+  );
+  // The block narrowed after enrollment: the credential is held to the grant as configured now.
+  const narrowed = await gateway(t, {}, [{ ...SCOPED[0], name_pattern: 'stg-db-*' }] as typeof SCOPED);
+  const after = new TestAgent(narrowed.url, { token: stg.credential });
+  await after.opened;
+  after.send({
+    type: 'register',
+    v: 1,
+    name: 'stg-01',
+    labels: { env: 'staging' },
+    agent_version: 't',
+    executors: ['shell'],
+  });
+  t.match(await after.next('refused'), { code: 'scope' });
+});
+
+t.test(
+  'revocation: each way refuses the old credential, and the agent re-enrolls with its token',
+  async (t) => {
+    /** Whole seconds since the epoch, as credentials carry them. */
+    const issuedAt = (credential: string) => Number(credential.split('.')[4]);
+    const cases: Array<{
+      why: string;
+      name: string;
+      token: string;
+      change: (old: string) => Partial<IdentityConfig>;
+      scoped: typeof SCOPED;
+    }> = [
+      {
+        why: 'generation bump',
+        name: 'rev-gen',
+        token: TOKEN,
+        change: () => ({ generation: 2 }),
+        scoped: SCOPED,
+      },
+      {
+        why: 'revoked_before for one agent',
+        name: 'stg-rev',
+        token: STG_TOKEN,
+        change: (old) => ({ revoked_before: { 'stg-rev': (issuedAt(old) + 1) * 1000 } }),
+        scoped: SCOPED,
+      },
+      {
+        // The block's token moves to a block of another id, so the agent can still enroll.
+        why: 'scoped block removed',
+        name: 'stg-gone',
+        token: STG_TOKEN,
+        change: () => ({}),
+        scoped: [{ ...SCOPED[0], id: 'staging-2' }] as typeof SCOPED,
+      },
+    ];
+    for (const { why, name, token, change, scoped } of cases) {
+      const before = await gateway(t, { key: KEY });
+      const labels: Record<string, string> = token === STG_TOKEN ? { env: 'staging' } : {};
+      const old = await enroll(t, before, name, token, labels);
+      await old.agent.close();
+      // The operator's change, on a gateway started with it.
+      const after = await gateway(t, { key: KEY, ...change(old.credential) }, scoped);
+      const status = await new TestAgent(after.url, { token: old.credential }).httpStatus;
+      t.equal(status?.status, 401, `${why}: the old credential is refused`);
+      t.match(JSON.parse(status?.body ?? '{}'), { code: 'credential_rejected' }, why);
+      // A credential issued after revoked_before needs the clock past it: wait for the next second.
+      await eventually(
+        async () => Math.floor(Date.now() / 1000),
+        (s) => s > issuedAt(old.credential),
+        3000,
+      );
+      const again = await enroll(t, after, name, token, labels);
+      t.not(again.credential, old.credential, `${why}: re-enrolled with the bootstrap token`);
+      await again.agent.close();
+      const reused = new TestAgent(after.url, { token: again.credential });
+      const reg = await reused.register(name, labels, ['identity']);
+      keepAlive(t, reused);
+      t.ok(reg.session_id, `${why}: the new credential works`);
+    }
+  },
+);
+
+t.test('after FLUSHALL with a configured key, existing credentials still work', async (t) => {
+  const first = await gateway(t, { key: KEY });
+  const { agent, credential } = await enroll(t, first, 'web-08');
+  await agent.close();
+  await first.stop();
+  await redis.flushall();
+  const restarted = await gateway(t, { key: KEY });
+  const back = new TestAgent(restarted.url, { token: credential });
+  const reg = await back.register('web-08', {}, ['identity']);
+  keepAlive(t, back);
+  t.equal(reg.credential, undefined, 'accepted as it is');
+  const record = await redis.hgetall(restarted.keys.enrollment('web-08'));
+  t.equal(record.identity, credentialFingerprint(credential), 'the record is written again');
+});
+
+/** The real agent, in this process, with its config (and credential file) in `dir`. */
+async function realAgent(tt: Test, dir: string, url: string, name: string): Promise<Agent> {
+  const file = join(dir, 'agent.hcl');
+  writeFileSync(
+    file,
+    `agent {\n  server_url = "${url.replace(/\/agent$/, '')}"\n  token = "${TOKEN}"\n  name = "${name}"\n  log { level = "error" }\n}\n`,
+  );
+  const config = await loadAgentConfig(file);
+  const agent = createAgent({
+    config,
+    logger: pino({ level: 'silent' }),
+    version: 'test',
+    connection: { backoffBaseMs: 50, backoffCapMs: 400 },
+  });
+  agent.start();
+  tt.teardown(() => agent.stop());
+  return agent;
+}
+
+t.test(
+  'the agent: enrollment writes a 0600 credential file, the next start uses it, a rejected one is replaced',
+  async (t) => {
+    const dir = tempDir(t);
+    const file = join(dir, 'agent.credential');
+    const gw = await gateway(t, { key: KEY });
+    const first = await realAgent(t, dir, gw.url, 'host-01');
+    const credential = await eventually(
+      async () => {
+        try {
+          return readFileSync(file, 'utf8').trim();
+        } catch {
+          return '';
+        }
+      },
+      (c) => c.startsWith('fluke1.'),
+      15_000,
+    );
+    t.equal(statSync(file).mode & 0o777, 0o600, 'mode 0600');
+    await first.stop();
+
+    const second = await realAgent(t, dir, gw.url, 'host-01');
+    await eventually(
+      async () => second.connection.isRegistered,
+      (ok) => ok,
+      15_000,
+    );
+    const registered = gw.logs.filter((l) => l.msg === 'agent registered' && l.agent === 'host-01');
+    t.match(
+      registered.at(-1),
+      { auth: 'credential', enrolled: false },
+      'the second start presented its credential',
+    );
+    t.equal(readFileSync(file, 'utf8').trim(), credential, 'and kept it');
+    await second.stop();
+
+    // Revoked (generation bump): the agent is refused 401, re-enrolls with its token, saves the new one.
+    const bumped = await gateway(t, { key: KEY, generation: 2 });
+    const third = await realAgent(t, dir, bumped.url, 'host-01');
+    const renewed = await eventually(
+      async () => readFileSync(file, 'utf8').trim(),
+      (c) => c !== credential,
+      15_000,
+    );
+    await eventually(
+      async () => third.connection.isRegistered,
+      (ok) => ok,
+      15_000,
+    );
+    t.match(renewed, /^fluke1\..*\.2\.\d+\./, 'a credential of generation 2');
+    t.equal(statSync(file).mode & 0o777, 0o600);
+  },
+);
