@@ -16,8 +16,16 @@ import {
 } from './uws.js';
 
 export interface EndpointHandlers {
-  /** Pure and synchronous (constant-time token check), so no onAborted dance is needed. */
-  authorize(authorizationHeader: string): TokenGrant | null;
+  /**
+   * Seconds a source address must wait (it spent its burst of failed upgrades: HTTP 429 with
+   * Retry-After, the token is not even looked at), or null.
+   */
+  throttled(remote: string): number | null;
+  /**
+   * Pure and synchronous (constant-time token check), so no onAborted dance is needed. A refusal
+   * is counted against the address (and logged, rate-limited) by the handler.
+   */
+  authorize(authorizationHeader: string, remote: string): TokenGrant | null;
   accepting(): boolean;
   /** Build the per-socket state for an authorised upgrade. */
   create(grant: TokenGrant, remote: string): AgentConnection;
@@ -111,7 +119,17 @@ export function createAgentEndpoint(opts: AgentEndpointOptions): AgentEndpoint {
             .end('{"error":"gateway draining","code":"draining"}', true);
           return;
         }
-        const grant = handlers.authorize(req.getHeader('authorization'));
+        const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+        const wait = handlers.throttled(remote);
+        if (wait !== null) {
+          res
+            .writeStatus('429 Too Many Requests')
+            .writeHeader('content-type', 'application/json')
+            .writeHeader('retry-after', String(wait))
+            .end('{"error":"too many failed upgrades from this address","code":"throttled"}', true);
+          return;
+        }
+        const grant = handlers.authorize(req.getHeader('authorization'), remote);
         if (!grant) {
           const presented = req.getHeader('authorization') !== '';
           refuse(
@@ -122,7 +140,6 @@ export function createAgentEndpoint(opts: AgentEndpointOptions): AgentEndpoint {
           );
           return;
         }
-        const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
         const data: SocketData = { conn: handlers.create(grant, remote) };
         res.upgrade(
           data,

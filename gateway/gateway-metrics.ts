@@ -7,6 +7,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { AgentMessage, GatewayMessage, ResultsMessage } from '../shared/protocol.js';
 import { CloseCode } from '../shared/protocol.js';
+import { RATE_LIMITED_PREFIX, TRY_AGAIN_LATER } from './agent-admission.js';
 import type { GatewayEvents } from './gateway-events.js';
 
 /** A message as counted: a `results` frame is counted as the receipts and results it carries. */
@@ -17,8 +18,8 @@ export interface GatewayMetricsPort {
   /** A message from an agent, parsed (null: a frame that failed the schema). */
   received(message: CountedMessage | null): void;
   sent(type: GatewayMessage['type']): void;
-  /** An upgrade refused for a missing or wrong agent token. */
-  unauthorized(): void;
+  /** An upgrade refused: a missing or wrong agent token, or an address throttled for too many of them. */
+  upgradeRefused(reason: 'missing_token' | 'bad_token' | 'throttled'): void;
 }
 
 export const RECEIVED_TYPES = [
@@ -33,7 +34,10 @@ export const RECEIVED_TYPES = [
 ] as const;
 export const SENT_TYPES = ['registered', 'refused', 'run', 'result_ack', 'result_retry', 'cancel'] as const;
 export const REFUSAL_REASONS = [
-  'unauthorized',
+  'bad_token',
+  'throttled',
+  'rate_limited',
+  'labels',
   'protocol_version',
   'scope',
   'bad_message',
@@ -48,7 +52,12 @@ export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 export function refusalReason(code: number, reason: string): RefusalReason {
   switch (code) {
     case CloseCode.refused:
-      return reason.startsWith('protocol version') ? 'protocol_version' : 'scope';
+      if (reason.startsWith('protocol version')) return 'protocol_version';
+      // agent-rules.ts labelsProblem: "too many labels…", "label key…", "label \"k\" has…", "labels too large…".
+      if (reason.startsWith('label') || reason.startsWith('too many labels')) return 'labels';
+      return 'scope';
+    case TRY_AGAIN_LATER:
+      return reason.startsWith(RATE_LIMITED_PREFIX) ? 'rate_limited' : 'other';
     case CloseCode.badMessage:
       return 'bad_message';
     case CloseCode.wrongPhase:
@@ -195,8 +204,8 @@ export class GatewayMetrics implements GatewayMetricsPort {
     if (i >= 0) this.sentCounts[i] = (this.sentCounts[i] ?? 0) + 1;
   }
 
-  unauthorized(): void {
-    this.refused('unauthorized');
+  upgradeRefused(reason: 'missing_token' | 'bad_token' | 'throttled'): void {
+    this.refused(reason === 'throttled' ? 'throttled' : 'bad_token');
   }
 
   private refused(reason: RefusalReason): void {

@@ -15,6 +15,7 @@ import { CloseCode } from '../shared/protocol.js';
 import { OutputPublisher } from '../store/output/output-publisher.js';
 import { openQueue } from '../store/queues/queues.js';
 import type { RedisClient } from '../store/redis/client.js';
+import type { AgentAdmission } from './agent-admission.js';
 import { AgentConnection } from './agent-connection.js';
 import { type AgentEndpoint, createAgentEndpoint } from './agent-endpoint.js';
 import type { GatewayLimits, GatewayOptions } from './gateway.js';
@@ -100,6 +101,7 @@ export function openEndpoint(
   opts: GatewayOptions,
   limits: GatewayLimits,
   controller: SessionController,
+  admission: AgentAdmission,
   logger: Logger,
 ): AgentEndpoint {
   const { config } = opts;
@@ -128,9 +130,11 @@ export function openEndpoint(
     maxBackpressureBytes: limits.maxBackpressureBytes,
     logger,
     handlers: {
-      authorize: (header) => {
-        const grant = verify(bearerToken(header));
-        if (!grant) opts.metrics?.unauthorized();
+      throttled: (remote) => admission.throttled(remote, Date.now()),
+      authorize: (header, remote) => {
+        const presented = bearerToken(header);
+        const grant = verify(presented);
+        if (!grant) admission.refusedUpgrade(remote, header ? 'bad_token' : 'missing_token', Date.now());
         return grant;
       },
       accepting: () => !controller.draining,

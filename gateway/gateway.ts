@@ -5,6 +5,7 @@
  */
 
 import { EventEmitter } from 'node:events';
+import type { AgentLimitsConfig } from '../shared/config/agent-limits.js';
 import { parseListenAddress } from '../shared/config/listen-address.js';
 import type { ServerConfig } from '../shared/config/types.js';
 import { errorMessage } from '../shared/errors.js';
@@ -17,6 +18,7 @@ import { RedisGatewayInbox } from '../store/inbox/redis-inbox.js';
 import type { RedisClient } from '../store/redis/client.js';
 import { RedisRegistry } from '../store/registry/redis-registry.js';
 import type { Registry } from '../store/registry/registry.js';
+import { AgentAdmission } from './agent-admission.js';
 import type { GatewayEventMap } from './gateway-events.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
 import {
@@ -34,7 +36,10 @@ import { SessionTable } from './session-table.js';
 export type GatewayConfig = Pick<
   ServerConfig,
   'listen_agents' | 'agent_tokens' | 'scoped_agent_tokens' | 'heartbeat_interval_ms' | 'tls' | 'redis'
->;
+> & {
+  /** Absent or partial: the defaults of shared/config/agent-limits.ts fill in. */
+  agent_limits?: Partial<AgentLimitsConfig>;
+};
 
 export interface GatewayLimits {
   /** Largest agent frame accepted; larger ones close the socket with 1009. */
@@ -101,7 +106,17 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const keys = new Keys(config.redis.prefix);
   const events = new EventEmitter<GatewayEventMap>();
   const table = new SessionTable();
-  const registry = opts.registry ?? new RedisRegistry({ redis, keys, ttlMs: live.registryTtlMs });
+  const admission = new AgentAdmission(config.agent_limits, logger, (reason) =>
+    opts.metrics?.upgradeRefused(reason),
+  );
+  const registry =
+    opts.registry ??
+    new RedisRegistry({
+      redis,
+      keys,
+      ttlMs: live.registryTtlMs,
+      maxKnownAgents: admission.limits.max_known_agents,
+    });
   const { queues, own: ownQueues, bullRedis } = openGatewayQueues(opts, keys, logger);
   const forwarder = createForwarder(queues.results, id, limits, events, logger);
   const output = createOutput(redis, keys, limits, logger);
@@ -109,6 +124,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     gatewayId: id,
     heartbeatIntervalMs: config.heartbeat_interval_ms,
     maxBacklog: limits.maxBacklog,
+    admission,
     registry,
     table,
     forwarder,
@@ -128,7 +144,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     draining: () => controller.draining,
     track: (p) => controller.track(p),
   });
-  const endpoint = openEndpoint(opts, limits, controller, logger);
+  const endpoint = openEndpoint(opts, limits, controller, admission, logger);
 
   const subscriber = new InboxReader(
     redis.duplicate(),

@@ -1,6 +1,6 @@
 /**
- * An agent's `register`, as the gateway runs it: check the protocol version and the token's
- * scope, write the registry entry (replacing any older session of the name, here or on another
+ * An agent's `register`, as the gateway runs it: check the protocol version, the rate limits and
+ * label limits (gateway/agent-admission.ts) and the token's scope, all before any Redis write; write the registry entry (replacing any older session of the name, here or on another
  * gateway), answer `registered`, replay what arrived meanwhile, and ask for a connect reconcile.
  */
 import { randomUUID } from 'node:crypto';
@@ -12,13 +12,15 @@ import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode, PROTOCOL_VERSION, type RegisterMessage } from '../shared/protocol.js';
 import type { Registry } from '../store/registry/registry.js';
+import type { AgentAdmission } from './agent-admission.js';
 import type { AgentConnection } from './agent-connection.js';
 import { type GatewayEvents, safeEmit } from './gateway-events.js';
 import type { JobQueue } from './result-forwarder.js';
 import type { SessionTable } from './session-table.js';
 
-/** Not in CloseCode: registration could not be stored; the agent retries with backoff. */
-export const TRY_AGAIN_LATER = 1013;
+export { TRY_AGAIN_LATER } from './agent-admission.js';
+
+import { TRY_AGAIN_LATER } from './agent-admission.js';
 
 export interface RegistrationDeps {
   gatewayId: string;
@@ -31,8 +33,12 @@ export interface RegistrationDeps {
   /** Appends a record to another gateway's inbox if it announced itself since `aliveSince`. */
   sendToGateway(gatewayId: string, text: string, aliveSince: number): Promise<unknown>;
   draining(): boolean;
+  /** Rate limits and label limits, checked before anything is written. */
+  admission: AgentAdmission;
   /** Answers `refused` and closes the socket. */
   refuse(conn: AgentConnection, reason: string): void;
+  /** Closes the socket with a code (no `refused`: the agent retries with its usual backoff). */
+  reject(conn: AgentConnection, code: number, reason: string): void;
   /** Handles a message that arrived while the registry write was in flight. */
   replay(conn: AgentConnection, text: string): void;
 }
@@ -50,6 +56,11 @@ export class Registration {
         conn,
         `protocol version ${msg.v} not supported (gateway speaks ${PROTOCOL_VERSION})`,
       );
+    }
+    const admitted = this.d.admission.register(conn.remote, conn.grant, msg.labels, Date.now());
+    if (!admitted.ok) {
+      if (admitted.code === TRY_AGAIN_LATER) return this.d.reject(conn, admitted.code, admitted.reason);
+      return this.d.refuse(conn, admitted.reason);
     }
     const scope = checkScope(conn.grant, msg.name, msg.labels);
     if (!scope.ok) return this.d.refuse(conn, scope.reason);

@@ -13,6 +13,7 @@ import { assertNever } from '../shared/types.js';
 import type { GatewayInbox } from '../store/inbox/inbox.js';
 import type { OutputPublisher } from '../store/output/output-publisher.js';
 import type { Registry } from '../store/registry/registry.js';
+import type { AgentAdmission } from './agent-admission.js';
 import type { AgentConnection } from './agent-connection.js';
 import type { Frame } from './agent-endpoint.js';
 import { type GatewayEventMap, type GatewayEvents, safeEmit } from './gateway-events.js';
@@ -37,6 +38,8 @@ export interface SessionControllerDeps {
   inbox: Pick<GatewayInbox, 'send'>;
   events: GatewayEvents;
   logger: Logger;
+  /** Registration rate limits and label limits (gateway/agent-admission.ts). */
+  admission: AgentAdmission;
   /** Message counts and instruction latency (gateway/gateway-metrics.ts). */
   metrics?: Pick<GatewayMetricsPort, 'received'>;
 }
@@ -62,7 +65,9 @@ export class SessionController {
       logger: d.logger,
       sendToGateway: (gatewayId, text, aliveSince) => d.inbox.send(gatewayId, text, aliveSince),
       draining: () => this.draining,
+      admission: d.admission,
       refuse: (conn, reason) => this.refuse(conn, reason),
+      reject: (conn, code, reason) => this.reject(conn, code, reason),
       replay: (conn, text) => this.handle(conn, text),
     });
     this.beats = new HeartbeatBatcher({

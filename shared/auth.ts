@@ -19,6 +19,8 @@ export type TokenGrant =
       id: string;
       allowed_labels: Record<string, string[]>;
       name_pattern: string | null;
+      /** Every key of `allowed_labels` must be declared (the default); false: omitting one is allowed. */
+      require_labels: boolean;
     };
 
 export interface TokenConfig {
@@ -43,7 +45,13 @@ export function createTokenVerifier(config: TokenConfig): TokenVerifier {
     if (t.token.length === 0) continue;
     entries.push({
       digest: digest(t.token),
-      grant: { kind: 'scoped', id: t.id, allowed_labels: t.allowed_labels, name_pattern: t.name_pattern },
+      grant: {
+        kind: 'scoped',
+        id: t.id,
+        allowed_labels: t.allowed_labels,
+        name_pattern: t.name_pattern,
+        require_labels: t.require_labels,
+      },
     });
   }
   return (presented) => {
@@ -95,8 +103,11 @@ export type ScopeDecision = { ok: true } | { ok: false; reason: string };
 
 /**
  * May an agent holding `grant` register as `name` with `labels`?
- * A scoped token restricts the values of the label keys it lists; keys it does not list, and an
- * agent that omits a listed key, claim nothing outside the scope and are allowed.
+ * A scoped token restricts the values of the label keys it lists, and requires them: an agent that
+ * left a restricted key out would match every selector that does not mention the key (a token
+ * limited to env=staging, registering without `env`, would receive role=web tasks of every env).
+ * With `require_labels = false` on the block, an omitted key is allowed (the old behaviour). Keys
+ * the token does not list are unrestricted.
  */
 export function checkScope(grant: TokenGrant, name: string, labels: Labels): ScopeDecision {
   if (grant.kind === 'unscoped') return { ok: true };
@@ -107,7 +118,13 @@ export function checkScope(grant: TokenGrant, name: string, labels: Labels): Sco
     };
   }
   for (const key of Object.keys(grant.allowed_labels).sort()) {
-    if (!Object.hasOwn(labels, key)) continue;
+    if (!Object.hasOwn(labels, key)) {
+      if (!grant.require_labels) continue;
+      return {
+        ok: false,
+        reason: `token "${grant.id}" requires label ${key} (allowed: ${(grant.allowed_labels[key] ?? []).join(', ') || 'none'})`,
+      };
+    }
     const value = labels[key] as string;
     const allowed = grant.allowed_labels[key] ?? [];
     if (!allowed.includes(value)) {

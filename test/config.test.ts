@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { DEFAULT_AGENT_LIMITS } from '../shared/config/agent-limits.js';
 import {
   ConfigError,
   loadAgentConfig,
@@ -31,7 +32,21 @@ server {
     name_pattern   = "stg-*"
   }
   agent_token "any" {
-    token = "any-token"
+    token          = "any-token"
+    require_labels = false
+  }
+
+  agent_limits {
+    max_labels                 = 32
+    max_label_bytes            = 4096
+    max_known_agents           = 5000
+    address_registration_rate  = 50
+    address_registration_burst = 200
+    grant_registration_rate    = 100
+    grant_registration_burst   = 1000
+    failed_upgrade_rate        = 2
+    failed_upgrade_burst       = 5
+    max_tracked_addresses      = 1000
   }
 
   redis {
@@ -87,12 +102,25 @@ t.test('full server.hcl: every field', async (t) => {
         token: 'stg-token',
         allowed_labels: { env: ['staging'], role: ['web', 'db'] },
         name_pattern: 'stg-*',
+        require_labels: true,
       },
-      { id: 'any', token: 'any-token', allowed_labels: {}, name_pattern: null },
+      { id: 'any', token: 'any-token', allowed_labels: {}, name_pattern: null, require_labels: false },
     ],
     api_tokens: ['api-from-env'],
     api_read_access: 'open',
     heartbeat_interval_ms: 5000,
+    agent_limits: {
+      max_labels: 32,
+      max_label_bytes: 4096,
+      max_known_agents: 5000,
+      address_registration_rate: 50,
+      address_registration_burst: 200,
+      grant_registration_rate: 100,
+      grant_registration_burst: 1000,
+      failed_upgrade_rate: 2,
+      failed_upgrade_burst: 5,
+      max_tracked_addresses: 1000,
+    },
     redis: { url: 'redis://:pw@redis:6379/1', prefix: 'fluke-prod' },
     git: {
       url: 'https://git.example.com/ops/desired.git',
@@ -127,6 +155,7 @@ t.test('minimal server.hcl: defaults', async (t) => {
     api_tokens: [],
     api_read_access: 'open',
     heartbeat_interval_ms: 10_000,
+    agent_limits: DEFAULT_AGENT_LIMITS,
     redis: { url: 'redis://127.0.0.1:6379', prefix: 'fluke' },
     git: {
       url: '/srv/repo',
