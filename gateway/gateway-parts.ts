@@ -15,7 +15,8 @@ import { CloseCode } from '../shared/protocol.js';
 import { OutputPublisher } from '../store/output/output-publisher.js';
 import { openQueue } from '../store/queues/queues.js';
 import type { RedisClient } from '../store/redis/client.js';
-import type { AgentAdmission } from './agent-admission.js';
+import { RedisRegistry } from '../store/registry/redis-registry.js';
+import { AgentAdmission } from './agent-admission.js';
 import { AgentConnection } from './agent-connection.js';
 import { type AgentEndpoint, createAgentEndpoint } from './agent-endpoint.js';
 import type { GatewayLimits, GatewayOptions } from './gateway.js';
@@ -53,6 +54,28 @@ export function openGatewayQueues(opts: GatewayOptions, keys: Keys, logger: Logg
       }
     : null;
   return { queues: opts.queues ?? (own as Queues), own, bullRedis };
+}
+
+/** The admission checks (agent_limits), counting refused upgrades in the metrics if any. */
+export function openAdmission(opts: GatewayOptions, logger: Logger): AgentAdmission {
+  return new AgentAdmission(opts.config.agent_limits, logger, (reason) =>
+    opts.metrics?.upgradeRefused(reason),
+  );
+}
+
+/** The Redis registry, its known-agents history capped at `agent_limits.max_known_agents`. */
+export function openRegistry(
+  opts: GatewayOptions,
+  keys: Keys,
+  ttlMs: number,
+  admission: AgentAdmission,
+): RedisRegistry {
+  return new RedisRegistry({
+    redis: opts.redis,
+    keys,
+    ttlMs,
+    maxKnownAgents: admission.limits.max_known_agents,
+  });
 }
 
 /** `<host>-<random>`: unique per process, readable in logs and the registry. */

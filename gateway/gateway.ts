@@ -16,17 +16,17 @@ import { CloseCode } from '../shared/protocol.js';
 import { InboxReader } from '../store/inbox/gateway-inbox.js';
 import { RedisGatewayInbox } from '../store/inbox/redis-inbox.js';
 import type { RedisClient } from '../store/redis/client.js';
-import { RedisRegistry } from '../store/registry/redis-registry.js';
 import type { Registry } from '../store/registry/registry.js';
-import { AgentAdmission } from './agent-admission.js';
 import type { GatewayEventMap } from './gateway-events.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
 import {
   createForwarder,
   createOutput,
   defaultGatewayId,
+  openAdmission,
   openEndpoint,
   openGatewayQueues,
+  openRegistry,
 } from './gateway-parts.js';
 import { InstructionDelivery } from './instruction-delivery.js';
 import type { JobQueue } from './result-forwarder.js';
@@ -106,17 +106,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const keys = new Keys(config.redis.prefix);
   const events = new EventEmitter<GatewayEventMap>();
   const table = new SessionTable();
-  const admission = new AgentAdmission(config.agent_limits, logger, (reason) =>
-    opts.metrics?.upgradeRefused(reason),
-  );
-  const registry =
-    opts.registry ??
-    new RedisRegistry({
-      redis,
-      keys,
-      ttlMs: live.registryTtlMs,
-      maxKnownAgents: admission.limits.max_known_agents,
-    });
+  const admission = openAdmission(opts, logger);
+  const registry = opts.registry ?? openRegistry(opts, keys, live.registryTtlMs, admission);
   const { queues, own: ownQueues, bullRedis } = openGatewayQueues(opts, keys, logger);
   const forwarder = createForwarder(queues.results, id, limits, events, logger);
   const output = createOutput(redis, keys, limits, logger);

@@ -28,6 +28,9 @@ export const LABEL_VALUE_RULE = `at most ${MAX_LABEL_VALUE} characters, no contr
 /** C0 controls, DEL and C1 controls (ANSI escapes start with ESC or CSI). */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/** The same characters, every occurrence (for masking). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
 
 export function hasControlCharacters(text: string): boolean {
   return CONTROL.test(text);

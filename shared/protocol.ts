@@ -11,6 +11,7 @@ import { z } from 'zod';
 import {
   AGENT_NAME,
   AGENT_NAME_RULE,
+  CONTROL_CHARACTERS,
   hasControlCharacters,
   isLabelKey,
   isLabelValue,
@@ -337,9 +338,10 @@ function parseWith<T>(schema: z.ZodType<T>, text: string): ParseResult<T> {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    // The path may hold a key the peer chose (a label key): bounded and escaped.
-    const path = issue && issue.path.length > 0 ? JSON.stringify(issue.path.join('.')) : '';
-    const where = path ? ` at ${path.length > 80 ? `${path.slice(0, 80)}…` : path}` : '';
+    // The path may hold a key the peer chose (a label key): bounded, control characters masked.
+    const path = issue ? issue.path.join('.') : '';
+    const shown = (path.length > 80 ? `${path.slice(0, 80)}…` : path).replace(CONTROL_CHARACTERS, '?');
+    const where = shown ? ` at ${shown}` : '';
     return { ok: false, error: `invalid message${where}: ${issue?.message ?? 'schema mismatch'}` };
   }
   return { ok: true, message: parsed.data };
