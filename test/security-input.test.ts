@@ -122,8 +122,8 @@ t.test('Unbounded registration data: label floods are refused before Redis', asy
     'no key written',
   );
   const grown = (await usedMemory()) - memoryBefore;
-  // 30 accepted floods would have added ~32 MB; allow only noise (the gateway's own announce).
-  t.ok(grown < 256 * 1024, `Redis memory grew by ${grown} bytes only`);
+  // 30 accepted floods would have added ~32 MB; allow only noise (announces, client buffers on a loaded machine).
+  t.ok(grown < 1024 * 1024, `Redis memory grew by ${grown} bytes only`);
   t.ok(
     (await metricValue(metricsRegistry, 'fluke_gateway_agent_refusals_total', { reason: 'labels' })) >= 30,
     'counted as labels refusals',
