@@ -17,10 +17,16 @@ import {
 
 export interface EndpointHandlers {
   /**
-   * Pure and synchronous (constant-time token and credential checks), so no onAborted dance is
-   * needed. A refusal is answered 401 with its code (`unauthorized`, `credential_rejected`).
+   * Seconds a source address must wait (it spent its burst of failed upgrades: HTTP 429 with
+   * Retry-After, the token is not even looked at), or null.
    */
-  authorize(authorizationHeader: string): AuthDecision;
+  throttled(remote: string): number | null;
+  /**
+   * Pure and synchronous (constant-time token and credential checks), so no onAborted dance is
+   * needed. A refusal is answered 401 with its code (`unauthorized`, `credential_rejected`) and
+   * counted against the address (and logged, rate-limited) by the handler.
+   */
+  authorize(authorizationHeader: string, remote: string): AuthDecision;
   accepting(): boolean;
   /** Build the per-socket state for an authorised upgrade. */
   create(auth: AgentAuth, remote: string): AgentConnection;
@@ -114,12 +120,21 @@ export function createAgentEndpoint(opts: AgentEndpointOptions): AgentEndpoint {
             .end('{"error":"gateway draining","code":"draining"}', true);
           return;
         }
-        const decision = handlers.authorize(req.getHeader('authorization'));
+        const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+        const wait = handlers.throttled(remote);
+        if (wait !== null) {
+          res
+            .writeStatus('429 Too Many Requests')
+            .writeHeader('content-type', 'application/json')
+            .writeHeader('retry-after', String(wait))
+            .end('{"error":"too many failed upgrades from this address","code":"throttled"}', true);
+          return;
+        }
+        const decision = handlers.authorize(req.getHeader('authorization'), remote);
         if (!decision.ok) {
           refuse(res, '401 Unauthorized', decision.error, decision.code);
           return;
         }
-        const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
         const data: SocketData = { conn: handlers.create(decision.auth, remote) };
         res.upgrade(
           data,

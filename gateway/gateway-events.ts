@@ -1,11 +1,14 @@
 import type { EventEmitter } from 'node:events';
 import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import type { RegisterRefusalCode } from '../shared/protocol.js';
 
 /** What a gateway reports to whoever watches it (metrics, tests). Names are `noun:verb`. */
 export interface GatewayEventMap {
   'agent:registered': [{ agent: string; session_id: string; replaced: string | null }];
-  'agent:refused': [{ agent: string | null; code: number; reason: string }];
+  'agent:refused': [
+    { agent: string | null; code: number; reason: string; refusal?: RegisterRefusalCode | undefined },
+  ];
   'agent:closed': [{ agent: string | null; session_id: string | null; code: number; reason: string }];
   'registry:rebuilt': [{ agent: string }];
   'results:enqueued': [{ count: number }];

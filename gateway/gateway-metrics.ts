@@ -5,8 +5,14 @@
  * Everything else arrives through the gateway's event emitter, so the socket code stays unaware.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { AgentMessage, GatewayMessage, ResultsMessage } from '../shared/protocol.js';
+import type {
+  AgentMessage,
+  GatewayMessage,
+  RegisterRefusalCode,
+  ResultsMessage,
+} from '../shared/protocol.js';
 import { CloseCode } from '../shared/protocol.js';
+import { RATE_LIMITED_PREFIX, TRY_AGAIN_LATER, type UpgradeRefusal } from './agent-admission.js';
 import type { GatewayEvents } from './gateway-events.js';
 
 /** A message as counted: a `results` frame is counted as the receipts and results it carries. */
@@ -17,8 +23,8 @@ export interface GatewayMetricsPort {
   /** A message from an agent, parsed (null: a frame that failed the schema). */
   received(message: CountedMessage | null): void;
   sent(type: GatewayMessage['type']): void;
-  /** An upgrade refused for a missing or wrong agent token. */
-  unauthorized(): void;
+  /** An upgrade refused: a missing or wrong agent token, or an address throttled for too many of them. */
+  upgradeRefused(reason: UpgradeRefusal): void;
 }
 
 export const RECEIVED_TYPES = [
@@ -33,9 +39,16 @@ export const RECEIVED_TYPES = [
 ] as const;
 export const SENT_TYPES = ['registered', 'refused', 'run', 'result_ack', 'result_retry', 'cancel'] as const;
 export const REFUSAL_REASONS = [
-  'unauthorized',
+  'bad_token',
+  'throttled',
+  'rate_limited',
+  'labels',
   'protocol_version',
   'scope',
+  'name_held',
+  'name_mismatch',
+  'legacy_refused',
+  'credential_rejected',
   'bad_message',
   'wrong_phase',
   'too_large',
@@ -45,10 +58,17 @@ export const REFUSAL_REASONS = [
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 /** A bounded reason class for a refusal the gateway emitted (the text itself is unbounded). */
-export function refusalReason(code: number, reason: string): RefusalReason {
+export function refusalReason(code: number, reason: string, refusal?: RegisterRefusalCode): RefusalReason {
   switch (code) {
     case CloseCode.refused:
-      return reason.startsWith('protocol version') ? 'protocol_version' : 'scope';
+      if (refusal === 'name_held' || refusal === 'name_mismatch' || refusal === 'legacy_refused')
+        return refusal;
+      if (reason.startsWith('protocol version')) return 'protocol_version';
+      // agent-rules.ts labelsProblem: "too many labels…", "label key…", "label \"k\" has…", "labels too large…".
+      if (reason.startsWith('label') || reason.startsWith('too many labels')) return 'labels';
+      return 'scope';
+    case TRY_AGAIN_LATER:
+      return reason.startsWith(RATE_LIMITED_PREFIX) ? 'rate_limited' : 'other';
     case CloseCode.badMessage:
       return 'bad_message';
     case CloseCode.wrongPhase:
@@ -195,8 +215,9 @@ export class GatewayMetrics implements GatewayMetricsPort {
     if (i >= 0) this.sentCounts[i] = (this.sentCounts[i] ?? 0) + 1;
   }
 
-  unauthorized(): void {
-    this.refused('unauthorized');
+  upgradeRefused(reason: UpgradeRefusal): void {
+    // A missing token counts as a bad one; a rejected credential keeps its own reason.
+    this.refused(reason === 'missing_token' ? 'bad_token' : reason);
   }
 
   private refused(reason: RefusalReason): void {
@@ -211,7 +232,7 @@ export class GatewayMetrics implements GatewayMetricsPort {
     events.on('agent:registered', () => {
       this.registrationCount++;
     });
-    events.on('agent:refused', (e) => this.refused(refusalReason(e.code, e.reason)));
+    events.on('agent:refused', (e) => this.refused(refusalReason(e.code, e.reason, e.refusal)));
     events.on('instruction:delivered', (e) => {
       this.instructions.inc({ result: 'delivered' });
       this.delivered(e.instruction_id, performance.now());

@@ -16,6 +16,8 @@ import { CloseCode } from '../shared/protocol.js';
 import { OutputPublisher } from '../store/output/output-publisher.js';
 import { openQueue } from '../store/queues/queues.js';
 import type { RedisClient } from '../store/redis/client.js';
+import { RedisRegistry } from '../store/registry/redis-registry.js';
+import { AgentAdmission } from './agent-admission.js';
 import { AgentConnection } from './agent-connection.js';
 import { type AgentEndpoint, createAgentEndpoint } from './agent-endpoint.js';
 import type { GatewayLimits, GatewayOptions } from './gateway.js';
@@ -53,6 +55,28 @@ export function openGatewayQueues(opts: GatewayOptions, keys: Keys, logger: Logg
       }
     : null;
   return { queues: opts.queues ?? (own as Queues), own, bullRedis };
+}
+
+/** The admission checks (agent_limits), counting refused upgrades in the metrics if any. */
+export function openAdmission(opts: GatewayOptions, logger: Logger): AgentAdmission {
+  return new AgentAdmission(opts.config.agent_limits, logger, (reason) =>
+    opts.metrics?.upgradeRefused(reason),
+  );
+}
+
+/** The Redis registry, its known-agents history capped at `agent_limits.max_known_agents`. */
+export function openRegistry(
+  opts: GatewayOptions,
+  keys: Keys,
+  ttlMs: number,
+  admission: AgentAdmission,
+): RedisRegistry {
+  return new RedisRegistry({
+    redis: opts.redis,
+    keys,
+    ttlMs,
+    maxKnownAgents: admission.limits.max_known_agents,
+  });
 }
 
 /** `<host>-<random>`: unique per process, readable in logs and the registry. */
@@ -101,6 +125,7 @@ export function openEndpoint(
   opts: GatewayOptions,
   limits: GatewayLimits,
   controller: SessionController,
+  admission: AgentAdmission,
   logger: Logger,
   identityKey: () => Buffer | null,
 ): AgentEndpoint {
@@ -133,9 +158,14 @@ export function openEndpoint(
     maxBackpressureBytes: limits.maxBackpressureBytes,
     logger,
     handlers: {
-      authorize: (header) => {
+      throttled: (remote) => admission.throttled(remote, Date.now()),
+      authorize: (header, remote) => {
         const decision = authenticate(bearerToken(header));
-        if (!decision.ok) opts.metrics?.unauthorized();
+        if (!decision.ok) {
+          const why =
+            decision.code === 'credential_rejected' ? decision.code : header ? 'bad_token' : 'missing_token';
+          admission.refusedUpgrade(remote, why, Date.now());
+        }
         return decision;
       },
       accepting: () => !controller.draining,

@@ -5,6 +5,7 @@
  */
 
 import { EventEmitter } from 'node:events';
+import type { AgentLimitsConfig } from '../shared/config/agent-limits.js';
 import { DEFAULT_IDENTITY } from '../shared/config/identity-config.js';
 import { parseListenAddress } from '../shared/config/listen-address.js';
 import type { IdentityConfig, ServerConfig } from '../shared/config/types.js';
@@ -19,7 +20,6 @@ import { RedisEnrollments } from '../store/identity/redis-enrollments.js';
 import { InboxReader } from '../store/inbox/gateway-inbox.js';
 import { RedisGatewayInbox } from '../store/inbox/redis-inbox.js';
 import type { RedisClient } from '../store/redis/client.js';
-import { RedisRegistry } from '../store/registry/redis-registry.js';
 import type { Registry } from '../store/registry/registry.js';
 import type { GatewayEventMap } from './gateway-events.js';
 import { createGatewayIdentity } from './gateway-identity.js';
@@ -28,8 +28,10 @@ import {
   createForwarder,
   createOutput,
   defaultGatewayId,
+  openAdmission,
   openEndpoint,
   openGatewayQueues,
+  openRegistry,
 } from './gateway-parts.js';
 import { InstructionDelivery } from './instruction-delivery.js';
 import type { JobQueue } from './result-forwarder.js';
@@ -42,6 +44,8 @@ export type GatewayConfig = Pick<
 > & {
   /** Absent: the defaults of an `identity { }` block left out. */
   identity?: IdentityConfig;
+  /** Absent or partial: the defaults of shared/config/agent-limits.ts fill in. */
+  agent_limits?: Partial<AgentLimitsConfig>;
 };
 
 export interface GatewayLimits {
@@ -116,7 +120,6 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const keys = new Keys(config.redis.prefix);
   const events = new EventEmitter<GatewayEventMap>();
   const table = new SessionTable();
-  const registry = opts.registry ?? new RedisRegistry({ redis, keys, ttlMs: live.registryTtlMs });
   const identityConfig = config.identity ?? DEFAULT_IDENTITY;
   let identityKey: Buffer | null = opts.identityKey ?? null;
   let stopKeyKeeper = () => {};
@@ -126,6 +129,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
     enrollments: opts.enrollments ?? new RedisEnrollments(redis, keys),
     key: () => identityKey,
   });
+  const admission = openAdmission(opts, logger);
+  const registry = opts.registry ?? openRegistry(opts, keys, live.registryTtlMs, admission);
   const { queues, own: ownQueues, bullRedis } = openGatewayQueues(opts, keys, logger);
   const forwarder = createForwarder(queues.results, id, limits, events, logger);
   const output = createOutput(redis, keys, limits, logger);
@@ -133,6 +138,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     gatewayId: id,
     heartbeatIntervalMs: config.heartbeat_interval_ms,
     maxBacklog: limits.maxBacklog,
+    admission,
     registry,
     table,
     forwarder,
@@ -153,7 +159,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     draining: () => controller.draining,
     track: (p) => controller.track(p),
   });
-  const endpoint = openEndpoint(opts, limits, controller, logger, () => identityKey);
+  const endpoint = openEndpoint(opts, limits, controller, admission, logger, () => identityKey);
 
   const subscriber = new InboxReader(
     redis.duplicate(),

@@ -1,10 +1,11 @@
 /**
- * An agent's `register`, as the gateway runs it: check the protocol version, the identity (a
- * credential registers its own name only) and the grant's scope, claim the name's enrollment
- * record (another identity holding it is refused `name_held`, and its session is left alone),
- * write the registry entry (replacing any older session of the same identity, here or on another
- * gateway), answer `registered` (with a fresh credential for an agent enrolling), replay what
- * arrived meanwhile, and ask for a connect reconcile.
+ * An agent's `register`, as the gateway runs it: check the protocol version, the rate limits and
+ * label limits (gateway/agent-admission.ts), the identity (a credential registers its own name
+ * only) and the grant's scope, all before any Redis write; claim the name's enrollment record
+ * (another identity holding it is refused `name_held`, and its session is left alone), write the
+ * registry entry (replacing any older session of the same identity, here or on another gateway),
+ * answer `registered` (with a fresh credential for an agent enrolling), replay what arrived
+ * meanwhile, and ask for a connect reconcile.
  */
 import { randomUUID } from 'node:crypto';
 import { checkScope } from '../shared/auth.js';
@@ -15,16 +16,23 @@ import { encodeInboxRecord } from '../shared/inbox-record.js';
 import { connectReconcileJob } from '../shared/jobs/builders.js';
 import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
-import { CloseCode, PROTOCOL_VERSION, type RegisterMessage } from '../shared/protocol.js';
+import {
+  CloseCode,
+  PROTOCOL_VERSION,
+  type RegisterMessage,
+  type RegisterRefusalCode,
+} from '../shared/protocol.js';
 import type { Registry } from '../store/registry/registry.js';
+import type { AgentAdmission } from './agent-admission.js';
 import type { AgentConnection } from './agent-connection.js';
 import { type GatewayEvents, safeEmit } from './gateway-events.js';
 import type { GatewayIdentity } from './gateway-identity.js';
 import type { JobQueue } from './result-forwarder.js';
 import type { SessionTable } from './session-table.js';
 
-/** Not in CloseCode: registration could not be stored; the agent retries with backoff. */
-export const TRY_AGAIN_LATER = 1013;
+export { TRY_AGAIN_LATER } from './agent-admission.js';
+
+import { TRY_AGAIN_LATER } from './agent-admission.js';
 
 export interface RegistrationDeps {
   gatewayId: string;
@@ -38,8 +46,12 @@ export interface RegistrationDeps {
   sendToGateway(gatewayId: string, text: string, aliveSince: number): Promise<unknown>;
   draining(): boolean;
   identity: GatewayIdentity;
+  /** Rate limits and label limits, checked before anything is written. */
+  admission: AgentAdmission;
   /** Answers `refused` (with its machine code) and closes the socket. */
-  refuse(conn: AgentConnection, reason: string, code: string): void;
+  refuse(conn: AgentConnection, reason: string, code: RegisterRefusalCode): void;
+  /** Closes the socket with a code (no `refused`: the agent retries with its usual backoff). */
+  reject(conn: AgentConnection, code: number, reason: string): void;
   /** Handles a message that arrived while the registry write was in flight. */
   replay(conn: AgentConnection, text: string): void;
 }
@@ -58,6 +70,11 @@ export class Registration {
         `protocol version ${msg.v} not supported (gateway speaks ${PROTOCOL_VERSION})`,
         'version',
       );
+    }
+    const admitted = this.d.admission.register(conn.remote, conn.grant, msg.labels, Date.now());
+    if (!admitted.ok) {
+      if (admitted.code === TRY_AGAIN_LATER) return this.d.reject(conn, admitted.code, admitted.reason);
+      return this.d.refuse(conn, admitted.reason, 'limits');
     }
     const claim = this.identityClaim(conn, msg);
     if (!claim.ok) return this.d.refuse(conn, claim.reason, claim.code);
@@ -153,7 +170,7 @@ export class Registration {
     msg: RegisterMessage,
   ):
     | { ok: true; terms: ClaimTerms; credential: string | null }
-    | { ok: false; code: string; reason: string } {
+    | { ok: false; code: RegisterRefusalCode; reason: string } {
     const { identity } = this.d;
     const auth = conn.auth;
     const nowS = Math.floor(Date.now() / 1000);

@@ -8,11 +8,17 @@
 import { errorMessage } from '../shared/errors.js';
 import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
-import { type AgentMessage, CloseCode, parseAgentMessage } from '../shared/protocol.js';
+import {
+  type AgentMessage,
+  CloseCode,
+  parseAgentMessage,
+  type RegisterRefusalCode,
+} from '../shared/protocol.js';
 import { assertNever } from '../shared/types.js';
 import type { GatewayInbox } from '../store/inbox/inbox.js';
 import type { OutputPublisher } from '../store/output/output-publisher.js';
 import type { Registry } from '../store/registry/registry.js';
+import type { AgentAdmission } from './agent-admission.js';
 import type { AgentConnection } from './agent-connection.js';
 import type { Frame } from './agent-endpoint.js';
 import { type GatewayEventMap, type GatewayEvents, safeEmit } from './gateway-events.js';
@@ -40,6 +46,8 @@ export interface SessionControllerDeps {
   logger: Logger;
   /** The identity key, policy and enrollment records (gateway/gateway-identity.ts). */
   identity: GatewayIdentity;
+  /** Registration rate limits and label limits (gateway/agent-admission.ts). */
+  admission: AgentAdmission;
   /** Message counts and instruction latency (gateway/gateway-metrics.ts). */
   metrics?: Pick<GatewayMetricsPort, 'received'>;
 }
@@ -66,7 +74,9 @@ export class SessionController {
       sendToGateway: (gatewayId, text, aliveSince) => d.inbox.send(gatewayId, text, aliveSince),
       draining: () => this.draining,
       identity: d.identity,
+      admission: d.admission,
       refuse: (conn, reason, code) => this.refuse(conn, reason, code),
+      reject: (conn, code, reason) => this.reject(conn, code, reason),
       replay: (conn, text) => this.handle(conn, text),
     });
     this.beats = new HeartbeatBatcher({
@@ -179,15 +189,15 @@ export class SessionController {
     this.beats.add(conn);
   }
 
-  private reject(conn: AgentConnection, code: number, reason: string): void {
-    conn.log().warn({ code, reason }, 'closing agent socket');
-    this.emit('agent:refused', { agent: conn.entry?.name ?? null, code, reason });
+  private reject(conn: AgentConnection, code: number, reason: string, refusal?: RegisterRefusalCode): void {
+    conn.log().warn({ code, reason, refusal, remote: conn.remote }, 'closing agent socket');
+    this.emit('agent:refused', { agent: conn.entry?.name ?? null, code, reason, refusal });
     conn.end(code, reason);
   }
 
-  private refuse(conn: AgentConnection, reason: string, code: string): void {
+  private refuse(conn: AgentConnection, reason: string, code: RegisterRefusalCode): void {
     conn.send({ type: 'refused', reason, code });
-    this.reject(conn, CloseCode.refused, reason);
+    this.reject(conn, CloseCode.refused, reason, code);
   }
 
   closed(conn: AgentConnection, code: number, reason: string): void {

@@ -22,6 +22,8 @@ export type TokenGrant =
       id: string;
       allowed_labels: Record<string, string[]>;
       name_pattern: string | null;
+      /** Every key of `allowed_labels` must be declared (the default); false: omitting one is allowed. */
+      require_labels: boolean;
     };
 
 export interface TokenConfig {
@@ -35,6 +37,17 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
+/** The grant of an `agent_token "<id>"` block (never its secret). */
+function scopedGrant(t: ScopedAgentToken): TokenGrant {
+  return {
+    kind: 'scoped',
+    id: t.id,
+    allowed_labels: t.allowed_labels,
+    name_pattern: t.name_pattern,
+    require_labels: t.require_labels,
+  };
+}
+
 /** Precomputes the digests once; the returned function is called on every upgrade. */
 export function createTokenVerifier(config: TokenConfig): TokenVerifier {
   const UNSCOPED: TokenGrant = { kind: 'unscoped' };
@@ -46,7 +59,7 @@ export function createTokenVerifier(config: TokenConfig): TokenVerifier {
     if (t.token.length === 0) continue;
     entries.push({
       digest: digest(t.token),
-      grant: { kind: 'scoped', id: t.id, allowed_labels: t.allowed_labels, name_pattern: t.name_pattern },
+      grant: scopedGrant(t),
     });
   }
   return (presented) => {
@@ -98,8 +111,11 @@ export type ScopeDecision = { ok: true } | { ok: false; reason: string };
 
 /**
  * May an agent holding `grant` register as `name` with `labels`?
- * A scoped token restricts the values of the label keys it lists; keys it does not list, and an
- * agent that omits a listed key, claim nothing outside the scope and are allowed.
+ * A scoped token restricts the values of the label keys it lists, and requires them: an agent that
+ * left a restricted key out would match every selector that does not mention the key (a token
+ * limited to env=staging, registering without `env`, would receive role=web tasks of every env).
+ * With `require_labels = false` on the block, an omitted key is allowed (the old behaviour). Keys
+ * the token does not list are unrestricted.
  */
 export function checkScope(grant: TokenGrant, name: string, labels: Labels): ScopeDecision {
   if (grant.kind === 'unscoped') return { ok: true };
@@ -110,7 +126,13 @@ export function checkScope(grant: TokenGrant, name: string, labels: Labels): Sco
     };
   }
   for (const key of Object.keys(grant.allowed_labels).sort()) {
-    if (!Object.hasOwn(labels, key)) continue;
+    if (!Object.hasOwn(labels, key)) {
+      if (!grant.require_labels) continue;
+      return {
+        ok: false,
+        reason: `token "${grant.id}" requires label ${key} (allowed: ${(grant.allowed_labels[key] ?? []).join(', ') || 'none'})`,
+      };
+    }
     const value = labels[key] as string;
     const allowed = grant.allowed_labels[key] ?? [];
     if (!allowed.includes(value)) {
@@ -164,12 +186,7 @@ export function createAgentAuthenticator(
   const grants = new Map<string, TokenGrant>();
   if (config.agent_tokens.some((t) => t.length > 0)) grants.set(UNSCOPED_GRANT, { kind: 'unscoped' });
   for (const t of config.scoped_agent_tokens) {
-    grants.set(t.id, {
-      kind: 'scoped',
-      id: t.id,
-      allowed_labels: t.allowed_labels,
-      name_pattern: t.name_pattern,
-    });
+    grants.set(t.id, scopedGrant(t));
   }
   const revoked = new Map(
     Object.entries(config.identity.revoked_before).map(([name, ms]) => [name, Math.ceil(ms / 1000)]),

@@ -8,6 +8,16 @@
  * read against all the others (and against docs/protocol.md) in one place.
  */
 import { z } from 'zod';
+import {
+  AGENT_NAME,
+  AGENT_NAME_RULE,
+  CONTROL_CHARACTERS,
+  hasControlCharacters,
+  isLabelKey,
+  isLabelValue,
+  LABEL_KEY_RULE,
+  LABEL_VALUE_RULE,
+} from './agent-rules.js';
 import { STEP_OUTCOMES } from './types.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -36,7 +46,22 @@ const name = z.string().min(1).max(253);
 const id = z.string().min(1).max(128);
 const labelKey = z.string().min(1).max(253);
 const labelValue = z.string().max(253);
+/** Labels as stored and passed around (lenient: what older versions stored still reads). */
 export const LabelsSchema = z.record(labelKey, labelValue);
+/**
+ * Labels as an agent declares them in `register`: the label rule of shared/agent-rules.ts. How
+ * many and how large is the gateway's configurable limit (`agent_limits`), checked after parsing.
+ */
+export const DeclaredLabelsSchema = z.record(
+  z.string().refine(isLabelKey, { message: `label keys must be ${LABEL_KEY_RULE}` }),
+  z.string().refine(isLabelValue, { message: `label values must be ${LABEL_VALUE_RULE}` }),
+);
+/** Free text an agent declares about itself (version, feature names): printable, bounded. */
+const declared = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((s) => !hasControlCharacters(s), { message: 'must not contain control characters' });
 
 const stringMap = z.record(z.string(), z.string());
 
@@ -107,9 +132,10 @@ const resultBase = {
 export const RegisterMessage = z.object({
   type: z.literal('register'),
   v: z.number().int(),
-  name,
-  labels: LabelsSchema,
-  agent_version: z.string().max(64),
+  /** The agent-name rule (shared/agent-rules.ts), as the agent's config loader applies it. */
+  name: z.string().regex(AGENT_NAME, { message: `agent names must be ${AGENT_NAME_RULE}` }),
+  labels: DeclaredLabelsSchema,
+  agent_version: declared(64),
   executors: z.array(z.enum(['shell', 'systemd', 'mise'])).max(16),
   /** Instruction ids the agent is running right now (after a reconnect). */
   running: z.array(id).max(1000).default([]),
@@ -117,7 +143,7 @@ export const RegisterMessage = z.object({
    * Optional protocol features the agent understands (AGENT_FEATURES), so a gateway sends newer
    * messages only to agents that take them. Unknown names are allowed (a newer agent's).
    */
-  features: z.array(z.string().max(64)).max(32).default([]),
+  features: z.array(declared(64)).max(32).default([]),
 });
 export type RegisterMessage = z.infer<typeof RegisterMessage>;
 
@@ -261,6 +287,7 @@ export const REGISTER_REFUSAL_CODES = [
   'name_held',
   'name_mismatch',
   'legacy_refused',
+  'limits',
 ] as const;
 export type RegisterRefusalCode = (typeof REGISTER_REFUSAL_CODES)[number];
 
@@ -336,7 +363,10 @@ function parseWith<T>(schema: z.ZodType<T>, text: string): ParseResult<T> {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
+    // The path may hold a key the peer chose (a label key): bounded, control characters masked.
+    const path = issue ? issue.path.join('.') : '';
+    const shown = (path.length > 80 ? `${path.slice(0, 80)}…` : path).replace(CONTROL_CHARACTERS, '?');
+    const where = shown ? ` at ${shown}` : '';
     return { ok: false, error: `invalid message${where}: ${issue?.message ?? 'schema mismatch'}` };
   }
   return { ok: true, message: parsed.data };

@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { DEFAULT_AGENT_LIMITS } from '../shared/config/agent-limits.js';
 import {
   ConfigError,
   loadAgentConfig,
@@ -31,7 +32,21 @@ server {
     name_pattern   = "stg-*"
   }
   agent_token "any" {
-    token = "any-token"
+    token          = "any-token"
+    require_labels = false
+  }
+
+  agent_limits {
+    max_labels                 = 32
+    max_label_bytes            = 4096
+    max_known_agents           = 5000
+    address_registration_rate  = 50
+    address_registration_burst = 200
+    grant_registration_rate    = 100
+    grant_registration_burst   = 1000
+    failed_upgrade_rate        = 2
+    failed_upgrade_burst       = 5
+    max_tracked_addresses      = 1000
   }
 
   redis {
@@ -99,12 +114,25 @@ t.test('full server.hcl: every field', async (t) => {
         token: 'stg-token',
         allowed_labels: { env: ['staging'], role: ['web', 'db'] },
         name_pattern: 'stg-*',
+        require_labels: true,
       },
-      { id: 'any', token: 'any-token', allowed_labels: {}, name_pattern: null },
+      { id: 'any', token: 'any-token', allowed_labels: {}, name_pattern: null, require_labels: false },
     ],
     api_tokens: ['api-from-env'],
     api_read_access: 'open',
     heartbeat_interval_ms: 5000,
+    agent_limits: {
+      max_labels: 32,
+      max_label_bytes: 4096,
+      max_known_agents: 5000,
+      address_registration_rate: 50,
+      address_registration_burst: 200,
+      grant_registration_rate: 100,
+      grant_registration_burst: 1000,
+      failed_upgrade_rate: 2,
+      failed_upgrade_burst: 5,
+      max_tracked_addresses: 1000,
+    },
     redis: { url: 'redis://:pw@redis:6379/1', prefix: 'fluke-prod' },
     git: {
       url: 'https://git.example.com/ops/desired.git',
@@ -146,6 +174,7 @@ t.test('minimal server.hcl: defaults', async (t) => {
     api_tokens: [],
     api_read_access: 'open',
     heartbeat_interval_ms: 10_000,
+    agent_limits: DEFAULT_AGENT_LIMITS,
     redis: { url: 'redis://127.0.0.1:6379', prefix: 'fluke' },
     git: {
       url: '/srv/repo',
@@ -576,6 +605,55 @@ const INVALID: [string, 'server' | 'agent', string, RegExp, number][] = [
     'server {\n  agent_tokens = ["same"]\n  agent_token "x" {\n    token = "same"\n  }\n}\n',
     /server\.agent_token\.x\.token: the same token is also in agent_tokens/,
     4,
+  ],
+  [
+    'allowed_labels with an invalid label key',
+    'server',
+    'server {\n  agent_token "x" {\n    token = "t"\n    allowed_labels = { "{env}" = ["prod"] }\n  }\n}\n',
+    /allowed_labels: key "\{env\}" is not a valid label key/,
+    4,
+  ],
+  [
+    'require_labels not a bool',
+    'server',
+    'server {\n  agent_token "x" {\n    token = "t"\n    require_labels = "no"\n  }\n}\n',
+    /server\.agent_token\.x\.require_labels: must be a bool/,
+    4,
+  ],
+  [
+    'agent_limits out of range',
+    'server',
+    'server {\n  agent_limits {\n    max_known_agents = 0\n  }\n}\n',
+    /server\.agent_limits\.max_known_agents: must be a whole number from 1 to 100000000, got 0/,
+    3,
+  ],
+  [
+    'agent_limits unknown attribute',
+    'server',
+    'server {\n  agent_limits {\n    max_lables = 3\n  }\n}\n',
+    /max_lables/,
+    3,
+  ],
+  [
+    'agent label key breaks the label rule',
+    'agent',
+    'agent {\n  labels = { "{env}" = "prod" }\n}\n',
+    /agent\.labels: label key "\{env\}" is invalid/,
+    2,
+  ],
+  [
+    'agent label value with a control character',
+    'agent',
+    'agent {\n  labels = { env = "a\\u0001b" }\n}\n',
+    /agent\.labels: label "env" has an invalid value/,
+    2,
+  ],
+  [
+    'agent name with ..',
+    'agent',
+    'agent {\n  name = "web..01"\n}\n',
+    /agent\.name: must be 1-253 letters.*without '\.\.'/,
+    2,
   ],
   [
     'allowed_labels not lists',

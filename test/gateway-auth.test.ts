@@ -11,8 +11,14 @@ import { decodeRegistryEntry, encodeRegistryEntry, type RegistryEntry } from '..
 const verify = createTokenVerifier({
   agent_tokens: ['plain-token', ''],
   scoped_agent_tokens: [
-    { id: 'stg', token: 'stg-token', allowed_labels: { env: ['staging', 'qa'] }, name_pattern: 'stg-*' },
-    { id: 'any', token: 'any-token', allowed_labels: {}, name_pattern: null },
+    {
+      id: 'stg',
+      token: 'stg-token',
+      allowed_labels: { env: ['staging', 'qa'] },
+      name_pattern: 'stg-*',
+      require_labels: true,
+    },
+    { id: 'any', token: 'any-token', allowed_labels: {}, name_pattern: null, require_labels: true },
   ],
 });
 
@@ -66,8 +72,20 @@ t.test('scope checks', async (t) => {
   t.same(checkScope(stg, 'stg-1', { env: 'qa' }), { ok: true });
   t.same(
     checkScope(stg, 'stg-1', {}),
-    { ok: true },
-    'omitting a scoped key claims nothing outside the scope',
+    { ok: false, reason: 'token "stg" requires label env (allowed: staging, qa)' },
+    'a scoped key is required: leaving it out would match selectors of every value',
+  );
+  t.same(
+    checkScope(stg, 'stg-1', { role: 'web' }),
+    { ok: false, reason: 'token "stg" requires label env (allowed: staging, qa)' },
+    'other labels do not stand in for the required one',
+  );
+  const lenient: TokenGrant = { ...stg, require_labels: false } as TokenGrant;
+  t.same(checkScope(lenient, 'stg-1', {}), { ok: true }, 'require_labels = false: omitting is allowed');
+  t.same(
+    checkScope(lenient, 'stg-1', { env: 'production' }).ok,
+    false,
+    'require_labels = false still restricts the values',
   );
   t.same(checkScope(stg, 'stg-1', { env: 'production' }), {
     ok: false,
@@ -77,7 +95,13 @@ t.test('scope checks', async (t) => {
     ok: false,
     reason: 'token "stg" does not allow agent name "web-1" (allowed: stg-*)',
   });
-  const none: TokenGrant = { kind: 'scoped', id: 'n', allowed_labels: { env: [] }, name_pattern: null };
+  const none: TokenGrant = {
+    kind: 'scoped',
+    id: 'n',
+    allowed_labels: { env: [] },
+    name_pattern: null,
+    require_labels: true,
+  };
   t.match(checkScope(none, 'x', { env: 'a' }), { ok: false, reason: /allowed: none/ });
 });
 

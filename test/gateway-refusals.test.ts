@@ -22,6 +22,7 @@ const gw = await startGateway(r, {
       token: 'scoped-staging-token',
       allowed_labels: { env: ['staging'] },
       name_pattern: 'stg-*',
+      require_labels: true,
     },
   ],
 });

@@ -110,7 +110,9 @@ t.test('the gateway authenticator: tokens, credentials, and credential_rejected'
   const key = Buffer.alloc(32, 3);
   const config = {
     agent_tokens: ['plain-token'],
-    scoped_agent_tokens: [{ id: 'staging', token: 'stg-token', allowed_labels: {}, name_pattern: 'stg-*' }],
+    scoped_agent_tokens: [
+      { id: 'staging', token: 'stg-token', allowed_labels: {}, name_pattern: 'stg-*', require_labels: true },
+    ],
     identity: { generation: 1, revoked_before: { 'stg-2': Date.parse('2026-01-01T00:00:00.500Z') } },
   };
   const auth = createAgentAuthenticator(config, () => key);

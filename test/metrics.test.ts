@@ -228,7 +228,7 @@ task "cert" {
   const v = after.value;
   t.equal(v('fluke_gateway_connected_agents', { gateway: gatewayId }), 1, 'the agent, on this gateway');
   t.equal(v('fluke_gateway_registrations_total'), 1);
-  t.equal(v('fluke_gateway_agent_refusals_total', { reason: 'unauthorized' }), 1, 'the bad token');
+  t.equal(v('fluke_gateway_agent_refusals_total', { reason: 'bad_token' }), 1, 'the bad token');
   t.equal(v('fluke_gateway_messages_received_total', { type: 'register' }), 1);
   t.ok(v('fluke_gateway_messages_received_total', { type: 'task_result' }) >= 2, 'task results in');
   t.equal(v('fluke_gateway_messages_sent_total', { type: 'registered' }), 1);

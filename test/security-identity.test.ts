@@ -23,7 +23,13 @@ const redis = r.client();
 const STG_TOKEN = 'staging-bootstrap-token-0123456789';
 const KEY = 'a-configured-identity-key-of-40-characters';
 const SCOPED = [
-  { id: 'staging', token: STG_TOKEN, allowed_labels: { env: ['staging'] }, name_pattern: 'stg-*' },
+  {
+    id: 'staging',
+    token: STG_TOKEN,
+    allowed_labels: { env: ['staging'] },
+    name_pattern: 'stg-*',
+    require_labels: true,
+  },
 ];
 const IDENTITY: IdentityConfig = {
   key: null,

@@ -1,6 +1,7 @@
 /** agent.hcl → AgentConfig, every field and default as docs/configuration.md "agent.hcl" lists them. */
 import { hostname as osHostname } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
+import { AGENT_NAME_RULE, isAgentName, labelsProblem } from '../agent-rules.js';
 import type { BodySchema, ConfigBodyReader } from './config-body-reader.js';
 import type { Env } from './env.js';
 import { LOG_SCHEMA, openConfig, readLog, throwIfErrors } from './open-config.js';
@@ -18,12 +19,8 @@ const AGENT: BodySchema = { attributes: AGENT_ATTRIBUTES, blocks: { tls: 0, exec
 const TLS: BodySchema = { attributes: ['ca_file', 'insecure_skip_verify'], blocks: {} };
 const EXECUTION: BodySchema = { attributes: ['default_shell', 'command_timeout'], blocks: {} };
 
-/**
- * Agent names end up in Redis keys (inside `{a:<name>}` hash tags) and URLs, so braces, slashes
- * and spaces are refused; every host name fits.
- */
-export const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
-const MAX_LABEL = 253;
+/** The one agent-name rule (shared/agent-rules.ts), re-exported for the loader's callers. */
+export { AGENT_NAME } from '../agent-rules.js';
 
 /** Reads agent.hcl text. `hostname` is the default name. Throws ConfigError listing every problem. */
 export async function parseAgentConfig(
@@ -57,25 +54,16 @@ export async function parseAgentConfig(
   }
 
   const name = a.string('name') ?? hostname;
-  if (!AGENT_NAME.test(name)) {
+  if (!isAgentName(name)) {
     const why = a.has('name') ? '' : ` (the host name ${JSON.stringify(hostname)}; set agent.name)`;
-    a.error(
-      'name',
-      `must be 1-253 letters, digits, '.', '_' or '-', starting with a letter or digit, got ${JSON.stringify(name)}${why}`,
-      a.lineOf('name'),
-    );
+    a.error('name', `must be ${AGENT_NAME_RULE}, got ${JSON.stringify(name)}${why}`, a.lineOf('name'));
   }
 
   const labels = a.stringMap('labels') ?? {};
-  for (const [key, value] of Object.entries(labels)) {
-    if (key === '' || key.length > MAX_LABEL || value.length > MAX_LABEL) {
-      a.error(
-        'labels',
-        `label ${JSON.stringify(key)}: keys must be 1-253 characters, values at most 253`,
-        a.lineOf('labels'),
-      );
-    }
-  }
+  // The gateway's rule and default limits: a config that loads is never refused for its labels
+  // by a gateway running the defaults.
+  const labelProblem = labelsProblem(labels);
+  if (labelProblem) a.error('labels', labelProblem, a.lineOf('labels'));
 
   const tls = a.block('tls', TLS);
   const caFile = tls.string('ca_file');

@@ -1,9 +1,11 @@
 /** server.hcl → ServerConfig, every field and default as docs/configuration.md "server.hcl" lists them. */
 
+import { isLabelKey } from '../agent-rules.js';
 import { errorMessage } from '../errors.js';
 import { UNSCOPED_GRANT } from '../identity/agent-credential.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../liveness.js';
 import { DRIFT_POLICIES, type DriftPolicy } from '../types.js';
+import { AGENT_LIMITS_SCHEMA, readAgentLimits } from './agent-limits.js';
 import type { BodySchema, ConfigBodyReader } from './config-body-reader.js';
 import type { Env } from './env.js';
 import { readIdentity } from './identity-config.js';
@@ -27,6 +29,7 @@ const ROOT: BodySchema = {
     [
       ...SERVER_ATTRIBUTES,
       'agent_token',
+      'agent_limits',
       'redis',
       'git',
       'tls',
@@ -39,9 +42,22 @@ const ROOT: BodySchema = {
 };
 const SERVER: BodySchema = {
   attributes: SERVER_ATTRIBUTES,
-  blocks: { agent_token: 1, redis: 0, git: 0, tls: 0, drift: 0, event_store: 0, log: 0, identity: 0 },
+  blocks: {
+    agent_token: 1,
+    agent_limits: 0,
+    redis: 0,
+    git: 0,
+    tls: 0,
+    drift: 0,
+    event_store: 0,
+    log: 0,
+    identity: 0,
+  },
 };
-const AGENT_TOKEN: BodySchema = { attributes: ['token', 'allowed_labels', 'name_pattern'], blocks: {} };
+const AGENT_TOKEN: BodySchema = {
+  attributes: ['token', 'allowed_labels', 'name_pattern', 'require_labels'],
+  blocks: {},
+};
 const REDIS: BodySchema = { attributes: ['url', 'prefix'], blocks: {} };
 const GIT: BodySchema = {
   attributes: [
@@ -125,11 +141,21 @@ function scopedToken(id: string, r: ConfigBodyReader): ScopedAgentToken {
   if (pattern !== null && /[[\]{}!]/.test(pattern)) {
     r.error('name_pattern', 'only * and ? are special in a name pattern', r.lineOf('name_pattern'));
   }
+  const allowed = r.stringListMap('allowed_labels') ?? {};
+  const badKey = Object.keys(allowed).find((key) => !isLabelKey(key));
+  if (badKey !== undefined) {
+    r.error(
+      'allowed_labels',
+      `key ${JSON.stringify(badKey)} is not a valid label key`,
+      r.lineOf('allowed_labels'),
+    );
+  }
   return {
     id,
     token: r.requiredString('token') ?? '',
-    allowed_labels: r.stringListMap('allowed_labels') ?? {},
+    allowed_labels: allowed,
     name_pattern: pattern,
+    require_labels: r.bool('require_labels') ?? true,
   };
 }
 
@@ -253,6 +279,7 @@ export async function parseServerConfig(
     api_tokens: tokenList(s, 'api_tokens') ?? [],
     api_read_access: s.enumValue('api_read_access', API_READ_ACCESS) ?? 'open',
     heartbeat_interval_ms: s.duration('heartbeat_interval') ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
+    agent_limits: readAgentLimits(s.block('agent_limits', AGENT_LIMITS_SCHEMA)),
     redis: redisConfig,
     git: {
       url: git.requiredString('url', git.present ? 'required' : 'required: add git { url = "..." }') ?? '',

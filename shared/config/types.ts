@@ -4,6 +4,7 @@
  * No raw JSON travels past the loader: the rest of the code sees only these types.
  */
 import type { DriftPolicy, Labels } from '../types.js';
+import type { AgentLimitsConfig } from './agent-limits.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'json' | 'pretty';
@@ -20,6 +21,8 @@ export interface ScopedAgentToken {
   allowed_labels: Record<string, string[]>;
   /** glob over the agent name (`*` and `?`), or null for any name. */
   name_pattern: string | null;
+  /** An agent must declare every key of `allowed_labels` (default true). */
+  require_labels: boolean;
 }
 
 /** `server.identity`: per-agent credentials and who holds a name (docs/configuration.md). */
@@ -47,6 +50,8 @@ export interface ServerConfig {
   /** `open`: GET routes, UI, Bull Board and metrics need no token; `token`: they need an API token. */
   api_read_access: 'open' | 'token';
   heartbeat_interval_ms: number;
+  /** What one agent may declare and how fast agents may register (shared/config/agent-limits.ts). */
+  agent_limits: AgentLimitsConfig;
   redis: { url: string; prefix: string };
   git: {
     url: string;

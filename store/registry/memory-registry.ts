@@ -16,6 +16,8 @@ export interface MemoryRegistryOptions {
   staleAfterMs: number;
   /** How long an agent stays known after it was last seen. */
   knownForMs: number;
+  /** Known agents kept; the least recently seen are dropped at registration (RedisRegistry's). */
+  maxKnownAgents?: number;
   now?: () => number;
 }
 
@@ -38,8 +40,20 @@ export class MemoryRegistry implements Registry, AgentDirectory {
     this.index.set(entry.name, entry.last_seen);
     this.knownAt.set(entry.name, entry.last_seen);
     this.labels.set(entry.name, structuredClone(entry.labels));
+    this.trimKnown();
     if (!prev || prev.session_id === entry.session_id) return null;
     return { session_id: prev.session_id, gateway_id: prev.gateway_id };
+  }
+
+  /** Like the Redis script: drop the least recently seen (ties by name) beyond the cap. */
+  private trimKnown(): void {
+    const over = this.knownAt.size - (this.o.maxKnownAgents ?? Number.POSITIVE_INFINITY);
+    if (over <= 0) return;
+    const oldest = [...this.knownAt].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1)).slice(0, over);
+    for (const [name] of oldest) {
+      this.knownAt.delete(name);
+      this.labels.delete(name);
+    }
   }
 
   async heartbeat(entries: readonly RegistryEntry[]): Promise<HeartbeatOutcome[]> {

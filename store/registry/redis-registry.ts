@@ -45,6 +45,26 @@ if redis.call('HGET', KEYS[1], 'session_id') == ARGV[1] then
 end
 return 0`;
 
+// KEYS[1] known zset, KEYS[2] known labels (same slot); ARGV[1] last_seen, ARGV[2] name,
+// ARGV[3] labels JSON, ARGV[4] most names kept, ARGV[5] most trimmed per call. Records a known
+// agent, then drops the least recently seen beyond the cap: O(log N) plus what it trims, so
+// registration stays cheap, and a lowered cap is reached over the next registrations.
+const KNOW = `
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+local over = math.min(redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4]), tonumber(ARGV[5]))
+if over > 0 then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, over - 1)
+  redis.call('ZREM', KEYS[1], unpack(oldest))
+  redis.call('HDEL', KEYS[2], unpack(oldest))
+  return over
+end
+return 0`;
+/** Most known names one registration trims (Lua's unpack() limit is far above). */
+const TRIM_BATCH = 1000;
+/** The default cap on known agents (server `agent_limits.max_known_agents`). */
+export const DEFAULT_MAX_KNOWN_AGENTS = 100_000;
+
 type Arg = string | number;
 interface ScriptClient {
   flukeRegister(key: string, ...args: Arg[]): Promise<[string | null, string | null]>;
@@ -53,6 +73,7 @@ interface ScriptClient {
   flukeDeregister(key: string, sessionId: string): Promise<number>;
 }
 interface ScriptPipeline {
+  flukeKnow(known: string, labels: string, ...args: Arg[]): ChainableCommander;
   flukeHeartbeat(key: string, ...args: Arg[]): ChainableCommander;
   flukeRebuild(key: string, ...args: Arg[]): ChainableCommander;
 }
@@ -66,6 +87,8 @@ export interface RedisRegistryOptions {
   keys: Keys;
   /** An entry's TTL: 3 × heartbeat, so a silent agent disappears by itself. */
   ttlMs: number;
+  /** Known agents kept (least recently seen dropped at registration); default 100,000. */
+  maxKnownAgents?: number;
 }
 
 export class RedisRegistry implements Registry {
@@ -73,16 +96,19 @@ export class RedisRegistry implements Registry {
   private readonly redis: Redis;
   private readonly keys: Keys;
   private readonly ttlMs: number;
+  private readonly maxKnown: number;
 
-  constructor({ redis, keys, ttlMs }: RedisRegistryOptions) {
+  constructor({ redis, keys, ttlMs, maxKnownAgents }: RedisRegistryOptions) {
     this.redis = redis;
     this.keys = keys;
     this.ttlMs = ttlMs;
+    this.maxKnown = maxKnownAgents ?? DEFAULT_MAX_KNOWN_AGENTS;
     // defineCommand gives EVALSHA with a transparent EVAL fallback after SCRIPT FLUSH / restart.
     redis.defineCommand('flukeRegister', { numberOfKeys: 1, lua: REGISTER });
     redis.defineCommand('flukeHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT });
     redis.defineCommand('flukeRebuild', { numberOfKeys: 1, lua: REBUILD });
     redis.defineCommand('flukeDeregister', { numberOfKeys: 1, lua: DEREGISTER });
+    redis.defineCommand('flukeKnow', { numberOfKeys: 2, lua: KNOW });
     this.scripts = redis as unknown as ScriptClient;
   }
 
@@ -92,13 +118,17 @@ export class RedisRegistry implements Registry {
       this.ttlMs,
       ...pairs(entry),
     );
-    await execAll(
-      this.redis
-        .pipeline()
-        .zadd(this.keys.agentIndex(), entry.last_seen, entry.name)
-        .zadd(this.keys.knownAgents(), entry.last_seen, entry.name)
-        .hset(this.keys.knownLabels(), entry.name, JSON.stringify(entry.labels)),
+    const pipe = this.redis.pipeline().zadd(this.keys.agentIndex(), entry.last_seen, entry.name);
+    (pipe as unknown as ScriptPipeline).flukeKnow(
+      this.keys.knownAgents(),
+      this.keys.knownLabels(),
+      entry.last_seen,
+      entry.name,
+      JSON.stringify(entry.labels),
+      this.maxKnown,
+      TRIM_BATCH,
     );
+    await execAll(pipe);
     if (!sid || sid === entry.session_id) return null;
     return { session_id: sid, gateway_id: gw ?? '' };
   }

@@ -151,12 +151,22 @@ export class TestAgent {
 
   constructor(
     url: string,
-    options: { token?: string | null; ca?: Buffer; headers?: Record<string, string> } = {},
+    options: {
+      token?: string | null;
+      ca?: Buffer;
+      headers?: Record<string, string>;
+      /** Source address to connect from (127.0.0.0/8 is all loopback on Linux). */
+      localAddress?: string;
+    } = {},
   ) {
     const token = options.token === undefined ? TOKEN : options.token;
     const headers: Record<string, string> = { ...options.headers };
     if (token !== null) headers.authorization = `Bearer ${token}`;
-    this.ws = new WebSocket(url, { headers, ...(options.ca ? { ca: options.ca } : {}) });
+    this.ws = new WebSocket(url, {
+      headers,
+      ...(options.ca ? { ca: options.ca } : {}),
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+    });
     this.ws.on('error', () => {});
     let setStatus: (v: { status: number; body: string } | null) => void = () => {};
     this.httpStatus = new Promise((resolve) => {
