@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { isCleartextToRemote } from '../shared/config/agent-config.js';
 import type { AgentConfig } from '../shared/config/types.js';
 import type { Logger } from '../shared/logger.js';
 import { AGENT_FEATURES, type AgentResult, PROTOCOL_VERSION } from '../shared/protocol.js';
@@ -129,6 +130,11 @@ export function createAgent(opts: AgentOptions): Agent {
 
   if (config.tls.insecure_skip_verify)
     logger.warn('TLS certificate verification is disabled (insecure_skip_verify)');
+  if (isCleartextToRemote(config.server_url))
+    logger.warn(
+      { server_url: config.server_url },
+      'allow_insecure: the token and all traffic travel in clear (ws:// to a host that is not loopback); use wss://',
+    );
 
   return {
     runner,

@@ -21,16 +21,8 @@ export interface ProcessClients {
 
 /** Fails with a clear message on an evicting Redis: BullMQ would lose jobs. */
 async function connectRedis(url: string, logger: Logger): Promise<RedisClient> {
-  const redis = createRedis(url);
-  let warned = false;
-  redis.on('error', (err) => {
-    if (!warned) logger.warn({ err: err.message }, 'redis connection error; retrying');
-    warned = true;
-  });
-  redis.on('ready', () => {
-    if (warned) logger.info('redis connection restored');
-    warned = false;
-  });
+  // Connection errors of this client and of every client duplicated from it: warn, rate-limited.
+  const redis = createRedis(url, {}, { logger });
   const problem = await checkEvictionPolicy(redis);
   if (problem) {
     redis.disconnect();
@@ -90,7 +82,6 @@ function eventStoreFor(
   if (!redis) throw new Error('the redis event store needs a Redis client');
   // Its own auto-pipelined connection: the events of concurrent result handlers share socket writes.
   const client = redis.duplicate({ enableAutoPipelining: true });
-  client.on('error', () => {}); // the main client logs an outage once
   return new RedisEventStore({
     redis: client,
     keys,

@@ -24,6 +24,7 @@ server {
   agent_tokens       = ["$AGENT_TOKEN", "plain-token"]
   api_tokens         = ["\${API_TOKEN}"]
   heartbeat_interval = "5s"
+  shutdown_timeout   = "20s"
 
   agent_token "staging" {
     token          = "stg-token"
@@ -93,6 +94,7 @@ t.test('full server.hcl: every field', async (t) => {
     api_tokens: ['api-from-env'],
     api_read_access: 'open',
     heartbeat_interval_ms: 5000,
+    shutdown_timeout_ms: 20_000,
     redis: { url: 'redis://:pw@redis:6379/1', prefix: 'fluke-prod' },
     git: {
       url: 'https://git.example.com/ops/desired.git',
@@ -127,6 +129,7 @@ t.test('minimal server.hcl: defaults', async (t) => {
     api_tokens: [],
     api_read_access: 'open',
     heartbeat_interval_ms: 10_000,
+    shutdown_timeout_ms: 10_000,
     redis: { url: 'redis://127.0.0.1:6379', prefix: 'fluke' },
     git: {
       url: '/srv/repo',
@@ -162,6 +165,7 @@ const FULL_AGENT = `agent {
   token      = "\${FLUKE_AGENT_TOKEN}"
   name       = "web-01"
   labels     = { role = "web", env = "$ENV_NAME", zone = "eu-1" }
+  shutdown_timeout = "15s"
   tls {
     ca_file              = "/etc/fluke/ca.pem"
     insecure_skip_verify = true
@@ -187,11 +191,13 @@ t.test('full agent.hcl: every field', async (t) => {
   t.same(cfg, {
     source: 'a.hcl',
     server_url: 'wss://fluke.example.com:7070',
+    allow_insecure: false,
     token: 'tok',
     name: 'web-01',
     labels: { role: 'web', env: 'production', zone: 'eu-1' },
     tls: { ca_file: '/etc/fluke/ca.pem', insecure_skip_verify: true },
     execution: { default_shell: '/bin/sh', command_timeout_ms: 90_000 },
+    shutdown_timeout_ms: 15_000,
     log: { level: 'warn', format: 'pretty' },
   } satisfies AgentConfig);
 });
@@ -206,11 +212,13 @@ t.test('minimal agent.hcl: defaults, name from the host', async (t) => {
   t.same(cfg, {
     source: 'a.hcl',
     server_url: 'ws://127.0.0.1:7070',
+    allow_insecure: false,
     token: 't',
     name: 'box-7',
     labels: {},
     tls: { ca_file: null, insecure_skip_verify: false },
     execution: { default_shell: '/bin/bash', command_timeout_ms: 300_000 },
+    shutdown_timeout_ms: 10_000,
     log: { level: 'info', format: 'json' },
   } satisfies AgentConfig);
 });
@@ -226,6 +234,7 @@ t.test('environment substitution', async (t) => {
 
   const src = `agent {
   server_url = "ws://$HOST:7070"
+  allow_insecure = true
   token      = "$$\${TOKEN}$$"
   name       = "n-\${SUFFIX}"
   labels     = { dollar = "$$HOME", both = "$A/\${B}", literal = "$\${A}" }
@@ -477,11 +486,11 @@ const INVALID: [string, 'server' | 'agent', string, RegExp, number][] = [
     3,
   ],
   ['missing server_url', 'agent', 'agent {\n  token = "t"\n}\n', /agent\.server_url: required/, 1],
-  ['missing token', 'agent', 'agent {\n  server_url = "ws://x"\n}\n', /agent\.token: required/, 1],
+  ['missing token', 'agent', 'agent {\n  server_url = "wss://x"\n}\n', /agent\.token: required/, 1],
   [
     'empty token',
     'agent',
-    'agent {\n  server_url = "ws://x"\n  token = ""\n}\n',
+    'agent {\n  server_url = "wss://x"\n  token = ""\n}\n',
     /agent\.token: must not be empty/,
     3,
   ],
@@ -669,7 +678,7 @@ t.test('loadServerConfig / loadAgentConfig read files', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'fluke-config-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'server.hcl'), FULL_SERVER);
-  await writeFile(join(dir, 'agent.hcl'), 'agent {\n  server_url = "ws://x:1"\n  token = "t"\n}\n');
+  await writeFile(join(dir, 'agent.hcl'), 'agent {\n  server_url = "wss://x:1"\n  token = "t"\n}\n');
   const server = await loadServerConfig(join(dir, 'server.hcl'), ENV);
   t.equal(server.source, join(dir, 'server.hcl'));
   const agent = await loadAgentConfig(join(dir, 'agent.hcl'), {});

@@ -5,6 +5,9 @@
  */
 import type { DriftPolicy, Labels } from '../types.js';
 
+/** The default of `server.shutdown_timeout` and `agent.shutdown_timeout`. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'json' | 'pretty';
 
@@ -33,6 +36,8 @@ export interface ServerConfig {
   /** `open`: GET routes, UI, Bull Board and metrics need no token; `token`: they need an API token. */
   api_read_access: 'open' | 'token';
   heartbeat_interval_ms: number;
+  /** After SIGTERM/SIGINT the process exits within this, even with Redis unreachable. */
+  shutdown_timeout_ms: number;
   redis: { url: string; prefix: string };
   git: {
     url: string;
@@ -57,11 +62,15 @@ export interface ServerConfig {
 export interface AgentConfig {
   source: string;
   server_url: string;
+  /** `ws://` to a host that is not loopback is refused unless this is true. */
+  allow_insecure: boolean;
   token: string;
   name: string;
   labels: Labels;
   tls: { ca_file: string | null; insecure_skip_verify: boolean };
   execution: { default_shell: string; command_timeout_ms: number };
+  /** After SIGTERM/SIGINT the agent exits within this, its drain of running commands included. */
+  shutdown_timeout_ms: number;
   log: LogConfig;
 }
 
