@@ -704,3 +704,63 @@ t.test('one-line blocks with several attributes', async (t) => {
   ).catch((e: unknown) => e);
   t.match((err as ConfigError).errors, [{ line: 1 }, { line: 1 }, { line: 3, field: 'server.git.branch' }]);
 });
+
+t.test('agent transport: ws:// only to a loopback host unless allow_insecure', async (t) => {
+  const agent = (url: string, extra = '') =>
+    parseAgentConfig('a.hcl', `agent {\n  token = "t"\n  server_url = "${url}"\n${extra}}\n`, {}, 'h');
+  for (const url of [
+    'ws://127.0.0.1:7070',
+    'ws://127.3.2.1:7070',
+    'ws://localhost:7070',
+    'ws://LOCALHOST:7070',
+    'ws://[::1]:7070',
+    'wss://fluke.example.com:7070',
+    'wss://10.0.0.5:7070',
+  ]) {
+    t.equal((await agent(url)).server_url, url, `${url} is accepted`);
+  }
+  for (const url of [
+    'ws://10.0.0.5:7070',
+    'ws://fluke.example.com:7070',
+    'ws://0.0.0.0:7070',
+    'ws://[::2]:7070',
+  ]) {
+    await t.rejects(
+      agent(url),
+      {
+        name: 'ConfigError',
+        message:
+          /a\.hcl:3: agent\.server_url: .*the agent token would travel in clear\. Use wss:\/\/.*allow_insecure = true/,
+      },
+      `${url} is refused`,
+    );
+  }
+  const allowed = await agent('ws://10.0.0.5:7070', '  allow_insecure = true\n');
+  t.equal(allowed.allow_insecure, true, 'allow_insecure = true lets it through');
+  t.equal((await agent('ws://127.0.0.1:7070')).allow_insecure, false, 'allow_insecure defaults to false');
+  await t.rejects(agent('ws://10.0.0.5:7070', '  allow_insecure = "yes"\n'), { name: 'ConfigError' });
+});
+
+t.test('shutdown_timeout: default 10s, configurable, must be above zero', async (t) => {
+  const server = (extra: string) =>
+    parseServerConfig(
+      's.hcl',
+      `server {\n  agent_tokens = ["t"]\n  git { url = "/r" }\n  tls { enabled = false }\n${extra}}\n`,
+      {},
+    );
+  t.equal((await server('')).shutdown_timeout_ms, 10_000);
+  t.equal((await server('  shutdown_timeout = "3s"\n')).shutdown_timeout_ms, 3_000);
+  await t.rejects(server('  shutdown_timeout = "0s"\n'), {
+    message: /s\.hcl:5: server\.shutdown_timeout: must be greater than zero/,
+  });
+  const agent = (extra: string) =>
+    parseAgentConfig(
+      'a.hcl',
+      `agent {\n  token = "t"\n  server_url = "ws://127.0.0.1:1"\n${extra}}\n`,
+      {},
+      'h',
+    );
+  t.equal((await agent('')).shutdown_timeout_ms, 10_000);
+  t.equal((await agent('  shutdown_timeout = "1m"\n')).shutdown_timeout_ms, 60_000);
+  await t.rejects(agent('  shutdown_timeout = "soon"\n'), { message: /agent\.shutdown_timeout/ });
+});

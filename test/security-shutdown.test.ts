@@ -11,7 +11,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
 import t, { type Test } from 'tap';
+import { createRedis } from '../store/redis/client.js';
 import { makeGitRepo } from '../testkit/git-repo.js';
 import { freePort, startRedis, type TestRedis } from '../testkit/redis.js';
 import { serverHcl } from '../testkit/system.js';
@@ -157,6 +159,28 @@ async function termAndTime(tt: Tap, proc: Proc, boundMs: number, what: string): 
 t.test('Shutdown hangs without Redis', async (t) => {
   // Headroom for a loaded 2-core machine on top of each bound.
   const HEADROOM_MS = 9_000;
+
+  t.test(
+    'every client made by createRedis, and every duplicate of it, has a rate-limited error listener',
+    async (t) => {
+      const warned: unknown[] = [];
+      const logger = { warn: (o: unknown) => warned.push(o), info: () => {} } as unknown as Logger;
+      // Nothing listens on this port: every connection attempt fails.
+      const client = createRedis(`redis://127.0.0.1:${await freePort()}`, {}, { logger, intervalMs: 60_000 });
+      const copy = client.duplicate();
+      const copyOfCopy = copy.duplicate({ enableAutoPipelining: true });
+      t.teardown(() => {
+        for (const c of [client, copy, copyOfCopy]) c.disconnect();
+      });
+      for (const c of [client, copy, copyOfCopy]) t.equal(c.listenerCount('error'), 1, 'one error listener');
+      let errors = 0;
+      copyOfCopy.on('error', () => errors++);
+      const until = Date.now() + 30_000;
+      while (errors < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      t.ok(errors >= 3, `reconnect attempts failed (${errors})`);
+      t.equal(warned.length, 1, 'one warning for the whole outage, across the three clients');
+    },
+  );
 
   t.test(
     'server, Redis killed: exits within shutdown_timeout; every connection has a listener',
