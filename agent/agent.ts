@@ -55,6 +55,17 @@ export interface Agent {
   readonly connection: AgentConnection;
 }
 
+/** Once per start: what the config lets through that an operator should know about. */
+function warnIfInsecure(config: AgentConfig, logger: Logger): void {
+  if (config.tls.insecure_skip_verify)
+    logger.warn('TLS certificate verification is disabled (insecure_skip_verify)');
+  if (isCleartextToRemote(config.server_url))
+    logger.warn(
+      { server_url: config.server_url },
+      'allow_insecure: the token and all traffic travel in clear (ws:// to a host that is not loopback); use wss://',
+    );
+}
+
 export function createAgent(opts: AgentOptions): Agent {
   const { config, logger } = opts;
   const execOptions: ExecutorOptions = {
@@ -128,13 +139,7 @@ export function createAgent(opts: AgentOptions): Agent {
     },
   });
 
-  if (config.tls.insecure_skip_verify)
-    logger.warn('TLS certificate verification is disabled (insecure_skip_verify)');
-  if (isCleartextToRemote(config.server_url))
-    logger.warn(
-      { server_url: config.server_url },
-      'allow_insecure: the token and all traffic travel in clear (ws:// to a host that is not loopback); use wss://',
-    );
+  warnIfInsecure(config, logger);
 
   return {
     runner,
