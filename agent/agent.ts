@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { isCleartextToRemote } from '../shared/config/agent-config.js';
 import type { AgentConfig } from '../shared/config/types.js';
 import type { Logger } from '../shared/logger.js';
 import { AGENT_FEATURES, type AgentResult, PROTOCOL_VERSION } from '../shared/protocol.js';
@@ -53,6 +54,17 @@ export interface Agent {
   readonly runner: Runner;
   readonly outbox: Outbox;
   readonly connection: AgentConnection;
+}
+
+/** Once per start: what the config lets through that an operator should know about. */
+function warnIfInsecure(config: AgentConfig, logger: Logger): void {
+  if (config.tls.insecure_skip_verify)
+    logger.warn('TLS certificate verification is disabled (insecure_skip_verify)');
+  if (isCleartextToRemote(config.server_url))
+    logger.warn(
+      { server_url: config.server_url },
+      'allow_insecure: the token and all traffic travel in clear (ws:// to a host that is not loopback); use wss://',
+    );
 }
 
 export function createAgent(opts: AgentOptions): Agent {
@@ -138,8 +150,7 @@ export function createAgent(opts: AgentOptions): Agent {
     },
   });
 
-  if (config.tls.insecure_skip_verify)
-    logger.warn('TLS certificate verification is disabled (insecure_skip_verify)');
+  warnIfInsecure(config, logger);
 
   return {
     runner,

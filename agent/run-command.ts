@@ -49,6 +49,7 @@ export function runCommand(
       stdio: ['ignore', 'pipe', 'pipe'],
     });
 
+    if (child.pid !== undefined) liveGroups.add(child.pid);
     const killGroup = (): void => {
       if (child.pid === undefined) return;
       signalGroup(child.pid, 'SIGTERM');
@@ -56,7 +57,9 @@ export function runCommand(
       // never keeps a shutting-down agent alive.
       if (killTimer === undefined)
         killTimer = setTimeout(() => {
-          if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+          if (child.pid === undefined) return;
+          signalGroup(child.pid, 'SIGKILL');
+          liveGroups.delete(child.pid);
         }, opts.killGraceMs ?? 5000).unref();
     };
     const timer = setTimeout(() => {
@@ -78,6 +81,8 @@ export function runCommand(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      // A group that was sent SIGTERM stays listed until its SIGKILL: stragglers may remain.
+      if (child.pid !== undefined && killTimer === undefined) liveGroups.delete(child.pid);
       opts.signal.removeEventListener('abort', onAbort);
       out.end();
       err.end();
@@ -140,6 +145,20 @@ function lineSplitter(
       partial = '';
     },
   };
+}
+
+/** Process groups of commands still running (or sent SIGTERM and not yet SIGKILL). */
+const liveGroups = new Set<number>();
+
+/**
+ * SIGKILL every command's process group at once: for an agent whose shutdown deadline passed,
+ * so nothing it started outlives it.
+ */
+export function killAllCommandGroups(): number {
+  const count = liveGroups.size;
+  for (const pid of liveGroups) signalGroup(pid, 'SIGKILL');
+  liveGroups.clear();
+  return count;
 }
 
 function signalGroup(pid: number, sig: NodeJS.Signals): void {

@@ -34,7 +34,7 @@ export async function wireConsole(
   });
   const router = new Router();
   const api = mountConsoleApi(router, { config, redis, keys, events, queues, auth: consoleAuth, logger });
-  closers.push(async () => api.close());
+  closers.push({ what: 'console api', run: async () => api.close() });
   const app = config.tls.enabled
     ? uWS.SSLApp({ cert_file_name: config.tls.cert_file ?? '', key_file_name: config.tls.key_file ?? '' })
     : uWS.App();

@@ -37,7 +37,7 @@ export async function wireGateway(
   });
   gatewayMetrics.watch(gateway);
   const agentsPort = (await gateway.listen()).port;
-  closers.push(() => gateway.drain());
+  closers.push({ what: 'gateway drain', run: () => gateway.drain() });
 
   // Gateways keep the schedules alive too, so nothing depends on a long-lived reconciler.
   const queues = reconciler?.queues ?? createQueues(redis, keys, logger);
@@ -46,11 +46,14 @@ export async function wireGateway(
   // with reconcilers run only as queue-scaled jobs, drift checks and deadlines would never start.
   const stopPromoting = keepPromoting({ redis, queues: Object.values(queues), logger });
   const http = await wireConsole(ctx, queues, metricsRegistry);
-  closers.push(async () => {
-    stopSchedules();
-    stopPromoting();
-    uWS.us_listen_socket_close(http.socket);
-    if (!reconciler) await closeQueues(queues);
+  closers.push({
+    what: reconciler ? 'schedules and http listener' : 'schedules, http listener and queues',
+    run: async () => {
+      stopSchedules();
+      stopPromoting();
+      uWS.us_listen_socket_close(http.socket);
+      if (!reconciler) await closeQueues(queues);
+    },
   });
   return { gateway, agentsPort, httpPort: http.port };
 }

@@ -20,9 +20,9 @@ export function wireReconciler(ctx: WiringContext, dataDir: string): Reconciler 
   });
   // Closed after the workers (closers run in reverse): their last counts get flushed.
   const metrics = new MetricsRecorder({ totals: new RedisMetricsTotals({ redis, keys }), logger });
-  closers.push(() => metrics.close());
+  closers.push({ what: 'metrics flush', run: () => metrics.close() });
   const reconciler = startReconciler({ config, redis, logger, events, git, metrics });
-  closers.push(() => reconciler.close());
+  closers.push({ what: 'reconciler workers', run: () => reconciler.close() });
   return reconciler;
 }
 

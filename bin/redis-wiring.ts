@@ -11,6 +11,7 @@ import { MemoryEventStore } from '../store/events/memory-event-store.js';
 import { RedisEventStore } from '../store/events/redis-event-store.js';
 import { ensureIdentityKey, keepIdentityKey } from '../store/identity/identity-key.js';
 import { checkEvictionPolicy, createRedis, type RedisClient } from '../store/redis/client.js';
+import type { ShutdownStep } from './shutdown.js';
 import type { Role } from './wiring-context.js';
 
 export interface ProcessClients {
@@ -22,16 +23,8 @@ export interface ProcessClients {
 
 /** Fails with a clear message on an evicting Redis: BullMQ would lose jobs. */
 async function connectRedis(url: string, logger: Logger): Promise<RedisClient> {
-  const redis = createRedis(url);
-  let warned = false;
-  redis.on('error', (err) => {
-    if (!warned) logger.warn({ err: err.message }, 'redis connection error; retrying');
-    warned = true;
-  });
-  redis.on('ready', () => {
-    if (warned) logger.info('redis connection restored');
-    warned = false;
-  });
+  // Connection errors of this client and of every client duplicated from it: warn, rate-limited.
+  const redis = createRedis(url, {}, { logger });
   const problem = await checkEvictionPolicy(redis);
   if (problem) {
     redis.disconnect();
@@ -91,7 +84,6 @@ function eventStoreFor(
   if (!redis) throw new Error('the redis event store needs a Redis client');
   // Its own auto-pipelined connection: the events of concurrent result handlers share socket writes.
   const client = redis.duplicate({ enableAutoPipelining: true });
-  client.on('error', () => {}); // the main client logs an outage once
   return new RedisEventStore({
     redis: client,
     keys,
@@ -109,7 +101,7 @@ export async function wireIdentityKey(
   redis: RedisClient,
   keys: Keys,
   logger: Logger,
-  closers: (() => Promise<void>)[],
+  closers: ShutdownStep[],
 ): Promise<Buffer> {
   const configured = config.identity.key;
   const key = await ensureIdentityKey(redis, keys, configured);
@@ -127,6 +119,6 @@ export async function wireIdentityKey(
     logger,
     intervalMs: config.heartbeat_interval_ms,
   });
-  closers.push(async () => stop());
+  closers.push({ what: 'identity key keeper', run: async () => stop() });
   return key;
 }

@@ -19,6 +19,7 @@ import { pollNow } from '../store/queues/schedules.js';
 import { wireGateway } from './gateway-wiring.js';
 import { wireReconciler } from './reconciler-wiring.js';
 import { connectClients, wireIdentityKey } from './redis-wiring.js';
+import { boundedShutdown, firstStopSignal, StepTracker } from './shutdown.js';
 import type { Role, WiringContext } from './wiring-context.js';
 
 export type { Role } from './wiring-context.js';
@@ -30,7 +31,10 @@ export interface Services {
   reconciler: Reconciler | null;
   /** Ports actually bound (port 0 in tests). */
   ports: { agents: number | null; http: number | null };
-  close(): Promise<void>;
+  /** Graceful: each closer in turn (reported to `tracker`), then the Redis clients. */
+  close(tracker?: StepTracker): Promise<void>;
+  /** Drops the Redis connections at once (no QUIT): for when a graceful close hangs. */
+  forceClose(): void;
 }
 
 export interface StartOptions {
@@ -74,7 +78,7 @@ export async function startServices(
     }
     if (reconciler) await pollNow(reconciler.queues);
   } catch (err) {
-    for (const c of closers.reverse()) await c().catch(() => {});
+    for (const c of closers.reverse()) await Promise.resolve(c.run()).catch(() => {});
     redis.disconnect();
     eventsRedis?.disconnect();
     throw err;
@@ -86,10 +90,13 @@ export async function startServices(
     gateway,
     reconciler,
     ports,
-    async close() {
-      for (const c of closers.reverse())
-        await c().catch((err) => logger.warn({ err: coerceError(err).message }, 'close failed'));
-      await events.close().catch(() => {});
+    async close(tracker = new StepTracker()) {
+      for (const c of closers.reverse()) await tracker.step(c.what, c.run, logger);
+      await tracker.step('event store', () => events.close(), logger);
+      redis.disconnect();
+      eventsRedis?.disconnect();
+    },
+    forceClose() {
       redis.disconnect();
       eventsRedis?.disconnect();
     },
@@ -124,29 +131,35 @@ export async function runRole(role: Role, argv: string[]): Promise<number> {
     { agents_port: services.ports.agents, http_port: services.ports.http },
     `fluke ${role} started`,
   );
-  const stop = new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  const stop = firstStopSignal();
   if (role === 'reconciler' && values['exit-when-idle']) {
     await waitUntilIdle(services.reconciler as Reconciler, stop);
   } else {
     await stop;
   }
-  logger.info(`fluke ${role} stopping`);
-  await services.close();
-  return 0;
+  const timeoutMs = services.config.shutdown_timeout_ms;
+  logger.info({ shutdown_timeout_ms: timeoutMs }, `fluke ${role} stopping`);
+  return boundedShutdown({
+    logger,
+    timeoutMs,
+    graceful: (tracker) => services.close(tracker),
+    force: () => services.forceClose(),
+  });
 }
 
 /** Idle = nothing waiting or active on two checks in a row (a job may be between queues). */
-async function waitUntilIdle(reconciler: Reconciler, stop: Promise<void>): Promise<void> {
+async function waitUntilIdle(reconciler: Reconciler, stop: Promise<unknown>): Promise<void> {
   let stopped = false;
-  void stop.then(() => {
+  const stopping = stop.then(() => {
     stopped = true;
+    return false;
   });
   let quiet = 0;
   while (!stopped && quiet < 2) {
-    await new Promise((r) => setTimeout(r, 500));
-    quiet = (await reconciler.idle().catch(() => false)) ? quiet + 1 : 0;
+    await Promise.race([new Promise((r) => setTimeout(r, 500)), stopping]);
+    if (stopped) break;
+    // A frozen Redis never answers: the stop signal must not wait for it.
+    const idle = await Promise.race([reconciler.idle().catch(() => false), stopping]);
+    quiet = idle ? quiet + 1 : 0;
   }
 }

@@ -7,6 +7,7 @@ import type { ServerConfig } from '../shared/config/types.js';
 import type { Keys } from '../shared/keys.js';
 import type { EventStore } from '../store/events/event-store.js';
 import type { RedisClient } from '../store/redis/client.js';
+import type { ShutdownStep } from './shutdown.js';
 
 export type Role = 'server' | 'gateway' | 'reconciler';
 
@@ -22,5 +23,6 @@ export interface WiringContext {
    * process set a new one first.
    */
   identityKey: Buffer;
-  closers: (() => Promise<void>)[];
+  /** Named, so a shutdown that passes its deadline can say which step hung. */
+  closers: ShutdownStep[];
 }

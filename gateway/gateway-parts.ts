@@ -46,7 +46,7 @@ export function openGatewayQueues(opts: GatewayOptions, keys: Keys, logger: Logg
   const gatewayQueue = (name: QueueName, connection: RedisClient) =>
     openQueue(name, connection, keys, {
       defaults: null,
-      onError: (err) => logger.warn({ err: err.message, queue: name }, 'queue connection error'),
+      onError: (err) => logger.debug({ err: err.message, queue: name }, 'queue connection error'),
     });
   const own = bullRedis
     ? {

@@ -13,12 +13,14 @@ function config(url: string, token = 'test-token'): AgentConfig {
   return {
     source: '/dev/null',
     server_url: url,
+    allow_insecure: false,
     token,
     credential_file: '/nonexistent/fluke-agent-test.credential',
     name: 'web-01',
     labels: { role: 'web' },
     tls: { ca_file: null, insecure_skip_verify: false },
     execution: { default_shell: '/bin/bash', command_timeout_ms: 30_000 },
+    shutdown_timeout_ms: 10_000,
     log: { level: 'error', format: 'json' },
   };
 }

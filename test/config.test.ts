@@ -25,6 +25,7 @@ server {
   agent_tokens       = ["$AGENT_TOKEN", "plain-token"]
   api_tokens         = ["\${API_TOKEN}"]
   heartbeat_interval = "5s"
+  shutdown_timeout   = "20s"
 
   agent_token "staging" {
     token          = "stg-token"
@@ -133,6 +134,7 @@ t.test('full server.hcl: every field', async (t) => {
       failed_upgrade_burst: 5,
       max_tracked_addresses: 1000,
     },
+    shutdown_timeout_ms: 20_000,
     redis: { url: 'redis://:pw@redis:6379/1', prefix: 'fluke-prod' },
     git: {
       url: 'https://git.example.com/ops/desired.git',
@@ -175,6 +177,7 @@ t.test('minimal server.hcl: defaults', async (t) => {
     api_read_access: 'open',
     heartbeat_interval_ms: 10_000,
     agent_limits: DEFAULT_AGENT_LIMITS,
+    shutdown_timeout_ms: 10_000,
     redis: { url: 'redis://127.0.0.1:6379', prefix: 'fluke' },
     git: {
       url: '/srv/repo',
@@ -217,6 +220,7 @@ const FULL_AGENT = `agent {
   token      = "\${FLUKE_AGENT_TOKEN}"
   name       = "web-01"
   labels     = { role = "web", env = "$ENV_NAME", zone = "eu-1" }
+  shutdown_timeout = "15s"
   tls {
     ca_file              = "/etc/fluke/ca.pem"
     insecure_skip_verify = true
@@ -242,12 +246,14 @@ t.test('full agent.hcl: every field', async (t) => {
   t.same(cfg, {
     source: 'a.hcl',
     server_url: 'wss://fluke.example.com:7070',
+    allow_insecure: false,
     token: 'tok',
     credential_file: 'a.credential',
     name: 'web-01',
     labels: { role: 'web', env: 'production', zone: 'eu-1' },
     tls: { ca_file: '/etc/fluke/ca.pem', insecure_skip_verify: true },
     execution: { default_shell: '/bin/sh', command_timeout_ms: 90_000 },
+    shutdown_timeout_ms: 15_000,
     log: { level: 'warn', format: 'pretty' },
   } satisfies AgentConfig);
 });
@@ -262,12 +268,14 @@ t.test('minimal agent.hcl: defaults, name from the host', async (t) => {
   t.same(cfg, {
     source: 'a.hcl',
     server_url: 'ws://127.0.0.1:7070',
+    allow_insecure: false,
     token: 't',
     credential_file: 'a.credential',
     name: 'box-7',
     labels: {},
     tls: { ca_file: null, insecure_skip_verify: false },
     execution: { default_shell: '/bin/bash', command_timeout_ms: 300_000 },
+    shutdown_timeout_ms: 10_000,
     log: { level: 'info', format: 'json' },
   } satisfies AgentConfig);
 });
@@ -283,6 +291,7 @@ t.test('environment substitution', async (t) => {
 
   const src = `agent {
   server_url = "ws://$HOST:7070"
+  allow_insecure = true
   token      = "$$\${TOKEN}$$"
   name       = "n-\${SUFFIX}"
   labels     = { dollar = "$$HOME", both = "$A/\${B}", literal = "$\${A}" }
@@ -534,11 +543,11 @@ const INVALID: [string, 'server' | 'agent', string, RegExp, number][] = [
     3,
   ],
   ['missing server_url', 'agent', 'agent {\n  token = "t"\n}\n', /agent\.server_url: required/, 1],
-  ['missing token', 'agent', 'agent {\n  server_url = "ws://x"\n}\n', /agent\.token: required/, 1],
+  ['missing token', 'agent', 'agent {\n  server_url = "wss://x"\n}\n', /agent\.token: required/, 1],
   [
     'empty token',
     'agent',
-    'agent {\n  server_url = "ws://x"\n  token = ""\n}\n',
+    'agent {\n  server_url = "wss://x"\n  token = ""\n}\n',
     /agent\.token: must not be empty/,
     3,
   ],
@@ -827,7 +836,7 @@ t.test('loadServerConfig / loadAgentConfig read files', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'fluke-config-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'server.hcl'), FULL_SERVER);
-  await writeFile(join(dir, 'agent.hcl'), 'agent {\n  server_url = "ws://x:1"\n  token = "t"\n}\n');
+  await writeFile(join(dir, 'agent.hcl'), 'agent {\n  server_url = "wss://x:1"\n  token = "t"\n}\n');
   const server = await loadServerConfig(join(dir, 'server.hcl'), ENV);
   t.equal(server.source, join(dir, 'server.hcl'));
   const agent = await loadAgentConfig(join(dir, 'agent.hcl'), {});
@@ -852,4 +861,64 @@ t.test('one-line blocks with several attributes', async (t) => {
     {},
   ).catch((e: unknown) => e);
   t.match((err as ConfigError).errors, [{ line: 1 }, { line: 1 }, { line: 3, field: 'server.git.branch' }]);
+});
+
+t.test('agent transport: ws:// only to a loopback host unless allow_insecure', async (t) => {
+  const agent = (url: string, extra = '') =>
+    parseAgentConfig('a.hcl', `agent {\n  token = "t"\n  server_url = "${url}"\n${extra}}\n`, {}, 'h');
+  for (const url of [
+    'ws://127.0.0.1:7070',
+    'ws://127.3.2.1:7070',
+    'ws://localhost:7070',
+    'ws://LOCALHOST:7070',
+    'ws://[::1]:7070',
+    'wss://fluke.example.com:7070',
+    'wss://10.0.0.5:7070',
+  ]) {
+    t.equal((await agent(url)).server_url, url, `${url} is accepted`);
+  }
+  for (const url of [
+    'ws://10.0.0.5:7070',
+    'ws://fluke.example.com:7070',
+    'ws://0.0.0.0:7070',
+    'ws://[::2]:7070',
+  ]) {
+    await t.rejects(
+      agent(url),
+      {
+        name: 'ConfigError',
+        message:
+          /a\.hcl:3: agent\.server_url: .*the agent token would travel in clear\. Use wss:\/\/.*allow_insecure = true/,
+      },
+      `${url} is refused`,
+    );
+  }
+  const allowed = await agent('ws://10.0.0.5:7070', '  allow_insecure = true\n');
+  t.equal(allowed.allow_insecure, true, 'allow_insecure = true lets it through');
+  t.equal((await agent('ws://127.0.0.1:7070')).allow_insecure, false, 'allow_insecure defaults to false');
+  await t.rejects(agent('ws://10.0.0.5:7070', '  allow_insecure = "yes"\n'), { name: 'ConfigError' });
+});
+
+t.test('shutdown_timeout: default 10s, configurable, must be above zero', async (t) => {
+  const server = (extra: string) =>
+    parseServerConfig(
+      's.hcl',
+      `server {\n  agent_tokens = ["t"]\n  git { url = "/r" }\n  tls { enabled = false }\n${extra}}\n`,
+      {},
+    );
+  t.equal((await server('')).shutdown_timeout_ms, 10_000);
+  t.equal((await server('  shutdown_timeout = "3s"\n')).shutdown_timeout_ms, 3_000);
+  await t.rejects(server('  shutdown_timeout = "0s"\n'), {
+    message: /s\.hcl:5: server\.shutdown_timeout: must be greater than zero/,
+  });
+  const agent = (extra: string) =>
+    parseAgentConfig(
+      'a.hcl',
+      `agent {\n  token = "t"\n  server_url = "ws://127.0.0.1:1"\n${extra}}\n`,
+      {},
+      'h',
+    );
+  t.equal((await agent('')).shutdown_timeout_ms, 10_000);
+  t.equal((await agent('  shutdown_timeout = "1m"\n')).shutdown_timeout_ms, 60_000);
+  await t.rejects(agent('  shutdown_timeout = "soon"\n'), { message: /agent\.shutdown_timeout/ });
 });

@@ -125,7 +125,7 @@ t.test('a broken example fails, naming the file and line', async (t) => {
     '- in a list:',
     '  ```hcl agent',
     '  agent {',
-    '    server_url = "ws://x:7070"',
+    '    server_url = "wss://x:7070"',
     '    token      = "t"',
     '    execution { command_timeout = "500us" }',
     '  }',

@@ -78,7 +78,8 @@ export async function startRedis(): Promise<TestRedis> {
   await launch();
   const kill = async () => {
     const p = proc;
-    if (!p || p.exitCode !== null) return;
+    // Killed by a signal: exitCode stays null and 'exit' has already fired.
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
       p.kill('SIGKILL');

@@ -78,7 +78,9 @@ export async function startAlertReceiver(stopping: (() => Promise<void> | void)[
     });
   });
   await new Promise<void>((res) => alerts.listen(0, '127.0.0.1', () => res()));
-  stopping.push(() => new Promise<void>((res) => alerts.close(() => res())));
+  stopping.push(
+    Object.assign(() => new Promise<void>((res) => alerts.close(() => res())), { what: 'alert receiver' }),
+  );
   const alertAddress = alerts.address();
   return typeof alertAddress === 'object' && alertAddress ? alertAddress.port : 0;
 }

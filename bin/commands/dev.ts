@@ -2,7 +2,7 @@
  * `fluke dev` (what `npm start` runs): a private Redis unless $REDIS_URL is set, `examples/` as a
  * local Git repository, the all-in-one server and one local agent, and the URL to open. Prints
  * events as they happen so a newcomer sees the agent connect, drift found and remediated.
- * Ctrl-C stops everything it started.
+ * Ctrl-C stops everything it started, within the server's shutdown_timeout (a second Ctrl-C: at once).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -10,12 +10,14 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseServerConfig } from '../../shared/config/load.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../../shared/config/types.js';
 import { coerceError } from '../../shared/errors.js';
 import { packageRoot } from '../../shared/paths.js';
 import { runCommand, stdStreams } from '../cli/cli-context.js';
 import { readCommandLine } from '../cli/command-line.js';
 import { spawnRedisServer, waitForRedis } from '../redis-server.js';
 import { startServices } from '../services.js';
+import { boundedShutdown, firstStopSignal, type ShutdownLogger } from '../shutdown.js';
 import { devConfigFiles, followEvents, out, printWelcome, startAlertReceiver } from './dev-console.js';
 import { DEV_SPEC, type DevOptions, devOptions } from './dev-options.js';
 
@@ -90,7 +92,15 @@ function secret(file: string): string {
   return value;
 }
 
-type Stopper = () => Promise<void> | void;
+/** One thing to stop; `what` names it when the shutdown deadline passes with it pending. */
+type Stopper = (() => Promise<void> | void) & { what?: string };
+
+const named = (what: string, stop: () => Promise<void> | void): Stopper => Object.assign(stop, { what });
+
+const devLog: ShutdownLogger = {
+  warn: (fields, msg) => process.stderr.write(`fluke dev: ${msg} ${JSON.stringify(fields)}\n`),
+  error: (fields, msg) => process.stderr.write(`fluke dev: ${msg} ${JSON.stringify(fields)}\n`),
+};
 
 /** A private redis-server under the data dir; null (after saying why) when there is none to run. */
 async function privateRedis(
@@ -107,9 +117,11 @@ async function privateRedis(
   }
   const redis = await startRedis(join(dataDir, 'redis'));
   children.push(redis.proc);
-  stopping.push(() => {
-    redis.proc.kill('SIGTERM');
-  });
+  stopping.push(
+    named('redis-server', () => {
+      redis.proc.kill('SIGTERM');
+    }),
+  );
   return redis.url;
 }
 
@@ -124,12 +136,15 @@ function spawnAgent(configFile: string, children: ChildProcess[], stopping: Stop
   );
   children.push(agent);
   stopping.push(
-    () =>
-      new Promise<void>((res) => {
-        if (agent.exitCode !== null) return res();
-        agent.once('exit', () => res());
-        agent.kill('SIGTERM');
-      }),
+    named(
+      'agent',
+      () =>
+        new Promise<void>((res) => {
+          if (agent.exitCode !== null) return res();
+          agent.once('exit', () => res());
+          agent.kill('SIGTERM');
+        }),
+    ),
   );
   return agent;
 }
@@ -146,14 +161,19 @@ async function runDemo(options: DevOptions): Promise<number> {
   mkdirSync(dataDir, { recursive: true });
   const stopping: Stopper[] = [];
   const children: ChildProcess[] = [];
-  const stopAll = async () => {
-    for (const s of stopping.reverse()) {
-      await Promise.race([
-        Promise.resolve(s()).catch(() => {}),
-        new Promise((r) => setTimeout(r, 10_000).unref()),
-      ]);
-    }
-  };
+  let shutdownTimeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS;
+  // Every part under one deadline; past it the children are killed and dev exits 1.
+  const stopAll = () =>
+    boundedShutdown({
+      logger: devLog,
+      timeoutMs: shutdownTimeoutMs,
+      graceful: async (tracker) => {
+        for (const s of stopping.reverse()) await tracker.step(s.what ?? 'stop', s, devLog);
+      },
+      force: () => {
+        for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+      },
+    });
   // Never leave the private Redis or the agent behind, whatever happens to this process.
   process.once('exit', () => {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
@@ -184,8 +204,9 @@ async function runDemo(options: DevOptions): Promise<number> {
     writeFileSync(join(dataDir, 'server.hcl'), serverHcl);
     writeFileSync(join(dataDir, 'agent.hcl'), agentHcl);
     const config = await parseServerConfig(join(dataDir, 'server.hcl'), serverHcl, {});
+    shutdownTimeoutMs = config.shutdown_timeout_ms;
     const services = await startServices(config, 'server', { dataDir });
-    stopping.push(() => services.close());
+    stopping.push(named('server', () => services.close()));
 
     const agent = spawnAgent(join(dataDir, 'agent.hcl'), children, stopping);
 
@@ -200,19 +221,19 @@ async function runDemo(options: DevOptions): Promise<number> {
     });
 
     const timer = followEvents(base);
-    stopping.push(() => clearInterval(timer));
+    stopping.push(named('event follower', () => clearInterval(timer)));
 
-    await new Promise<void>((res) => {
-      process.once('SIGINT', res);
-      process.once('SIGTERM', res);
-      agent.once('exit', (code) => {
-        out(`agent exited with ${code}`);
-        res();
-      });
-    });
+    await Promise.race([
+      firstStopSignal(),
+      new Promise<void>((res) => {
+        agent.once('exit', (code) => {
+          out(`agent exited with ${code}`);
+          res();
+        });
+      }),
+    ]);
     out('stopping…');
-    await stopAll();
-    return 0;
+    return await stopAll();
   } catch (err) {
     process.stderr.write(`fluke dev: ${coerceError(err).message}\n`);
     await stopAll();

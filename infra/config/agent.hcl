@@ -4,6 +4,9 @@ agent {
   # Through the load balancer: any gateway will do (the registry records which one holds us).
   # ws:// because TLS is disabled in infra/config/server.hcl; wss:// once it is enabled.
   server_url = "ws://lb:7070"
+  # ws:// to a host that is not loopback sends the token in clear, so it is refused unless
+  # allowed: here the compose network is private to this demo. Remove it with wss://.
+  allow_insecure = true
   token      = "$FLUKE_AGENT_TOKEN"
 
   # Defaults to the host name; in a container that is a random id, so name it.

@@ -5,9 +5,17 @@ import { AGENT_NAME_RULE, isAgentName, labelsProblem } from '../agent-rules.js';
 import type { BodySchema, ConfigBodyReader } from './config-body-reader.js';
 import type { Env } from './env.js';
 import { LOG_SCHEMA, openConfig, readLog, throwIfErrors } from './open-config.js';
-import type { AgentConfig } from './types.js';
+import { type AgentConfig, DEFAULT_SHUTDOWN_TIMEOUT_MS } from './types.js';
 
-const AGENT_ATTRIBUTES = ['server_url', 'token', 'credential_file', 'name', 'labels'];
+const AGENT_ATTRIBUTES = [
+  'server_url',
+  'allow_insecure',
+  'token',
+  'credential_file',
+  'name',
+  'labels',
+  'shutdown_timeout',
+];
 const ROOT: BodySchema = {
   attributes: [],
   blocks: { agent: 0 },
@@ -21,6 +29,37 @@ const EXECUTION: BodySchema = { attributes: ['default_shell', 'command_timeout']
 
 /** The one agent-name rule (shared/agent-rules.ts), re-exported for the loader's callers. */
 export { AGENT_NAME } from '../agent-rules.js';
+
+/** 127.0.0.0/8, ::1 (also as an IPv4-mapped address) and `localhost`, as `new URL()` spells them. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  return (
+    host === 'localhost' ||
+    host === '[::1]' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) ||
+    /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(host)
+  );
+}
+
+/** True for a `ws://` URL to a host that is not loopback: the token would cross a network in clear. */
+export function isCleartextToRemote(serverUrl: string): boolean {
+  try {
+    const url = new URL(serverUrl);
+    return url.protocol === 'ws:' && !isLoopbackHost(url.hostname);
+  } catch {
+    return false;
+  }
+}
+
+function checkTransport(a: ConfigBodyReader, serverUrl: string, allowInsecure: boolean): void {
+  if (allowInsecure || !isCleartextToRemote(serverUrl)) return;
+  a.error(
+    'server_url',
+    `${JSON.stringify(serverUrl)} is ws:// to a host that is not loopback: the agent token would travel in clear. ` +
+      'Use wss:// (with tls { ca_file } for a private CA), or set allow_insecure = true if the network to the gateway is trusted',
+    a.lineOf('server_url'),
+  );
+}
 
 /** Reads agent.hcl text. `hostname` is the default name. Throws ConfigError listing every problem. */
 export async function parseAgentConfig(
@@ -52,6 +91,8 @@ export async function parseAgentConfig(
       );
     }
   }
+  const allowInsecure = a.bool('allow_insecure') ?? false;
+  checkTransport(a, serverUrl, allowInsecure);
 
   const name = a.string('name') ?? hostname;
   if (!isAgentName(name)) {
@@ -75,12 +116,14 @@ export async function parseAgentConfig(
   const config: AgentConfig = {
     source: file,
     server_url: serverUrl,
+    allow_insecure: allowInsecure,
     token: a.requiredString('token') ?? '',
     credential_file: credentialFile(a, file),
     name,
     labels,
     tls: { ca_file: caFile || null, insecure_skip_verify: tls.bool('insecure_skip_verify') ?? false },
     execution: { default_shell: shell, command_timeout_ms: execution.duration('command_timeout') ?? 300_000 },
+    shutdown_timeout_ms: a.duration('shutdown_timeout') ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
     log: readLog(a.block('log', LOG_SCHEMA)),
   };
   throwIfErrors(ctx);

@@ -11,7 +11,7 @@ import type { Env } from './env.js';
 import { readIdentity } from './identity-config.js';
 import { parseListenAddress } from './listen-address.js';
 import { LOG_SCHEMA, openConfig, readLog, throwIfErrors } from './open-config.js';
-import type { ScopedAgentToken, ServerConfig } from './types.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, type ScopedAgentToken, type ServerConfig } from './types.js';
 
 const SERVER_ATTRIBUTES = [
   'listen_agents',
@@ -20,6 +20,7 @@ const SERVER_ATTRIBUTES = [
   'api_tokens',
   'api_read_access',
   'heartbeat_interval',
+  'shutdown_timeout',
 ];
 
 const ROOT: BodySchema = {
@@ -280,6 +281,7 @@ export async function parseServerConfig(
     api_read_access: s.enumValue('api_read_access', API_READ_ACCESS) ?? 'open',
     heartbeat_interval_ms: s.duration('heartbeat_interval') ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     agent_limits: readAgentLimits(s.block('agent_limits', AGENT_LIMITS_SCHEMA)),
+    shutdown_timeout_ms: s.duration('shutdown_timeout') ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
     redis: redisConfig,
     git: {
       url: git.requiredString('url', git.present ? 'required' : 'required: add git { url = "..." }') ?? '',

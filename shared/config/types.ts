@@ -6,6 +6,9 @@
 import type { DriftPolicy, Labels } from '../types.js';
 import type { AgentLimitsConfig } from './agent-limits.js';
 
+/** The default of `server.shutdown_timeout` and `agent.shutdown_timeout`. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'json' | 'pretty';
 
@@ -52,6 +55,8 @@ export interface ServerConfig {
   heartbeat_interval_ms: number;
   /** What one agent may declare and how fast agents may register (shared/config/agent-limits.ts). */
   agent_limits: AgentLimitsConfig;
+  /** After SIGTERM/SIGINT the process exits within this, even with Redis unreachable. */
+  shutdown_timeout_ms: number;
   redis: { url: string; prefix: string };
   git: {
     url: string;
@@ -77,6 +82,8 @@ export interface ServerConfig {
 export interface AgentConfig {
   source: string;
   server_url: string;
+  /** `ws://` to a host that is not loopback is refused unless this is true. */
+  allow_insecure: boolean;
   token: string;
   /** Where the agent keeps its own credential (mode 0600), once enrolled. */
   credential_file: string;
@@ -84,6 +91,8 @@ export interface AgentConfig {
   labels: Labels;
   tls: { ca_file: string | null; insecure_skip_verify: boolean };
   execution: { default_shell: string; command_timeout_ms: number };
+  /** After SIGTERM/SIGINT the agent exits within this, its drain of running commands included. */
+  shutdown_timeout_ms: number;
   log: LogConfig;
 }
 

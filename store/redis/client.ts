@@ -3,13 +3,77 @@
  * name the client type `RedisClient` and never import ioredis.
  */
 import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
 
 export type RedisClient = Redis;
 export type RedisClientOptions = RedisOptions;
 
+/** While Redis stays unreachable, one connection-error line per this interval at most. */
+export const REDIS_ERROR_LOG_INTERVAL_MS = 30_000;
+
+/**
+ * Where the connection errors of a client and all its duplicates go: a logger (warn, rate-limited)
+ * or nothing. Either way every client has an 'error' listener, so ioredis never prints
+ * "Unhandled error event" (once per reconnect attempt) for a client nobody listens to.
+ */
+export interface RedisErrorLog {
+  logger?: Logger;
+  /** Default REDIS_ERROR_LOG_INTERVAL_MS. */
+  intervalMs?: number;
+}
+
 /** Workers and blocking clients need `maxRetriesPerRequest: null` (BullMQ's rule). */
-export function createRedis(url: string, options: RedisClientOptions = {}): RedisClient {
-  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...options });
+export function createRedis(
+  url: string,
+  options: RedisClientOptions = {},
+  errors: RedisErrorLog = {},
+): RedisClient {
+  const client = new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...options });
+  guardErrors(client, rateLimitedLog(errors));
+  return client;
+}
+
+type ErrorSink = { error(err: Error): void; ready(): void };
+
+function rateLimitedLog({ logger, intervalMs = REDIS_ERROR_LOG_INTERVAL_MS }: RedisErrorLog): ErrorSink {
+  let lastLogged = 0;
+  let suppressed = 0;
+  let failing = false;
+  return {
+    error(err) {
+      failing = true;
+      const now = Date.now();
+      if (now - lastLogged < intervalMs) {
+        suppressed++;
+        return;
+      }
+      logger?.warn({ err: err.message, suppressed }, 'redis connection error; retrying');
+      lastLogged = now;
+      suppressed = 0;
+    },
+    ready() {
+      if (failing) logger?.info('redis connection restored');
+      failing = false;
+      lastLogged = 0;
+      suppressed = 0;
+    },
+  };
+}
+
+/**
+ * An 'error' listener on this client and on every client duplicated from it, however deep
+ * (BullMQ duplicates the client it is given for its workers' blocking connections, and removes
+ * its own listener when it closes them while ioredis may still be reconnecting).
+ */
+function guardErrors(client: Redis, sink: ErrorSink): void {
+  client.on('error', (err: Error) => sink.error(err));
+  client.on('ready', () => sink.ready());
+  const duplicate = client.duplicate.bind(client);
+  client.duplicate = ((override?: Partial<RedisOptions>) => {
+    const copy = duplicate(override) as Redis;
+    guardErrors(copy, sink);
+    return copy;
+  }) as Redis['duplicate'];
 }
 
 /**
