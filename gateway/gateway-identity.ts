@@ -6,7 +6,11 @@
 import type { IdentityConfig, ScopedAgentToken } from '../shared/config/types.js';
 import { identityKeyId, mintCredential, UNSCOPED_GRANT } from '../shared/identity/agent-credential.js';
 import type { IdentityPolicy } from '../shared/identity/enrollment.js';
+import type { Keys } from '../shared/keys.js';
+import type { Logger } from '../shared/logger.js';
 import type { Enrollments } from '../store/identity/enrollments.js';
+import { ensureIdentityKey, keepIdentityKey } from '../store/identity/identity-key.js';
+import type { RedisClient } from '../store/redis/client.js';
 
 export interface GatewayIdentity {
   enrollments: Enrollments;
@@ -50,5 +54,49 @@ export function createGatewayIdentity(opts: {
     }),
     mint: (name, grant, issuedAt) =>
       mintCredential(needKey(), { name, grant, generation: config.generation, issued_at: issuedAt }),
+  };
+}
+
+/**
+ * The gateway's identity key and policy: given (the process wiring loaded the key), or fetched
+ * from Redis at `load()` and re-asserted every `intervalMs` until `stop()`.
+ */
+export interface IdentityHolder {
+  identity: GatewayIdentity;
+  key(): Buffer | null;
+  load(): Promise<void>;
+  stop(): void;
+}
+
+export function holdIdentity(opts: {
+  config: IdentityConfig;
+  tokens: { agent_tokens: readonly string[]; scoped_agent_tokens: readonly ScopedAgentToken[] };
+  enrollments: Enrollments;
+  given: Buffer | null;
+  redis: RedisClient;
+  keys: Keys;
+  logger: Logger;
+  intervalMs: number;
+}): IdentityHolder {
+  let key = opts.given;
+  let stopKeeper = () => {};
+  const identity = createGatewayIdentity({ ...opts, key: () => key });
+  return {
+    identity,
+    key: () => key,
+    async load() {
+      if (key) return;
+      const loaded = await ensureIdentityKey(opts.redis, opts.keys, opts.config.key);
+      key = loaded;
+      stopKeeper = keepIdentityKey({
+        redis: opts.redis,
+        keys: opts.keys,
+        key: loaded,
+        configured: opts.config.key !== null,
+        logger: opts.logger,
+        intervalMs: opts.intervalMs,
+      });
+    },
+    stop: () => stopKeeper(),
   };
 }

@@ -13,6 +13,7 @@ import type { Keys } from '../shared/keys.js';
 import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
+import { RedisEnrollments } from '../store/identity/redis-enrollments.js';
 import { OutputPublisher } from '../store/output/output-publisher.js';
 import { openQueue } from '../store/queues/queues.js';
 import type { RedisClient } from '../store/redis/client.js';
@@ -22,6 +23,7 @@ import { AgentConnection } from './agent-connection.js';
 import { type AgentEndpoint, createAgentEndpoint } from './agent-endpoint.js';
 import type { GatewayLimits, GatewayOptions } from './gateway.js';
 import { type GatewayEventMap, safeEmit } from './gateway-events.js';
+import { holdIdentity, type IdentityHolder } from './gateway-identity.js';
 import { type JobQueue, ResultForwarder } from './result-forwarder.js';
 import type { SessionController } from './session-controller.js';
 import { clampIdleTimeout, uwsImplementation } from './uws.js';
@@ -175,5 +177,24 @@ export function openEndpoint(
       message: (conn, frame) => controller.message(conn, frame),
       close: (conn, code, reason) => controller.closed(conn, code, reason),
     },
+  });
+}
+
+/** The identity key (given by the process wiring, or loaded at listen) and the enrollment records. */
+export function openIdentity(
+  opts: GatewayOptions,
+  keys: Keys,
+  logger: Logger,
+  heartbeatMs: number,
+): IdentityHolder {
+  return holdIdentity({
+    config: opts.config.identity ?? DEFAULT_IDENTITY,
+    tokens: opts.config,
+    enrollments: opts.enrollments ?? new RedisEnrollments(opts.redis, keys),
+    given: opts.identityKey ?? null,
+    redis: opts.redis,
+    keys,
+    logger,
+    intervalMs: heartbeatMs,
   });
 }

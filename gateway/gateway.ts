@@ -6,7 +6,6 @@
 
 import { EventEmitter } from 'node:events';
 import type { AgentLimitsConfig } from '../shared/config/agent-limits.js';
-import { DEFAULT_IDENTITY } from '../shared/config/identity-config.js';
 import { parseListenAddress } from '../shared/config/listen-address.js';
 import type { IdentityConfig, ServerConfig } from '../shared/config/types.js';
 import { errorMessage } from '../shared/errors.js';
@@ -15,14 +14,11 @@ import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
 import type { Enrollments } from '../store/identity/enrollments.js';
-import { ensureIdentityKey, keepIdentityKey } from '../store/identity/identity-key.js';
-import { RedisEnrollments } from '../store/identity/redis-enrollments.js';
 import { InboxReader } from '../store/inbox/gateway-inbox.js';
 import { RedisGatewayInbox } from '../store/inbox/redis-inbox.js';
 import type { RedisClient } from '../store/redis/client.js';
 import type { Registry } from '../store/registry/registry.js';
 import type { GatewayEventMap } from './gateway-events.js';
-import { createGatewayIdentity } from './gateway-identity.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
 import {
   createForwarder,
@@ -31,6 +27,7 @@ import {
   openAdmission,
   openEndpoint,
   openGatewayQueues,
+  openIdentity,
   openRegistry,
 } from './gateway-parts.js';
 import { InstructionDelivery } from './instruction-delivery.js';
@@ -111,6 +108,23 @@ export function defaultLimits(heartbeatIntervalMs: number): GatewayLimits {
   };
 }
 
+/**
+ * Draining's middle: results already read reach the queue and their acks go out, then every
+ * socket is told to reconnect elsewhere and the registry writes in flight settle.
+ */
+async function closeSockets(
+  table: SessionTable,
+  controller: SessionController,
+  forwarder: { idle(): Promise<unknown> },
+  enqueueTimeoutMs: number,
+  logger: Logger,
+): Promise<void> {
+  logger.info({ sockets: table.size }, 'gateway draining');
+  await Promise.race([forwarder.idle(), new Promise((r) => setTimeout(r, enqueueTimeoutMs).unref())]);
+  for (const conn of table.all()) conn.end(CloseCode.goingAway, 'gateway shutting down, reconnect');
+  await controller.settled();
+}
+
 export function createGateway(opts: GatewayOptions): Gateway {
   const { config, redis } = opts;
   const id = opts.gatewayId ?? defaultGatewayId();
@@ -120,15 +134,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const keys = new Keys(config.redis.prefix);
   const events = new EventEmitter<GatewayEventMap>();
   const table = new SessionTable();
-  const identityConfig = config.identity ?? DEFAULT_IDENTITY;
-  let identityKey: Buffer | null = opts.identityKey ?? null;
-  let stopKeyKeeper = () => {};
-  const identity = createGatewayIdentity({
-    config: identityConfig,
-    tokens: config,
-    enrollments: opts.enrollments ?? new RedisEnrollments(redis, keys),
-    key: () => identityKey,
-  });
+  const held = openIdentity(opts, keys, logger, live.heartbeatMs);
   const admission = openAdmission(opts, logger);
   const registry = opts.registry ?? openRegistry(opts, keys, live.registryTtlMs, admission);
   const { queues, own: ownQueues, bullRedis } = openGatewayQueues(opts, keys, logger);
@@ -147,7 +153,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     inbox: new RedisGatewayInbox({ redis, keys, logger, connect: () => redis.duplicate() }),
     events,
     logger,
-    identity,
+    identity: held.identity,
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   const delivery = new InstructionDelivery({
@@ -159,7 +165,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     draining: () => controller.draining,
     track: (p) => controller.track(p),
   });
-  const endpoint = openEndpoint(opts, limits, controller, admission, logger, () => identityKey);
+  const endpoint = openEndpoint(opts, limits, controller, admission, logger, held.key);
 
   const subscriber = new InboxReader(
     redis.duplicate(),
@@ -179,17 +185,10 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const drain = (): Promise<void> => {
     draining ??= (async () => {
       controller.draining = true;
-      stopKeyKeeper();
+      held.stop();
       endpoint.stopListening();
       if (sweepTimer) clearInterval(sweepTimer);
-      logger.info({ sockets: table.size }, 'gateway draining');
-      // Let results already read reach the queue and their acks go out before the sockets close.
-      await Promise.race([
-        forwarder.idle(),
-        new Promise((r) => setTimeout(r, limits.enqueueTimeoutMs).unref()),
-      ]);
-      for (const conn of table.all()) conn.end(CloseCode.goingAway, 'gateway shutting down, reconnect');
-      await controller.settled();
+      await closeSockets(table, controller, forwarder, limits.enqueueTimeoutMs, logger);
       await registry.retire(id).catch(() => {});
       await subscriber.stop();
       if (ownQueues) await Promise.allSettled([ownQueues.results.close(), ownQueues.reconcile.close()]);
@@ -204,18 +203,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     events,
     async listen() {
       const address = parseListenAddress(config.listen_agents);
-      if (!identityKey) {
-        const key = await ensureIdentityKey(redis, keys, identityConfig.key);
-        identityKey = key;
-        stopKeyKeeper = keepIdentityKey({
-          redis,
-          keys,
-          key,
-          configured: identityConfig.key !== null,
-          logger,
-          intervalMs: live.heartbeatMs,
-        });
-      }
+      await held.load();
       await subscriber.start();
       const port = await endpoint.listen(address.host, address.port);
       await announce();

@@ -810,7 +810,7 @@ t.test('identity block: limits and mistakes', async (t) => {
 });
 
 t.test('agent credential_file: set, or beside the config file', async (t) => {
-  const src = (extra: string) => `agent {\n  server_url = "ws://x:1"\n  token = "t"\n${extra}}\n`;
+  const src = (extra: string) => `agent {\n  server_url = "wss://x:1"\n  token = "t"\n${extra}}\n`;
   t.equal(
     (await parseAgentConfig('/etc/fluke/agent.hcl', src(''), {}, 'h')).credential_file,
     '/etc/fluke/agent.credential',
