@@ -31,6 +31,7 @@ export async function wireGateway(
     config,
     redis,
     logger,
+    identityKey: ctx.identityKey,
     metrics: gatewayMetrics,
     ...(gatewayId ? { gatewayId } : {}),
   });

@@ -15,6 +15,7 @@ import type { ServerConfig } from '../shared/config/types.js';
 import { coerceError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
+import { ensureIdentityKey } from '../store/identity/identity-key.js';
 import { pollNow } from '../store/queues/schedules.js';
 import { wireGateway } from './gateway-wiring.js';
 import { wireReconciler } from './reconciler-wiring.js';
@@ -49,7 +50,16 @@ export async function startServices(
   const logger = options.logger ?? createLogger(config.log, `fluke-${role}`);
   const { redis, eventsRedis, events } = await connectClients(config, role, logger);
   const closers: WiringContext['closers'] = [];
-  const ctx: WiringContext = { config, redis, keys: new Keys(config.redis.prefix), events, logger, closers };
+  const keys = new Keys(config.redis.prefix);
+  let identityKey: Buffer;
+  try {
+    identityKey = await ensureIdentityKey(redis, keys, null);
+  } catch (err) {
+    redis.disconnect();
+    eventsRedis?.disconnect();
+    throw err;
+  }
+  const ctx: WiringContext = { config, redis, keys, identityKey, events, logger, closers };
   const ports: Services['ports'] = { agents: null, http: null };
   let gateway: Gateway | null = null;
   let reconciler: Reconciler | null = null;

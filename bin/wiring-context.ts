@@ -14,6 +14,8 @@ export interface WiringContext {
   config: ServerConfig;
   redis: RedisClient;
   keys: Keys;
+  /** Tags instruction ids with the agent they are issued to (store/identity/identity-key.ts). */
+  identityKey: Buffer;
   events: EventStore;
   logger: Logger;
   closers: (() => Promise<void>)[];

@@ -28,6 +28,7 @@ import {
 } from './gateway-parts.js';
 import { InstructionDelivery } from './instruction-delivery.js';
 import type { JobQueue } from './result-forwarder.js';
+import { ResultGuard } from './result-guard.js';
 import { SessionController } from './session-controller.js';
 import { SessionTable } from './session-table.js';
 
@@ -50,6 +51,10 @@ export interface GatewayLimits {
   outputBufferLines: number;
   outputBufferTtlMs: number;
   maxBacklog: number;
+  /** Sustained live-output bytes per second per agent; lines beyond it are dropped (`output_rate`). */
+  outputBytesPerSecond: number;
+  /** Output bytes an agent may send at once above that rate (the token bucket's size). */
+  outputBurstBytes: number;
 }
 
 export interface GatewayOptions {
@@ -57,6 +62,8 @@ export interface GatewayOptions {
   /** Command connection (shared with the BullMQ queues); the subscriber is duplicated from it. */
   redis: RedisClient;
   logger: Logger;
+  /** The cluster's identity key: which agent each instruction id was issued to. */
+  identityKey: Buffer;
   gatewayId?: string;
   limits?: Partial<GatewayLimits>;
   /** Replace the BullMQ queues (tests inject failing ones). */
@@ -89,6 +96,8 @@ export function defaultLimits(heartbeatIntervalMs: number): GatewayLimits {
     outputBufferLines: 1000,
     outputBufferTtlMs: 3600_000,
     maxBacklog: 256,
+    outputBytesPerSecond: 256 * 1024,
+    outputBurstBytes: 1024 * 1024,
   };
 }
 
@@ -105,6 +114,12 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const { queues, own: ownQueues, bullRedis } = openGatewayQueues(opts, keys, logger);
   const forwarder = createForwarder(queues.results, id, limits, events, logger);
   const output = createOutput(redis, keys, limits, logger);
+  const guard = new ResultGuard({
+    identityKey: opts.identityKey,
+    outputRate: { bytesPerSecond: limits.outputBytesPerSecond, burstBytes: limits.outputBurstBytes },
+    events,
+    logger,
+  });
   const controller = new SessionController({
     gatewayId: id,
     heartbeatIntervalMs: config.heartbeat_interval_ms,
@@ -113,6 +128,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     table,
     forwarder,
     output,
+    guard,
     queues,
     inbox: new RedisGatewayInbox({ redis, keys, logger, connect: () => redis.duplicate() }),
     events,
@@ -127,6 +143,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     logger,
     draining: () => controller.draining,
     track: (p) => controller.track(p),
+    sentRun: (conn, runJson) => guard.delivered(conn, runJson),
   });
   const endpoint = openEndpoint(opts, limits, controller, logger);
 

@@ -132,6 +132,12 @@ export class Keys {
     return this.g('poll-lock');
   }
 
+  // ---- identity ----
+  /** String: the server's identity key (random, base64), set once with SET NX when not configured. */
+  identityKey(): string {
+    return `${this.prefix}:identity-key`;
+  }
+
   // ---- manual reconciles ----
   reconcileRun(id: string): string {
     return `${this.prefix}:run:${id}`;
