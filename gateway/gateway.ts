@@ -21,6 +21,7 @@ import type { GatewayEventMap } from './gateway-events.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
 import {
   createForwarder,
+  createGuard,
   createOutput,
   defaultGatewayId,
   openEndpoint,
@@ -28,7 +29,6 @@ import {
 } from './gateway-parts.js';
 import { InstructionDelivery } from './instruction-delivery.js';
 import type { JobQueue } from './result-forwarder.js';
-import { ResultGuard } from './result-guard.js';
 import { SessionController } from './session-controller.js';
 import { SessionTable } from './session-table.js';
 
@@ -114,12 +114,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const { queues, own: ownQueues, bullRedis } = openGatewayQueues(opts, keys, logger);
   const forwarder = createForwarder(queues.results, id, limits, events, logger);
   const output = createOutput(redis, keys, limits, logger);
-  const guard = new ResultGuard({
-    identityKey: opts.identityKey,
-    outputRate: { bytesPerSecond: limits.outputBytesPerSecond, burstBytes: limits.outputBurstBytes },
-    events,
-    logger,
-  });
+  const guard = createGuard(opts.identityKey, limits, events, logger);
   const controller = new SessionController({
     gatewayId: id,
     heartbeatIntervalMs: config.heartbeat_interval_ms,
