@@ -74,6 +74,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     enqueueAlert: alertEnqueuer(queues.alerts, config.drift.alert_webhook, logger),
     retryLater: async (job, delayMs) => enqueueAgents([{ data: job, delayMs }]),
     logger,
+    metrics,
   };
   const resultWorker = async (job: QueueJob) =>
     resultHandler(parseJob(ResultJob, job.data, 'result'), {

@@ -497,6 +497,12 @@ task "site" {
     30_000,
   );
   t.match(JSON.parse(String(done?.returnvalue)), { foreign_instruction: 1 }, 'dropped by the reconciler');
+  await waitFor(
+    'the reconciler’s count',
+    metricsText,
+    (text) => /fluke_results_dropped_total\{reason="foreign_instruction"\} 1\b/.test(text),
+    30_000,
+  );
   t.same(await client.hgetall(keys.taskStatus('web-01')), {}, 'no status for the owner');
   const events = await sys.get<{ events: Array<{ kind: string; agent?: string }> }>(
     '/api/v1/events?agent=web-01',

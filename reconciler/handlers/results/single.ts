@@ -54,13 +54,15 @@ export async function messageHandler(
 
 /**
  * A message about an instruction issued to another agent than the one that sent it (the
- * gateways refuse these; this is the second check): dropped, nothing written.
+ * gateways refuse these; this is the second check): dropped, nothing written, logged and counted
+ * (fluke_results_dropped_total).
  */
 export function foreignInstruction(deps: MessageDeps, sender: string, record: PlannedRecord): string {
   deps.logger.warn(
     { agent: sender, instruction_agent: record.agent, instruction_id: record.instruction_id },
     'dropped a result for an instruction issued to another agent',
   );
+  deps.metrics?.inc('resultsDropped', { reason: FOREIGN_INSTRUCTION });
   return FOREIGN_INSTRUCTION;
 }
 
