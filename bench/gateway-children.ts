@@ -3,6 +3,7 @@
  * server: → ready {port, implementation}; measure → rss {rss} (after two forced GCs).
  * clients: → done {connected}; count → count {heartbeats}.
  */
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { createGateway } from '../gateway/gateway.js';
@@ -41,6 +42,7 @@ export async function runServer(opts: {
       // warn: per-agent info lines would measure pino, not the gateway.
       logger: createLogger({ level: 'warn', format: 'json' }, 'bench-gateway'),
       gatewayId: 'bench-gw',
+      identityKey: randomBytes(32),
     });
     port = (await gateway.listen()).port;
   } else {

@@ -21,7 +21,15 @@ export function wireReconciler(ctx: WiringContext, dataDir: string): Reconciler 
   // Closed after the workers (closers run in reverse): their last counts get flushed.
   const metrics = new MetricsRecorder({ totals: new RedisMetricsTotals({ redis, keys }), logger });
   closers.push({ what: 'metrics flush', run: () => metrics.close() });
-  const reconciler = startReconciler({ config, redis, logger, events, git, metrics });
+  const reconciler = startReconciler({
+    config,
+    redis,
+    logger,
+    events,
+    git,
+    metrics,
+    identityKey: ctx.identityKey,
+  });
   closers.push({ what: 'reconciler workers', run: () => reconciler.close() });
   return reconciler;
 }

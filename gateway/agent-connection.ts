@@ -30,6 +30,11 @@ export class AgentConnection implements ResultSource {
   backlog: string[] | null = null;
   /** The agent advertised `result_retry` in `register` (older agents would close on it). */
   takesRetry = false;
+  /** Executions of runs sent on this socket and not yet finished (gateway/result-guard.ts); lazy. */
+  liveExecutions: Set<string> | null = null;
+  /** The output byte rate's token bucket: bytes left, and when it was last refilled (0: never). */
+  outputTokens = 0;
+  outputAt = 0;
   private ws: WebSocket<SocketData> | null = null;
   /** Set when the gateway itself ended the socket, so the close handler logs the real reason. */
   closeCause: { code: number; reason: string } | null = null;

@@ -11,6 +11,10 @@ export interface GatewayEventMap {
   ];
   'agent:closed': [{ agent: string | null; session_id: string | null; code: number; reason: string }];
   'registry:rebuilt': [{ agent: string }];
+  /** Messages dropped before Redis: not issued to the sending agent, or output not live / too fast. */
+  'agent:dropped': [
+    { agent: string; reason: 'foreign_instruction' | 'output_not_live' | 'output_rate'; count: number },
+  ];
   'results:enqueued': [{ count: number }];
   'results:failed': [{ count: number; error: string }];
   /** A full backlog refused results (`count`, named in a `result_retry`) and receipts (lost). */

@@ -53,6 +53,9 @@ export const REFUSAL_REASONS = [
   'wrong_phase',
   'too_large',
   'register_timeout',
+  'foreign_instruction',
+  'output_not_live',
+  'output_rate',
   'other',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
@@ -143,7 +146,7 @@ export class GatewayMetrics implements GatewayMetricsPort {
     );
     totals(
       'fluke_gateway_agent_refusals_total',
-      'Agent sockets refused (bad token, registration refused) or closed for a protocol violation, by reason',
+      'Agent sockets refused (bad token, registration refused) or closed for a protocol violation, and agent messages dropped (not issued to the agent, output not live or over its byte rate), by reason',
       'reason',
       REFUSAL_REASONS,
       this.refusalCounts,
@@ -220,9 +223,9 @@ export class GatewayMetrics implements GatewayMetricsPort {
     this.refused(reason === 'missing_token' ? 'bad_token' : reason);
   }
 
-  private refused(reason: RefusalReason): void {
+  private refused(reason: RefusalReason, count = 1): void {
     const i = REFUSAL_REASONS.indexOf(reason);
-    this.refusalCounts[i] = (this.refusalCounts[i] ?? 0) + 1;
+    this.refusalCounts[i] = (this.refusalCounts[i] ?? 0) + count;
   }
 
   /** Follows one gateway: its events and, at scrape time, its socket counts. */
@@ -233,6 +236,7 @@ export class GatewayMetrics implements GatewayMetricsPort {
       this.registrationCount++;
     });
     events.on('agent:refused', (e) => this.refused(refusalReason(e.code, e.reason, e.refusal)));
+    events.on('agent:dropped', (e) => this.refused(e.reason, e.count));
     events.on('instruction:delivered', (e) => {
       this.instructions.inc({ result: 'delivered' });
       this.delivered(e.instruction_id, performance.now());

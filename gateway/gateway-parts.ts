@@ -25,6 +25,7 @@ import type { GatewayLimits, GatewayOptions } from './gateway.js';
 import { type GatewayEventMap, safeEmit } from './gateway-events.js';
 import { holdIdentity, type IdentityHolder } from './gateway-identity.js';
 import { type JobQueue, ResultForwarder } from './result-forwarder.js';
+import { ResultGuard } from './result-guard.js';
 import type { SessionController } from './session-controller.js';
 import { clampIdleTimeout, uwsImplementation } from './uws.js';
 
@@ -119,6 +120,21 @@ export function createForwarder(
       if (b.ok) safeEmit(events, logger, 'results:enqueued', { count: b.count });
       else safeEmit(events, logger, 'results:failed', { count: b.count, error: b.error ?? 'unknown' });
     },
+  });
+}
+
+/** What an agent may report on: only what was issued to it, output only live and within its rate. */
+export function createGuard(
+  identityKey: () => Buffer | null,
+  limits: GatewayLimits,
+  events: EventEmitter<GatewayEventMap>,
+  logger: Logger,
+): ResultGuard {
+  return new ResultGuard({
+    identityKey,
+    outputRate: { bytesPerSecond: limits.outputBytesPerSecond, burstBytes: limits.outputBurstBytes },
+    events,
+    logger,
   });
 }
 

@@ -22,6 +22,7 @@ import type { GatewayEventMap } from './gateway-events.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
 import {
   createForwarder,
+  createGuard,
   createOutput,
   defaultGatewayId,
   openAdmission,
@@ -59,6 +60,10 @@ export interface GatewayLimits {
   outputBufferLines: number;
   outputBufferTtlMs: number;
   maxBacklog: number;
+  /** Sustained live-output bytes per second per agent; lines beyond it are dropped (`output_rate`). */
+  outputBytesPerSecond: number;
+  /** Output bytes an agent may send at once above that rate (the token bucket's size). */
+  outputBurstBytes: number;
 }
 
 export interface GatewayOptions {
@@ -105,6 +110,8 @@ export function defaultLimits(heartbeatIntervalMs: number): GatewayLimits {
     outputBufferLines: 1000,
     outputBufferTtlMs: 3600_000,
     maxBacklog: 256,
+    outputBytesPerSecond: 256 * 1024,
+    outputBurstBytes: 1024 * 1024,
   };
 }
 
@@ -140,6 +147,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const { queues, own: ownQueues, bullRedis } = openGatewayQueues(opts, keys, logger);
   const forwarder = createForwarder(queues.results, id, limits, events, logger);
   const output = createOutput(redis, keys, limits, logger);
+  const guard = createGuard(held.key, limits, events, logger);
   const controller = new SessionController({
     gatewayId: id,
     heartbeatIntervalMs: config.heartbeat_interval_ms,
@@ -149,6 +157,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     table,
     forwarder,
     output,
+    guard,
     queues,
     inbox: new RedisGatewayInbox({ redis, keys, logger, connect: () => redis.duplicate() }),
     events,
@@ -164,6 +173,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     logger,
     draining: () => controller.draining,
     track: (p) => controller.track(p),
+    sentRun: (conn, runJson) => guard.delivered(conn, runJson),
   });
   const endpoint = openEndpoint(opts, limits, controller, admission, logger, held.key);
 

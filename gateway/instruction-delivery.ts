@@ -10,6 +10,7 @@ import { undeliverableJob } from '../shared/jobs/builders.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
 import { assertNever } from '../shared/types.js';
+import type { AgentConnection } from './agent-connection.js';
 import { type GatewayEvents, safeEmit } from './gateway-events.js';
 import type { JobQueue } from './result-forwarder.js';
 import type { SessionTable } from './session-table.js';
@@ -22,6 +23,8 @@ export interface InstructionDeliveryDeps {
   logger: Logger;
   draining(): boolean;
   track<T>(promise: Promise<T>): Promise<T>;
+  /** A `run` went out on this socket (its executions become live there). */
+  sentRun?(conn: AgentConnection, runJson: string): void;
 }
 
 export class InstructionDelivery {
@@ -60,6 +63,7 @@ export class InstructionDelivery {
     else if (!conn.sendText(env.message_json, env.type))
       reason = 'agent disconnected: too slow to read (backpressure limit)';
     if (reason === null) {
+      if (env.type === 'run' && conn) this.d.sentRun?.(conn, env.message_json);
       safeEmit(this.d.events, this.d.logger, 'instruction:delivered', {
         agent: env.agent,
         instruction_id: id,

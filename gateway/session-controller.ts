@@ -13,6 +13,7 @@ import {
   CloseCode,
   parseAgentMessage,
   type RegisterRefusalCode,
+  type ResultsItem,
 } from '../shared/protocol.js';
 import { assertNever } from '../shared/types.js';
 import type { GatewayInbox } from '../store/inbox/inbox.js';
@@ -27,6 +28,7 @@ import type { GatewayMetricsPort } from './gateway-metrics.js';
 import { HeartbeatBatcher } from './heartbeat-batcher.js';
 import { Registration } from './registration.js';
 import type { JobQueue, ResultForwarder } from './result-forwarder.js';
+import type { ResultGuard } from './result-guard.js';
 import { ResultIntake } from './result-intake.js';
 import type { SessionTable } from './session-table.js';
 
@@ -39,6 +41,8 @@ export interface SessionControllerDeps {
   table: SessionTable;
   forwarder: ResultForwarder;
   output: OutputPublisher;
+  /** Drops what was not issued to the sending agent, and output that is not live or too fast. */
+  guard: ResultGuard;
   queues: { results: JobQueue; reconcile: JobQueue };
   /** For kicks in other gateways' inboxes. */
   inbox: Pick<GatewayInbox, 'send'>;
@@ -166,17 +170,22 @@ export class SessionController {
       case 'check_result':
       case 'step_result':
       case 'task_result':
-        this.results.take(conn, [msg]);
+        this.take(conn, [msg]);
         break;
       case 'results':
-        this.results.take(conn, msg.messages);
+        this.take(conn, msg.messages);
         break;
       case 'output':
-        this.d.output.push(conn.agent, msg);
+        if (this.d.guard.output(conn, msg)) this.d.output.push(conn.agent, msg);
         break;
       default:
         assertNever(msg, 'agent message');
     }
+  }
+
+  private take(conn: AgentConnection, items: readonly ResultsItem[]): void {
+    const issued = this.d.guard.results(conn, items);
+    if (issued.length > 0) this.results.take(conn, issued);
   }
 
   private heartbeat(conn: AgentConnection, running: string[]): void {

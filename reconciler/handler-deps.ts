@@ -20,6 +20,8 @@ import type { ReconcilerStores } from './reconciler-stores.js';
 export interface HandlerDepsContext {
   config: ServerConfig;
   keys: Keys;
+  /** Tags each instruction id with the agent it is sent to (shared/identity/instruction-tag.ts). */
+  identityKey: Buffer;
   stores: ReconcilerStores;
   queues: Queues;
   resultDeps: ResultDeps;

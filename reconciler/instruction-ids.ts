@@ -1,9 +1,12 @@
 /**
- * Instruction ids for the instructions one reconcile job sends. Stable across retries of the job
- * (its id and creation time), unique across FLUSHALLs (the timestamp), and safe in Redis keys,
- * BullMQ job ids and the agent's recent-id set.
+ * Instruction ids for the instructions one reconcile job sends: self-authenticating ids issued to
+ * the receiving agent (shared/identity/instruction-tag.ts), 96 unguessable bits, seeded by the job
+ * (its id and creation time) and the agent's place in it, so a retried job re-sends the same ids
+ * (the agent refuses an id it ran before). Safe in Redis keys, BullMQ job ids and the agent's
+ * recent-id set (base64url).
  */
 import { randomUUID } from 'node:crypto';
+import { issueInstructionId } from '../shared/identity/instruction-tag.js';
 
 export interface JobIdentity {
   id?: string | undefined;
@@ -11,16 +14,10 @@ export interface JobIdentity {
   timestamp: number;
 }
 
-/**
- * `i<job id>-<timestamp>` for a single-agent job (no index), `i<job id>-<index>-<timestamp>` for
- * the agent at `index` in a many-agent job.
- */
-export function instructionIds(job: JobIdentity): (index?: number) => string {
-  const base = `i${job.id ?? randomUUID()}`;
-  const stamp = job.timestamp.toString(36);
-  return (index) =>
-    (index === undefined ? `${base}-${stamp}` : `${base}-${index}-${stamp}`).replace(
-      /[^A-Za-z0-9._~-]/g,
-      '_',
-    );
+/** The id of the instruction sent to `agent` (at `index` in a many-agent job; none for one). */
+export type InstructionIdOf = (agent: string, index?: number) => string;
+
+export function instructionIds(key: Buffer, job: JobIdentity): InstructionIdOf {
+  const base = `${job.id ?? randomUUID()}\0${job.timestamp}`;
+  return (agent, index) => issueInstructionId(key, agent, `${base}\0${index ?? ''}`);
 }

@@ -44,7 +44,7 @@ export function reconcileWorker(d: ReconcileWorkerDeps): (job: QueueJob) => Prom
     switch (job.name) {
       case JOB_NAMES.agent: {
         const data = parseJob(ReconcileAgentJob, job.data, 'reconcile agent');
-        return reconcileAgentHandler(data, instructionIds(job)(), {
+        return reconcileAgentHandler(data, instructionIds(d.identityKey, job)(data.agent), {
           ...dispatchDeps(d, d.logger.child({ queue: job.queueName, job: job.id, agent: data.agent })),
           getAgent: (name) => stores.onDispatch.directory.get(name),
           scheduleDeadline: async (id) => {
@@ -55,7 +55,7 @@ export function reconcileWorker(d: ReconcileWorkerDeps): (job: QueueJob) => Prom
       case JOB_NAMES.agents:
         return reconcileAgentsHandler(
           parseJob(ReconcileAgentsJob, job.data, 'reconcile agents'),
-          instructionIds(job),
+          instructionIds(d.identityKey, job),
           {
             ...dispatchDeps(d, d.logger.child({ queue: job.queueName, job: job.id })),
             getAgents: (names) => Promise.all(names.map((name) => stores.onDispatch.directory.get(name))),

@@ -30,6 +30,8 @@ export interface ReconcilerOptions {
   logger: Logger;
   events: EventStore;
   git: GitSource;
+  /** The cluster's identity key: instruction ids are tagged with their agent under it. */
+  identityKey: Buffer;
   /** Per-queue worker concurrency. */
   concurrency?: Partial<Record<'reconcile' | 'results' | 'alerts', number>>;
   /** How long an instruction may run at most before it is called a timeout. */
@@ -72,6 +74,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     enqueueAlert: alertEnqueuer(queues.alerts, config.drift.alert_webhook, logger),
     retryLater: async (job, delayMs) => enqueueAgents([{ data: job, delayMs }]),
     logger,
+    metrics,
   };
   const resultWorker = async (job: QueueJob) =>
     resultHandler(parseJob(ResultJob, job.data, 'result'), {
@@ -101,6 +104,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       reconcileWorker({
         config,
         keys,
+        identityKey: opts.identityKey,
         redis,
         stores,
         queues,

@@ -78,6 +78,12 @@ export const CLUSTER_METRICS = {
     help: 'Alerts given up after their last attempt (an alert_failed event is recorded)',
     labels: ['event'],
   },
+  resultsDropped: {
+    type: 'counter',
+    name: 'fluke_results_dropped_total',
+    help: 'Agent receipts and results the reconciler dropped without applying them (foreign_instruction: the instruction was issued to another agent than the sender)',
+    labels: ['reason'],
+  },
 } as const satisfies Record<string, MetricFamily>;
 
 type Families = typeof CLUSTER_METRICS;

@@ -16,6 +16,7 @@ import type { Registry } from '../store/registry/registry.js';
 import { startRedis } from '../testkit/redis.js';
 import {
   eventually,
+  issued,
   receiptMessage,
   startGateway,
   stepResultMessage,
@@ -61,7 +62,13 @@ t.test('one results frame: every result acked by id, every item a queued results
   const reg = await agent.register('batch-01');
   const n = 20;
   const ids = Array.from({ length: n }, (_, i) => `b01-${i}`);
-  agent.send({ type: 'results', messages: [receipt('i-b01'), ...ids.map((id) => taskResult('i-b01', id))] });
+  agent.send({
+    type: 'results',
+    messages: [
+      receipt(issued('batch-01', 'i-b01')),
+      ...ids.map((id) => taskResult(issued('batch-01', 'i-b01'), id)),
+    ],
+  });
   const { ids: acked, acks } = await collectAcks(t, agent, n);
   t.same([...acked].sort(), [...ids].sort(), 'each result acked once');
   t.ok(acks <= 2, `acks grouped per socket (${acks} result_ack for ${n} results)`);
@@ -79,7 +86,10 @@ t.test('one results frame: every result acked by id, every item a queued results
   t.ok(!Number.isNaN(Date.parse(items[0]?.received_at ?? '')), 'received_at is an ISO time');
 
   // A batch re-sent after its ack (the agent missed it) is acked again without new items.
-  agent.send({ type: 'results', messages: ids.slice(0, 3).map((id) => taskResult('i-b01', id)) });
+  agent.send({
+    type: 'results',
+    messages: ids.slice(0, 3).map((id) => taskResult(issued('batch-01', 'i-b01'), id)),
+  });
   t.same((await agent.next('result_ack')).result_ids, ids.slice(0, 3));
   t.equal((await queuedItems()).filter((i) => i.agent === 'batch-01').length, n + 1);
 });
@@ -90,7 +100,11 @@ t.test('step results are acked at once and never queued: progress only', async (
   await agent.register('batch-steps');
   agent.send({
     type: 'results',
-    messages: [stepResultMessage('i-bs', 's0'), taskResult('i-bs', 'r0'), stepResultMessage('i-bs', 's1')],
+    messages: [
+      stepResultMessage(issued('batch-steps', 'i-bs'), 's0'),
+      taskResult(issued('batch-steps', 'i-bs'), 'r0'),
+      stepResultMessage(issued('batch-steps', 'i-bs'), 's1'),
+    ],
   });
   t.same(
     (await agent.next('result_ack')).result_ids,
@@ -119,7 +133,13 @@ t.test('a batch sent before registered is held and handled once registered', asy
     executors: ['shell'],
     running: [],
   });
-  agent.send({ type: 'results', messages: [taskResult('i-b02', 'b02-a'), taskResult('i-b02', 'b02-b')] });
+  agent.send({
+    type: 'results',
+    messages: [
+      taskResult(issued('batch-02', 'i-b02'), 'b02-a'),
+      taskResult(issued('batch-02', 'i-b02'), 'b02-b'),
+    ],
+  });
   await agent.next('registered');
   const { ids } = await collectAcks(t, agent, 2);
   t.same([...ids].sort(), ['b02-a', 'b02-b']);
@@ -141,11 +161,11 @@ t.test('a batch with one bad item closes 4400, naming the item; nothing of it is
   agent.send({
     type: 'results',
     messages: [
-      receipt('i-b03'),
-      taskResult('i-b03', 'b03-1'),
-      taskResult('i-b03', 'b03-2'),
-      { ...taskResult('i-b03', 'b03-3'), steps: [step] },
-      taskResult('i-b03', 'b03-4'),
+      receipt(issued('batch-03', 'i-b03')),
+      taskResult(issued('batch-03', 'i-b03'), 'b03-1'),
+      taskResult(issued('batch-03', 'i-b03'), 'b03-2'),
+      { ...taskResult(issued('batch-03', 'i-b03'), 'b03-3'), steps: [step] },
+      taskResult(issued('batch-03', 'i-b03'), 'b03-4'),
     ],
   });
   const closed = await agent.closed;
@@ -163,7 +183,7 @@ t.test('a batch with one bad item closes 4400, naming the item; nothing of it is
 t.test('a batch before register closes 4409', async (t) => {
   const agent = new TestAgent(gw.url);
   await agent.opened;
-  agent.send({ type: 'results', messages: [receipt('i-b04')] });
+  agent.send({ type: 'results', messages: [receipt(issued('batch-04', 'i-b04'))] });
   const closed = await agent.closed;
   t.equal(closed.code, CloseCode.wrongPhase);
   t.match(closed.reason, /expected register, got results/);

@@ -13,7 +13,7 @@ import { sendToGateway } from '../store/inbox/gateway-inbox.js';
 import { publishInstruction } from '../store/inbox/publish-instruction.js';
 import type { OutputRecord } from '../store/output/output.js';
 import { startRedis } from '../testkit/redis.js';
-import { eventually, startGateway, TestAgent } from './helpers/gateway.js';
+import { eventually, issued, startGateway, TestAgent } from './helpers/gateway.js';
 
 const r = await startRedis();
 t.teardown(() => r.stop());
@@ -50,7 +50,7 @@ const run = (id: string, padding = 0): RunMessage => ({
   trigger: 'manual',
   tasks: [
     {
-      execution_id: `${id}-t1`,
+      execution_id: `${id}.0`,
       task: 'deploy',
       mode: 'apply',
       steps: [
@@ -69,11 +69,14 @@ const run = (id: string, padding = 0): RunMessage => ({
   ],
 });
 
-const taskResult = (resultId: string): TaskResultMessage => ({
+/** The instruction each agent's results name: issued to it. */
+const i1 = (agent: string) => issued(agent, 'i-1');
+
+const taskResult = (resultId: string, agent = 'res-01'): TaskResultMessage => ({
   type: 'task_result',
   result_id: resultId,
-  instruction_id: 'i-1',
-  execution_id: 'i-1-t1',
+  instruction_id: i1(agent),
+  execution_id: `${i1(agent)}.0`,
   task: 'deploy',
   mode: 'apply',
   outcome: 'applied',
@@ -156,7 +159,7 @@ t.test('a result is a BullMQ job before its ack arrives', async (t) => {
   const reg = await agent.register('res-01');
   const ids = ['res:01:a', 'res-01-b', '12345'];
   for (const id of ids) agent.send(taskResult(id));
-  agent.send({ type: 'instruction_receipt', instruction_id: 'i-1', accepted: true, reason: null });
+  agent.send({ type: 'instruction_receipt', instruction_id: i1('res-01'), accepted: true, reason: null });
   const acked: string[] = [];
   while (acked.length < ids.length) {
     const ack = await agent.next('result_ack');
@@ -179,7 +182,8 @@ t.test('a result is a BullMQ job before its ack arrives', async (t) => {
   const receipt = await eventually(
     async () =>
       (await queuedItems()).find(
-        (q) => q.item.message.type === 'instruction_receipt' && q.item.message.instruction_id === 'i-1',
+        (q) =>
+          q.item.message.type === 'instruction_receipt' && q.item.message.instruction_id === i1('res-01'),
       ),
     (j) => j !== undefined,
   );
@@ -194,9 +198,14 @@ t.test('output lines are published and kept in a capped replay buffer', async (t
   const agent = new TestAgent(gw.url);
   t.teardown(() => agent.close());
   await agent.register('out-01');
+  // Output is taken only for an execution live on this socket: a run carrying it went out here.
+  const instruction = issued('out-01', 'i-out');
+  const e1 = `${instruction}.0`;
+  await publishInstruction(redis, gw.keys, 'out-01', run(instruction));
+  await agent.next('run');
   const watcher = r.client().duplicate();
   t.teardown(() => watcher.disconnect());
-  await watcher.subscribe(gw.keys.outputChannel('e-1'));
+  await watcher.subscribe(gw.keys.outputChannel(e1));
   const received: OutputRecord[] = [];
   const allIn = new Promise<void>((resolve) => {
     watcher.on('message', (_ch: string, text: string) => {
@@ -207,7 +216,7 @@ t.test('output lines are published and kept in a capped replay buffer', async (t
   for (let i = 0; i < 8; i++) {
     agent.send({
       type: 'output',
-      execution_id: 'e-1',
+      execution_id: e1,
       task: 'deploy',
       step: 'one',
       phase: 'apply',
@@ -220,15 +229,15 @@ t.test('output lines are published and kept in a capped replay buffer', async (t
     received.map((x) => x.line),
     [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `line ${i}`),
   );
-  t.match(received[0], { agent: 'out-01', execution_id: 'e-1', task: 'deploy', stream: 'stdout' });
-  const buffered = await redis.lrange(gw.keys.outputBuffer('e-1'), 0, -1);
+  t.match(received[0], { agent: 'out-01', execution_id: e1, task: 'deploy', stream: 'stdout' });
+  const buffered = await redis.lrange(gw.keys.outputBuffer(e1), 0, -1);
   t.same(
     buffered.map((b) => (JSON.parse(b) as OutputRecord).line),
     ['line 3', 'line 4', 'line 5', 'line 6', 'line 7'],
     'capped to the last 5',
   );
-  t.ok((await redis.pttl(gw.keys.outputBuffer('e-1'))) > 0, 'buffer expires');
-  const bullKeys = await redis.keys(`*${QUEUE_NAMES.results}*e-1*`);
+  t.ok((await redis.pttl(gw.keys.outputBuffer(e1))) > 0, 'buffer expires');
+  const bullKeys = await redis.keys(`*${QUEUE_NAMES.results}*${e1}*`);
   t.same(bullKeys, [], 'not through BullMQ');
 });
 
@@ -283,7 +292,7 @@ t.test('Redis outage: no ack while enqueue fails; re-subscribe and rebuild after
   const rebuilt = once(gw.gateway.events, 'registry:rebuilt');
   await r.kill();
   const failed = once(gw.gateway.events, 'results:failed');
-  agent.send(taskResult('during-outage'));
+  agent.send(taskResult('during-outage', 'outage-01'));
   await failed;
   let ackDuringOutage = false;
   const early = agent.next('result_ack').then(() => {
@@ -302,7 +311,7 @@ t.test('Redis outage: no ack while enqueue fails; re-subscribe and rebuild after
   );
   await rebuilt;
   // The agent re-sends what was not acknowledged; now it is enqueued and acked.
-  agent.send(taskResult('during-outage'));
+  agent.send(taskResult('during-outage', 'outage-01'));
   await early;
   t.ok((await queuedResult('during-outage')).length >= 1, 'enqueued after the outage');
   // The subscriber re-subscribed by itself.

@@ -22,7 +22,7 @@ import { QUEUE_NAMES } from '../shared/jobs/options.js';
 import { Keys } from '../shared/keys.js';
 import type { ResultsItem } from '../shared/protocol.js';
 import { startRedis } from '../testkit/redis.js';
-import { receiptMessage, startGateway, TestAgent, taskResultMessage } from './helpers/gateway.js';
+import { issued, receiptMessage, startGateway, TestAgent, taskResultMessage } from './helpers/gateway.js';
 
 const r = await startRedis();
 t.teardown(() => r.stop());
@@ -42,7 +42,9 @@ async function queuedIds(agent: string): Promise<string[]> {
 }
 
 const receipt = receiptMessage;
-const taskResult = (resultId: string) => taskResultMessage('i-retry', resultId);
+/** Results for each test's agent: `retry-*` share the one instruction name, issued to each. */
+let retryAgent = 'retry-01';
+const taskResult = (resultId: string) => taskResultMessage(issued(retryAgent, 'i-retry'), resultId);
 
 const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 
@@ -100,6 +102,7 @@ t.test('backlog full: result_retry names the refused results; re-sent, they are 
   metrics.watch(gw.gateway);
   const agent = new TestAgent(gw.url);
   t.teardown(() => agent.close());
+  retryAgent = 'retry-01';
   await agent.register('retry-01', {}, ['result_retry']);
 
   const all = ids('rt', 7);
@@ -107,7 +110,11 @@ t.test('backlog full: result_retry names the refused results; re-sent, they are 
   // Five fit; the receipt and the last two results do not.
   agent.send({
     type: 'results',
-    messages: [...all.slice(0, 5).map(taskResult), receipt('i-retry'), ...all.slice(5).map(taskResult)],
+    messages: [
+      ...all.slice(0, 5).map(taskResult),
+      receipt(issued(retryAgent, 'i-retry')),
+      ...all.slice(5).map(taskResult),
+    ],
   });
   const retry = await agent.next('result_retry');
   t.same(retry, { type: 'result_retry', result_ids: all.slice(5), retry_after_ms: 1000 });
@@ -134,6 +141,7 @@ t.test('an agent that did not advertise result_retry gets none: no ack, it re-se
   t.teardown(() => gw.stop());
   const agent = new TestAgent(gw.url);
   t.teardown(() => agent.close());
+  retryAgent = 'retry-old';
   await agent.register('retry-old');
   const all = ids('old', 4);
   let retried = false;
@@ -177,6 +185,7 @@ t.test('while enqueues fail the agent is told to come back later; 1 s again once
   t.teardown(() => gw.stop());
   const agent = new TestAgent(gw.url);
   t.teardown(() => agent.close());
+  retryAgent = 'retry-02';
   await agent.register('retry-02', {}, ['result_retry']);
   const events = gw.gateway.events;
 

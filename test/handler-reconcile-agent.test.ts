@@ -254,7 +254,7 @@ t.test('reconcileAgentsHandler: one job, many agents, one deadlines job', async 
   const deadlines: string[][] = [];
   const outcome = await reconcileAgentsHandler(
     { agents: ['web-01', 'cache-01', 'ghost'], trigger: 'commit', run_id: 'run-1', tasks: null },
-    (i) => `i-job1-${i}`,
+    (_agent, i) => `i-job1-${i}`,
     {
       ...w.deps,
       getAgents: async (names) => {
@@ -302,7 +302,7 @@ t.test('reconcileAgentsHandler: one job, many agents, one deadlines job', async 
   const manyDeadlines: string[][] = [];
   const manyOutcome = await reconcileAgentsHandler(
     { agents: names, trigger: 'drift_check', run_id: null, tasks: null },
-    (i) => `i-many-${i}`,
+    (_agent, i) => `i-many-${i}`,
     {
       ...many.deps,
       getAgents: (list) => Promise.all(list.map((n) => agentEntry(n, { role: 'web' }))),
@@ -338,7 +338,7 @@ t.test('reconcileAgentsHandler: one job, many agents, one deadlines job', async 
   await t.rejects(
     reconcileAgentsHandler(
       { agents: ['web-01', 'web-02'], trigger: 'commit', run_id: null, tasks: null },
-      (i) => `i-job2-${i}`,
+      (_agent, i) => `i-job2-${i}`,
       {
         ...f.deps,
         getAgents: (names) =>

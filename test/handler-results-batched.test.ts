@@ -1,6 +1,6 @@
 /**
  * Batched results jobs on in-memory fakes: a whole instruction in one job, alerts and episodes
- * inside a batch, another agent's result, busy and refused receipts inside a batch.
+ * inside a batch, another agent's result (dropped), busy and refused receipts inside a batch.
  * test/results-batch.test.ts compares the two paths on a mixed scenario, also on Redis.
  */
 import t from 'tap';
@@ -102,24 +102,33 @@ t.test('resultsHandler (batched results jobs)', async (t) => {
     },
   );
 
-  t.test('a result sent by another agent is applied where the single handler applies it', async (t) => {
+  t.test('a result sent by another agent is dropped on both paths, nothing written', async (t) => {
     const run = async (batched: boolean) => {
       const w = resultWorld();
       const record = await w.dispatch(instruction('i-1', { tasks: [['motd', 'check', 'alert_only']] }));
       const job = taskResult(record, 'motd', 'drifted', [['motd', 'drifted', null]]);
       if (job.kind !== 'result') throw new Error('unexpected');
       const foreign = { ...job, agent: 'db-01' };
-      if (batched) await resultsHandler(batchOf(foreign), w.deps);
-      else await w.handle(foreign);
+      const outcome = batched ? await resultsHandler(batchOf(foreign), w.deps) : await w.handle(foreign);
       return {
+        outcome,
         web: await w.statuses.listStatuses('web-01'),
         db: await w.statuses.listStatuses('db-01'),
         episode: await w.statuses.getEpisode('web-01', 'motd'),
+        events: (await w.allEvents()).length,
+        pending: w.instructions.completed.includes('i-1'),
       };
     };
     const single = await run(false);
-    t.equal(single.web.length, 1);
-    t.same(await run(true), single);
+    t.same(single, {
+      outcome: 'foreign_instruction',
+      web: [],
+      db: [],
+      episode: null,
+      events: 0,
+      pending: false,
+    });
+    t.same(await run(true), { ...single, outcome: { foreign_instruction: 1 } });
   });
 
   t.test('a busy receipt and a refusal inside a batch', async (t) => {

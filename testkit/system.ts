@@ -33,6 +33,8 @@ export interface SystemOptions {
   eventStore?: 'redis' | 'memory';
   /** Start the all-in-one server in this process (default true). */
   inProcess?: boolean;
+  /** HCL added inside `server { }` (e.g. an `agent_token "<id>" { }` block). */
+  serverExtra?: string;
 }
 
 export interface AgentProcess {
@@ -113,6 +115,7 @@ export function serverHcl(o: {
   policy: string;
   alertWebhook: string | null;
   eventStore: string;
+  extra?: string;
 }): string {
   return `server {
   listen_agents      = "127.0.0.1:${o.agentsPort}"
@@ -135,6 +138,7 @@ ${o.alertWebhook ? `    alert_webhook = "${o.alertWebhook}"` : ''}
   }
   event_store { backend = "${o.eventStore}" }
   log { level = "warn" }
+${o.extra ?? ''}
 }
 `;
 }
@@ -160,6 +164,7 @@ export async function startSystem(t: Teardown, options: SystemOptions): Promise<
       policy: options.policy ?? 'remediate',
       alertWebhook: options.alertWebhook ?? null,
       eventStore: options.eventStore ?? 'redis',
+      extra: options.serverExtra ?? '',
     });
   const configFile = join(dir, 'server.hcl');
   const source = hclFor({ agentsPort, httpPort });

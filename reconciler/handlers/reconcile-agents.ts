@@ -29,7 +29,7 @@ export interface ReconcileAgentsDeps extends Omit<ReconcileAgentDeps, 'scheduleD
 
 export async function reconcileAgentsHandler(
   data: ReconcileAgentsJob,
-  instructionIdOf: (index: number) => string,
+  instructionIdOf: (agent: string, index: number) => string,
   deps: ReconcileAgentsDeps,
 ): Promise<Record<string, number>> {
   const [entries, current] = await Promise.all([deps.getAgents(data.agents), deps.current()]);
@@ -60,7 +60,7 @@ export async function reconcileAgentsHandler(
           (agent, i): Promise<ReconcileAgentOutcome> =>
             reconcileAgentHandler(
               { agent, trigger: data.trigger, run_id: data.run_id, tasks: data.tasks, retry: 0 },
-              instructionIdOf(start + i),
+              instructionIdOf(agent, start + i),
               agentDeps,
             ),
         ),

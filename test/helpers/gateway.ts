@@ -12,6 +12,7 @@ import {
 import type { GatewayMetricsPort } from '../../gateway/gateway-metrics.js';
 import type { JobQueue } from '../../gateway/result-forwarder.js';
 import type { ScopedAgentToken } from '../../shared/config/types.js';
+import { issueInstructionId } from '../../shared/identity/instruction-tag.js';
 import { Keys } from '../../shared/keys.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import {
@@ -33,11 +34,14 @@ export const receiptMessage = (instructionId: string): InstructionReceiptMessage
   reason: null,
 });
 
+/** An execution index for a made-up result id (its digits), so execution ids stay `<instruction>.<n>`. */
+const executionIndex = (resultId: string): number => Number(resultId.replace(/\D/g, '').slice(-6) || '0');
+
 export const taskResultMessage = (instructionId: string, resultId: string): TaskResultMessage => ({
   type: 'task_result',
   result_id: resultId,
   instruction_id: instructionId,
-  execution_id: `${instructionId}-${resultId}`,
+  execution_id: `${instructionId}.${executionIndex(resultId)}`,
   task: `task-${resultId}`,
   mode: 'check',
   outcome: 'satisfied',
@@ -51,7 +55,7 @@ export const stepResultMessage = (instructionId: string, resultId: string): Step
   type: 'step_result',
   result_id: resultId,
   instruction_id: instructionId,
-  execution_id: `${instructionId}-task`,
+  execution_id: `${instructionId}.0`,
   task: 'task',
   result: {
     step: 'render',
@@ -66,6 +70,14 @@ export const stepResultMessage = (instructionId: string, resultId: string): Step
 });
 
 export const TOKEN = 'test-agent-token-0123456789';
+
+/** The identity key test gateways use unless told otherwise. */
+export const TEST_IDENTITY_KEY = Buffer.alloc(32, 7);
+
+/** An instruction id issued to `agent` under the test key (`seed` makes it distinct and stable). */
+export function issued(agent: string, seed: string, key: Buffer = TEST_IDENTITY_KEY): string {
+  return issueInstructionId(key, agent, seed);
+}
 
 export interface TestGateway {
   gateway: Gateway;
@@ -89,6 +101,8 @@ export interface TestGatewayOptions {
   registry?: (redis: Redis, keys: Keys) => Registry;
   /** Socket-path counters (e.g. a GatewayMetrics, which can also `watch` the gateway). */
   metrics?: GatewayMetricsPort;
+  /** Default TEST_IDENTITY_KEY. */
+  identityKey?: Buffer;
 }
 
 export function captureLogger(logs: Array<Record<string, unknown>>): Logger {
@@ -115,6 +129,7 @@ export async function startGateway(r: TestRedis, opts: TestGatewayOptions = {}):
     config,
     redis,
     logger: captureLogger(logs),
+    identityKey: opts.identityKey ?? TEST_IDENTITY_KEY,
     ...(opts.gatewayId ? { gatewayId: opts.gatewayId } : {}),
     ...(opts.limits ? { limits: opts.limits } : {}),
     ...(opts.queues ? { queues: opts.queues } : {}),

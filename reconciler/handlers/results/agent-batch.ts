@@ -25,13 +25,13 @@ import type { AgentSnapshot, StatusWrite } from '../../../store/statuses/status-
 import { applyEffects, lazyLabels } from './apply.js';
 import { batchDeps } from './batch-deps.js';
 import type { MessageDeps, ResultDeps } from './deps.js';
-import { messageHandler } from './single.js';
+import { foreignInstruction, messageHandler } from './single.js';
 
 export type BatchItem = Extract<ResultJob, { kind: 'results' }>['items'][number];
 export type Found = { record: InstructionRecord; pending: string[] };
 export type RunOutcome = { run: string; agent: string; task: string; outcome: string };
 
-/** decideHere(): the message needs the single-message handler (another agent's instruction). */
+/** decideHere(): the message needs the single-message handler. */
 const SLOW = 1;
 
 export class AgentBatch {
@@ -121,8 +121,9 @@ export class AgentBatch {
   private decideHere(message: AgentResultMessage): Decision | typeof SLOW {
     const found = this.found.get(message.instruction_id);
     if (found === undefined) return SLOW;
-    // Another agent's instruction: its state is not this batch's.
-    if (found !== null && found.record.agent !== this.agent) return SLOW;
+    // Another agent's instruction: never applied (the sender is not the agent it was issued to).
+    if (found !== null && found.record.agent !== this.agent)
+      return foreignInstruction(this.base, this.agent, found.record);
     const facts = this.facts;
     const task = found === null ? null : judgedTask(message, found.record);
     if (task !== null) {

@@ -9,9 +9,9 @@
  *    which is nearly all of them, are applied to the in-memory state and their writes collected.
  *    The others (an alert to send, an episode to open or close, a busy receipt, a refusal) are
  *    applied as the single-message handler applies them, on deps that read and write the same
- *    state, as they come, in its order: alert enqueued before it is claimed; another agent's
- *    instruction goes through the single-message handler. Labels are read once per agent, when an
- *    event or alert needs them.
+ *    state, as they come, in its order: alert enqueued before it is claimed. A message naming
+ *    another agent's instruction is dropped (logged, counted as `foreign_instruction`). Labels are
+ *    read once per agent, when an event or alert needs them.
  * 3. Write, each step for every agent at once: the events (each task index and the global one
  *    once), then the statuses, then run progress, then each instruction's finished tasks
  *    (completing it). A status is still written before its task is finished, so a crash in
@@ -132,7 +132,8 @@ async function prefetch(batches: readonly AgentBatch[], deps: ResultDeps): Promi
     const mine = new Map<string, Found | null>();
     for (const id of b.instructionIds) {
       const f = byId.get(id) ?? null;
-      // Each agent keeps its own pending list (a result may name another agent's instruction).
+      // Each agent keeps its own pending list (a forged result may name another agent's
+      // instruction; it is dropped, but the record is read before that is known).
       mine.set(id, f && handedOut.has(id) ? { record: f.record, pending: [...f.pending] } : f);
       handedOut.add(id);
     }

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { Alert } from '../../../shared/alerts.js';
 import type { ReconcileAgentJob } from '../../../shared/jobs/payloads.js';
+import type { MetricsSink } from '../../../shared/metrics.js';
 import type { Labels } from '../../../shared/types.js';
 import type { EventStore } from '../../../store/events/event-store.js';
 import type { InstructionStore } from '../../../store/instructions/instruction-store.js';
@@ -26,6 +27,8 @@ export interface MessageDeps {
   /** Put a reconcile back because the agent was busy with one of its tasks. */
   retryLater(job: ReconcileAgentJob, delayMs: number): Promise<void>;
   logger: Logger;
+  /** Cluster-wide counters (messages dropped unapplied); none counted when absent. */
+  metrics?: Pick<MetricsSink, 'inc'>;
   now?: () => Date;
 }
 

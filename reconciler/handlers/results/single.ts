@@ -40,6 +40,7 @@ export async function messageHandler(
     if (!found) return 'unknown_instruction';
     return settle(deps, found.record, facts, () => undeliverableRule(found, job.reason, facts));
   }
+  if (found && found.record.agent !== job.agent) return foreignInstruction(deps, job.agent, found.record);
   const message: AgentResultMessage = job.message;
   const task = found ? judgedTask(message, found.record) : null;
   if (found && task !== null) {
@@ -50,6 +51,23 @@ export async function messageHandler(
   }
   return settle(deps, found?.record ?? null, facts, () => decide(message, found, facts));
 }
+
+/**
+ * A message about an instruction issued to another agent than the one that sent it (the
+ * gateways refuse these; this is the second check): dropped, nothing written, logged and counted
+ * (fluke_results_dropped_total).
+ */
+export function foreignInstruction(deps: MessageDeps, sender: string, record: PlannedRecord): string {
+  deps.logger.warn(
+    { agent: sender, instruction_agent: record.agent, instruction_id: record.instruction_id },
+    'dropped a result for an instruction issued to another agent',
+  );
+  deps.metrics?.inc('resultsDropped', { reason: FOREIGN_INSTRUCTION });
+  return FOREIGN_INSTRUCTION;
+}
+
+/** The outcome (counted in the results job's return value) of a dropped foreign message. */
+export const FOREIGN_INSTRUCTION = 'foreign_instruction';
 
 /** Asks the rules (again with the labels, if they need them) and applies the answer. */
 async function settle(
