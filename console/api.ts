@@ -5,6 +5,7 @@
  * Route groups live beside this file; this one wires them and holds the small routes.
  */
 
+import { redactSecrets } from '../shared/redact.js';
 import { InvalidCursorError } from '../shared/events.js';
 import type { DriftPolicy } from '../shared/types.js';
 import type { StateStore } from '../store/desired-state/state-store.js';
@@ -111,6 +112,11 @@ export function createApiRouter(deps: ApiDeps, router = new Router()): Router {
       status: 200,
       json: {
         ...status,
+        // Written by the poll already redacted; redacted again here for anything older.
+        last_error: status.last_error && {
+          ...status.last_error,
+          message: redactSecrets(status.last_error.message),
+        },
         counts: {
           agents_connected: agents.length,
           agents_known: new Set([...agents, ...known.keys()]).size,

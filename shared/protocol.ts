@@ -39,6 +39,8 @@ const labelValue = z.string().max(253);
 export const LabelsSchema = z.record(labelKey, labelValue);
 
 const stringMap = z.record(z.string(), z.string());
+/** Field names the manifest marks sensitive (shared/redact.ts); older agents drop the key. */
+const sensitive = z.array(z.string().max(32)).max(16).optional();
 
 export const StepSchema = z.discriminatedUnion('type', [
   z.object({
@@ -50,6 +52,7 @@ export const StepSchema = z.discriminatedUnion('type', [
     run_as: z.string().nullable(),
     env: stringMap,
     on_failure: z.enum(['abort', 'continue']),
+    sensitive,
   }),
   z.object({
     type: z.literal('systemd'),
@@ -57,6 +60,7 @@ export const StepSchema = z.discriminatedUnion('type', [
     unit: z.string().min(1),
     state: z.enum(['running', 'stopped']),
     enabled: z.boolean(),
+    sensitive,
   }),
   z.object({
     type: z.literal('mise'),
@@ -65,6 +69,7 @@ export const StepSchema = z.discriminatedUnion('type', [
     check_task: z.string().min(1),
     apply_task: z.string().min(1),
     git: z.object({ url: z.string().min(1), branch: z.string().min(1) }).nullable(),
+    sensitive,
   }),
 ]);
 

@@ -91,7 +91,7 @@ t.test('full server.hcl: every field', async (t) => {
       { id: 'any', token: 'any-token', allowed_labels: {}, name_pattern: null },
     ],
     api_tokens: ['api-from-env'],
-    api_read_access: 'open',
+    api_read_access: 'auto',
     heartbeat_interval_ms: 5000,
     redis: { url: 'redis://:pw@redis:6379/1', prefix: 'fluke-prod' },
     git: {
@@ -125,7 +125,7 @@ t.test('minimal server.hcl: defaults', async (t) => {
     agent_tokens: ['t'],
     scoped_agent_tokens: [],
     api_tokens: [],
-    api_read_access: 'open',
+    api_read_access: 'auto',
     heartbeat_interval_ms: 10_000,
     redis: { url: 'redis://127.0.0.1:6379', prefix: 'fluke' },
     git: {

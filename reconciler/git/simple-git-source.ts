@@ -26,6 +26,7 @@ import { withCacheLock } from './cache-lock.js';
 import { gitEnv } from './git-env.js';
 import { classifyFetchError, isRegularFile, parseLsTree } from './parse-git-output.js';
 import { readBlobs } from './read-blobs.js';
+import { redactSecrets } from '../../shared/redact.js';
 import { normalizeRepoUrl, type RepoUrlKind, redactUrl, validateBranchName } from './validate-git-inputs.js';
 
 export interface SimpleGitSourceOptions {
@@ -244,7 +245,7 @@ export class SimpleGitSource implements GitSource {
           cause: err,
         });
       }
-      const stderr = coerceError(err).message.replaceAll(this.url, redactUrl(this.url)).trim();
+      const stderr = redactSecrets(coerceError(err).message.replaceAll(this.url, redactUrl(this.url))).trim();
       const kind = classifyFetchError(stderr);
       if (kind === null) throw new Error(`git fetch from ${where} failed: ${stderr}`);
       const summary: Record<typeof kind, string> = {
