@@ -30,7 +30,10 @@ export async function wireConsole(
 ): Promise<ListeningHttp> {
   const { config, redis, keys, events, logger, closers } = ctx;
   const readAccess = resolveReadAccess(config.api_read_access, config.listen_http);
-  logger.info({ api_read_access: readAccess.access }, `reads ${readAccess.access === 'open' ? 'are open' : 'need an API token'}: ${readAccess.reason}`);
+  logger.info(
+    { api_read_access: readAccess.access },
+    `reads ${readAccess.access === 'open' ? 'are open' : 'need an API token'}: ${readAccess.reason}`,
+  );
   if (readAccess.access === 'token' && config.api_tokens.length === 0)
     logger.warn('reads need an API token but no api_tokens are configured: nobody can read the console');
   const consoleAuth = createConsoleAuth({ apiTokens: config.api_tokens, readAccess: readAccess.access });

@@ -5,8 +5,8 @@
  * Route groups live beside this file; this one wires them and holds the small routes.
  */
 
-import { redactSecrets } from '../shared/redact.js';
 import { InvalidCursorError } from '../shared/events.js';
+import { redactSecrets } from '../shared/redact.js';
 import type { DriftPolicy } from '../shared/types.js';
 import type { StateStore } from '../store/desired-state/state-store.js';
 import type { EventStore } from '../store/events/event-store.js';

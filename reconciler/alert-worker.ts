@@ -44,8 +44,17 @@ export function alertWorker(deps: AlertWorkerDeps): (job: QueueJob) => Promise<{
   return async (job) => {
     const { alert } = parseJob(AlertJob, job.data, 'alert');
     const sent = deps.url
-      ? await sendAlert({ url: deps.url, payload: alert.payload, alertId: alert.id, timeoutMs: deps.timeoutMs })
-      : ({ ok: false, retryable: false, error: 'no alert_webhook is configured on this reconciler' } as const);
+      ? await sendAlert({
+          url: deps.url,
+          payload: alert.payload,
+          alertId: alert.id,
+          timeoutMs: deps.timeoutMs,
+        })
+      : ({
+          ok: false,
+          retryable: false,
+          error: 'no alert_webhook is configured on this reconciler',
+        } as const);
     const result = sent.ok ? sent : { ...sent, error: redactSecrets(sent.error) };
     const event = { event: alert.payload.event };
     if (result.ok) {

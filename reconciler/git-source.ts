@@ -6,9 +6,10 @@
  * Adapters: `SimpleGitSource` (reconciler/git/simple-git-source.ts, real git) and `MemoryGitSource`
  * below, for unit tests of the workers that use the port.
  */
-import { redactSecrets } from '../shared/redact.js';
+
 import { createHash } from 'node:crypto';
 import picomatch from 'picomatch';
+import { redactSecrets } from '../shared/redact.js';
 
 export interface GitFile {
   /** Relative to the repository root, POSIX separators. */

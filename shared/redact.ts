@@ -78,7 +78,8 @@ function redactMap(map: Record<string, string>): Record<string, string> {
 /** A step as it may be shown: env values and its `sensitive` fields replaced, URLs stripped. */
 export function redactStep(step: Step): Step {
   const hidden = new Set<string>(step.sensitive ?? []);
-  const hide = (field: string, value: string): string => (hidden.has(field) ? REDACTED : redactSecrets(value));
+  const hide = (field: string, value: string): string =>
+    hidden.has(field) ? REDACTED : redactSecrets(value);
   switch (step.type) {
     case 'shell':
       return {
@@ -97,7 +98,8 @@ export function redactStep(step: Step): Step {
         working_dir: hide('working_dir', step.working_dir),
         check_task: hide('check_task', step.check_task),
         apply_task: hide('apply_task', step.apply_task),
-        git: step.git === null ? null : { url: hide('git', step.git.url), branch: hide('git', step.git.branch) },
+        git:
+          step.git === null ? null : { url: hide('git', step.git.url), branch: hide('git', step.git.branch) },
       };
   }
 }
@@ -123,7 +125,8 @@ export function secretValues(step: Step): string[] {
   } else if (step.type === 'systemd') {
     if (hidden.has('unit')) values.push(step.unit);
   } else {
-    for (const f of ['working_dir', 'check_task', 'apply_task'] as const) if (hidden.has(f)) values.push(step[f]);
+    for (const f of ['working_dir', 'check_task', 'apply_task'] as const)
+      if (hidden.has(f)) values.push(step[f]);
     if (hidden.has('git') && step.git) values.push(step.git.url);
   }
   return [...new Set(values.filter((v) => v.length >= 4))].sort((a, b) => b.length - a.length);
@@ -137,7 +140,16 @@ export function maskValues(text: string, values: readonly string[]): string {
 }
 
 /** Job-data keys whose values are ids: shown as a hint. */
-const ID_KEYS = new Set(['instruction_id', 'execution_id', 'result_id', 'session_id', 'running', 'run_id']);
+const ID_KEYS = new Set([
+  'instruction_id',
+  'execution_id',
+  'result_id',
+  'session_id',
+  'running',
+  'run_id',
+  // An alert's drift episode is named after the execution that opened it.
+  'episode_id',
+]);
 /** Job-data keys whose values are secrets or lead to one: never shown. */
 const SECRET_KEYS = new Set([
   'url',
@@ -150,12 +162,26 @@ const SECRET_KEYS = new Set([
   'authorization',
 ]);
 
+// "instruction i25-mxasmp2m", "execution i25-mxasmp2m.0": how messages (an agent's refusal
+// reason, a handler's error) name an id in prose.
+const ID_IN_TEXT = /\b(instruction|execution)( id)?( |: |=)([A-Za-z0-9._~-]{4,})/gi;
+
+/** Text for Bull Board: URL credentials stripped, and ids named in prose shown as hints. */
+export function redactBoardText(text: string): string {
+  return redactSecrets(text).replace(
+    ID_IN_TEXT,
+    (_m, what: string, idWord: string | undefined, sep: string, id: string) =>
+      `${what}${idWord ?? ''}${sep}${idHint(id)}`,
+  );
+}
+
 function redactValue(key: string | null, value: unknown, depth: number): unknown {
   if (depth > 20) return REDACTED;
   if (key !== null && SECRET_KEYS.has(key)) return REDACTED;
   if (key === 'env' && value && typeof value === 'object' && !Array.isArray(value))
     return redactMap(value as Record<string, string>);
-  if (typeof value === 'string') return key !== null && ID_KEYS.has(key) ? idHint(value) : redactSecrets(value);
+  if (typeof value === 'string')
+    return key !== null && ID_KEYS.has(key) ? idHint(value) : redactSecrets(value);
   if (Array.isArray(value)) return value.map((v) => redactValue(key, v, depth + 1));
   if (value && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactValue(k, v, depth + 1)]));
@@ -165,8 +191,9 @@ function redactValue(key: string | null, value: unknown, depth: number): unknown
 
 /**
  * A job's data (or return value) as Bull Board shows it: instruction, execution, result, session
- * and run ids as `idHint`s; URLs, tokens, passwords and whole step lists as REDACTED; env values
- * as REDACTED; URL credentials in any other text stripped. The job itself is untouched.
+ * run and episode ids as `idHint`s, also where text names one ("instruction <id>"); URLs, tokens
+ * and passwords as REDACTED; env values as REDACTED; URL credentials in any other text stripped.
+ * The job itself is untouched.
  */
 export function redactJobData(data: unknown): unknown {
   return redactValue(null, data, 0);

@@ -125,7 +125,7 @@ t.test('poll and alert payloads are validated like the others', async (t) => {
   t.throws(() => parseJob(PollJob, null, 'poll'), InvalidJobError);
   t.same(parseJob(AlertJob, { alert, url: 'https://x' }, 'alert').alert, alert);
   t.throws(() => parseJob(AlertJob, { alert: { id: 'x' }, url: 'https://x' }, 'alert'), /invalid alert job/);
-  t.notOk('url' in parseJob(AlertJob, { alert, url: 'https://x' }, 'alert'), 'an older job\'s url is ignored');
+  t.notOk('url' in parseJob(AlertJob, { alert, url: 'https://x' }, 'alert'), "an older job's url is ignored");
   const broken = { ...alert, payload: { ...alert.payload, event: 'nope' } };
   t.throws(() => parseJob(AlertJob, { alert: broken, url: 'https://x' }, 'alert'), InvalidJobError);
   t.throws(() => parseJob(FanoutJob, { trigger: 'sometimes' }, 'fanout'), InvalidJobError);

@@ -50,7 +50,8 @@ export function validateBranch(branch: string): string | null {
 }
 
 export function validateGitUrl(url: string): string | null {
-  if (url.length === 0 || url.startsWith('-') || /[\0\r\n]/.test(url)) return `invalid git url "${redactSecrets(url)}"`;
+  if (url.length === 0 || url.startsWith('-') || /[\0\r\n]/.test(url))
+    return `invalid git url "${redactSecrets(url)}"`;
   // `ext::` runs an arbitrary command; git disables it by default, and so do we whatever the host config.
   if (/^ext::/i.test(url)) return 'git url with the ext:: transport is not allowed';
   return null;

@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { GitPluginError, type SimpleGit, simpleGit } from 'simple-git';
 import type { ServerConfig } from '../../shared/config/types.js';
 import { coerceError } from '../../shared/errors.js';
+import { redactSecrets } from '../../shared/redact.js';
 import {
   type GitFile,
   type GitSnapshot,
@@ -26,7 +27,6 @@ import { withCacheLock } from './cache-lock.js';
 import { gitEnv } from './git-env.js';
 import { classifyFetchError, isRegularFile, parseLsTree } from './parse-git-output.js';
 import { readBlobs } from './read-blobs.js';
-import { redactSecrets } from '../../shared/redact.js';
 import { normalizeRepoUrl, type RepoUrlKind, redactUrl, validateBranchName } from './validate-git-inputs.js';
 
 export interface SimpleGitSourceOptions {

@@ -5,8 +5,8 @@
  */
 import type { Logger } from 'pino';
 import { coerceError } from '../../shared/errors.js';
-import { redactSecrets } from '../../shared/redact.js';
 import type { CompileResult, ManifestFile } from '../../shared/manifest/compile.js';
+import { redactSecrets } from '../../shared/redact.js';
 import type { StateStore } from '../../store/desired-state/state-store.js';
 
 export interface PollDeps {

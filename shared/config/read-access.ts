@@ -22,7 +22,7 @@ export function isLoopbackHost(host: string): boolean {
   if (isIP(h) === 6) {
     if (h === '::1' || /^(0{1,4}:){7}0{0,3}1$/.test(h)) return true;
     const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
-    return mapped?.[1] !== undefined && mapped[1].startsWith('127.');
+    return mapped?.[1]?.startsWith('127.') ?? false;
   }
   return false;
 }
@@ -38,9 +38,9 @@ export function resolveReadAccess(configured: ReadAccess | 'auto', listenHttp: s
       reason: `api_read_access = "auto" and listen_http ${listenHttp} is loopback only`,
     };
   }
-  const where = host === '' ? 'every interface' : `${host}, not loopback`;
+  const everywhere = host === '' || host === '0.0.0.0' || host === '::';
   return {
     access: 'token',
-    reason: `api_read_access = "auto" and listen_http ${listenHttp} binds ${where}: reads need an API token`,
+    reason: `api_read_access = "auto" and listen_http ${listenHttp} ${everywhere ? 'binds every interface' : 'is not loopback'}`,
   };
 }

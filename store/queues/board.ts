@@ -4,11 +4,11 @@
  *
  * The board never shows a secret (docs/security.md): job data and return values pass through
  * `redactJobData` (ids as hints, URLs and tokens gone, env values redacted), and a job's failure
- * reason and stack trace lose URL credentials. Only what the board shows changes; the jobs do not.
+ * reason and stack trace lose URL credentials and ids (`redactBoardText`). Only what the board shows changes; the jobs do not.
  */
 import type { BaseAdapter } from '@bull-board/api/baseAdapter';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { redactJobData, redactSecrets } from '../../shared/redact.js';
+import { redactBoardText, redactJobData } from '../../shared/redact.js';
 import type { JobQueueHandle } from './queues.js';
 
 export type BoardQueue = BaseAdapter;
@@ -25,9 +25,10 @@ interface JobJson {
 function redactJson<T extends JobJson>(json: T): T {
   return {
     ...json,
-    failedReason: typeof json.failedReason === 'string' ? redactSecrets(json.failedReason) : json.failedReason,
+    failedReason:
+      typeof json.failedReason === 'string' ? redactBoardText(json.failedReason) : json.failedReason,
     stacktrace: Array.isArray(json.stacktrace)
-      ? json.stacktrace.map((s: unknown) => (typeof s === 'string' ? redactSecrets(s) : s))
+      ? json.stacktrace.map((s: unknown) => (typeof s === 'string' ? redactBoardText(s) : s))
       : json.stacktrace,
     // The formatters below redact these too; here for any route that reads them raw.
     data: redactJobData(json.data),
