@@ -181,7 +181,7 @@ function redactValue(key: string | null, value: unknown, depth: number): unknown
   if (key === 'env' && value && typeof value === 'object' && !Array.isArray(value))
     return redactMap(value as Record<string, string>);
   if (typeof value === 'string')
-    return key !== null && ID_KEYS.has(key) ? idHint(value) : redactSecrets(value);
+    return key !== null && ID_KEYS.has(key) ? idHint(value) : redactBoardText(value);
   if (Array.isArray(value)) return value.map((v) => redactValue(key, v, depth + 1));
   if (value && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactValue(k, v, depth + 1)]));

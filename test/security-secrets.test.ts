@@ -113,6 +113,11 @@ t.test('redaction rules (pure)', async (t) => {
     `task db is already executing (instruction ${idHint('i25-mxasmp2m')})`,
     'an id named in prose',
   );
+  t.same(
+    redactJobData({ reason: 'busy (instruction i25-mxasmp2m)' }),
+    { reason: `busy (instruction ${idHint('i25-mxasmp2m')})` },
+    'job data text names no id',
+  );
 });
 
 t.test('finding 6: reads are open only on a loopback listen_http (api_read_access = "auto")', async (t) => {
