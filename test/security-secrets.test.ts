@@ -13,6 +13,7 @@ import { startServices } from '../bin/services.js';
 import { parseServerConfig } from '../shared/config/load.js';
 import { isLoopbackHost, resolveReadAccess } from '../shared/config/read-access.js';
 import { createLogger } from '../shared/logger.js';
+import { ManifestCompiler } from '../shared/manifest/compile.js';
 import {
   idHint,
   maskValues,
@@ -118,6 +119,29 @@ t.test('redaction rules (pure)', async (t) => {
     { reason: `busy (instruction ${idHint('i25-mxasmp2m')})` },
     'job data text names no id',
   );
+});
+
+t.test('finding 6: a manifest marks fields sensitive (`sensitive = [...]`)', async (t) => {
+  const compile = (body: string) =>
+    new ManifestCompiler().compile([
+      { path: 'm.fluke.hcl', content: `task "t" {\n  selector { match_labels = { a = "b" } }\n${body}\n}\n` },
+    ]);
+  const good = await compile(
+    '  shell "s" {\n    check = "true"\n    command = "x"\n    sensitive = ["command", "check"]\n  }\n  systemd "u" {\n    unit = "a.service"\n    sensitive = ["unit"]\n  }',
+  );
+  t.same(good.errors, []);
+  t.same(good.state.tasks[0]?.steps[0]?.sensitive, ['command', 'check']);
+  t.same(good.state.tasks[0]?.steps[1]?.sensitive, ['unit']);
+  const plain = await compile('  shell "s" {\n    check = "true"\n    command = "x"\n  }');
+  t.notOk('sensitive' in (plain.state.tasks[0]?.steps[0] ?? {}), 'absent when none is listed');
+  const bad = await compile(
+    '  shell "s" {\n    check = "true"\n    command = "x"\n    sensitive = ["unit"]\n  }',
+  );
+  t.match(bad.errors[0]?.message, /sensitive: "unit" is not a field of a shell step/);
+  const notList = await compile(
+    '  shell "s" {\n    check = "true"\n    command = "x"\n    sensitive = "command"\n  }',
+  );
+  t.match(notList.errors[0]?.message, /sensitive must be a list of strings/);
 });
 
 t.test('finding 6: reads are open only on a loopback listen_http (api_read_access = "auto")', async (t) => {
