@@ -52,6 +52,11 @@ function parseTarget(body: unknown): RunTarget {
   throw new HttpError(400, 'bad_request', 'target must be "all", "agent" or "task"');
 }
 
+/** Written by the poll already redacted (shared/redact.ts); redacted again for anything older. */
+function safeLastError<T extends { message: string }>(e: T | null): T | null {
+  return e && { ...e, message: redactSecrets(e.message) };
+}
+
 /** Mounts every API route on `router` (other console parts mount theirs on the same router). */
 export function createApiRouter(deps: ApiDeps, router = new Router()): Router {
   const { auth } = deps;
@@ -112,11 +117,7 @@ export function createApiRouter(deps: ApiDeps, router = new Router()): Router {
       status: 200,
       json: {
         ...status,
-        // Written by the poll already redacted; redacted again here for anything older.
-        last_error: status.last_error && {
-          ...status.last_error,
-          message: redactSecrets(status.last_error.message),
-        },
+        last_error: safeLastError(status.last_error),
         counts: {
           agents_connected: agents.length,
           agents_known: new Set([...agents, ...known.keys()]).size,
