@@ -121,6 +121,21 @@ t.test('redaction rules (pure)', async (t) => {
   );
 });
 
+t.test('finding 7: a Fluke logger strips URL credentials from messages and errors', async (t) => {
+  const log = capturedLogger();
+  const url = `https://${SECRET_GIT}@git.example.com/r.git`;
+  log.logger.warn(`fetch from ${url} failed`);
+  log.logger.warn({ err: new Error(`cannot reach ${url}`) }, 'git');
+  log.logger.warn({ err: `cannot reach ${url}` }, 'git');
+  await new Promise((r) => setImmediate(r));
+  t.equal(
+    log.text().split('https://***@git.example.com').length,
+    5,
+    'every mention kept, without credentials',
+  );
+  noSecrets(t, 'the log', log.text(), [SECRET_GIT]);
+});
+
 t.test('finding 6: a manifest marks fields sensitive (`sensitive = [...]`)', async (t) => {
   const compile = (body: string) =>
     new ManifestCompiler().compile([
