@@ -6,6 +6,7 @@
  */
 import type { Logger } from '../shared/logger.js';
 import type { AgentResult, OutputMessage, RunTask, StepResult } from '../shared/protocol.js';
+import { maskValues, secretValues } from '../shared/redact.js';
 import type { Step, StepOutcome } from '../shared/types.js';
 import type { ExecContext, ExecResult, Executor, Executors } from './executors/executor.js';
 import { afterApply, afterCheck, afterRecheck, judgeCheck, stopsTask, worstOutcome } from './outcome.js';
@@ -94,6 +95,9 @@ async function executeStep(
 ): Promise<StepResult> {
   const started = deps.now();
   const tail = new TailBuffer(deps.tailBytes);
+  // Env values and sensitive fields never leave the host in output (docs/manifests.md).
+  const secrets = secretValues(step);
+  const mask = (text: string): string => maskValues(text, secrets);
   let lines = 0;
   const ctx = (phase: Phase): ExecContext => ({
     signal,
@@ -112,13 +116,13 @@ async function executeStep(
         stream: capped ? 'stderr' : stream,
         line: capped
           ? `[fluke] live output limit (${deps.maxOutputLinesPerStep} lines) reached; the result keeps the tail`
-          : line,
+          : mask(line),
       });
     },
   });
   const run = async (phase: Phase, fn: (c: ExecContext) => Promise<ExecResult>): Promise<ExecResult> => {
     const r = await fn(ctx(phase));
-    tail.push(`==> ${phase}${r.exitCode === null ? '' : ` (exit ${r.exitCode})`}\n${r.output}`);
+    tail.push(`==> ${phase}${r.exitCode === null ? '' : ` (exit ${r.exitCode})`}\n${mask(r.output)}`);
     if (r.output !== '' && !r.output.endsWith('\n')) tail.push('\n');
     return r;
   };
@@ -137,7 +141,7 @@ async function executeStep(
     apply_exit_code: apply?.exitCode ?? null,
     duration_ms: deps.now() - started,
     output_tail: tail.toString(),
-    error,
+    error: error === null ? null : mask(error),
   });
 
   const check = await run('check', (c) => executor.check(step, c));

@@ -11,6 +11,7 @@ import { type createMetricsRegistry, mountMetrics } from '../console/metrics.js'
 import { Router } from '../console/router.js';
 import { mountUi } from '../console/static.js';
 import { parseListenAddress } from '../shared/config/listen-address.js';
+import { resolveReadAccess } from '../shared/config/read-access.js';
 import { renderClusterMetrics } from '../shared/metrics.js';
 import { readClusterMetrics } from '../store/metrics/metrics-recorder.js';
 import { boardQueues } from '../store/queues/board.js';
@@ -28,10 +29,14 @@ export async function wireConsole(
   metricsRegistry: ReturnType<typeof createMetricsRegistry>,
 ): Promise<ListeningHttp> {
   const { config, redis, keys, events, logger, closers } = ctx;
-  const consoleAuth = createConsoleAuth({
-    apiTokens: config.api_tokens,
-    readAccess: config.api_read_access,
-  });
+  const readAccess = resolveReadAccess(config.api_read_access, config.listen_http);
+  logger.info(
+    { api_read_access: readAccess.access },
+    `reads ${readAccess.access === 'open' ? 'are open' : 'need an API token'}: ${readAccess.reason}`,
+  );
+  if (readAccess.access === 'token' && config.api_tokens.length === 0)
+    logger.warn('reads need an API token but no api_tokens are configured: nobody can read the console');
+  const consoleAuth = createConsoleAuth({ apiTokens: config.api_tokens, readAccess: readAccess.access });
   const router = new Router();
   const api = mountConsoleApi(router, { config, redis, keys, events, queues, auth: consoleAuth, logger });
   closers.push({ what: 'console api', run: async () => api.close() });

@@ -4,6 +4,7 @@
  * agents that match a task on the page, side by side (pipelined by the API's client).
  */
 
+import { redactTask } from '../shared/redact.js';
 import { matches } from '../shared/selector.js';
 import type { TaskStatus } from '../shared/status.js';
 import type { DriftPolicy } from '../shared/types.js';
@@ -69,9 +70,10 @@ export function mountTaskRoutes(router: Router, deps: TaskRouteDeps): void {
       status: 200,
       json: {
         task: {
-          ...task,
+          // Env values and sensitive fields never leave through the API (docs/security.md).
+          ...redactTask(task),
           ...summary,
-          steps: task.steps,
+          steps: redactTask(task).steps,
           agents: matched.map((a) => ({
             name: a.name,
             connected: true,

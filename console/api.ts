@@ -6,6 +6,7 @@
  */
 
 import { InvalidCursorError } from '../shared/events.js';
+import { redactSecrets } from '../shared/redact.js';
 import type { DriftPolicy } from '../shared/types.js';
 import type { StateStore } from '../store/desired-state/state-store.js';
 import type { EventStore } from '../store/events/event-store.js';
@@ -52,6 +53,11 @@ function parseTarget(body: unknown): RunTarget {
     return { target: b.target, name: b.name };
   }
   throw new HttpError(400, 'bad_request', 'target must be "all", "agent" or "task"');
+}
+
+/** Written by the poll already redacted (shared/redact.ts); redacted again for anything older. */
+function safeLastError<T extends { message: string }>(e: T | null): T | null {
+  return e && { ...e, message: redactSecrets(e.message) };
 }
 
 /** Mounts every API route on `router` (other console parts mount theirs on the same router). */
@@ -114,6 +120,7 @@ export function createApiRouter(deps: ApiDeps, router = new Router()): Router {
       status: 200,
       json: {
         ...status,
+        last_error: safeLastError(status.last_error),
         counts: {
           agents_connected: agents.length,
           agents_known: new Set([...agents, ...known.keys()]).size,

@@ -7,6 +7,7 @@ import type { Alert } from '../shared/alerts.js';
 import { alertJob } from '../shared/jobs/builders.js';
 import { AlertJob, parseJob } from '../shared/jobs/payloads.js';
 import type { MetricsSink } from '../shared/metrics.js';
+import { redactSecrets } from '../shared/redact.js';
 import type { EventStore } from '../store/events/event-store.js';
 import { addJob, type JobQueueHandle } from '../store/queues/queues.js';
 import type { QueueJob } from '../store/queues/workers.js';
@@ -26,11 +27,14 @@ export function alertEnqueuer(
       );
       return;
     }
-    await addJob(queue, alertJob(alert, webhook));
+    // The job carries the alert only: the URL is a secret and stays in the config.
+    await addJob(queue, alertJob(alert));
   };
 }
 
 export interface AlertWorkerDeps {
+  /** `drift.alert_webhook` from this reconciler's config; null when none is configured. */
+  url: string | null;
   events: EventStore;
   metrics: MetricsSink;
   timeoutMs: number;
@@ -38,13 +42,20 @@ export interface AlertWorkerDeps {
 
 export function alertWorker(deps: AlertWorkerDeps): (job: QueueJob) => Promise<{ status: number }> {
   return async (job) => {
-    const { alert, url } = parseJob(AlertJob, job.data, 'alert');
-    const result = await sendAlert({
-      url,
-      payload: alert.payload,
-      alertId: alert.id,
-      timeoutMs: deps.timeoutMs,
-    });
+    const { alert } = parseJob(AlertJob, job.data, 'alert');
+    const sent = deps.url
+      ? await sendAlert({
+          url: deps.url,
+          payload: alert.payload,
+          alertId: alert.id,
+          timeoutMs: deps.timeoutMs,
+        })
+      : ({
+          ok: false,
+          retryable: false,
+          error: 'no alert_webhook is configured on this reconciler',
+        } as const);
+    const result = sent.ok ? sent : { ...sent, error: redactSecrets(sent.error) };
     const event = { event: alert.payload.event };
     if (result.ok) {
       deps.metrics.inc('alertsSent', event);

@@ -6,8 +6,10 @@
  * Adapters: `SimpleGitSource` (reconciler/git/simple-git-source.ts, real git) and `MemoryGitSource`
  * below, for unit tests of the workers that use the port.
  */
+
 import { createHash } from 'node:crypto';
 import picomatch from 'picomatch';
+import { redactSecrets } from '../shared/redact.js';
 
 export interface GitFile {
   /** Relative to the repository root, POSIX separators. */
@@ -52,7 +54,8 @@ export class GitSourceError extends Error {
   override readonly name = 'GitSourceError';
   readonly code: GitSourceErrorCode;
   constructor(code: GitSourceErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    // Messages quote git's stderr, which may carry the URL: never its credentials.
+    super(redactSecrets(message), options);
     this.code = code;
   }
 

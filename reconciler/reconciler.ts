@@ -123,7 +123,12 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     }),
     createWorker(
       QUEUE_NAMES.alerts,
-      alertWorker({ events, metrics, timeoutMs: opts.alertTimeoutMs ?? 10_000 }),
+      alertWorker({
+        url: config.drift.alert_webhook,
+        events,
+        metrics,
+        timeoutMs: opts.alertTimeoutMs ?? 10_000,
+      }),
       { ...common, concurrency: c.alerts ?? 10, backoffStrategy: alertBackoff },
     ),
   ];

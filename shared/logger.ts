@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino';
 import type { LogConfig } from './config/types.js';
+import { redactSecrets } from './redact.js';
 
 export type { Logger };
 
@@ -21,12 +22,36 @@ const REDACT = [
   '*.identity.key',
 ];
 
+/** Errors and messages lose URL credentials (git's errors quote the URL): shared/redact.ts. */
+function redactError(err: unknown): unknown {
+  if (typeof err === 'string') return redactSecrets(err);
+  const out = pino.stdSerializers.err(err as Error) as unknown;
+  if (!out || typeof out !== 'object') return out;
+  const o = out as { message?: unknown; stack?: unknown };
+  return {
+    ...o,
+    ...(typeof o.message === 'string' ? { message: redactSecrets(o.message) } : {}),
+    ...(typeof o.stack === 'string' ? { stack: redactSecrets(o.stack) } : {}),
+  };
+}
+
+const SECRET_SAFE: Pick<pino.LoggerOptions, 'serializers' | 'hooks'> = {
+  serializers: { err: redactError, error: redactError },
+  hooks: {
+    logMethod(args, method) {
+      const safe = args.map((a: unknown) => (typeof a === 'string' ? redactSecrets(a) : a));
+      method.apply(this, safe as Parameters<typeof method>);
+    },
+  },
+};
+
 /** The one root logger of a process; everything else takes `logger.child({...})`. */
 export function createLogger(config: LogConfig, name: string, destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     name,
     level: config.level,
     redact: { paths: REDACT, censor: '[redacted]' },
+    ...SECRET_SAFE,
   };
   if (config.format === 'pretty' && !destination) {
     return pino({

@@ -64,6 +64,8 @@ const declared = (max: number) =>
     .refine((s) => !hasControlCharacters(s), { message: 'must not contain control characters' });
 
 const stringMap = z.record(z.string(), z.string());
+/** Field names the manifest marks sensitive (shared/redact.ts); older agents drop the key. */
+const sensitive = z.array(z.string().max(32)).max(16).optional();
 
 export const StepSchema = z.discriminatedUnion('type', [
   z.object({
@@ -75,6 +77,7 @@ export const StepSchema = z.discriminatedUnion('type', [
     run_as: z.string().nullable(),
     env: stringMap,
     on_failure: z.enum(['abort', 'continue']),
+    sensitive,
   }),
   z.object({
     type: z.literal('systemd'),
@@ -82,6 +85,7 @@ export const StepSchema = z.discriminatedUnion('type', [
     unit: z.string().min(1),
     state: z.enum(['running', 'stopped']),
     enabled: z.boolean(),
+    sensitive,
   }),
   z.object({
     type: z.literal('mise'),
@@ -90,6 +94,7 @@ export const StepSchema = z.discriminatedUnion('type', [
     check_task: z.string().min(1),
     apply_task: z.string().min(1),
     git: z.object({ url: z.string().min(1), branch: z.string().min(1) }).nullable(),
+    sensitive,
   }),
 ]);
 

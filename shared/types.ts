@@ -47,6 +47,8 @@ export interface ShellStep {
   run_as: string | null;
   env: Record<string, string>;
   on_failure: OnFailure;
+  /** Fields shown as "[redacted]" (shared/redact.ts); absent when the manifest lists none. */
+  sensitive?: string[];
 }
 
 export const SYSTEMD_STATES = ['running', 'stopped'] as const;
@@ -58,6 +60,7 @@ export interface SystemdStep {
   unit: string;
   state: SystemdState;
   enabled: boolean;
+  sensitive?: string[];
 }
 
 export interface MiseGit {
@@ -72,6 +75,7 @@ export interface MiseStep {
   check_task: string;
   apply_task: string;
   git: MiseGit | null;
+  sensitive?: string[];
 }
 
 export type Step = ShellStep | SystemdStep | MiseStep;

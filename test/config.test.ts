@@ -120,7 +120,7 @@ t.test('full server.hcl: every field', async (t) => {
       { id: 'any', token: 'any-token', allowed_labels: {}, name_pattern: null, require_labels: false },
     ],
     api_tokens: ['api-from-env'],
-    api_read_access: 'open',
+    api_read_access: 'auto',
     heartbeat_interval_ms: 5000,
     agent_limits: {
       max_labels: 32,
@@ -174,7 +174,7 @@ t.test('minimal server.hcl: defaults', async (t) => {
     agent_tokens: ['t'],
     scoped_agent_tokens: [],
     api_tokens: [],
-    api_read_access: 'open',
+    api_read_access: 'auto',
     heartbeat_interval_ms: 10_000,
     agent_limits: DEFAULT_AGENT_LIMITS,
     shutdown_timeout_ms: 10_000,

@@ -6,6 +6,7 @@ import { parseListenAddress } from '../shared/config/listen-address.js';
 import { decodeInboxRecord, encodeInboxRecord } from '../shared/inbox-record.js';
 import { connectReconcileJob, resultJob } from '../shared/jobs/builders.js';
 import { jobId } from '../shared/jobs/options.js';
+import { opaqueId } from '../shared/redact.js';
 import { decodeRegistryEntry, encodeRegistryEntry, type RegistryEntry } from '../shared/registry-entry.js';
 
 const verify = createTokenVerifier({
@@ -173,7 +174,7 @@ t.test('job ids and specs', async (t) => {
     received_at: 't',
     message: { type: 'instruction_receipt', instruction_id: 'i:1', accepted: false, reason: 'busy' },
   });
-  t.equal(spec.opts.jobId, 'receipt~i_1');
+  t.equal(spec.opts.jobId, `receipt~${opaqueId('i:1')}`, 'the instruction id only as a digest');
   const connect = connectReconcileJob('web:01');
   t.same(connect.data, { agent: 'web:01', trigger: 'connect', run_id: null, tasks: null });
   t.match(connect.opts.deduplication, { id: 'connect~web_01', keepLastIfActive: true });

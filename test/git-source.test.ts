@@ -411,7 +411,11 @@ t.test('pure helpers', async (t) => {
   t.match(normalizeRepoUrl('git@github.com:org/repo.git'), { ok: true, kind: 'ssh' });
   t.match(normalizeRepoUrl('https://github.com/org/repo.git'), { ok: true, kind: 'http' });
   t.match(normalizeRepoUrl('file:///srv/repo'), { ok: true, kind: 'file' });
-  t.equal(redactUrl('https://bob:hunter2@example.com/r.git'), 'https://bob:***@example.com/r.git');
+  t.equal(
+    redactUrl('https://bob:hunter2@example.com/r.git'),
+    'https://***@example.com/r.git',
+    'over http the whole userinfo goes: the user part may be the token',
+  );
   t.equal(redactUrl('ssh://git@example.com/r.git'), 'ssh://git@example.com/r.git');
 
   const sha = 'a'.repeat(40);

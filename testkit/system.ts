@@ -35,6 +35,8 @@ export interface SystemOptions {
   inProcess?: boolean;
   /** HCL added inside `server { }` (e.g. an `agent_token "<id>" { }` block). */
   serverExtra?: string;
+  /** The in-process server's logger (default silent), e.g. to read what it logs. */
+  logger?: pino.Logger;
 }
 
 export interface AgentProcess {
@@ -172,7 +174,10 @@ export async function startSystem(t: Teardown, options: SystemOptions): Promise<
   const config = await parseServerConfig(configFile, source, {});
   let services: Services | null = null;
   if (options.inProcess !== false) {
-    services = await startServices(config, 'server', { dataDir: dir, logger: pino({ level: 'silent' }) });
+    services = await startServices(config, 'server', {
+      dataDir: dir,
+      logger: options.logger ?? pino({ level: 'silent' }),
+    });
     const s = services;
     t.teardown(() => s.close());
   }

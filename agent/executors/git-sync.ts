@@ -2,12 +2,13 @@
  * The `git { url, branch }` block of a mise step: before every check the working directory is
  * cloned (if absent or empty) or fetched and hard-reset to `origin/<branch>`, so the host runs
  * exactly what the branch holds. User strings are validated and placed after `--` wherever git
- * could read them as options.
+ * could read them as options. What it prints never carries the URL's credentials.
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { simpleGit } from 'simple-git';
 import { coerceError } from '../../shared/errors.js';
+import { redactSecrets } from '../../shared/redact.js';
 import type { MiseGit } from '../../shared/types.js';
 import { validateBranch, validateGitUrl } from './validate.js';
 
@@ -33,7 +34,7 @@ export async function syncGitCheckout(dir: string, spec: MiseGit, opts: GitSyncO
         spec.url,
         dir,
       ]);
-      return `git: cloned ${spec.url} (${spec.branch}) into ${dir}`;
+      return `git: cloned ${redactSecrets(spec.url)} (${spec.branch}) into ${dir}`;
     }
     if (!(await exists(`${dir}/.git`)))
       throw new Error(`working_dir ${dir} exists and is not a git checkout`);
@@ -49,7 +50,8 @@ export async function syncGitCheckout(dir: string, spec: MiseGit, opts: GitSyncO
     const head = (await g.raw(['rev-parse', '--short', 'HEAD'])).trim();
     return `git: ${dir} at origin/${spec.branch} (${head})`;
   } catch (err) {
-    throw new Error(`git sync of ${dir} failed: ${coerceError(err).message.trim()}`);
+    // git's own messages may quote the URL: its credentials never reach the output.
+    throw new Error(`git sync of ${dir} failed: ${redactSecrets(coerceError(err).message.trim())}`);
   }
 }
 

@@ -3,6 +3,7 @@
  * own argv entry (never through a shell string), and nothing user-supplied may start with `-`
  * where a program could read it as an option.
  */
+import { redactSecrets } from '../../shared/redact.js';
 
 /** POSIX-ish user names as useradd accepts them (a trailing `$` is for Samba machine accounts). */
 const USER_NAME = /^[a-z_][a-z0-9_-]*[$]?$/;
@@ -49,7 +50,8 @@ export function validateBranch(branch: string): string | null {
 }
 
 export function validateGitUrl(url: string): string | null {
-  if (url.length === 0 || url.startsWith('-') || /[\0\r\n]/.test(url)) return `invalid git url "${url}"`;
+  if (url.length === 0 || url.startsWith('-') || /[\0\r\n]/.test(url))
+    return `invalid git url "${redactSecrets(url)}"`;
   // `ext::` runs an arbitrary command; git disables it by default, and so do we whatever the host config.
   if (/^ext::/i.test(url)) return 'git url with the ext:: transport is not allowed';
   return null;

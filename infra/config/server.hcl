@@ -12,7 +12,9 @@ server {
 
   # Unscoped agent tokens: an agent presenting one may claim any name and labels.
   agent_tokens = ["$FLUKE_AGENT_TOKEN"]
-  # Needed for POST /api/v1/reconcile. Read routes (GET /api/v1/...) need no token.
+  # Needed for POST /api/v1/reconcile, and for reads too here: listen_http binds every interface,
+  # so api_read_access = "auto" (the default) asks for a token on GET /api/v1/..., the UI,
+  # Bull Board and /metrics. /healthz and /readyz stay open.
   api_tokens   = ["$FLUKE_API_TOKEN"]
 
   # A scoped token binds what its agents may claim (refused at registration otherwise):

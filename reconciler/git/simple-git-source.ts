@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { GitPluginError, type SimpleGit, simpleGit } from 'simple-git';
 import type { ServerConfig } from '../../shared/config/types.js';
 import { coerceError } from '../../shared/errors.js';
+import { redactSecrets } from '../../shared/redact.js';
 import {
   type GitFile,
   type GitSnapshot,
@@ -244,7 +245,7 @@ export class SimpleGitSource implements GitSource {
           cause: err,
         });
       }
-      const stderr = coerceError(err).message.replaceAll(this.url, redactUrl(this.url)).trim();
+      const stderr = redactSecrets(coerceError(err).message.replaceAll(this.url, redactUrl(this.url))).trim();
       const kind = classifyFetchError(stderr);
       if (kind === null) throw new Error(`git fetch from ${where} failed: ${stderr}`);
       const summary: Record<typeof kind, string> = {

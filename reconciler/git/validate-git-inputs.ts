@@ -5,6 +5,7 @@
  * so no later call site has to remember it.
  */
 import { isAbsolute, resolve } from 'node:path';
+import { redactSecrets } from '../../shared/redact.js';
 
 export interface ValidationFailure {
   ok: false;
@@ -69,10 +70,7 @@ export function normalizeRepoUrl(
   return { ok: true, url: resolve(cwd, url), kind: 'local' };
 }
 
-/** For logs and error messages: never show a password embedded in the URL. */
+/** For logs and error messages: never show credentials embedded in the URL (shared/redact.ts). */
 export function redactUrl(url: string): string {
-  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/@]*)@/, (_m, scheme: string, userinfo: string) => {
-    const user = userinfo.split(':')[0] ?? '';
-    return userinfo.includes(':') ? `${scheme}${user}:***@` : `${scheme}${user}@`;
-  });
+  return redactSecrets(url);
 }

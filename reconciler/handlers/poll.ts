@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import { coerceError } from '../../shared/errors.js';
 import type { CompileResult, ManifestFile } from '../../shared/manifest/compile.js';
+import { redactSecrets } from '../../shared/redact.js';
 import type { StateStore } from '../../store/desired-state/state-store.js';
 
 export interface PollDeps {
@@ -34,7 +35,8 @@ export async function pollHandler(deps: PollDeps): Promise<PollOutcome> {
     try {
       fetched = await deps.fetch();
     } catch (err) {
-      const message = coerceError(err).message;
+      // Git's own messages may quote the URL: its credentials never reach logs or the status.
+      const message = redactSecrets(coerceError(err).message);
       deps.logger.warn({ err: message }, 'git fetch failed');
       await deps.state.recordError(null, `git fetch failed: ${message}`, [], now());
       return { kind: 'fetch_failed', error: message };

@@ -1,17 +1,11 @@
+import { redactSecrets } from '../redact.js';
 import type { AgentConfig, ServerConfig } from './types.js';
 
 export const REDACTED = '[redacted]';
 
-/** Hides the password in `redis://user:pass@host`. */
+/** Hides the credentials in `redis://user:pass@host`, `https://<token>@host/…` (shared/redact.ts). */
 function redactUrlPassword(url: string): string {
-  try {
-    const u = new URL(url);
-    if (!u.password) return url;
-    u.password = REDACTED;
-    return u.toString();
-  } catch {
-    return url;
-  }
+  return redactSecrets(url);
 }
 
 /** Webhook URLs often carry their secret in the path (Slack, Teams): keep only the origin. */

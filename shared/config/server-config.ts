@@ -77,8 +77,11 @@ const EVENT_MEMORY: BodySchema = { attributes: ['max_events_per_agent'], blocks:
 const EVENT_REDIS: BodySchema = { attributes: ['url', 'ttl'], blocks: {} };
 
 export const EVENT_STORE_BACKENDS = ['redis', 'memory'] as const;
-/** Who may read the HTTP API, UI, Bull Board and metrics: anyone, or API-token holders only. */
-export const API_READ_ACCESS = ['open', 'token'] as const;
+/**
+ * Who may read the HTTP API, UI, Bull Board and metrics: anyone, API-token holders only, or
+ * `auto` (open on a loopback-only listen_http, token otherwise: shared/config/read-access.ts).
+ */
+export const API_READ_ACCESS = ['auto', 'open', 'token'] as const;
 
 /** Policies that send alerts need somewhere to send them. */
 export function requiresAlertWebhook(policy: DriftPolicy): boolean {
@@ -212,7 +215,7 @@ export async function parseServerConfig(
     agent_tokens: agentTokens ?? [],
     scoped_agent_tokens: scoped.map((x) => x.token),
     api_tokens: tokenList(s, 'api_tokens') ?? [],
-    api_read_access: s.enumValue('api_read_access', API_READ_ACCESS) ?? 'open',
+    api_read_access: s.enumValue('api_read_access', API_READ_ACCESS) ?? 'auto',
     heartbeat_interval_ms: s.duration('heartbeat_interval') ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     agent_limits: readAgentLimits(s.block('agent_limits', AGENT_LIMITS_SCHEMA)),
     shutdown_timeout_ms: s.duration('shutdown_timeout') ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,

@@ -50,8 +50,11 @@ export interface ServerConfig {
   agent_tokens: string[];
   scoped_agent_tokens: ScopedAgentToken[];
   api_tokens: string[];
-  /** `open`: GET routes, UI, Bull Board and metrics need no token; `token`: they need an API token. */
-  api_read_access: 'open' | 'token';
+  /**
+   * `open`: GET routes, UI, Bull Board and metrics need no token; `token`: they need an API token;
+   * `auto` (default): `open` when listen_http is loopback only, else `token` (resolveReadAccess).
+   */
+  api_read_access: 'auto' | 'open' | 'token';
   heartbeat_interval_ms: number;
   /** What one agent may declare and how fast agents may register (shared/config/agent-limits.ts). */
   agent_limits: AgentLimitsConfig;

@@ -5,6 +5,7 @@
  */
 import type { z } from 'zod';
 import type { Alert } from '../alerts.js';
+import { opaqueId } from '../redact.js';
 import {
   AGENT_JOB_OPTIONS,
   ALERT_JOB_OPTIONS,
@@ -35,7 +36,9 @@ export function resultJob(data: SingleResultJob): JobSpec<SingleResultJob> {
   // Same result id re-sent after a reconnect = same job id: BullMQ ignores the duplicate while the
   // first is retained; after that the consumer's idempotency (event ids derived from the execution,
   // the judged execution id in the status) takes over.
-  const id = m.type === 'instruction_receipt' ? jobId('receipt', m.instruction_id) : jobId('r', m.result_id);
+  // Job ids show in Bull Board: the instruction id only as a digest (docs/security.md).
+  const id =
+    m.type === 'instruction_receipt' ? jobId('receipt', opaqueId(m.instruction_id)) : jobId('r', m.result_id);
   return { name: JOB_NAMES.result, data, opts: { ...GATEWAY_RETENTION, jobId: id } };
 }
 
@@ -57,7 +60,7 @@ export function undeliverableJob(data: UndeliverableJob): JobSpec<UndeliverableJ
   return {
     name: JOB_NAMES.undeliverable,
     data,
-    opts: { ...GATEWAY_RETENTION, jobId: jobId('undeliverable', data.instruction_id) },
+    opts: { ...GATEWAY_RETENTION, jobId: jobId('undeliverable', opaqueId(data.instruction_id)) },
   };
 }
 
@@ -137,6 +140,6 @@ export function pushPollJob(after: string): JobSpec<PollData> {
 }
 
 /** Job id = alert id: a re-run handler cannot enqueue the same alert twice. */
-export function alertJob(alert: Alert, url: string): JobSpec<AlertJob> {
-  return { name: JOB_NAMES.alert, data: { alert, url }, opts: { ...ALERT_JOB_OPTIONS, jobId: alert.id } };
+export function alertJob(alert: Alert): JobSpec<AlertJob> {
+  return { name: JOB_NAMES.alert, data: { alert }, opts: { ...ALERT_JOB_OPTIONS, jobId: alert.id } };
 }

@@ -71,11 +71,13 @@ export const PollJob = z.object({
 });
 export type PollJob = z.infer<typeof PollJob>;
 
-/** Queue `alerts`, job name `alert`: one drift alert (shared/alerts.ts) and where to send it. */
+/**
+ * Queue `alerts`, job name `alert`: one drift alert (shared/alerts.ts). Where to send it is not
+ * in the job: the `alert_webhook` URL is a secret, and the alerts worker reads it from its config
+ * (a `url` left by an older producer is ignored).
+ */
 export const AlertJob = z.object({
   alert: z.object({ id: z.string().min(1), episode_id: z.string(), payload: AlertPayloadSchema }),
-  /** The `alert_webhook` at enqueue time. */
-  url: z.string().min(1),
 });
 export type AlertJob = z.infer<typeof AlertJob>;
 

@@ -1,4 +1,5 @@
 /** One executor block to a Step, every field defaulted as docs/manifests.md's executor tables say. */
+import { SENSITIVE_FIELDS } from '../redact.js';
 import { ON_FAILURE, type Step, SYSTEMD_STATES } from '../types.js';
 import type { BlockDecl } from './load-file.js';
 import { type BuildEnv, ManifestBlockReader } from './manifest-block-reader.js';
@@ -8,9 +9,33 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** systemd's unit types (systemd.unit(5)). */
 const UNIT = /^[^/\s]+\.(service|socket|device|mount|automount|swap|target|path|timer|slice|scope)$/;
 
-export const SHELL_FIELDS = ['check', 'command', 'working_dir', 'run_as', 'env', 'on_failure'] as const;
-export const SYSTEMD_FIELDS = ['unit', 'state', 'enabled'] as const;
-export const MISE_FIELDS = ['working_dir', 'check_task', 'apply_task'] as const;
+export const SHELL_FIELDS = [
+  'check',
+  'command',
+  'working_dir',
+  'run_as',
+  'env',
+  'on_failure',
+  'sensitive',
+] as const;
+export const SYSTEMD_FIELDS = ['unit', 'state', 'enabled', 'sensitive'] as const;
+export const MISE_FIELDS = ['working_dir', 'check_task', 'apply_task', 'sensitive'] as const;
+
+/** `sensitive = [...]`: field names of this executor to redact wherever the step is shown. */
+function withSensitive(r: ManifestBlockReader, step: Step): Step {
+  const list = r.stringList('sensitive');
+  if (list === null) return step;
+  const allowed: readonly string[] = SENSITIVE_FIELDS[step.type];
+  for (const f of list) {
+    if (!allowed.includes(f))
+      r.error(
+        r.value('sensitive')?.attr ?? r.block,
+        `sensitive: "${f}" is not a field of a ${step.type} step that can be hidden (${allowed.join(', ')})`,
+      );
+  }
+  const fields = [...new Set(list.filter((f) => allowed.includes(f)))];
+  return { ...step, sensitive: fields };
+}
 
 function shell(r: ManifestBlockReader, name: string): Step {
   const check = r.string('check', true);
@@ -73,18 +98,18 @@ export function buildStep(block: BlockDecl, env: BuildEnv): Step {
     case 'shell': {
       const r = new ManifestBlockReader(block, what, env, SHELL_FIELDS, []);
       for (const b of block.blocks) r.error(b, `unknown block "${b.type}"`);
-      return shell(r, name);
+      return withSensitive(r, shell(r, name));
     }
     case 'systemd': {
       const r = new ManifestBlockReader(block, what, env, SYSTEMD_FIELDS, []);
       for (const b of block.blocks) r.error(b, `unknown block "${b.type}"`);
-      return systemd(r, name);
+      return withSensitive(r, systemd(r, name));
     }
     default: {
       const r = new ManifestBlockReader(block, what, env, MISE_FIELDS, ['git']);
       for (const b of block.blocks)
         if (b.type !== 'git') r.error(b, `unknown block "${b.type}"; expected git`);
-      return mise(r, name, env);
+      return withSensitive(r, mise(r, name, env));
     }
   }
 }

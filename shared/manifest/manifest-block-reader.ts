@@ -144,6 +144,17 @@ export class ManifestBlockReader {
     return Object.fromEntries(out);
   }
 
+  /** A list of strings; null when absent. */
+  stringList(name: string): string[] | null {
+    const got = this.value(name);
+    if (!got || got.value === null) return null;
+    if (!Array.isArray(got.value) || got.value.some((v) => typeof v !== 'string')) {
+      this.error(got.attr, `${name} must be a list of strings, got ${typeName(got.value)}`);
+      return null;
+    }
+    return got.value as string[];
+  }
+
   /** Sub-blocks of one type; more than `max` is an error at the extra one. */
   blocks(type: string, max = Number.POSITIVE_INFINITY): BlockDecl[] {
     const found = this.block.blocks.filter((b) => b.type === type);

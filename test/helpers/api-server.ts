@@ -11,6 +11,7 @@ import { mountConsoleApi } from '../../console/console-api.js';
 import { mountRouter } from '../../console/http-server.js';
 import { Router } from '../../console/router.js';
 import { parseServerConfig } from '../../shared/config/load.js';
+import { resolveReadAccess } from '../../shared/config/read-access.js';
 import type { ServerConfig } from '../../shared/config/types.js';
 import { Keys } from '../../shared/keys.js';
 import { RedisEventStore } from '../../store/events/redis-event-store.js';
@@ -77,7 +78,10 @@ export async function startApiServer(t: Teardown, options: ApiServerOptions = {}
     keys,
     events,
     queues,
-    auth: createConsoleAuth({ apiTokens: config.api_tokens, readAccess: config.api_read_access }),
+    auth: createConsoleAuth({
+      apiTokens: config.api_tokens,
+      readAccess: resolveReadAccess(config.api_read_access, config.listen_http).access,
+    }),
     logger,
     ...(options.maxStreams !== undefined ? { maxStreams: options.maxStreams } : {}),
     ...(options.streamPingMs !== undefined ? { streamPingMs: options.streamPingMs } : {}),
