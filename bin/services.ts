@@ -16,6 +16,7 @@ import { coerceError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
 import { pollNow } from '../store/queues/schedules.js';
+import { watchEvictionPolicy } from '../store/redis/eviction-watch.js';
 import { wireGateway } from './gateway-wiring.js';
 import { wireReconciler } from './reconciler-wiring.js';
 import { connectClients } from './redis-wiring.js';
@@ -39,6 +40,8 @@ export interface StartOptions {
   logger?: Logger;
   /** The gateway id (tests pin it). */
   gatewayId?: string;
+  /** How often the Redis eviction policy is checked again (default EVICTION_CHECK_MS; tests lower it). */
+  evictionCheckMs?: number;
 }
 
 export async function startServices(
@@ -48,8 +51,14 @@ export async function startServices(
 ): Promise<Services> {
   const logger = options.logger ?? createLogger(config.log, `fluke-${role}`);
   const { redis, eventsRedis, events } = await connectClients(config, role, logger);
-  const closers: WiringContext['closers'] = [];
-  const ctx: WiringContext = { config, redis, keys: new Keys(config.redis.prefix), events, logger, closers };
+  const eviction = watchEvictionPolicy({
+    clients: eventsRedis ? [redis, eventsRedis] : [redis],
+    logger,
+    ...(options.evictionCheckMs ? { intervalMs: options.evictionCheckMs } : {}),
+  });
+  const closers: WiringContext['closers'] = [async () => eviction.stop()];
+  const keys = new Keys(config.redis.prefix);
+  const ctx: WiringContext = { config, redis, keys, events, eviction, logger, closers };
   const ports: Services['ports'] = { agents: null, http: null };
   let gateway: Gateway | null = null;
   let reconciler: Reconciler | null = null;

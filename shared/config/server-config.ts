@@ -5,6 +5,7 @@ import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../liveness.js';
 import { DRIFT_POLICIES, type DriftPolicy } from '../types.js';
 import type { BodySchema, ConfigBodyReader } from './config-body-reader.js';
 import type { Env } from './env.js';
+import { HTTP_SCHEMA, readHttp } from './http-config.js';
 import { parseListenAddress } from './listen-address.js';
 import { LOG_SCHEMA, openConfig, readLog, throwIfErrors } from './open-config.js';
 import type { ScopedAgentToken, ServerConfig } from './types.js';
@@ -22,15 +23,14 @@ const ROOT: BodySchema = {
   attributes: [],
   blocks: { server: 0 },
   hints: Object.fromEntries(
-    [...SERVER_ATTRIBUTES, 'agent_token', 'redis', 'git', 'tls', 'drift', 'event_store', 'log'].map((n) => [
-      n,
-      'it belongs inside server { }',
-    ]),
+    [...SERVER_ATTRIBUTES, 'agent_token', 'http', 'redis', 'git', 'tls', 'drift', 'event_store', 'log'].map(
+      (n) => [n, 'it belongs inside server { }'],
+    ),
   ),
 };
 const SERVER: BodySchema = {
   attributes: SERVER_ATTRIBUTES,
-  blocks: { agent_token: 1, redis: 0, git: 0, tls: 0, drift: 0, event_store: 0, log: 0 },
+  blocks: { agent_token: 1, http: 0, redis: 0, git: 0, tls: 0, drift: 0, event_store: 0, log: 0 },
 };
 const AGENT_TOKEN: BodySchema = { attributes: ['token', 'allowed_labels', 'name_pattern'], blocks: {} };
 const REDIS: BodySchema = { attributes: ['url', 'prefix'], blocks: {} };
@@ -240,6 +240,7 @@ export async function parseServerConfig(
     scoped_agent_tokens: scoped.map((x) => x.token),
     api_tokens: tokenList(s, 'api_tokens') ?? [],
     api_read_access: s.enumValue('api_read_access', API_READ_ACCESS) ?? 'open',
+    http: readHttp(s.block('http', HTTP_SCHEMA)),
     heartbeat_interval_ms: s.duration('heartbeat_interval') ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     redis: redisConfig,
     git: {

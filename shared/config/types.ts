@@ -32,6 +32,10 @@ export interface ServerConfig {
   api_tokens: string[];
   /** `open`: GET routes, UI, Bull Board and metrics need no token; `token`: they need an API token. */
   api_read_access: 'open' | 'token';
+  http: {
+    /** Host names the console answers to (null: the default, localhost and listen_http's host). */
+    allowed_hosts: string[] | null;
+  };
   heartbeat_interval_ms: number;
   redis: { url: string; prefix: string };
   git: {
