@@ -77,7 +77,7 @@ export async function wireConsole(
 
 /**
  * uWS adds `uWebSockets: 20` to every HTTP response unless its loop is set "silent" through the
- * library's undocumented `_cfg` (the native build's only switch for it; the JS fallback has none
+ * library's undocumented `_cfg` (the native build's only runtime switch for it; the JS fallback has none
  * and sends no such header). Process-wide: the agent endpoint's answers lose it too.
  */
 export function silenceUwsMark(): void {

@@ -5,7 +5,7 @@
  * 429 `too_many_client_streams`), so one client cannot hold every slot.
  */
 import { createHash } from 'node:crypto';
-import { type ConsoleAuth, presentedToken } from './auth.js';
+import type { ConsoleAuth } from './auth.js';
 import { type ExecutionSources, findExecution } from './execution-lookup.js';
 import { type ExecutionStreamDeps, openExecutionStream } from './execution-stream.js';
 import { HttpError, type HttpRequest, type HttpResponse, type Router, type StreamSink } from './router.js';
@@ -59,11 +59,12 @@ export class OpenStreams {
 }
 
 /**
- * Who a stream counts against: the API token when one is presented (hashed: never kept as is),
- * else the peer address. Behind a reverse proxy, anonymous viewers share the proxy's address.
+ * Who a stream counts against: the API token when a valid one is presented (hashed: never kept
+ * as is; an invalid one would let a client pick as many buckets as it likes), else the peer
+ * address. Behind a reverse proxy, anonymous viewers share the proxy's address.
  */
-export function streamClient(req: Pick<HttpRequest, 'headers' | 'remote'>): string {
-  const token = presentedToken(req.headers.authorization);
+export function streamClient(auth: ConsoleAuth, req: Pick<HttpRequest, 'headers' | 'remote'>): string {
+  const token = auth.validToken(req.headers);
   if (token) return `token:${createHash('sha256').update(token).digest('base64url').slice(0, 22)}`;
   return `addr:${req.remote ?? 'unknown'}`;
 }
@@ -101,7 +102,7 @@ export function mountExecutionRoutes(router: Router, deps: ExecutionRouteDeps): 
     if (req.method === 'HEAD')
       return { status: 200, headers: { 'content-type': 'text/event-stream' }, raw: '' };
     // Reserved before the first await, so concurrent requests cannot pass the cap together.
-    const client = streamClient(req);
+    const client = streamClient(deps.auth, req);
     const slot = streams.reserve(client);
     if (slot === 'full')
       throw new HttpError(503, 'too_many_streams', `this gateway serves ${streams.max} streams at most`);

@@ -344,6 +344,15 @@ t.test('finding 10: one client cannot hold every SSE slot', async (t) => {
   const anonymous = await openSse(url);
   open.push(anonymous);
   t.equal(anonymous.status, 200, 'and so does an anonymous client (counted by address)');
+  // Made-up tokens pass an open read check, but must not make new buckets: counted by address.
+  for (let i = 1; i < DEFAULT_MAX_STREAMS_PER_CLIENT; i++) {
+    const stream = await openSse(url, bearer(`made-up-${i}`));
+    open.push(stream);
+    if (stream.status !== 200) t.fail(`anonymous stream ${i + 1}: ${stream.status}`);
+  }
+  const madeUp = await fetch(url, { headers: bearer('made-up-last') });
+  t.equal(madeUp.status, 429, 'an invalid token is no new client: the address is full');
+  await madeUp.arrayBuffer();
   open.shift()?.abort();
   const again = await waitFor(
     'a slot released',
