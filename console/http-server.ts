@@ -97,7 +97,10 @@ export function mountRouter(app: TemplatedApp, options: HttpServerOptions): void
       const host = headers.host ?? '';
       if (refused.status === 421 && loggedHosts.size < MAX_LOGGED_HOSTS && !loggedHosts.has(host)) {
         loggedHosts.add(host);
-        logger.warn({ host, path }, 'request refused: Host not in server.http.allowed_hosts');
+        logger.warn(
+          { host: host.slice(0, 200), path },
+          'request refused: Host not in server.http.allowed_hosts',
+        );
       }
       return respond(refused);
     }

@@ -15,10 +15,15 @@ import t from 'tap';
 import { startServices } from '../bin/services.js';
 import { DEFAULT_MAX_STREAMS_PER_CLIENT } from '../console/api-executions.js';
 import { guardRequest, hostPart, hostPolicy, originMatches } from '../console/http-guard.js';
+import { READY_TIMEOUT_MS, REDIS_NOT_ANSWERING, readinessCheck } from '../console/readiness.js';
 import { parseServerConfig } from '../shared/config/load.js';
 import { Keys } from '../shared/keys.js';
 import type { InstructionRecord } from '../store/instructions/instruction-store.js';
 import { RedisInstructionStore } from '../store/instructions/redis-instruction-store.js';
+import {
+  EVICTION_CHECK_MS as EVICTION_CHECK_MS_DEFAULT,
+  watchEvictionPolicy,
+} from '../store/redis/eviction-watch.js';
 import { makeGitRepo } from '../testkit/git-repo.js';
 import { freePort, startRedis, type TestRedis } from '../testkit/redis.js';
 import { API_TOKEN, serverHcl, waitFor } from '../testkit/system.js';
@@ -38,7 +43,7 @@ interface Server {
 
 async function startServer(
   t: { teardown(fn: () => unknown): void },
-  o: { readAccess: 'open' | 'token'; allowedHosts?: string[] },
+  o: { readAccess: 'open' | 'token'; allowedHosts?: string[]; logs?: string[] },
 ): Promise<Server> {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
@@ -72,7 +77,9 @@ async function startServer(
   if (config.api_tokens.length !== 2) throw new Error('serverHcl changed shape');
   const services = await startServices(config, 'server', {
     dataDir: dir,
-    logger: pino({ level: 'silent' }),
+    logger: o.logs
+      ? pino({ level: 'warn' }, { write: (line: string) => void o.logs?.push(line) })
+      : pino({ level: 'silent' }),
     evictionCheckMs: EVICTION_CHECK_MS,
   });
   t.teardown(() => services.close());
@@ -181,6 +188,48 @@ t.test('the guard rules, pure', async (t) => {
   t.notOk(originMatches('http://fluke.example.com', 'fluke.example.com', listed, true), 'TLS on: https only');
 });
 
+t.test(
+  'readiness shares one PING; the eviction watch repeats its error at most every logEveryMs',
+  async (t) => {
+    let pings = 0;
+    const check = readinessCheck({
+      ping: () => {
+        pings++;
+        return new Promise<boolean>(() => {}); // a frozen Redis never answers
+      },
+      timeoutMs: 50,
+    });
+    t.same(await Promise.all([check(), check(), check()]), Array(3).fill(REDIS_NOT_ANSWERING));
+    t.equal(await check(), REDIS_NOT_ANSWERING);
+    t.equal(pings, 1, 'probes share the PING still waiting');
+
+    const redis = await startRedis();
+    t.teardown(() => redis.stop());
+    const client = redis.client();
+    await client.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    const errors: string[] = [];
+    const logger = pino({ level: 'error' }, { write: (line: string) => void errors.push(line) });
+    const quiet = watchEvictionPolicy({
+      clients: [client],
+      logger,
+      intervalMs: 3_600_000,
+      logEveryMs: 3_600_000,
+    });
+    t.teardown(() => quiet.stop());
+    for (let i = 0; i < 3; i++) await quiet.check();
+    t.match(quiet.problem(), /allkeys-lru/);
+    t.equal(errors.length, 1, 'found wrong three times, logged once within logEveryMs');
+    const loud = watchEvictionPolicy({ clients: [client], logger, intervalMs: 3_600_000, logEveryMs: 0 });
+    t.teardown(() => loud.stop());
+    for (let i = 0; i < 2; i++) await loud.check();
+    t.equal(errors.length, 3, 'and again once logEveryMs has passed');
+    await client.config('SET', 'maxmemory-policy', 'noeviction');
+    await quiet.check();
+    t.equal(quiet.problem(), null, 'fixed: no problem');
+    t.equal(EVICTION_CHECK_MS_DEFAULT, 60_000, 'the default interval is a minute');
+  },
+);
+
 t.test('finding 10: security headers on every route class, no uWebSockets mark', async (t) => {
   const s = await startServer(t, { readAccess: 'token' });
   const instructions = new RedisInstructionStore({ redis: s.redis.client(), keys: new Keys(s.redis.prefix) });
@@ -286,12 +335,17 @@ t.test('finding 10: the Host allowlist (DNS rebinding cannot pause a Bull Board 
   }
   t.equal((await hostless(port, '/api/v1/status')).status, 421, 'but nothing else');
 
-  const listed = await startServer(t, { readAccess: 'open', allowedHosts: ['fluke.example.com'] });
+  const logs: string[] = [];
+  const listed = await startServer(t, { readAccess: 'open', allowedHosts: ['fluke.example.com'], logs });
   const get = (host: string) => raw(listed.httpPort, 'GET', '/api/v1/status', { host });
   t.equal((await get(`fluke.example.com:${listed.httpPort}`)).status, 200, 'a listed name');
   t.equal((await get(`FLUKE.example.com.:${listed.httpPort}`)).status, 200, 'case and trailing dot');
   t.equal((await get(`other.example.com:${listed.httpPort}`)).status, 421, 'an unlisted name');
   t.equal((await get(`10.9.8.7:${listed.httpPort}`)).status, 200, 'IP literals stay allowed');
+  for (let i = 0; i < 105; i++) await get(`scan-${i}.example`);
+  await get('scan-0.example');
+  const refusedLogs = logs.filter((l) => l.includes('Host not in server.http.allowed_hosts'));
+  t.equal(refusedLogs.length, 100, 'each refused Host is logged once, 100 at most');
 });
 
 t.test('finding 10: /api/v1 checks Origin on state-changing calls', async (t) => {
@@ -423,8 +477,8 @@ t.test('finding 10: /readyz answers 503 within a second while Redis is frozen', 
         error: 'redis not answering',
         code: 'not_ready',
       });
-      // The bound is 1 s; the rest is headroom for two busy cores.
-      t.ok(probe.ms < 3000, `answered in ${probe.ms} ms (< 3 s)`);
+      // The bound is READY_TIMEOUT_MS (1 s); the rest is headroom for two busy cores.
+      t.ok(probe.ms < READY_TIMEOUT_MS + 2000, `answered in ${probe.ms} ms (< 3 s)`);
     }
   } finally {
     s.redis.signal('SIGCONT');
