@@ -6,6 +6,7 @@ import uWS from 'uWebSockets.js';
 import { createConsoleAuth } from '../console/auth.js';
 import { mountBullBoard } from '../console/bull-board.js';
 import { mountConsoleApi } from '../console/console-api.js';
+import { hostPolicy } from '../console/http-guard.js';
 import { mountRouter } from '../console/http-server.js';
 import { type createMetricsRegistry, mountMetrics } from '../console/metrics.js';
 import { Router } from '../console/router.js';
@@ -28,7 +29,7 @@ export async function wireConsole(
   queues: Queues,
   metricsRegistry: ReturnType<typeof createMetricsRegistry>,
 ): Promise<ListeningHttp> {
-  const { config, redis, keys, events, logger, closers } = ctx;
+  const { config, redis, keys, events, eviction, logger, closers } = ctx;
   const readAccess = resolveReadAccess(config.api_read_access, config.listen_http);
   logger.info(
     { api_read_access: readAccess.access },
@@ -38,16 +39,30 @@ export async function wireConsole(
     logger.warn('reads need an API token but no api_tokens are configured: nobody can read the console');
   const consoleAuth = createConsoleAuth({ apiTokens: config.api_tokens, readAccess: readAccess.access });
   const router = new Router();
-  const api = mountConsoleApi(router, { config, redis, keys, events, queues, auth: consoleAuth, logger });
+  const api = mountConsoleApi(router, {
+    config,
+    redis,
+    keys,
+    events,
+    queues,
+    auth: consoleAuth,
+    logger,
+    evictionProblem: () => eviction.problem(),
+  });
   closers.push({ what: 'console api', run: async () => api.close() });
   const app = config.tls.enabled
     ? uWS.SSLApp({ cert_file_name: config.tls.cert_file ?? '', key_file_name: config.tls.key_file ?? '' })
     : uWS.App();
+  const guard = {
+    policy: hostPolicy(config.http.allowed_hosts, parseListenAddress(config.listen_http).host),
+    tls: config.tls.enabled,
+  };
   mountUi(router, { logger }); // the web UI at / (console/ui/)
   // Bull Board at /queues and Prometheus /metrics, behind the API's read/write checks.
   mountBullBoard(router, {
     queues: (readOnly) => boardQueues(Object.values(queues), readOnly),
     auth: consoleAuth,
+    guard,
     logger,
   });
   mountMetrics(router, {
@@ -57,10 +72,22 @@ export async function wireConsole(
     eventsSize: () => events.size(),
     problems: () => api.statuses.listProblems(),
     cluster: async () => renderClusterMetrics(await readClusterMetrics(redis, keys)),
+    evictionPolicyOk: () => eviction.problem() === null,
     logger,
   });
-  mountRouter(app, { router, maxBodyBytes: 64 * 1024, logger });
+  silenceUwsMark();
+  mountRouter(app, { router, maxBodyBytes: 64 * 1024, logger, guard });
   return listenHttp(app, config.listen_http);
+}
+
+/**
+ * uWS adds `uWebSockets: 20` to every HTTP response unless its loop is set "silent" through the
+ * library's undocumented `_cfg` (the native build's only runtime switch for it; the JS fallback has none
+ * and sends no such header). Process-wide: the agent endpoint's answers lose it too.
+ */
+export function silenceUwsMark(): void {
+  const cfg = (uWS as unknown as { _cfg?: (key: string) => void })._cfg;
+  if (typeof cfg === 'function') cfg('silent');
 }
 
 function listenHttp(app: uWS.TemplatedApp, address: string): Promise<ListeningHttp> {

@@ -10,7 +10,7 @@ import type { Reconciler } from '../reconciler/reconciler.js';
 import { keepPromoting } from '../store/queues/delayed-promoter.js';
 import { closeQueues, createQueues } from '../store/queues/queues.js';
 import { keepSchedules } from '../store/queues/schedules.js';
-import { wireConsole } from './console-wiring.js';
+import { silenceUwsMark, wireConsole } from './console-wiring.js';
 import type { WiringContext } from './wiring-context.js';
 
 export interface WiredGateway {
@@ -25,6 +25,7 @@ export async function wireGateway(
   gatewayId: string | undefined,
 ): Promise<WiredGateway> {
   const { config, redis, keys, logger, closers } = ctx;
+  silenceUwsMark(); // before anything listens: no `uWebSockets: 20` header on any answer
   const metricsRegistry = createMetricsRegistry();
   const gatewayMetrics = new GatewayMetrics(metricsRegistry);
   const gateway = createGateway({

@@ -16,6 +16,7 @@ import { coerceError } from '../shared/errors.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
 import { pollNow } from '../store/queues/schedules.js';
+import { watchEvictionPolicy } from '../store/redis/eviction-watch.js';
 import { wireGateway } from './gateway-wiring.js';
 import { wireReconciler } from './reconciler-wiring.js';
 import { connectClients, wireIdentityKey } from './redis-wiring.js';
@@ -43,6 +44,8 @@ export interface StartOptions {
   logger?: Logger;
   /** The gateway id (tests pin it). */
   gatewayId?: string;
+  /** How often the Redis eviction policy is checked again (default EVICTION_CHECK_MS; tests lower it). */
+  evictionCheckMs?: number;
 }
 
 export async function startServices(
@@ -52,17 +55,23 @@ export async function startServices(
 ): Promise<Services> {
   const logger = options.logger ?? createLogger(config.log, `fluke-${role}`);
   const { redis, eventsRedis, events } = await connectClients(config, role, logger);
-  const closers: WiringContext['closers'] = [];
+  const eviction = watchEvictionPolicy({
+    clients: eventsRedis ? [redis, eventsRedis] : [redis],
+    logger,
+    ...(options.evictionCheckMs ? { intervalMs: options.evictionCheckMs } : {}),
+  });
+  const closers: WiringContext['closers'] = [{ what: 'eviction watch', run: async () => eviction.stop() }];
   const keys = new Keys(config.redis.prefix);
   let identityKey: Buffer;
   try {
     identityKey = await wireIdentityKey(config, redis, keys, logger, closers);
   } catch (err) {
+    eviction.stop();
     redis.disconnect();
     eventsRedis?.disconnect();
     throw err;
   }
-  const ctx: WiringContext = { config, redis, keys, events, logger, identityKey, closers };
+  const ctx: WiringContext = { config, redis, keys, events, eviction, logger, identityKey, closers };
   const ports: Services['ports'] = { agents: null, http: null };
   let gateway: Gateway | null = null;
   let reconciler: Reconciler | null = null;

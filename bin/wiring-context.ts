@@ -7,6 +7,7 @@ import type { ServerConfig } from '../shared/config/types.js';
 import type { Keys } from '../shared/keys.js';
 import type { EventStore } from '../store/events/event-store.js';
 import type { RedisClient } from '../store/redis/client.js';
+import type { EvictionWatch } from '../store/redis/eviction-watch.js';
 import type { ShutdownStep } from './shutdown.js';
 
 export type Role = 'server' | 'gateway' | 'reconciler';
@@ -16,6 +17,8 @@ export interface WiringContext {
   redis: RedisClient;
   keys: Keys;
   events: EventStore;
+  /** The periodic eviction-policy check of this process's Redis servers. */
+  eviction: EvictionWatch;
   logger: Logger;
   /**
    * The HMAC key of agent credentials and instruction ids (store/identity/identity-key.ts),

@@ -21,6 +21,7 @@ import { mountWebhookRoutes, type WebhookDeps } from './api-webhooks.js';
 import type { ConsoleAuth } from './auth.js';
 import { jsonBody } from './json-body.js';
 import { DEFAULT_EVENTS_LIMIT, pageOf, parseLimit, parsePageRequest, sortByKey } from './paging.js';
+import { readinessCheck } from './readiness.js';
 import { HttpError, Router } from './router.js';
 
 export interface ApiDeps {
@@ -37,6 +38,8 @@ export interface ApiDeps {
   requestReconcile(target: RunTarget): Promise<string>;
   /** Is Redis answering? */
   ping(): Promise<boolean>;
+  /** The eviction-policy problem last found, or null (readiness.ts). */
+  evictionProblem?: () => string | null;
   executions: Omit<ExecutionRouteDeps, 'auth'>;
   webhook: WebhookDeps;
 }
@@ -65,12 +68,14 @@ export function createApiRouter(deps: ApiDeps, router = new Router()): Router {
   const { auth } = deps;
 
   router.get('/healthz', () => ({ status: 200, json: { ok: true } }));
+  const notReady = readinessCheck({
+    ping: deps.ping,
+    ...(deps.evictionProblem ? { evictionProblem: deps.evictionProblem } : {}),
+  });
   router.get('/readyz', async () => {
-    const ok = await deps.ping().catch(() => false);
-    return {
-      status: ok ? 200 : 503,
-      json: ok ? { ok: true } : { error: 'redis unreachable', code: 'not_ready' },
-    };
+    const reason = await notReady();
+    if (reason === null) return { status: 200, json: { ok: true, ready: true } };
+    return { status: 503, json: { ready: false, reason, error: reason, code: 'not_ready' } };
   });
 
   mountAgentRoutes(router, deps);

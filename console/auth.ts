@@ -18,6 +18,8 @@ export interface ConsoleAuth {
   requireRead(headers: Record<string, string>): void;
   /** Throws 403 `api_read_only` / 401 / 403 unless the headers carry a valid API token. */
   requireWrite(headers: Record<string, string>): void;
+  /** The presented API token when it is a valid one, else null (who a client is, for limits). */
+  validToken(headers: Record<string, string>): string | null;
 }
 
 /** The token from `Bearer <t>` or from the password of `Basic base64(user:t)`. */
@@ -46,6 +48,10 @@ export function createConsoleAuth(options: ConsoleAuthOptions): ConsoleAuth {
     requireRead(headers) {
       if (options.readAccess === 'open') return;
       check(headers, 'reads need an API token: api_read_access = "token"');
+    },
+    validToken(headers) {
+      const token = presentedToken(headers.authorization);
+      return token && verify(token) ? token : null;
     },
     requireWrite(headers) {
       if (!hasTokens)

@@ -20,12 +20,15 @@ import type { BoardQueue } from '../store/queues/board.js';
 import type { ConsoleAuth } from './auth.js';
 import { UwsBoardAdapter } from './bull-board-adapter.js';
 import { authorize } from './challenge.js';
+import { type GuardOptions, hostAllowed, hostPart, originMatches } from './http-guard.js';
 import { errorBody, type Handler, type HttpRequest, type HttpResponse, type Router } from './router.js';
 
 export interface BullBoardOptions {
   /** The queues as the board shows them, read-only or not. */
   queues: (readOnlyMode: boolean) => readonly BoardQueue[];
   auth: ConsoleAuth;
+  /** The Host allowlist and TLS flag: an action's Origin must be this server as allowed. */
+  guard: GuardOptions;
   logger: Logger;
   /** Default `/queues`. */
   basePath?: string;
@@ -36,18 +39,21 @@ const WRITE_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
 /**
  * Browsers send cached Basic credentials on cross-site requests too: refuse an action whose
  * Origin is another site, or that a browser marks cross-site. Non-browser clients send neither.
+ * The Origin is checked against the Host allowlist, never against the Host header alone: under
+ * DNS rebinding the attacker's page sends its own name as both.
  */
-export function crossSiteRefusal(req: Pick<HttpRequest, 'headers' | 'body'>): HttpResponse | null {
+export function crossSiteRefusal(
+  req: Pick<HttpRequest, 'headers' | 'body'>,
+  guard: GuardOptions,
+): HttpResponse | null {
   const site = req.headers['sec-fetch-site'];
   const origin = req.headers.origin;
+  const host = req.headers.host ?? '';
   let foreign = site !== undefined && site !== 'same-origin';
-  if (origin !== undefined) {
-    try {
-      foreign ||= new URL(origin).host !== req.headers.host;
-    } catch {
-      foreign = true;
-    }
-  }
+  if (origin !== undefined) foreign ||= !originMatches(origin, host, guard.policy, guard.tls);
+  // Without an Origin the Host must still be allowed (the router's guard checks it too).
+  const name = hostPart(host);
+  foreign ||= name === null || !hostAllowed(guard.policy, name);
   if (foreign)
     return { status: 403, json: errorBody('cross_site', 'board actions must come from the board itself') };
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
@@ -77,7 +83,7 @@ export function mountBullBoard(router: Router, o: BullBoardOptions): Router {
     const write = WRITE_METHODS.includes(req.method);
     const refused =
       authorize((h) => (write ? o.auth.requireWrite(h) : o.auth.requireRead(h)), req) ??
-      (write ? crossSiteRefusal(req) : null);
+      (write ? crossSiteRefusal(req, o.guard) : null);
     if (refused) {
       if (write)
         log.warn({ method: req.method, path: req.path, status: refused.status }, 'board action refused');

@@ -34,8 +34,11 @@ export interface ConsoleApiOptions {
   queues: Queues;
   auth: ConsoleAuth;
   logger: Logger;
+  /** The eviction-policy problem last found (store/redis/eviction-watch.ts); /readyz reports it. */
+  evictionProblem?: () => string | null;
   /** Tests lower these. */
   maxStreams?: number;
+  maxStreamsPerClient?: number;
   streamPingMs?: number;
 }
 
@@ -56,7 +59,7 @@ export function mountConsoleApi(
   // Live output viewers share one subscriber connection, made when the first one arrives.
   const hub = new ChannelHub(() => o.redis.duplicate(), o.logger);
   const output = new RedisOutputLog({ redis, keys, hub });
-  const streams = new OpenStreams(o.maxStreams ?? DEFAULT_MAX_STREAMS);
+  const streams = new OpenStreams(o.maxStreams ?? DEFAULT_MAX_STREAMS, o.maxStreamsPerClient);
   const runs = new RedisRunStore({ redis, keys });
   const instructions = new RedisInstructionStore({ redis, keys });
   const statuses = new RedisStatusStore({ redis, keys, ttlMs: config.event_store.redis.ttl_ms });
@@ -95,6 +98,7 @@ export function mountConsoleApi(
         return id;
       },
       ping: async () => (await o.redis.ping()) === 'PONG',
+      ...(o.evictionProblem ? { evictionProblem: o.evictionProblem } : {}),
       executions: {
         sources: {
           readRecords: (id, lastOnly) => output.replay(id, lastOnly),

@@ -7,6 +7,7 @@
 import type { TemplatedApp, HttpRequest as UwsRequest, HttpResponse as UwsResponse } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import { coerceError } from '../shared/errors.js';
+import { type GuardOptions, guardRequest, responseHeaders } from './http-guard.js';
 import { errorBody, HttpError, type HttpResponse, type Router, type StreamSink } from './router.js';
 
 const STATUS_TEXT: Record<number, string> = {
@@ -23,6 +24,7 @@ const STATUS_TEXT: Record<number, string> = {
   409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
+  421: 'Misdirected Request',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
@@ -49,13 +51,18 @@ export interface HttpServerOptions {
   router: Router;
   maxBodyBytes: number;
   logger: Logger;
+  /** The Host allowlist and Origin check (http-guard.ts); without it every request goes on. */
+  guard?: GuardOptions;
 }
+
+/** Refused Host values logged, at most: a scanner must not fill the log. */
+const MAX_LOGGED_HOSTS = 100;
 
 function writeResponse(res: UwsResponse, response: HttpResponse): void {
   const body = response.raw ?? (response.json === undefined ? '' : JSON.stringify(response.json));
   res.cork(() => {
     res.writeStatus(statusLine(response.status));
-    const headers = response.headers ?? {};
+    const headers = responseHeaders(response.headers);
     if (response.raw === undefined && !headers['content-type'])
       res.writeHeader('content-type', 'application/json');
     for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
@@ -64,7 +71,8 @@ function writeResponse(res: UwsResponse, response: HttpResponse): void {
 }
 
 export function mountRouter(app: TemplatedApp, options: HttpServerOptions): void {
-  const { router, maxBodyBytes, logger } = options;
+  const { router, maxBodyBytes, logger, guard } = options;
+  const loggedHosts = new Set<string>();
   app.any('/*', (res: UwsResponse, req: UwsRequest) => {
     const state = { aborted: false };
     res.onAborted(() => {
@@ -77,11 +85,25 @@ export function mountRouter(app: TemplatedApp, options: HttpServerOptions): void
     req.forEach((k, v) => {
       headers[k.toLowerCase()] = v;
     });
+    const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
     const respond = (response: HttpResponse) => {
       if (!state.aborted) writeResponse(res, response);
     };
     const fail = (status: number, code: string, message: string) =>
       respond({ status, json: errorBody(code, message) });
+
+    const refused = guard ? guardRequest({ method, path, headers }, guard) : null;
+    if (refused) {
+      const host = headers.host ?? '';
+      if (refused.status === 421 && loggedHosts.size < MAX_LOGGED_HOSTS && !loggedHosts.has(host)) {
+        loggedHosts.add(host);
+        logger.warn(
+          { host: host.slice(0, 200), path },
+          'request refused: Host not in server.http.allowed_hosts',
+        );
+      }
+      return respond(refused);
+    }
 
     const found = router.match(method, path);
     if (found === 'not_found') return fail(404, 'not_found', `no route for ${path}`);
@@ -90,7 +112,7 @@ export function mountRouter(app: TemplatedApp, options: HttpServerOptions): void
 
     const run = (body: Buffer | null) => {
       Promise.resolve()
-        .then(() => found.handler({ method, path, query, params: found.params, headers, body }))
+        .then(() => found.handler({ method, path, query, params: found.params, headers, body, remote }))
         .then(
           (response) => {
             if (response.stream) {
@@ -145,7 +167,7 @@ function startStream(res: UwsResponse, state: { aborted: boolean }, response: St
     res.onWritable(() => true);
     res.cork(() => {
       res.writeStatus(statusLine(response.status ?? 200));
-      for (const [k, v] of Object.entries(response.headers ?? {})) res.writeHeader(k, v);
+      for (const [k, v] of Object.entries(responseHeaders(response.headers))) res.writeHeader(k, v);
       res.write('');
     });
   }

@@ -41,6 +41,8 @@ export interface MetricsRouteOptions {
   problems(): Promise<ProblemEntry[]>;
   /** The cluster families as Prometheus text (readClusterMetrics + renderClusterMetrics). */
   cluster(): Promise<string>;
+  /** Whether the Redis eviction policy was last found fit (the `fluke_redis_eviction_policy_ok` gauge). */
+  evictionPolicyOk?: () => boolean;
   logger: Logger;
   timeoutMs?: number;
 }
@@ -78,6 +80,17 @@ export function mountMetrics(router: Router, o: MetricsRouteOptions): Router {
     labelNames: ['source'],
     registers,
   });
+  const evictionPolicyOk = o.evictionPolicyOk;
+  if (evictionPolicyOk) {
+    new Gauge({
+      name: 'fluke_redis_eviction_policy_ok',
+      help: 'Whether Redis maxmemory-policy was last found to be noeviction (1) or not (0); checked every minute',
+      registers,
+      collect() {
+        this.set(evictionPolicyOk() ? 1 : 0);
+      },
+    });
+  }
   const failing = new Set<string>();
   const settle = <T>(source: string, read: () => Promise<T>): Promise<T | null> =>
     withTimeout(read(), timeoutMs, source).then(

@@ -10,6 +10,8 @@ export interface HttpRequest {
   params: Record<string, string>;
   headers: Record<string, string>;
   body: Buffer | null;
+  /** The peer's address as text (uWS), when the server knows it. */
+  remote?: string;
 }
 
 /** Where a streaming response writes (server-sent events). */

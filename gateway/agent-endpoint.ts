@@ -63,6 +63,7 @@ function refuse(res: HttpResponse, status: string, error: string, code: string):
   res
     .writeStatus(status)
     .writeHeader('content-type', 'application/json')
+    .writeHeader('x-content-type-options', 'nosniff')
     .writeHeader('www-authenticate', 'Bearer')
     .end(JSON.stringify({ error, code }), true);
 }
@@ -117,6 +118,8 @@ export function createAgentEndpoint(opts: AgentEndpointOptions): AgentEndpoint {
         if (!handlers.accepting()) {
           res
             .writeStatus('503 Service Unavailable')
+            .writeHeader('content-type', 'application/json')
+            .writeHeader('x-content-type-options', 'nosniff')
             .end('{"error":"gateway draining","code":"draining"}', true);
           return;
         }
@@ -157,7 +160,11 @@ export function createAgentEndpoint(opts: AgentEndpointOptions): AgentEndpoint {
       },
     })
     .any('/*', (res) => {
-      res.writeStatus('404 Not Found').end('{"error":"not found","code":"not_found"}', true);
+      res
+        .writeStatus('404 Not Found')
+        .writeHeader('content-type', 'application/json')
+        .writeHeader('x-content-type-options', 'nosniff')
+        .end('{"error":"not found","code":"not_found"}', true);
     });
 
   return {

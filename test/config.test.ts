@@ -121,6 +121,7 @@ t.test('full server.hcl: every field', async (t) => {
     ],
     api_tokens: ['api-from-env'],
     api_read_access: 'auto',
+    http: { allowed_hosts: null },
     heartbeat_interval_ms: 5000,
     agent_limits: {
       max_labels: 32,
@@ -175,6 +176,7 @@ t.test('minimal server.hcl: defaults', async (t) => {
     scoped_agent_tokens: [],
     api_tokens: [],
     api_read_access: 'auto',
+    http: { allowed_hosts: null },
     heartbeat_interval_ms: 10_000,
     agent_limits: DEFAULT_AGENT_LIMITS,
     shutdown_timeout_ms: 10_000,
@@ -679,6 +681,13 @@ const INVALID: [string, 'server' | 'agent', string, RegExp, number][] = [
     2,
   ],
   [
+    'allowed_hosts entry with a port',
+    'server',
+    'server {\n  http {\n    allowed_hosts = ["fluke.example.com:7071"]\n  }\n}\n',
+    /server\.http\.allowed_hosts: "fluke\.example\.com:7071" is not a host name or IP address/,
+    3,
+  ],
+  [
     'password without user',
     'server',
     'server {\n  git {\n    url = "https://x"\n    basic_auth_password = "p"\n  }\n}\n',
@@ -718,6 +727,15 @@ t.test('all errors are reported in one go, sorted by line', async (t) => {
     [...lines].sort((a, b) => a - b),
   );
   t.ok(lines.length >= 6, (err as ConfigError).message);
+});
+
+t.test('server.http.allowed_hosts: names, IP literals and "*"', async (t) => {
+  const cfg = await parseServerConfig(
+    's.hcl',
+    'server {\n  agent_tokens = ["t"]\n  git { url = "/r" }\n  tls { enabled = false }\n  http { allowed_hosts = ["fluke.example.com", "10.0.0.5", "[::1]", "*"] }\n}\n',
+    {},
+  );
+  t.same(cfg.http.allowed_hosts, ['fluke.example.com', '10.0.0.5', '[::1]', '*']);
 });
 
 t.test('memory event store is accepted by the loader', async (t) => {

@@ -21,6 +21,8 @@ export interface TestRedis {
   kill(): Promise<void>;
   /** Start it again on the same port (private servers only). */
   restart(): Promise<void>;
+  /** Send a signal to the server (private servers only): SIGSTOP freezes it, SIGCONT resumes it. */
+  signal(sig: NodeJS.Signals): void;
   stop(): Promise<void>;
 }
 
@@ -58,6 +60,9 @@ export async function startRedis(): Promise<TestRedis> {
       restart: async () => {
         throw new Error('cannot restart an external REDIS_URL server');
       },
+      signal: () => {
+        throw new Error('cannot signal an external REDIS_URL server');
+      },
       stop: async () => {
         const c = new Redis(external);
         const keys = await c.keys(`${prefix}*`);
@@ -92,6 +97,10 @@ export async function startRedis(): Promise<TestRedis> {
     client: makeClient(url),
     kill,
     restart: launch,
+    signal: (sig) => {
+      const p = proc as ChildProcess | null;
+      if (p && p.exitCode === null) p.kill(sig);
+    },
     stop: async () => {
       for (const c of clients) c.disconnect();
       await kill();

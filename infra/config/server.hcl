@@ -10,6 +10,10 @@ server {
   listen_http        = ":7071"
   heartbeat_interval = "10s"
 
+  # The console (listen_http) answers only to these Host names, plus localhost and any IP
+  # address: list the name people and tools reach it by (DNS-rebinding defence).
+  # http { allowed_hosts = ["fluke.example.com"] }
+
   # Unscoped agent tokens: an agent presenting one may claim any name and labels.
   agent_tokens = ["$FLUKE_AGENT_TOKEN"]
   # Needed for POST /api/v1/reconcile, and for reads too here: listen_http binds every interface,

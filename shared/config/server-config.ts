@@ -9,6 +9,7 @@ import { AGENT_LIMITS_SCHEMA, readAgentLimits } from './agent-limits.js';
 import { AGENT_TOKEN, checkTokens, optional, scopedToken, tokenList } from './agent-tokens.js';
 import type { BodySchema, ConfigBodyReader } from './config-body-reader.js';
 import type { Env } from './env.js';
+import { HTTP_SCHEMA, readHttp } from './http-config.js';
 import { readIdentity } from './identity-config.js';
 import { parseListenAddress } from './listen-address.js';
 import { LOG_SCHEMA, openConfig, readLog, throwIfErrors } from './open-config.js';
@@ -32,6 +33,7 @@ const ROOT: BodySchema = {
       ...SERVER_ATTRIBUTES,
       'agent_token',
       'agent_limits',
+      'http',
       'redis',
       'git',
       'tls',
@@ -47,6 +49,7 @@ const SERVER: BodySchema = {
   blocks: {
     agent_token: 1,
     agent_limits: 0,
+    http: 0,
     redis: 0,
     git: 0,
     tls: 0,
@@ -216,6 +219,7 @@ export async function parseServerConfig(
     scoped_agent_tokens: scoped.map((x) => x.token),
     api_tokens: tokenList(s, 'api_tokens') ?? [],
     api_read_access: s.enumValue('api_read_access', API_READ_ACCESS) ?? 'auto',
+    http: readHttp(s.block('http', HTTP_SCHEMA)),
     heartbeat_interval_ms: s.duration('heartbeat_interval') ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     agent_limits: readAgentLimits(s.block('agent_limits', AGENT_LIMITS_SCHEMA)),
     shutdown_timeout_ms: s.duration('shutdown_timeout') ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,

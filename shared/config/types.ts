@@ -55,6 +55,10 @@ export interface ServerConfig {
    * `auto` (default): `open` when listen_http is loopback only, else `token` (resolveReadAccess).
    */
   api_read_access: 'auto' | 'open' | 'token';
+  http: {
+    /** Host names the console answers to (null: the default, localhost and listen_http's host). */
+    allowed_hosts: string[] | null;
+  };
   heartbeat_interval_ms: number;
   /** What one agent may declare and how fast agents may register (shared/config/agent-limits.ts). */
   agent_limits: AgentLimitsConfig;
