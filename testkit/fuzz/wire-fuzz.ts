@@ -1,0 +1,291 @@
+/**
+ * The wire fuzzer: generated and mutated frames against a live `fluke gateway` child process, in
+ * every connection phase, with bounded concurrency. Two runs: the frames the protocol says must
+ * be refused, watched by MONITOR (they must cause no Redis write), then the rest. Afterwards the
+ * gateway must be alive, free of uncaught errors, and still register a well-behaved agent.
+ */
+import { Keys } from '../../shared/keys.js';
+import { AGENT_TOKEN } from '../system.js';
+import { AGENT_MESSAGE_TYPES, brokenTypes } from './frames.js';
+import { type GatewayChild, startGatewayChild } from './gateway-child.js';
+import { type FuzzFrame, mutateFrame } from './mutate.js';
+import { type FuzzPhase, type Judgement, judge, PHASES } from './oracle.js';
+import { rng } from './prng.js';
+import { shapeOf, unexplained, type WriteMonitor as WM, WriteMonitor } from './redis-writes.js';
+import { classify, Tally } from './tally.js';
+import { registerFrame, runCase } from './wire-client.js';
+
+/** The gateway's default frame limit (GatewayLimits.maxPayloadBytes). */
+export const MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+export interface WireFuzzOptions {
+  frames: number;
+  seed: number;
+  /** Sockets open at once (default 16). */
+  concurrency?: number;
+  /** Per case: connect, set up, send, answer (default 20 s: the machine may be loaded). */
+  caseTimeoutMs?: number;
+  /** Share of frames made near the 1 MiB and 2 MiB limits (default 0.004). */
+  oversizedShare?: number;
+  log?: (line: string) => void;
+}
+
+export interface WireFuzzReport {
+  seed: number;
+  frames: number;
+  tally: Tally;
+  refusedRun: { frames: number; writes: number; unexplained: string[]; controlShapes: number };
+  acceptedRun: { frames: number; footprintKeys: number; outputStoredForUnknown: number };
+  gateway: {
+    alive: boolean;
+    exit: number | string | null;
+    crashLines: string[];
+    errorLines: string[];
+    rssStartBytes: number;
+    rssPeakBytes: number;
+    rssEndBytes: number;
+    registersAfter: boolean;
+  };
+  brokenTypes: string[];
+  seconds: number;
+}
+
+/** A case keeps its seed, not its frame: frames are made again when sent (some are 2 MiB). */
+interface Case {
+  i: number;
+  phase: FuzzPhase;
+  seed: number;
+  type: string;
+  expect: Judgement['expect'];
+}
+
+function frameOf(c: Case, o: WireFuzzOptions): FuzzFrame {
+  const r = rng(c.seed);
+  return mutateFrame(r, c.type, `fz-c${c.i}`, {
+    maxPayloadBytes: MAX_PAYLOAD_BYTES,
+    oversizedShare: o.oversizedShare ?? 0.004,
+  });
+}
+
+function makeCases(o: WireFuzzOptions): Case[] {
+  const r = rng(o.seed);
+  const cases: Case[] = [];
+  for (let i = 0; i < o.frames; i++) {
+    const c: Case = {
+      i,
+      phase: r.pick(PHASES),
+      seed: r.int(0xffffffff),
+      type: r.pick(AGENT_MESSAGE_TYPES),
+      expect: 'refuse',
+    };
+    c.expect = judge(frameOf(c, o), c.phase, MAX_PAYLOAD_BYTES).expect;
+    cases.push(c);
+  }
+  return cases;
+}
+
+/** Runs `cases` with bounded concurrency; stops early once the gateway is gone. */
+async function runAll(
+  gw: GatewayChild,
+  cases: Case[],
+  o: WireFuzzOptions,
+  tally: Tally,
+  /** Execution ids of the output frames taken. */
+  outputs: string[],
+  peak: { rss: number },
+): Promise<void> {
+  let next = 0;
+  const width = o.concurrency ?? 16;
+  const started = Date.now();
+  const worker = async (slot: number) => {
+    while (next < cases.length && gw.alive()) {
+      const c = cases[next++] as Case;
+      const frame = frameOf(c, o);
+      const judgement = judge(frame, c.phase, MAX_PAYLOAD_BYTES);
+      const outcome = await runCase(c.phase, frame, {
+        url: gw.url,
+        token: AGENT_TOKEN,
+        agent: `fz-s${slot}`,
+        timeoutMs: o.caseTimeoutMs ?? 20_000,
+      });
+      const overTwice = frame.bytes.length > 2 * MAX_PAYLOAD_BYTES;
+      let { verdict, why } = classify(judgement, outcome, overTwice);
+      if (!gw.alive()) verdict = 'crashed';
+      const code = outcome.kind === 'closed' ? String(outcome.code) : outcome.kind;
+      tally.add(c.phase, frame.type, frame.mutation, verdict, code);
+      if (verdict === 'accepted' && judgement.message?.type === 'output')
+        outputs.push(judgement.message.execution_id);
+      if (verdict === 'wrong') tally.wrong(why);
+      if (verdict !== 'accepted' && verdict !== 'refused')
+        tally.sample({
+          verdict,
+          phase: c.phase,
+          type: frame.type,
+          mutation: frame.mutation,
+          why: why || judgement.why,
+          outcome: `${outcome.kind} ${outcome.code} ${outcome.reason}`.trim(),
+          frame: frame.bytes.length > 4096 ? `(${frame.bytes.length} bytes)` : frame.bytes.toString('base64'),
+          binary: frame.binary,
+        });
+      if (c.i % 1000 === 0) {
+        peak.rss = Math.max(peak.rss, gw.rss());
+        o.log?.(`  case ${c.i}: ${tally.total.tried} done, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: width }, (_, slot) => worker(slot)));
+}
+
+/** Well-behaved sessions (register, registered, leave) and the gateway idle: writes that explain. */
+async function controlShapes(gw: GatewayChild, monitor: WM): Promise<Set<string>> {
+  const keys = new Keys(gw.redis.prefix);
+  const gatewaysShape = shapeOf('hset', [keys.gateways()]);
+  const shapes = new Set<string>();
+  const deadline = Date.now() + 60_000;
+  // Until the gateway's periodic announce has been seen at least twice.
+  let announces = 0;
+  while (announces < 2 && Date.now() < deadline) {
+    for (let i = 0; i < 4; i++) {
+      const o = await runCase('registered', heartbeatFrame(), {
+        url: gw.url,
+        token: AGENT_TOKEN,
+        agent: `fz-s${i}`,
+        timeoutMs: 20_000,
+      });
+      if (o.kind !== 'accepted') throw new Error(`control session failed: ${JSON.stringify(o)}`);
+    }
+    await waitDeregistered(gw);
+    const writes = await monitor.take();
+    for (const w of writes) shapes.add(w.shape);
+    announces += writes.filter(
+      (w) => w.shape.startsWith(gatewaysShape.split(' ')[0] ?? '') && w.args[0] === keys.gateways(),
+    ).length;
+  }
+  return shapes;
+}
+
+function heartbeatFrame(): FuzzFrame {
+  return {
+    type: 'heartbeat',
+    mutation: 'valid',
+    bytes: Buffer.from('{"type":"heartbeat","running":[]}'),
+    binary: false,
+  };
+}
+
+/** Every fuzz session has left the registry's index (their deregisters are in). */
+async function waitDeregistered(gw: GatewayChild): Promise<void> {
+  const redis = gw.redis.client();
+  const key = new Keys(gw.redis.prefix).agentIndex();
+  const deadline = Date.now() + 60_000;
+  try {
+    for (;;) {
+      const left = await redis.zrange(key, '0', '-1');
+      if (left.filter((n) => n.startsWith('fz-s')).length === 0) return;
+      if (Date.now() > deadline) throw new Error(`sessions still registered: ${left.slice(0, 5).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** How many of the taken output frames' executions have a replay buffer in Redis. */
+async function outputStored(gw: GatewayChild, executions: string[]): Promise<number> {
+  const keys = new Keys(gw.redis.prefix);
+  const redis = gw.redis.client();
+  let stored = 0;
+  try {
+    for (const id of new Set(executions)) if ((await redis.exists(keys.outputBuffer(id))) > 0) stored++;
+  } finally {
+    redis.disconnect();
+  }
+  return stored;
+}
+
+export async function runWireFuzz(o: WireFuzzOptions): Promise<WireFuzzReport> {
+  const log = o.log ?? (() => {});
+  const t0 = Date.now();
+  log(`wire fuzz: seed ${o.seed} (FLUKE_FUZZ_SEED=${o.seed} reproduces), ${o.frames} frames`);
+  const cases = makeCases(o);
+  const refusedCases = cases.filter((c) => c.expect === 'refuse');
+  const otherCases = cases.filter((c) => c.expect !== 'refuse');
+  const gw = await startGatewayChild();
+  const tally = new Tally();
+  const peak = { rss: gw.rss() };
+  const rssStart = peak.rss;
+  const monitorClient = gw.redis.client();
+  const monitor = new WriteMonitor(monitorClient, gw.redis.port);
+  try {
+    await monitor.start();
+    const control = await controlShapes(gw, monitor);
+    log(`refused run: ${refusedCases.length} frames (control: ${control.size} write shapes)`);
+    const outputs: string[] = [];
+    await runAll(gw, refusedCases, o, tally, outputs, peak);
+    if (gw.alive()) await waitDeregistered(gw);
+    const refusedWrites = await monitor.take();
+    const bad = unexplained(refusedWrites, control);
+    monitor.stop();
+    log(`accepted run: ${otherCases.length} frames`);
+    await runAll(gw, otherCases, o, tally, outputs, peak);
+    const afterWrites = gw.alive() ? await acceptedFootprint(gw) : 0;
+    const stored = gw.alive() ? await outputStored(gw, outputs) : 0;
+    for (let i = 0; i < stored; i++) tally.wrong('output for an execution nobody dispatched was stored');
+    const healthy = gw.alive()
+      ? await runCase('registered', heartbeatFrame(), {
+          url: gw.url,
+          token: AGENT_TOKEN,
+          agent: 'fz-after',
+          timeoutMs: 30_000,
+        })
+      : null;
+    peak.rss = Math.max(peak.rss, gw.rss());
+    return {
+      seed: o.seed,
+      frames: o.frames,
+      tally,
+      refusedRun: {
+        frames: refusedCases.length,
+        writes: refusedWrites.length,
+        unexplained: [
+          ...new Set(bad.map((w) => `${w.command} ${w.args.slice(0, 3).join(' ')}`.slice(0, 200))),
+        ],
+        controlShapes: control.size,
+      },
+      acceptedRun: { frames: otherCases.length, footprintKeys: afterWrites, outputStoredForUnknown: stored },
+      gateway: {
+        alive: gw.alive(),
+        exit: gw.exitCode(),
+        crashLines: gw.crashLines(),
+        errorLines: gw.errorLines().slice(0, 20),
+        rssStartBytes: rssStart,
+        rssPeakBytes: peak.rss,
+        rssEndBytes: gw.rss(),
+        registersAfter: healthy?.kind === 'accepted',
+      },
+      brokenTypes: [...brokenTypes],
+      seconds: (Date.now() - t0) / 1000,
+    };
+  } finally {
+    monitor.stop();
+    await gw.stop();
+  }
+}
+
+/**
+ * What the accepted run left: output buffers and results jobs, which no control session writes (a
+ * positive control: the write measurement of the refused run would have seen these).
+ */
+async function acceptedFootprint(gw: GatewayChild): Promise<number> {
+  // The accepted run is not monitored (MONITOR is costly under load); its keys are counted instead.
+  const keys = new Keys(gw.redis.prefix);
+  const redis = gw.redis.client();
+  try {
+    const all = await redis.keys('*');
+    const outputs = all.filter((k) => k.startsWith(keys.outputBuffer('').slice(0, -1))).length;
+    const results = all.filter((k) => k.includes(':results:') && /:\d+$/.test(k)).length;
+    return outputs + results;
+  } finally {
+    redis.disconnect();
+  }
+}
