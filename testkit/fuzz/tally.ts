@@ -76,6 +76,18 @@ export class Tally {
     }
   }
 
+  /** Re-classifies one counted frame (a check made after the run found it taken wrongly). */
+  move(phase: string, type: string, mutation: string, from: Verdict, to: Verdict): void {
+    for (const row of [
+      rowOf(this.byPhaseType, `${phase}\t${type}`),
+      rowOf(this.byMutation, mutation.split('+')[0] ?? mutation),
+      this.total,
+    ]) {
+      row.counts[from]--;
+      row.counts[to]++;
+    }
+  }
+
   wrong(why: string): void {
     const key = why.replace(/"[^"]*"/g, '"…"').slice(0, 120);
     this.wrongWhy.set(key, (this.wrongWhy.get(key) ?? 0) + 1);

@@ -34,7 +34,14 @@ export interface WireFuzzReport {
   seed: number;
   frames: number;
   tally: Tally;
-  refusedRun: { frames: number; writes: number; unexplained: string[]; controlShapes: number };
+  refusedRun: {
+    frames: number;
+    writes: number;
+    unexplained: string[];
+    controlShapes: number;
+    /** Unexplained writes of one valid output frame, measured the same way (must be > 0). */
+    probeWrites: number;
+  };
   acceptedRun: { frames: number; footprintKeys: number; outputStoredForUnknown: number };
   gateway: {
     alive: boolean;
@@ -90,8 +97,8 @@ async function runAll(
   cases: Case[],
   o: WireFuzzOptions,
   tally: Tally,
-  /** Execution ids of the output frames taken. */
-  outputs: string[],
+  /** The output frames taken: their execution, phase and mutation. */
+  outputs: TakenOutput[],
   peak: { rss: number },
 ): Promise<void> {
   let next = 0;
@@ -114,7 +121,7 @@ async function runAll(
       const code = outcome.kind === 'closed' ? String(outcome.code) : outcome.kind;
       tally.add(c.phase, frame.type, frame.mutation, verdict, code);
       if (verdict === 'accepted' && judgement.message?.type === 'output')
-        outputs.push(judgement.message.execution_id);
+        outputs.push({ execution: judgement.message.execution_id, phase: c.phase, mutation: frame.mutation });
       if (verdict === 'wrong') tally.wrong(why);
       if (verdict !== 'accepted' && verdict !== 'refused')
         tally.sample({
@@ -173,6 +180,32 @@ function heartbeatFrame(): FuzzFrame {
   };
 }
 
+function outputFrame(): FuzzFrame {
+  const line = {
+    type: 'output',
+    execution_id: 'fz-probe',
+    task: 't',
+    step: 's',
+    phase: 'apply',
+    stream: 'stdout',
+    line: 'x',
+  };
+  return { type: 'output', mutation: 'valid', bytes: Buffer.from(JSON.stringify(line)), binary: false };
+}
+
+/** The probe's output line has reached Redis (output is published in batches, off the socket path). */
+async function waitOutput(gw: GatewayChild): Promise<void> {
+  const redis = gw.redis.client();
+  const key = new Keys(gw.redis.prefix).outputBuffer('fz-probe');
+  const deadline = Date.now() + 30_000;
+  try {
+    while ((await redis.exists(key)) === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** Every fuzz session has left the registry's index (their deregisters are in). */
 async function waitDeregistered(gw: GatewayChild): Promise<void> {
   const redis = gw.redis.client();
@@ -190,13 +223,27 @@ async function waitDeregistered(gw: GatewayChild): Promise<void> {
   }
 }
 
-/** How many of the taken output frames' executions have a replay buffer in Redis. */
-async function outputStored(gw: GatewayChild, executions: string[]): Promise<number> {
+interface TakenOutput {
+  execution: string;
+  phase: FuzzPhase;
+  mutation: string;
+}
+
+/**
+ * The taken output frames whose line landed in Redis (a replay buffer): nobody dispatched these
+ * executions, so each is re-counted from accepted to accepted wrongly.
+ */
+async function outputStored(gw: GatewayChild, taken: TakenOutput[], tally: Tally): Promise<number> {
   const keys = new Keys(gw.redis.prefix);
   const redis = gw.redis.client();
   let stored = 0;
   try {
-    for (const id of new Set(executions)) if ((await redis.exists(keys.outputBuffer(id))) > 0) stored++;
+    for (const o of taken) {
+      if ((await redis.exists(keys.outputBuffer(o.execution))) === 0) continue;
+      stored++;
+      tally.move(o.phase, 'output', o.mutation, 'accepted', 'wrong');
+      tally.wrong('output for an execution nobody dispatched was stored');
+    }
   } finally {
     redis.disconnect();
   }
@@ -220,17 +267,26 @@ export async function runWireFuzz(o: WireFuzzOptions): Promise<WireFuzzReport> {
     await monitor.start();
     const control = await controlShapes(gw, monitor);
     log(`refused run: ${refusedCases.length} frames (control: ${control.size} write shapes)`);
-    const outputs: string[] = [];
+    const outputs: TakenOutput[] = [];
     await runAll(gw, refusedCases, o, tally, outputs, peak);
     if (gw.alive()) await waitDeregistered(gw);
     const refusedWrites = await monitor.take();
     const bad = unexplained(refusedWrites, control);
+    // The measurement's positive control: one frame that does write must show up.
+    await runCase('registered', outputFrame(), {
+      url: gw.url,
+      token: AGENT_TOKEN,
+      agent: 'fz-s0',
+      timeoutMs: 30_000,
+    });
+    if (gw.alive()) await waitDeregistered(gw);
+    await waitOutput(gw);
+    const probeWrites = unexplained(await monitor.take(), control).length;
     monitor.stop();
     log(`accepted run: ${otherCases.length} frames`);
     await runAll(gw, otherCases, o, tally, outputs, peak);
     const afterWrites = gw.alive() ? await acceptedFootprint(gw) : 0;
-    const stored = gw.alive() ? await outputStored(gw, outputs) : 0;
-    for (let i = 0; i < stored; i++) tally.wrong('output for an execution nobody dispatched was stored');
+    const stored = gw.alive() ? await outputStored(gw, outputs, tally) : 0;
     const healthy = gw.alive()
       ? await runCase('registered', heartbeatFrame(), {
           url: gw.url,
@@ -251,6 +307,7 @@ export async function runWireFuzz(o: WireFuzzOptions): Promise<WireFuzzReport> {
           ...new Set(bad.map((w) => `${w.command} ${w.args.slice(0, 3).join(' ')}`.slice(0, 200))),
         ],
         controlShapes: control.size,
+        probeWrites,
       },
       acceptedRun: { frames: otherCases.length, footprintKeys: afterWrites, outputStoredForUnknown: stored },
       gateway: {
