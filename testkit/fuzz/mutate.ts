@@ -102,7 +102,13 @@ function nest(depth: number, leaf: Json, asArray: boolean): string {
     : `${'{"a":'.repeat(depth)}${leafText}${'}'.repeat(depth)}`;
 }
 
-type Structural = (r: Rng, obj: JsonObject, pick: () => Array<string | number>) => string | null;
+type Structural = (
+  r: Rng,
+  obj: JsonObject,
+  pick: () => Array<string | number>,
+  /** The frame's own agent name (a name no other case uses, so sessions never replace each other). */
+  agent: string,
+) => string | null;
 
 /** Mutations of the parsed object; each returns the frame text. */
 const STRUCTURAL: Record<string, Structural> = {
@@ -185,8 +191,8 @@ const STRUCTURAL: Record<string, Structural> = {
     ]);
     return JSON.stringify(obj);
   },
-  splice: (r, obj, _pick) => {
-    const other = validFrame(r, r.pick(['register', 'task_result', 'output', 'results']), 'fz-splice');
+  splice: (r, obj, _pick, agent) => {
+    const other = validFrame(r, r.pick(['register', 'task_result', 'output', 'results']), agent);
     return JSON.stringify({ ...other, ...obj, ...(r.chance(0.5) ? { type: other.type } : {}) });
   },
   big_array: (r, obj) => {
@@ -308,7 +314,7 @@ export function mutateFrame(r: Rng, type: string, agent: string, opts: MutateOpt
   const rawNames = Object.keys(RAW);
   if (r.chance(0.6)) {
     const name = r.pick(names);
-    let text = (STRUCTURAL[name] as Structural)(r, obj, pick) ?? JSON.stringify(obj);
+    let text = (STRUCTURAL[name] as Structural)(r, obj, pick, agent) ?? JSON.stringify(obj);
     const mutation = name;
     if (r.chance(0.15)) {
       const second = r.pick(rawNames);
