@@ -60,7 +60,7 @@ function hasControl(s: string): boolean {
  * labels, a labels object whose prototype a `__proto__` key replaced.
  */
 export function wrongRegistration(message: AgentMessage | null): string[] {
-  if (!message || message.type !== 'register') return [];
+  if (message?.type !== 'register') return [];
   const out: string[] = [];
   if (!AGENT_NAME.test(message.name))
     out.push(`name ${JSON.stringify(message.name.slice(0, 40))} fails AGENT_NAME`);

@@ -11,9 +11,9 @@ import { type GatewayChild, startGatewayChild } from './gateway-child.js';
 import { type FuzzFrame, mutateFrame } from './mutate.js';
 import { type FuzzPhase, type Judgement, judge, PHASES } from './oracle.js';
 import { rng } from './prng.js';
-import { shapeOf, unexplained, type WriteMonitor as WM, WriteMonitor } from './redis-writes.js';
+import { shapeOf, unexplained, WriteMonitor } from './redis-writes.js';
 import { classify, Tally } from './tally.js';
-import { registerFrame, runCase } from './wire-client.js';
+import { runCase } from './wire-client.js';
 
 /** The gateway's default frame limit (GatewayLimits.maxPayloadBytes). */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -57,16 +57,23 @@ export interface WireFuzzReport {
   seconds: number;
 }
 
-/** A case keeps its seed, not its frame: frames are made again when sent (some are 2 MiB). */
+/**
+ * A case keeps its seed; its frame only when small: large frames (some are 2 MiB) are made again
+ * from the seed when sent.
+ */
 interface Case {
   i: number;
   phase: FuzzPhase;
   seed: number;
   type: string;
   expect: Judgement['expect'];
+  frame: FuzzFrame | null;
 }
 
+const KEEP_BYTES = 16 * 1024;
+
 function frameOf(c: Case, o: WireFuzzOptions): FuzzFrame {
+  if (c.frame) return c.frame;
   const r = rng(c.seed);
   return mutateFrame(r, c.type, `fz-c${c.i}`, {
     maxPayloadBytes: MAX_PAYLOAD_BYTES,
@@ -84,8 +91,11 @@ function makeCases(o: WireFuzzOptions): Case[] {
       seed: r.int(0xffffffff),
       type: r.pick(AGENT_MESSAGE_TYPES),
       expect: 'refuse',
+      frame: null,
     };
-    c.expect = judge(frameOf(c, o), c.phase, MAX_PAYLOAD_BYTES).expect;
+    const frame = frameOf(c, o);
+    c.expect = judge(frame, c.phase, MAX_PAYLOAD_BYTES).expect;
+    if (frame.bytes.length <= KEEP_BYTES) c.frame = frame;
     cases.push(c);
   }
   return cases;
@@ -144,7 +154,7 @@ async function runAll(
 }
 
 /** Well-behaved sessions (register, registered, leave) and the gateway idle: writes that explain. */
-async function controlShapes(gw: GatewayChild, monitor: WM): Promise<Set<string>> {
+async function controlShapes(gw: GatewayChild, monitor: WriteMonitor): Promise<Set<string>> {
   const keys = new Keys(gw.redis.prefix);
   const gatewaysShape = shapeOf('hset', [keys.gateways()]);
   const shapes = new Set<string>();
