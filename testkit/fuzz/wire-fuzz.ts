@@ -11,9 +11,9 @@ import { type GatewayChild, startGatewayChild } from './gateway-child.js';
 import { type FuzzFrame, mutateFrame } from './mutate.js';
 import { type FuzzPhase, type Judgement, judge, PHASES } from './oracle.js';
 import { rng } from './prng.js';
-import { shapeOf, unexplained, WriteMonitor } from './redis-writes.js';
+import { unexplained, WriteMonitor } from './redis-writes.js';
 import { classify, Tally } from './tally.js';
-import { runCase } from './wire-client.js';
+import { registerFrame, runCase } from './wire-client.js';
 
 /** The gateway's default frame limit (GatewayLimits.maxPayloadBytes). */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -156,27 +156,32 @@ async function runAll(
 /** Well-behaved sessions (register, registered, leave) and the gateway idle: writes that explain. */
 async function controlShapes(gw: GatewayChild, monitor: WriteMonitor): Promise<Set<string>> {
   const keys = new Keys(gw.redis.prefix);
-  const gatewaysShape = shapeOf('hset', [keys.gateways()]);
   const shapes = new Set<string>();
   const deadline = Date.now() + 60_000;
   // Until the gateway's periodic announce has been seen at least twice.
   let announces = 0;
   while (announces < 2 && Date.now() < deadline) {
     for (let i = 0; i < 4; i++) {
-      const o = await runCase('registered', heartbeatFrame(), {
+      // A register and nothing else: the session's own writes, none of a message it sends.
+      const register: FuzzFrame = {
+        type: 'register',
+        mutation: 'valid',
+        bytes: Buffer.from(registerFrame(`fz-s${i}`)),
+        binary: false,
+      };
+      const o = await runCase('new', register, {
         url: gw.url,
         token: AGENT_TOKEN,
         agent: `fz-s${i}`,
         timeoutMs: 20_000,
       });
-      if (o.kind !== 'accepted') throw new Error(`control session failed: ${JSON.stringify(o)}`);
+      if (o.kind !== 'accepted' || !o.registered)
+        throw new Error(`control session failed: ${JSON.stringify(o)}`);
     }
     await waitDeregistered(gw);
     const writes = await monitor.take();
     for (const w of writes) shapes.add(w.shape);
-    announces += writes.filter(
-      (w) => w.shape.startsWith(gatewaysShape.split(' ')[0] ?? '') && w.args[0] === keys.gateways(),
-    ).length;
+    announces += writes.filter((w) => w.args.includes(keys.gateways())).length;
   }
   return shapes;
 }
