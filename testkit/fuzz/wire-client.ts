@@ -4,9 +4,11 @@
  * refuses synchronously, so a close arrives before the pong; no close by the pong means taken.
  */
 import WebSocket from 'ws';
-import { PROTOCOL_VERSION, parseGatewayMessage } from '../../shared/protocol.js';
+import { parseGatewayMessage } from '../../shared/protocol.js';
+import { validFrame } from './frames.js';
 import type { FuzzFrame } from './mutate.js';
 import type { FuzzPhase } from './oracle.js';
+import { rng } from './prng.js';
 
 export type OutcomeKind = 'accepted' | 'closed' | 'http' | 'timeout' | 'setup_failed' | 'error';
 
@@ -29,17 +31,12 @@ export interface CaseOptions {
   timeoutMs: number;
 }
 
+/**
+ * The setup's `register`: built like the fuzzer's valid frames (from the schema, so a field the
+ * protocol adds is filled in), fixed by the seed so every session sends the same one.
+ */
 export function registerFrame(agent: string): string {
-  return JSON.stringify({
-    type: 'register',
-    v: PROTOCOL_VERSION,
-    name: agent,
-    labels: { fuzz: 'yes' },
-    agent_version: 'fuzz',
-    executors: ['shell'],
-    running: [],
-    features: ['result_retry'],
-  });
+  return JSON.stringify(validFrame(rng(1), 'register', agent));
 }
 
 export function runCase(phase: FuzzPhase, frame: FuzzFrame, o: CaseOptions): Promise<Outcome> {
