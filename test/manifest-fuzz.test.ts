@@ -1,101 +1,17 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these are HCL templates, not JS ones
 /**
  * Generated garbage into the compiler: it must always resolve with diagnostics (never throw,
- * never hang), and still compile a good manifest afterwards. Seeded, so failures reproduce.
+ * never hang), and still compile a good manifest afterwards. Seeded, so failures reproduce. The
+ * mutators are testkit/fuzz/hcl-fuzz.ts's, which test/fuzz-hcl.test.ts runs at volume.
  */
 import t from 'tap';
 import { ManifestCompiler } from '../shared/manifest/compile.js';
+import { mutateHcl, randomText, RICH_MANIFEST as VALID } from '../testkit/fuzz/hcl-fuzz.js';
+import { rng } from '../testkit/fuzz/prng.js';
 
 /** The one assertion survives() needs. */
 interface Failer {
   fail(message: string, extra: { threw: string; ms: number; sample: string }): boolean;
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = s;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const VALID = `locals {
-  dir  = "/opt/app"
-  list = [for n in ["a", "b"] : upper(n) if n != ""]
-}
-task "deploy" {
-  description = "x \${local.dir} %{ if true }y%{ endif }"
-  drift { policy = "remediate" }
-  selector {
-    match_labels      = { role = "web" }
-    match_expressions = [{ key = "zone", operator = "In", values = ["a"] }]
-  }
-  shell "a" {
-    check   = "test -d \${local.dir}"
-    command = "mkdir -p \${local.dir} && echo $HOME"
-    env     = { A = join(",", local.list) }
-  }
-  systemd "b" { unit = "x.service" }
-  mise "c" {
-    working_dir = local.dir
-    git { url = "https://example.org/x.git" }
-  }
-}
-`;
-
-const PIECES = [
-  '{',
-  '}',
-  '[',
-  ']',
-  '(',
-  ')',
-  '"',
-  '${',
-  '%{',
-  '}',
-  '=',
-  '\n',
-  'task',
-  'local.',
-  '<<EOT\n',
-  'EOT\n',
-  '\\',
-  '#',
-  '/*',
-  ',',
-  '...',
-  '~',
-  '?',
-  ':',
-  'for x in ',
-  'if ',
-  '\u0000',
-  '\uffff',
-  'é',
-];
-
-function mutate(src: string, r: () => number): string {
-  let s = src;
-  const edits = 1 + Math.floor(r() * 6);
-  for (let i = 0; i < edits; i++) {
-    const at = Math.floor(r() * (s.length + 1));
-    const kind = r();
-    if (kind < 0.35) s = s.slice(0, at) + (PIECES[Math.floor(r() * PIECES.length)] ?? '') + s.slice(at);
-    else if (kind < 0.7) s = s.slice(0, at) + s.slice(at + 1 + Math.floor(r() * 20));
-    else if (kind < 0.85) s = s.slice(0, at) + s.slice(Math.floor(r() * s.length)) + s.slice(at);
-    else s = s.slice(0, at) + String.fromCharCode(Math.floor(r() * 0x3000)) + s.slice(at + 1);
-  }
-  return s;
-}
-
-function randomBytes(r: () => number, n: number): string {
-  let s = '';
-  for (let i = 0; i < n; i++) s += String.fromCharCode(Math.floor(r() * (r() < 0.8 ? 128 : 0xffff)));
-  return s;
 }
 
 async function survives(
@@ -124,15 +40,14 @@ async function survives(
 t.test('mutated valid manifests', async (t) => {
   const compiler = new ManifestCompiler();
   const r = rng(42);
-  for (let i = 0; i < 400; i++) await survives(t, compiler, mutate(VALID, r), `mutation ${i}`);
+  for (let i = 0; i < 400; i++) await survives(t, compiler, mutateHcl(VALID, r), `mutation ${i}`);
   t.pass('400 mutations');
 });
 
 t.test('random bytes', async (t) => {
   const compiler = new ManifestCompiler();
   const r = rng(7);
-  for (let i = 0; i < 150; i++)
-    await survives(t, compiler, randomBytes(r, 1 + Math.floor(r() * 2000)), `bytes ${i}`);
+  for (let i = 0; i < 150; i++) await survives(t, compiler, randomText(r, 1 + r.int(2000)), `bytes ${i}`);
   t.pass('150 random inputs');
 });
 
