@@ -9,7 +9,7 @@ import type { Logger } from '../shared/logger.js';
 import { AGENT_FEATURES, type AgentResult, PROTOCOL_VERSION } from '../shared/protocol.js';
 import type { ExecutorType } from '../shared/types.js';
 import { AgentCredential } from './agent-credential.js';
-import { AgentConnection, type ConnectionOptions } from './connection.js';
+import { AgentConnection, type ConnectionOptions, type RegisteredPhaseMessage } from './connection.js';
 import type { Executors } from './executors/executor.js';
 import { availableExecutors, createExecutors, type ExecutorOptions } from './executors/index.js';
 import { Outbox } from './outbox.js';
@@ -120,22 +120,7 @@ export function createAgent(opts: AgentOptions): Agent {
       if (msg.credential) credential.enrolled(msg.credential);
       delivery.resendAll();
     },
-    onMessage: (msg) => {
-      switch (msg.type) {
-        case 'run':
-          runner.handleRun(msg);
-          return;
-        case 'result_ack':
-          delivery.acked(msg.result_ids);
-          return;
-        case 'result_retry':
-          delivery.retryLater(msg.result_ids, msg.retry_after_ms);
-          return;
-        case 'cancel':
-          runner.cancel(msg);
-          return;
-      }
-    },
+    onMessage: (msg) => route(msg, runner, delivery),
   });
 
   if (config.tls.insecure_skip_verify)
@@ -162,4 +147,22 @@ export function createAgent(opts: AgentOptions): Agent {
       await connection.stop();
     },
   };
+}
+
+/** A registered-phase message from the gateway, to the part that handles it. */
+function route(msg: RegisteredPhaseMessage, runner: Runner, delivery: ResultDelivery): void {
+  switch (msg.type) {
+    case 'run':
+      runner.handleRun(msg);
+      return;
+    case 'result_ack':
+      delivery.acked(msg.result_ids);
+      return;
+    case 'result_retry':
+      delivery.retryLater(msg.result_ids, msg.retry_after_ms);
+      return;
+    case 'cancel':
+      runner.cancel(msg);
+      return;
+  }
 }

@@ -5,7 +5,6 @@
  */
 
 import { EventEmitter } from 'node:events';
-import { DEFAULT_IDENTITY } from '../shared/config/identity-config.js';
 import { parseListenAddress } from '../shared/config/listen-address.js';
 import type { IdentityConfig, ServerConfig } from '../shared/config/types.js';
 import { errorMessage } from '../shared/errors.js';
@@ -14,15 +13,13 @@ import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
 import type { Enrollments } from '../store/identity/enrollments.js';
-import { ensureIdentityKey, keepIdentityKey } from '../store/identity/identity-key.js';
-import { RedisEnrollments } from '../store/identity/redis-enrollments.js';
 import { InboxReader } from '../store/inbox/gateway-inbox.js';
 import { RedisGatewayInbox } from '../store/inbox/redis-inbox.js';
 import type { RedisClient } from '../store/redis/client.js';
 import { RedisRegistry } from '../store/registry/redis-registry.js';
 import type { Registry } from '../store/registry/registry.js';
 import type { GatewayEventMap } from './gateway-events.js';
-import { createGatewayIdentity } from './gateway-identity.js';
+import { IdentityKeyHolder, identityOf } from './gateway-identity.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
 import {
   createForwarder,
@@ -117,15 +114,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const events = new EventEmitter<GatewayEventMap>();
   const table = new SessionTable();
   const registry = opts.registry ?? new RedisRegistry({ redis, keys, ttlMs: live.registryTtlMs });
-  const identityConfig = config.identity ?? DEFAULT_IDENTITY;
-  let identityKey: Buffer | null = opts.identityKey ?? null;
-  let stopKeyKeeper = () => {};
-  const identity = createGatewayIdentity({
-    config: identityConfig,
-    tokens: config,
-    enrollments: opts.enrollments ?? new RedisEnrollments(redis, keys),
-    key: () => identityKey,
-  });
+  const keyHolder = new IdentityKeyHolder(opts, keys, logger, live.heartbeatMs);
+  const identity = identityOf(opts, keys, keyHolder);
   const { queues, own: ownQueues, bullRedis } = openGatewayQueues(opts, keys, logger);
   const forwarder = createForwarder(queues.results, id, limits, events, logger);
   const output = createOutput(redis, keys, limits, logger);
@@ -153,7 +143,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     draining: () => controller.draining,
     track: (p) => controller.track(p),
   });
-  const endpoint = openEndpoint(opts, limits, controller, logger, () => identityKey);
+  const endpoint = openEndpoint(opts, limits, controller, logger, () => keyHolder.key);
 
   const subscriber = new InboxReader(
     redis.duplicate(),
@@ -173,7 +163,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const drain = (): Promise<void> => {
     draining ??= (async () => {
       controller.draining = true;
-      stopKeyKeeper();
+      keyHolder.stop();
       endpoint.stopListening();
       if (sweepTimer) clearInterval(sweepTimer);
       logger.info({ sockets: table.size }, 'gateway draining');
@@ -198,18 +188,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     events,
     async listen() {
       const address = parseListenAddress(config.listen_agents);
-      if (!identityKey) {
-        const key = await ensureIdentityKey(redis, keys, identityConfig.key);
-        identityKey = key;
-        stopKeyKeeper = keepIdentityKey({
-          redis,
-          keys,
-          key,
-          configured: identityConfig.key !== null,
-          logger,
-          intervalMs: live.heartbeatMs,
-        });
-      }
+      await keyHolder.load();
       await subscriber.start();
       const port = await endpoint.listen(address.host, address.port);
       await announce();

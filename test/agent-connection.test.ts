@@ -89,7 +89,7 @@ t.test('register, heartbeat, run, results and acks', async (t) => {
     running: [],
   });
   t.ok(register.executors.includes('shell'));
-  t.same(register.features, ['result_retry'], 'it says it takes result_retry');
+  t.same(register.features, ['result_retry', 'identity'], 'it says it takes result_retry and enrolls');
   t.equal(gw.authorizations[0], 'Bearer test-token');
   await gw.waitFor(isType('heartbeat'));
 
