@@ -15,6 +15,7 @@ import { CloseCode } from '../shared/protocol.js';
 import { decodeRegistryEntry } from '../shared/registry-entry.js';
 import { startRedis } from '../testkit/redis.js';
 import { tempDir } from './helpers/agent-harness.js';
+import { API_TOKEN, startApiServer } from './helpers/api-server.js';
 import { eventually, startGateway, TestAgent, type TestGateway, TOKEN } from './helpers/gateway.js';
 
 const r = await startRedis();
@@ -364,5 +365,46 @@ t.test(
     );
     t.match(renewed, /^fluke1\..*\.2\.\d+\./, 'a credential of generation 2');
     t.equal(statSync(file).mode & 0o777, 0o600);
+  },
+);
+
+t.test(
+  'release: after DELETE /api/v1/agents/{name}/enrollment a re-imaged host enrolls the name',
+  async (t) => {
+    const api = await startApiServer(t);
+    t.teardown(() => api.close());
+    const gw = await startGateway(api.redis, { gatewayId: 'gw-release' });
+    t.teardown(() => gw.stop());
+    const old = await enroll(t, gw, 'web-09');
+    await old.agent.close();
+    const reimaged = new TestAgent(gw.url);
+    await reimaged.opened;
+    reimaged.send({
+      type: 'register',
+      v: 1,
+      name: 'web-09',
+      labels: {},
+      agent_version: 't',
+      executors: ['shell'],
+      features: ['identity'],
+    });
+    t.match(await reimaged.next('refused'), { code: 'name_held' }, 'held until released');
+    const url = api.url('/api/v1/agents/web-09/enrollment');
+    t.equal((await fetch(url, { method: 'DELETE' })).status, 401, 'an API token is required');
+    const res = await fetch(url, { method: 'DELETE', headers: { authorization: `Bearer ${API_TOKEN}` } });
+    t.equal(res.status, 200);
+    t.same(await res.json(), {
+      name: 'web-09',
+      released: true,
+      identity: credentialFingerprint(old.credential),
+      grant: 'unscoped',
+    });
+    const again = await enroll(t, gw, 'web-09');
+    t.not(again.credential, old.credential, 'the re-imaged host enrolled');
+    const twice = await fetch(api.url('/api/v1/agents/web-10/enrollment'), {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${API_TOKEN}` },
+    });
+    t.match(await twice.json(), { released: false }, 'releasing a free name is harmless');
   },
 );
