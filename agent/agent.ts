@@ -7,10 +7,10 @@ import { hostname } from 'node:os';
 import { isCleartextToRemote } from '../shared/config/agent-config.js';
 import type { AgentConfig } from '../shared/config/types.js';
 import type { Logger } from '../shared/logger.js';
-import { AGENT_FEATURES, type AgentResult, type GatewayMessage, PROTOCOL_VERSION } from '../shared/protocol.js';
+import { AGENT_FEATURES, type AgentResult, PROTOCOL_VERSION } from '../shared/protocol.js';
 import type { ExecutorType } from '../shared/types.js';
 import { AgentCredential } from './agent-credential.js';
-import { AgentConnection, type ConnectionOptions } from './connection.js';
+import { AgentConnection, type ConnectionOptions, type RegisteredPhaseMessage } from './connection.js';
 import type { Executors } from './executors/executor.js';
 import { availableExecutors, createExecutors, type ExecutorOptions } from './executors/index.js';
 import { Outbox } from './outbox.js';
@@ -65,24 +65,6 @@ function warnIfInsecure(config: AgentConfig, logger: Logger): void {
       { server_url: config.server_url },
       'allow_insecure: the token and all traffic travel in clear (ws:// to a host that is not loopback); use wss://',
     );
-}
-
-/** A gateway message after registration, to the part that handles it. */
-function dispatch(msg: GatewayMessage, runner: Runner, delivery: ResultDelivery): void {
-  switch (msg.type) {
-    case 'run':
-      runner.handleRun(msg);
-      return;
-    case 'result_ack':
-      delivery.acked(msg.result_ids);
-      return;
-    case 'result_retry':
-      delivery.retryLater(msg.result_ids, msg.retry_after_ms);
-      return;
-    case 'cancel':
-      runner.cancel(msg);
-      return;
-  }
 }
 
 export function createAgent(opts: AgentOptions): Agent {
@@ -150,7 +132,7 @@ export function createAgent(opts: AgentOptions): Agent {
       if (msg.credential) credential.enrolled(msg.credential);
       delivery.resendAll();
     },
-    onMessage: (msg) => dispatch(msg, runner, delivery),
+    onMessage: (msg) => route(msg, runner, delivery),
   });
 
   warnIfInsecure(config, logger);
@@ -176,4 +158,22 @@ export function createAgent(opts: AgentOptions): Agent {
       await connection.stop();
     },
   };
+}
+
+/** A registered-phase message from the gateway, to the part that handles it. */
+function route(msg: RegisteredPhaseMessage, runner: Runner, delivery: ResultDelivery): void {
+  switch (msg.type) {
+    case 'run':
+      runner.handleRun(msg);
+      return;
+    case 'result_ack':
+      delivery.acked(msg.result_ids);
+      return;
+    case 'result_retry':
+      delivery.retryLater(msg.result_ids, msg.retry_after_ms);
+      return;
+    case 'cancel':
+      runner.cancel(msg);
+      return;
+  }
 }

@@ -191,6 +191,7 @@ export function createAgentAuthenticator(
   const revoked = new Map(
     Object.entries(config.identity.revoked_before).map(([name, ms]) => [name, Math.ceil(ms / 1000)]),
   );
+  const tokenAuth = new Map<TokenGrant, AgentAuth>();
   const policy = {
     generation: config.identity.generation,
     revoked_before: revoked,
@@ -224,6 +225,12 @@ export function createAgentAuthenticator(
       const error = presented ? 'invalid agent token' : 'missing bearer token';
       return { ok: false, code: 'unauthorized', error };
     }
-    return { ok: true, auth: { kind: 'token', grant, grant_id: grantId(grant) } };
+    // One shared object per grant: a socket's state stays small (the scale target is per agent).
+    let auth = tokenAuth.get(grant);
+    if (!auth) {
+      auth = { kind: 'token', grant, grant_id: grantId(grant) };
+      tokenAuth.set(grant, auth);
+    }
+    return { ok: true, auth };
   };
 }

@@ -76,6 +76,22 @@ for (const [command, flags] of Object.entries(COMMANDS)) {
   });
 }
 
+t.test('fluke agent release: --help, an unknown flag, a missing NAME', async (t) => {
+  const [help, unknown, missing] = await Promise.all([
+    fluke(['agent', 'release', '--help']),
+    fluke(['agent', 'release', '--no-such-flag']),
+    fluke(['agent', 'release']),
+  ]);
+  t.equal(help.code, 0);
+  t.match(help.stdout, /^usage: fluke agent release NAME/);
+  for (const flag of ['--server', '--output', '--help']) t.match(help.stdout, flag);
+  t.equal(unknown.code, 2);
+  t.match(unknown.stderr, /^fluke agent release: unknown flag --no-such-flag\n/);
+  t.equal(missing.code, 2);
+  t.match(missing.stderr, /^fluke agent release: agent release needs a NAME\n/);
+  t.ok(noTrace(unknown.stderr) && noTrace(missing.stderr), 'no stack trace');
+});
+
 t.test('-h is --help; a flag without its value is a usage error, not a crash', async (t) => {
   const shorts = await Promise.all(['server', 'agent', 'get'].map((c) => fluke([c, '-h'])));
   for (const [i, c] of ['server', 'agent', 'get'].entries()) {

@@ -15,6 +15,7 @@ import { CloseCode } from '../shared/protocol.js';
 import { decodeRegistryEntry } from '../shared/registry-entry.js';
 import { startRedis } from '../testkit/redis.js';
 import { tempDir } from './helpers/agent-harness.js';
+import { API_TOKEN, startApiServer } from './helpers/api-server.js';
 import { eventually, startGateway, TestAgent, type TestGateway, TOKEN } from './helpers/gateway.js';
 
 const r = await startRedis();
@@ -372,3 +373,107 @@ t.test(
     t.equal(statSync(file).mode & 0o777, 0o600);
   },
 );
+
+t.test(
+  'release: after DELETE /api/v1/agents/{name}/enrollment a re-imaged host enrolls the name',
+  async (t) => {
+    const api = await startApiServer(t);
+    t.teardown(() => api.close());
+    const gw = await startGateway(api.redis, { gatewayId: 'gw-release' });
+    t.teardown(() => gw.stop());
+    const old = await enroll(t, gw, 'web-09');
+    await old.agent.close();
+    const reimaged = new TestAgent(gw.url);
+    await reimaged.opened;
+    reimaged.send({
+      type: 'register',
+      v: 1,
+      name: 'web-09',
+      labels: {},
+      agent_version: 't',
+      executors: ['shell'],
+      features: ['identity'],
+    });
+    t.match(await reimaged.next('refused'), { code: 'name_held' }, 'held until released');
+    const url = api.url('/api/v1/agents/web-09/enrollment');
+    t.equal((await fetch(url, { method: 'DELETE' })).status, 401, 'an API token is required');
+    const res = await fetch(url, { method: 'DELETE', headers: { authorization: `Bearer ${API_TOKEN}` } });
+    t.equal(res.status, 200);
+    t.same(await res.json(), {
+      name: 'web-09',
+      released: true,
+      identity: credentialFingerprint(old.credential),
+      grant: 'unscoped',
+    });
+    const again = await enroll(t, gw, 'web-09');
+    t.not(again.credential, old.credential, 'the re-imaged host enrolled');
+    const twice = await fetch(api.url('/api/v1/agents/web-10/enrollment'), {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${API_TOKEN}` },
+    });
+    t.match(await twice.json(), { released: false }, 'releasing a free name is harmless');
+  },
+);
+
+t.test('without identity.key, the key in Redis is re-asserted after a FLUSHALL', async (t) => {
+  const gw = await gateway(t);
+  const stored = await redis.get(gw.keys.identityKey());
+  t.ok(stored, 'created at start');
+  const { credential } = await enroll(t, gw, 'web-11');
+  await redis.flushall();
+  await eventually(
+    () => redis.get(gw.keys.identityKey()),
+    (v) => v === stored,
+    10_000,
+  );
+  const back = new TestAgent(gw.url, { token: credential });
+  const reg = await back.register('web-11', {}, ['identity']);
+  keepAlive(t, back);
+  t.ok(reg.session_id, 'the credential still works');
+});
+
+t.test('identity.legacy_agents = false refuses agents that do not enroll', async (t) => {
+  const gw = await gateway(t, { legacy_agents: false });
+  const legacy = new TestAgent(gw.url);
+  await legacy.opened;
+  legacy.send({
+    type: 'register',
+    v: 1,
+    name: 'old-01',
+    labels: {},
+    agent_version: 't',
+    executors: ['shell'],
+  });
+  t.match(await legacy.next('refused'), { code: 'legacy_refused' });
+  await enroll(t, gw, 'old-01');
+});
+
+t.test('identity.enrollment_ttl: a connected agent keeps its name past the TTL', async (t) => {
+  const gw = await gateway(t, { enrollment_ttl_ms: 1500 });
+  await enroll(t, gw, 'web-12');
+  const key = gw.keys.enrollment('web-12');
+  const first = await redis.pttl(key);
+  t.ok(first > 0 && first <= 1500, `TTL set (${first} ms)`);
+  const start = Date.now();
+  let lapsed = false;
+  await eventually(
+    async () => {
+      if ((await redis.exists(key)) === 0) lapsed = true;
+      return Date.now() - start;
+    },
+    (elapsed) => lapsed || elapsed > 3500,
+    10_000,
+  );
+  t.notOk(lapsed, 'renewed by its gateway while the session lasts');
+  const impostor = new TestAgent(gw.url);
+  await impostor.opened;
+  impostor.send({
+    type: 'register',
+    v: 1,
+    name: 'web-12',
+    labels: {},
+    agent_version: 't',
+    executors: ['shell'],
+  });
+  t.match(await impostor.next('refused'), { code: 'name_held' });
+});

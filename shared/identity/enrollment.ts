@@ -51,8 +51,16 @@ export type ClaimOutcome =
 
 export const LEGACY_PREFIX = 'grant:';
 
+const legacyIdentities = new Map<string, string>();
+
+/** `grant:<id>`, one string per grant (every legacy socket of a grant holds the same one). */
 export function legacyIdentity(grant: string): string {
-  return `${LEGACY_PREFIX}${grant}`;
+  let identity = legacyIdentities.get(grant);
+  if (identity === undefined) {
+    identity = `${LEGACY_PREFIX}${grant}`;
+    legacyIdentities.set(grant, identity);
+  }
+  return identity;
 }
 
 export function isStale(record: EnrollmentRecord, fresh: Freshness): boolean {

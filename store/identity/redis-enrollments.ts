@@ -11,16 +11,17 @@ import { execAll } from '../redis/pipeline.js';
 import type { Enrollments } from './enrollments.js';
 
 // KEYS[1] hash. ARGV: 1 ttl ms, 2 identity, 3 grant, 4 generation, 5 key_id, 6 issued_at,
-// 7 revoked_before (s), 8 takeover, 9.. configured grants. Returns {1, previous} or {0, holder}.
+// 7 revoked_before (s), 8 takeover, 9 current generation, 10 current key_id, 11.. configured
+// grants. Returns {1, previous} or {0, holder}.
 const CLAIM = `
 local r = redis.call('HMGET', KEYS[1], 'identity', 'grant', 'generation', 'key_id', 'issued_at')
 local held = r[1]
 if held then
-  local fresh = tonumber(r[3]) == tonumber(ARGV[4]) and r[4] == ARGV[5]
+  local fresh = tonumber(r[3]) == tonumber(ARGV[9]) and r[4] == ARGV[10]
     and tonumber(r[5]) >= tonumber(ARGV[7])
   if fresh then
     local configured = false
-    for i = 9, #ARGV do
+    for i = 11, #ARGV do
       if ARGV[i] == r[2] then configured = true end
     end
     fresh = configured
@@ -92,6 +93,8 @@ export class RedisEnrollments implements Enrollments {
       r.issued_at,
       fresh.revoked_before,
       terms.takeover,
+      fresh.generation,
+      fresh.key_id,
       ...fresh.grants,
     );
     if (won === 1) return { ok: true, previous: who === '' ? null : who };
