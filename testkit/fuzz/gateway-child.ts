@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deriveIdentityKey } from '../../shared/identity/agent-credential.js';
 import { freePort, startRedis, type TestRedis } from '../redis.js';
 import { root, serverHcl } from '../system.js';
 
@@ -29,6 +30,10 @@ export interface GatewayChild {
 const CRASH = /uncaught|unhandled|"level":60|FATAL|Segmentation fault|Aborted|core dumped/i;
 const ERROR = /"level":50/;
 
+/** The child's `identity.key`: the fuzzer issues real instruction ids for its positive control. */
+export const FUZZ_IDENTITY_SECRET = 'fuzz-identity-key-0123456789abcdef0123456789';
+export const FUZZ_IDENTITY_KEY = deriveIdentityKey(FUZZ_IDENTITY_SECRET);
+
 export async function startGatewayChild(opts: { heartbeat?: string } = {}): Promise<GatewayChild> {
   const redis = await startRedis();
   const dir = mkdtempSync(join(tmpdir(), 'fluke-fuzz-'));
@@ -46,6 +51,7 @@ export async function startGatewayChild(opts: { heartbeat?: string } = {}): Prom
     policy: 'remediate',
     alertWebhook: null,
     eventStore: 'redis',
+    extra: `  identity { key = "${FUZZ_IDENTITY_SECRET}" }`,
   }).replace('level = "warn"', 'level = "error"');
   writeFileSync(config, hcl);
   // `fluke gateway` as the CLI dispatches it, from source (no build needed).

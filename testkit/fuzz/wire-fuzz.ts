@@ -4,14 +4,15 @@
  * be refused, watched by MONITOR (they must cause no Redis write), then the rest. Afterwards the
  * gateway must be alive, free of uncaught errors, and still register a well-behaved agent.
  */
+import { issueInstructionId } from '../../shared/identity/instruction-tag.js';
 import { Keys } from '../../shared/keys.js';
 import { AGENT_TOKEN } from '../system.js';
-import { AGENT_MESSAGE_TYPES, brokenTypes } from './frames.js';
-import { type GatewayChild, startGatewayChild } from './gateway-child.js';
+import { AGENT_MESSAGE_TYPES, brokenTypes, validFrame } from './frames.js';
+import { FUZZ_IDENTITY_KEY, type GatewayChild, startGatewayChild } from './gateway-child.js';
 import { type FuzzFrame, mutateFrame } from './mutate.js';
 import { type FuzzPhase, type Judgement, judge, PHASES } from './oracle.js';
 import { rng } from './prng.js';
-import { unexplained, WriteMonitor } from './redis-writes.js';
+import { unexplained, WriteMonitor, type WriteRecord } from './redis-writes.js';
 import { classify, Tally } from './tally.js';
 import { registerFrame, runCase } from './wire-client.js';
 
@@ -195,30 +196,36 @@ function heartbeatFrame(): FuzzFrame {
   };
 }
 
-function outputFrame(): FuzzFrame {
-  const line = {
-    type: 'output',
-    execution_id: 'fz-probe',
-    task: 't',
-    step: 's',
-    phase: 'apply',
-    stream: 'stdout',
-    line: 'x',
+/**
+ * The positive control: a task result for an instruction really issued to the agent (an id tagged
+ * with the child's identity key), which the gateway must forward to the results queue.
+ */
+function issuedResultFrame(agent: string): FuzzFrame {
+  const instruction = issueInstructionId(FUZZ_IDENTITY_KEY, agent, 'fz-probe');
+  const result = {
+    ...validFrame(rng(2), 'task_result', agent),
+    instruction_id: instruction,
+    execution_id: `${instruction}.0`,
+    result_id: 'fz-probe-result',
   };
-  return { type: 'output', mutation: 'valid', bytes: Buffer.from(JSON.stringify(line)), binary: false };
+  return {
+    type: 'task_result',
+    mutation: 'valid',
+    bytes: Buffer.from(JSON.stringify(result)),
+    binary: false,
+  };
 }
 
-/** The probe's output line has reached Redis (output is published in batches, off the socket path). */
-async function waitOutput(gw: GatewayChild): Promise<void> {
-  const redis = gw.redis.client();
-  const key = new Keys(gw.redis.prefix).outputBuffer('fz-probe');
+/** Writes the monitor sees (beyond the control sessions') until one shows up, or 30 s pass. */
+async function probeWritesSeen(monitor: WriteMonitor, control: Set<string>): Promise<number> {
+  const seen: WriteRecord[] = [];
   const deadline = Date.now() + 30_000;
-  try {
-    while ((await redis.exists(key)) === 0 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
-  } finally {
-    redis.disconnect();
+  while (Date.now() < deadline) {
+    seen.push(...(await monitor.take()));
+    if (unexplained(seen, control).length > 0) break;
+    await new Promise((r) => setTimeout(r, 50));
   }
+  return unexplained(seen, control).length;
 }
 
 /** Every fuzz session has left the registry's index (their deregisters are in). */
@@ -288,15 +295,14 @@ export async function runWireFuzz(o: WireFuzzOptions): Promise<WireFuzzReport> {
     const refusedWrites = await monitor.take();
     const bad = unexplained(refusedWrites, control);
     // The measurement's positive control: one frame that does write must show up.
-    await runCase('registered', outputFrame(), {
+    await runCase('registered', issuedResultFrame('fz-s0'), {
       url: gw.url,
       token: AGENT_TOKEN,
       agent: 'fz-s0',
       timeoutMs: 30_000,
     });
     if (gw.alive()) await waitDeregistered(gw);
-    await waitOutput(gw);
-    const probeWrites = unexplained(await monitor.take(), control).length;
+    const probeWrites = await probeWritesSeen(monitor, control);
     monitor.stop();
     log(`accepted run: ${otherCases.length} frames`);
     await runAll(gw, otherCases, o, tally, outputs, peak);
