@@ -50,6 +50,8 @@ async function gateway(
     gatewayId: `gw-${gwCount++}`,
     scoped,
     config: { identity: { ...IDENTITY, ...identity } },
+    // Loaded as in production: from identity.key, or kept in Redis.
+    identityKey: null,
   });
   tt.teardown(() => gw.stop());
   return gw;

@@ -101,8 +101,8 @@ export interface TestGatewayOptions {
   registry?: (redis: Redis, keys: Keys) => Registry;
   /** Socket-path counters (e.g. a GatewayMetrics, which can also `watch` the gateway). */
   metrics?: GatewayMetricsPort;
-  /** Default TEST_IDENTITY_KEY. */
-  identityKey?: Buffer;
+  /** Default TEST_IDENTITY_KEY; null: the gateway loads it as in production (identity.key or Redis). */
+  identityKey?: Buffer | null;
 }
 
 export function captureLogger(logs: Array<Record<string, unknown>>): Logger {
@@ -129,7 +129,7 @@ export async function startGateway(r: TestRedis, opts: TestGatewayOptions = {}):
     config,
     redis,
     logger: captureLogger(logs),
-    identityKey: opts.identityKey ?? TEST_IDENTITY_KEY,
+    ...(opts.identityKey === null ? {} : { identityKey: opts.identityKey ?? TEST_IDENTITY_KEY }),
     ...(opts.gatewayId ? { gatewayId: opts.gatewayId } : {}),
     ...(opts.limits ? { limits: opts.limits } : {}),
     ...(opts.queues ? { queues: opts.queues } : {}),
