@@ -9,6 +9,7 @@ import t from 'tap';
 import { encodeInboxRecord } from '../shared/inbox-record.js';
 import { jobId, QUEUE_NAMES } from '../shared/jobs/options.js';
 import { CloseCode, type RunMessage, type TaskResultMessage } from '../shared/protocol.js';
+import { opaqueId } from '../shared/redact.js';
 import { sendToGateway } from '../store/inbox/gateway-inbox.js';
 import { publishInstruction } from '../store/inbox/publish-instruction.js';
 import type { OutputRecord } from '../store/output/output.js';
@@ -132,7 +133,7 @@ t.test('an instruction the gateway cannot deliver becomes an undeliverable resul
   t.ok(await sendToGateway(redis, gw.keys, 'gw-d', entry));
   await reported;
   const job = await eventually(
-    () => results.getJob(jobId('undeliverable', 'i-200')),
+    () => results.getJob(jobId('undeliverable', opaqueId('i-200'))),
     (j) => j !== undefined,
   );
   t.same(job?.data, {
