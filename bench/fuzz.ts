@@ -51,7 +51,7 @@ function wireSection(w: WireFuzzReport): string[] {
     '',
     `- Refused-frames run: ${w.refusedRun.frames} frames, ${w.refusedRun.writes} Redis writes seen by MONITOR, ` +
       `**${w.refusedRun.unexplained.length} not explained** by the control run (${w.refusedRun.controlShapes} write shapes: ` +
-      `the gateway idle, well-behaved sessions registering and leaving). Positive control: one valid output frame, ` +
+      `the gateway idle, well-behaved sessions registering and leaving). Positive control: one task result for an instruction really issued to the agent, ` +
       `measured the same way, showed ${w.refusedRun.probeWrites} unexplained writes.`,
     ...w.refusedRun.unexplained.slice(0, 10).map((u) => `  - unexplained: \`${u}\``),
     `- Accepted run: ${w.acceptedRun.frames} frames; left ${w.acceptedRun.footprintKeys} output buffers and results jobs; ` +
