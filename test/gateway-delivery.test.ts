@@ -8,13 +8,13 @@ import { Queue } from 'bullmq';
 import t from 'tap';
 import { encodeInboxRecord } from '../shared/inbox-record.js';
 import { jobId, QUEUE_NAMES } from '../shared/jobs/options.js';
-import { CloseCode, type RunMessage, type TaskResultMessage } from '../shared/protocol.js';
+import { CloseCode, type TaskResultMessage } from '../shared/protocol.js';
 import { opaqueId } from '../shared/redact.js';
 import { sendToGateway } from '../store/inbox/gateway-inbox.js';
 import { publishInstruction } from '../store/inbox/publish-instruction.js';
 import type { OutputRecord } from '../store/output/output.js';
 import { startRedis } from '../testkit/redis.js';
-import { eventually, issued, startGateway, TestAgent } from './helpers/gateway.js';
+import { eventually, issued, runMessage, startGateway, TestAgent } from './helpers/gateway.js';
 
 const r = await startRedis();
 t.teardown(() => r.stop());
@@ -44,31 +44,8 @@ async function queuedResult(resultId: string) {
   return (await queuedItems()).filter((q) => q.item.message.result_id === resultId);
 }
 
-const run = (id: string, padding = 0): RunMessage => ({
-  type: 'run',
-  instruction_id: id,
-  revision: 'abc123',
-  trigger: 'manual',
-  tasks: [
-    {
-      execution_id: `${id}.0`,
-      task: 'deploy',
-      mode: 'apply',
-      steps: [
-        {
-          type: 'shell',
-          name: 'one',
-          check: 'true',
-          command: 'x'.repeat(padding),
-          working_dir: null,
-          run_as: null,
-          env: {},
-          on_failure: 'abort',
-        },
-      ],
-    },
-  ],
-});
+/** A run whose command is `padding` bytes long. */
+const run = (id: string, padding = 0) => runMessage(id, 'x'.repeat(padding));
 
 /** The instruction each agent's results name: issued to it. */
 const i1 = (agent: string) => issued(agent, 'i-1');

@@ -8,7 +8,7 @@
 import t, { type Test } from 'tap';
 import { CloseCode, PROTOCOL_VERSION } from '../shared/protocol.js';
 import { startRedis } from '../testkit/redis.js';
-import { startGateway, TestAgent, TOKEN } from './helpers/gateway.js';
+import { registerMessage, startGateway, TestAgent, TOKEN } from './helpers/gateway.js';
 
 const r = await startRedis();
 t.teardown(() => r.stop());
@@ -70,16 +70,6 @@ async function unexplainedWrites(): Promise<string[]> {
   return out;
 }
 
-const register = (name: string, labels: Record<string, string> = {}) => ({
-  type: 'register',
-  v: PROTOCOL_VERSION,
-  name,
-  labels,
-  agent_version: 'test',
-  executors: ['shell'],
-  running: [],
-});
-
 /** A refusal test: clean Redis before; after, nothing written and the gateway still serves. */
 function refusal(name: string, body: (t: Test) => Promise<void>): void {
   t.test(name, async (t) => {
@@ -116,7 +106,7 @@ refusal('wrong token: HTTP 401', async (t) => {
 refusal('scoped token: disallowed label is refused with a reason and 4403', async (t) => {
   const a = new TestAgent(gw.url, { token: 'scoped-staging-token' });
   await a.opened;
-  a.send(register('stg-web-01', { env: 'production' }));
+  a.send(registerMessage('stg-web-01', { env: 'production' }));
   const refused = await a.next('refused');
   t.match(refused.reason, /env=production/);
   t.match(refused.reason, /staging/);
@@ -127,7 +117,7 @@ refusal('scoped token: disallowed label is refused with a reason and 4403', asyn
 refusal('scoped token: disallowed name is refused', async (t) => {
   const a = new TestAgent(gw.url, { token: 'scoped-staging-token' });
   await a.opened;
-  a.send(register('prod-web-01', { env: 'staging' }));
+  a.send(registerMessage('prod-web-01', { env: 'staging' }));
   t.match((await a.next('refused')).reason, /name "prod-web-01"/);
   t.equal((await a.closed).code, CloseCode.refused);
 });
@@ -142,7 +132,7 @@ t.test('scoped token within scope registers', async (t) => {
 refusal('unsupported protocol version is refused', async (t) => {
   const a = new TestAgent(gw.url);
   await a.opened;
-  a.send({ ...register('v-01'), v: PROTOCOL_VERSION + 1 });
+  a.send({ ...registerMessage('v-01'), v: PROTOCOL_VERSION + 1 });
   t.match((await a.next('refused')).reason, /protocol version/);
   t.equal((await a.closed).code, CloseCode.refused);
 });
@@ -176,7 +166,7 @@ refusal('malformed JSON closes with 4400', async (t) => {
 refusal('schema failure closes with 4400 and names the field', async (t) => {
   const a = new TestAgent(gw.url);
   await a.opened;
-  a.send({ ...register('bad-01'), labels: { role: 7 } });
+  a.send({ ...registerMessage('bad-01'), labels: { role: 7 } });
   const c = await a.closed;
   t.equal(c.code, CloseCode.badMessage);
   t.match(c.reason, /labels/);
@@ -185,7 +175,7 @@ refusal('schema failure closes with 4400 and names the field', async (t) => {
 refusal('binary frame closes with 4400', async (t) => {
   const a = new TestAgent(gw.url);
   await a.opened;
-  a.ws.send(Buffer.from(JSON.stringify(register('bin-01'))));
+  a.ws.send(Buffer.from(JSON.stringify(registerMessage('bin-01'))));
   t.equal((await a.closed).code, CloseCode.badMessage);
 });
 
@@ -201,7 +191,7 @@ refusal('a message of the wrong type for the phase closes with 4409', async (t) 
 t.test('a second register closes with 4409 and deregisters', async (t) => {
   const a = new TestAgent(gw.url);
   await a.register('twice-01');
-  a.send(register('twice-01'));
+  a.send(registerMessage('twice-01'));
   t.equal((await a.closed).code, CloseCode.wrongPhase);
   // This agent did register, so its entry existed; the close must remove it again.
   const deadline = Date.now() + 2000;

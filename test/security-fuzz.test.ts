@@ -3,9 +3,8 @@
  * and a private Redis: what the fuzzer found taken that must be refused, now refused.
  */
 import t from 'tap';
-import { PROTOCOL_VERSION } from '../shared/protocol.js';
 import { startRedis } from '../testkit/redis.js';
-import { eventually, startGateway, TestAgent } from './helpers/gateway.js';
+import { eventually, registerMessage, startGateway, TestAgent } from './helpers/gateway.js';
 
 const r = await startRedis();
 t.teardown(() => r.stop());
@@ -13,21 +12,11 @@ const redis = r.client();
 const gw = await startGateway(r, { gatewayId: 'gw-fuzz-findings' });
 t.teardown(() => gw.stop());
 
-const register = (name: string, labels: Record<string, string> = {}) => ({
-  type: 'register',
-  v: PROTOCOL_VERSION,
-  name,
-  labels,
-  agent_version: 'test',
-  executors: ['shell'],
-  running: [],
-});
-
 /** Registered (the name is in the agent index) or refused (closed); which one came first. */
 async function registerOutcome(name: string, labels: Record<string, string> = {}) {
   const a = new TestAgent(gw.url);
   await a.opened;
-  a.send(register(name, labels));
+  a.send(registerMessage(name, labels));
   const answer = await Promise.race([
     a.next('registered').then(() => 'registered' as const),
     a.closed.then((c) => `closed ${c.code}` as const),
@@ -60,7 +49,6 @@ t.test('invalid UTF-8 in a text frame is dropped without a close frame (1006), w
   t.ok((await ok.register('fz-after-utf8')).session_id, 'the gateway still registers an agent');
   await ok.close();
 });
-
 
 t.test(
   'a register whose name the agent config refuses (control characters, ANSI, spaces, slashes) is refused',

@@ -5,18 +5,13 @@
  * per-client SSE cap; /readyz while Redis is frozen; the eviction policy re-checked at runtime.
  * Plus the guard's pure rules.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
 import t from 'tap';
-import { startServices } from '../bin/services.js';
 import { DEFAULT_MAX_STREAMS_PER_CLIENT } from '../console/api-executions.js';
 import { guardRequest, hostPart, hostPolicy, originMatches } from '../console/http-guard.js';
 import { READY_TIMEOUT_MS, REDIS_NOT_ANSWERING, readinessCheck } from '../console/readiness.js';
-import { parseServerConfig } from '../shared/config/load.js';
 import { Keys } from '../shared/keys.js';
 import type { InstructionRecord } from '../store/instructions/instruction-store.js';
 import { RedisInstructionStore } from '../store/instructions/redis-instruction-store.js';
@@ -24,66 +19,28 @@ import {
   EVICTION_CHECK_MS as EVICTION_CHECK_MS_DEFAULT,
   watchEvictionPolicy,
 } from '../store/redis/eviction-watch.js';
-import { makeGitRepo } from '../testkit/git-repo.js';
-import { freePort, startRedis, type TestRedis } from '../testkit/redis.js';
-import { API_TOKEN, serverHcl, waitFor } from '../testkit/system.js';
-import { basic } from './helpers/console-services.js';
+import { startRedis } from '../testkit/redis.js';
+import { waitFor } from '../testkit/system.js';
+import { API_TOKEN, basic, type ConsoleServices, startConsoleServices } from './helpers/console-services.js';
 import { openSse, type SseStream } from './helpers/sse-client.js';
 
 const SECOND_TOKEN = 'second-api-token-for-tests-0123456789';
 /** The eviction re-check interval of these servers (the default is a minute). */
 const EVICTION_CHECK_MS = 250;
 
-interface Server {
-  redis: TestRedis;
-  httpPort: number;
-  agentsPort: number;
-  base: string;
-}
-
-async function startServer(
+/** The all-in-one server with a second API token and a fast eviction re-check. */
+function startServer(
   t: { teardown(fn: () => unknown): void },
   o: { readAccess: 'open' | 'token'; allowedHosts?: string[]; logs?: string[] },
-): Promise<Server> {
-  const redis = await startRedis();
-  t.teardown(() => redis.stop());
-  const repo = await makeGitRepo();
-  t.teardown(() => repo.remove());
-  await repo.commit({
-    'a.fluke.hcl':
-      'task "t" {\n  selector { match_labels = { role = "x" } }\n  shell "s" {\n    check   = "true"\n    command = "true"\n  }\n}\n',
-  });
-  const dir = mkdtempSync(join(tmpdir(), 'fluke-sec-http-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const httpPort = await freePort();
-  const agentsPort = await freePort();
-  const http = o.allowedHosts ? `\n  http { allowed_hosts = ${JSON.stringify(o.allowedHosts)} }` : '';
-  const source = serverHcl({
-    agentsPort,
-    httpPort,
-    redisUrl: redis.url,
-    prefix: redis.prefix,
-    repo: repo.dir,
-    pollInterval: '60s',
-    heartbeat: '1s',
-    policy: 'remediate',
-    alertWebhook: null,
-    eventStore: 'redis',
-  }).replace(
-    /^(\s*api_tokens\s*=).*$/m,
-    `$1 ["${API_TOKEN}", "${SECOND_TOKEN}"]\n  api_read_access = "${o.readAccess}"${http}`,
-  );
-  const config = await parseServerConfig(join(dir, 'server.hcl'), source, {});
-  if (config.api_tokens.length !== 2) throw new Error('serverHcl changed shape');
-  const services = await startServices(config, 'server', {
-    dataDir: dir,
-    logger: o.logs
-      ? pino({ level: 'warn' }, { write: (line: string) => void o.logs?.push(line) })
-      : pino({ level: 'silent' }),
+): Promise<ConsoleServices> {
+  const { logs } = o;
+  return startConsoleServices(t, {
+    readAccess: o.readAccess,
+    apiTokens: [API_TOKEN, SECOND_TOKEN],
+    ...(o.allowedHosts ? { allowedHosts: o.allowedHosts } : {}),
+    ...(logs ? { logger: pino({ level: 'warn' }, { write: (line: string) => void logs.push(line) }) } : {}),
     evictionCheckMs: EVICTION_CHECK_MS,
   });
-  t.teardown(() => services.close());
-  return { redis, httpPort, agentsPort, base: `http://127.0.0.1:${httpPort}` };
 }
 
 interface RawResponse {

@@ -78,6 +78,48 @@ async function enroll(tt: Test, gw: TestGateway, name: string, token = TOKEN, la
   return { agent, reg, credential: reg.credential as string };
 }
 
+/** Reconnects `name` with its credential and the `identity` feature; heartbeats until the test ends. */
+async function reconnect(tt: Test, gw: TestGateway, credential: string, name: string, labels = {}) {
+  const agent = new TestAgent(gw.url, { token: credential });
+  const reg = await agent.register(name, labels, ['identity']);
+  keepAlive(tt, agent);
+  return reg;
+}
+
+/**
+ * A raw socket presenting `token` (default TOKEN) sends a register for `name`, written out as a
+ * hand-made agent would (`more` adds or overrides fields); resolves to the gateway's refusal.
+ */
+async function refusedRegister(
+  gw: TestGateway,
+  name: string,
+  o: { token?: string; labels?: Record<string, string>; more?: Record<string, unknown> } = {},
+) {
+  const agent = new TestAgent(gw.url, o.token ? { token: o.token } : {});
+  await agent.opened;
+  agent.send({
+    type: 'register',
+    v: 1,
+    name,
+    labels: o.labels ?? {},
+    agent_version: 't',
+    executors: ['shell'],
+    ...o.more,
+  });
+  return { agent, refused: await agent.next('refused') };
+}
+
+/** `credential` presented to `gw` is refused at the upgrade: 401 credential_rejected. */
+async function assertRejected(tt: Test, gw: TestGateway, credential: string, why?: string) {
+  const status = await new TestAgent(gw.url, { token: credential }).httpStatus;
+  tt.equal(status?.status, 401, ...(why === undefined ? [] : [`${why}: the old credential is refused`]));
+  tt.match(
+    JSON.parse(status?.body ?? '{}'),
+    { code: 'credential_rejected' },
+    ...(why === undefined ? [] : [why]),
+  );
+}
+
 t.test(
   'takeover: another identity claiming an enrolled name is refused name_held, the holder keeps its session',
   async (t) => {
@@ -87,19 +129,9 @@ t.test(
     t.equal(before?.session_id, holder.reg.session_id);
     for (let i = 0; i < 10; i++) {
       // Alternate an enrolling impostor and a legacy (no `identity`) one, both with a valid token.
-      const impostor = new TestAgent(gw.url);
-      await impostor.opened;
-      impostor.send({
-        type: 'register',
-        v: 1,
-        name: 'web-01',
-        labels: {},
-        agent_version: 'evil',
-        executors: ['shell'],
-        running: [],
-        features: i % 2 ? ['identity'] : [],
+      const { agent: impostor, refused } = await refusedRegister(gw, 'web-01', {
+        more: { agent_version: 'evil', running: [], features: i % 2 ? ['identity'] : [] },
       });
-      const refused = await impostor.next('refused');
       t.equal(refused.code, 'name_held', `attempt ${i}: refused name_held`);
       t.match(refused.reason, /release the name/);
       t.equal((await impostor.closed).code, CloseCode.refused);
@@ -120,26 +152,15 @@ t.test(
 t.test('a credential registers its own name only (name_mismatch)', async (t) => {
   const gw = await gateway(t);
   const a = await enroll(t, gw, 'web-02');
-  const stolen = new TestAgent(gw.url, { token: a.credential });
-  await stolen.opened;
-  stolen.send({
-    type: 'register',
-    v: 1,
-    name: 'web-03',
-    labels: {},
-    agent_version: 't',
-    executors: ['shell'],
-  });
-  t.match(await stolen.next('refused'), { code: 'name_mismatch' });
+  const stolen = await refusedRegister(gw, 'web-03', { token: a.credential });
+  t.match(stolen.refused, { code: 'name_mismatch' });
   t.equal(a.agent.ws.readyState, a.agent.ws.OPEN);
 });
 
 t.test('the same credential reconnecting replaces its old session', async (t) => {
   const gw = await gateway(t);
   const first = await enroll(t, gw, 'web-04');
-  const again = new TestAgent(gw.url, { token: first.credential });
-  const reg = await again.register('web-04', {}, ['identity']);
-  keepAlive(t, again);
+  const reg = await reconnect(t, gw, first.credential, 'web-04');
   t.equal(reg.credential, undefined, 'no new credential for an agent that already has one');
   t.equal((await first.agent.closed).code, CloseCode.replaced, 'the old session is replaced');
   t.equal((await entryOf(gw, 'web-04'))?.session_id, reg.session_id);
@@ -162,68 +183,32 @@ t.test('a forged or modified credential is refused 401 credential_rejected', asy
     [...parts.slice(0, 4), String(Number(parts[4]) + 1), ...parts.slice(5)].join('.'),
     `${credential.slice(0, -2)}${credential.endsWith('AA') ? 'BB' : 'AA'}`,
   ];
-  for (const bearer of forged) {
-    const status = await new TestAgent(gw.url, { token: bearer }).httpStatus;
-    t.equal(status?.status, 401);
-    t.match(JSON.parse(status?.body ?? '{}'), { code: 'credential_rejected' });
-  }
+  for (const bearer of forged) await assertRejected(t, gw, bearer);
 });
 
 t.test('scoped grant: an enrolled staging agent stays inside its block', async (t) => {
   const gw = await gateway(t);
   const stg = await enroll(t, gw, 'stg-01', STG_TOKEN, { env: 'staging' });
   await stg.agent.close();
-  const wrongName = new TestAgent(gw.url, { token: stg.credential });
-  await wrongName.opened;
-  wrongName.send({
-    type: 'register',
-    v: 1,
-    name: 'web-07',
-    labels: {},
-    agent_version: 't',
-    executors: ['shell'],
-  });
-  t.match(await wrongName.next('refused'), { code: 'name_mismatch' }, 'not another name');
-  const wrongLabel = new TestAgent(gw.url, { token: stg.credential });
-  await wrongLabel.opened;
-  wrongLabel.send({
-    type: 'register',
-    v: 1,
-    name: 'stg-01',
+  const wrongName = await refusedRegister(gw, 'web-07', { token: stg.credential });
+  t.match(wrongName.refused, { code: 'name_mismatch' }, 'not another name');
+  const wrongLabel = await refusedRegister(gw, 'stg-01', {
+    token: stg.credential,
     labels: { env: 'production' },
-    agent_version: 't',
-    executors: ['shell'],
   });
-  t.match(await wrongLabel.next('refused'), { code: 'scope' }, 'not a label outside the block');
-  const enrollOutside = new TestAgent(gw.url, { token: STG_TOKEN });
-  await enrollOutside.opened;
-  enrollOutside.send({
-    type: 'register',
-    v: 1,
-    name: 'web-07',
-    labels: {},
-    agent_version: 't',
-    executors: ['shell'],
-    features: ['identity'],
+  t.match(wrongLabel.refused, { code: 'scope' }, 'not a label outside the block');
+  const enrollOutside = await refusedRegister(gw, 'web-07', {
+    token: STG_TOKEN,
+    more: { features: ['identity'] },
   });
-  t.match(
-    await enrollOutside.next('refused'),
-    { code: 'scope' },
-    'the bootstrap token cannot enroll outside it',
-  );
+  t.match(enrollOutside.refused, { code: 'scope' }, 'the bootstrap token cannot enroll outside it');
   // The block narrowed after enrollment: the credential is held to the grant as configured now.
   const narrowed = await gateway(t, {}, [{ ...SCOPED[0], name_pattern: 'stg-db-*' }] as typeof SCOPED);
-  const after = new TestAgent(narrowed.url, { token: stg.credential });
-  await after.opened;
-  after.send({
-    type: 'register',
-    v: 1,
-    name: 'stg-01',
+  const after = await refusedRegister(narrowed, 'stg-01', {
+    token: stg.credential,
     labels: { env: 'staging' },
-    agent_version: 't',
-    executors: ['shell'],
   });
-  t.match(await after.next('refused'), { code: 'scope' });
+  t.match(after.refused, { code: 'scope' });
 });
 
 t.test(
@@ -268,9 +253,7 @@ t.test(
       await old.agent.close();
       // The operator's change, on a gateway started with it.
       const after = await gateway(t, { key: KEY, ...change(old.credential) }, scoped);
-      const status = await new TestAgent(after.url, { token: old.credential }).httpStatus;
-      t.equal(status?.status, 401, `${why}: the old credential is refused`);
-      t.match(JSON.parse(status?.body ?? '{}'), { code: 'credential_rejected' }, why);
+      await assertRejected(t, after, old.credential, why);
       // A credential issued after revoked_before needs the clock past it: wait for the next second.
       await eventually(
         async () => Math.floor(Date.now() / 1000),
@@ -280,9 +263,7 @@ t.test(
       const again = await enroll(t, after, name, token, labels);
       t.not(again.credential, old.credential, `${why}: re-enrolled with the bootstrap token`);
       await again.agent.close();
-      const reused = new TestAgent(after.url, { token: again.credential });
-      const reg = await reused.register(name, labels, ['identity']);
-      keepAlive(t, reused);
+      const reg = await reconnect(t, after, again.credential, name, labels);
       t.ok(reg.session_id, `${why}: the new credential works`);
     }
   },
@@ -295,9 +276,7 @@ t.test('after FLUSHALL with a configured key, existing credentials still work', 
   await first.stop();
   await redis.flushall();
   const restarted = await gateway(t, { key: KEY });
-  const back = new TestAgent(restarted.url, { token: credential });
-  const reg = await back.register('web-08', {}, ['identity']);
-  keepAlive(t, back);
+  const reg = await reconnect(t, restarted, credential, 'web-08');
   t.equal(reg.credential, undefined, 'accepted as it is');
   const record = await redis.hgetall(restarted.keys.enrollment('web-08'));
   t.equal(record.identity, credentialFingerprint(credential), 'the record is written again');
@@ -322,6 +301,14 @@ async function realAgent(tt: Test, dir: string, url: string, name: string): Prom
   return agent;
 }
 
+/** Until the real agent's connection is registered. */
+const untilRegistered = (agent: Agent) =>
+  eventually(
+    async () => agent.connection.isRegistered,
+    (ok) => ok,
+    15_000,
+  );
+
 t.test(
   'the agent: enrollment writes a 0600 credential file, the next start uses it, a rejected one is replaced',
   async (t) => {
@@ -344,11 +331,7 @@ t.test(
     await first.stop();
 
     const second = await realAgent(t, dir, gw.url, 'host-01');
-    await eventually(
-      async () => second.connection.isRegistered,
-      (ok) => ok,
-      15_000,
-    );
+    await untilRegistered(second);
     const registered = gw.logs.filter((l) => l.msg === 'agent registered' && l.agent === 'host-01');
     t.match(
       registered.at(-1),
@@ -366,11 +349,7 @@ t.test(
       (c) => c !== credential,
       15_000,
     );
-    await eventually(
-      async () => third.connection.isRegistered,
-      (ok) => ok,
-      15_000,
-    );
+    await untilRegistered(third);
     t.match(renewed, /^fluke1\..*\.2\.\d+\./, 'a credential of generation 2');
     t.equal(statSync(file).mode & 0o777, 0o600);
   },
@@ -385,18 +364,8 @@ t.test(
     t.teardown(() => gw.stop());
     const old = await enroll(t, gw, 'web-09');
     await old.agent.close();
-    const reimaged = new TestAgent(gw.url);
-    await reimaged.opened;
-    reimaged.send({
-      type: 'register',
-      v: 1,
-      name: 'web-09',
-      labels: {},
-      agent_version: 't',
-      executors: ['shell'],
-      features: ['identity'],
-    });
-    t.match(await reimaged.next('refused'), { code: 'name_held' }, 'held until released');
+    const reimaged = await refusedRegister(gw, 'web-09', { more: { features: ['identity'] } });
+    t.match(reimaged.refused, { code: 'name_held' }, 'held until released');
     const url = api.url('/api/v1/agents/web-09/enrollment');
     t.equal((await fetch(url, { method: 'DELETE' })).status, 401, 'an API token is required');
     const res = await fetch(url, { method: 'DELETE', headers: { authorization: `Bearer ${API_TOKEN}` } });
@@ -428,25 +397,13 @@ t.test('without identity.key, the key in Redis is re-asserted after a FLUSHALL',
     (v) => v === stored,
     10_000,
   );
-  const back = new TestAgent(gw.url, { token: credential });
-  const reg = await back.register('web-11', {}, ['identity']);
-  keepAlive(t, back);
+  const reg = await reconnect(t, gw, credential, 'web-11');
   t.ok(reg.session_id, 'the credential still works');
 });
 
 t.test('identity.legacy_agents = false refuses agents that do not enroll', async (t) => {
   const gw = await gateway(t, { legacy_agents: false });
-  const legacy = new TestAgent(gw.url);
-  await legacy.opened;
-  legacy.send({
-    type: 'register',
-    v: 1,
-    name: 'old-01',
-    labels: {},
-    agent_version: 't',
-    executors: ['shell'],
-  });
-  t.match(await legacy.next('refused'), { code: 'legacy_refused' });
+  t.match((await refusedRegister(gw, 'old-01')).refused, { code: 'legacy_refused' });
   await enroll(t, gw, 'old-01');
 });
 
@@ -467,15 +424,5 @@ t.test('identity.enrollment_ttl: a connected agent keeps its name past the TTL',
     10_000,
   );
   t.notOk(lapsed, 'renewed by its gateway while the session lasts');
-  const impostor = new TestAgent(gw.url);
-  await impostor.opened;
-  impostor.send({
-    type: 'register',
-    v: 1,
-    name: 'web-12',
-    labels: {},
-    agent_version: 't',
-    executors: ['shell'],
-  });
-  t.match(await impostor.next('refused'), { code: 'name_held' });
+  t.match((await refusedRegister(gw, 'web-12')).refused, { code: 'name_held' });
 });

@@ -9,23 +9,13 @@ import { Registry as PromRegistry } from 'prom-client';
 import t from 'tap';
 import { GatewayMetrics } from '../gateway/gateway-metrics.js';
 import { Keys } from '../shared/keys.js';
-import { CloseCode, PROTOCOL_VERSION } from '../shared/protocol.js';
+import { CloseCode } from '../shared/protocol.js';
 import { startRedis } from '../testkit/redis.js';
-import { startGateway, TestAgent, TOKEN } from './helpers/gateway.js';
+import { registerMessage, startGateway, TestAgent, TOKEN } from './helpers/gateway.js';
 
 const r = await startRedis();
 t.teardown(() => r.stop());
 const redis = r.client();
-
-const register = (name: string, labels: Record<string, string> = {}) => ({
-  type: 'register',
-  v: PROTOCOL_VERSION,
-  name,
-  labels,
-  agent_version: 'test',
-  executors: ['shell'],
-  running: [],
-});
 
 async function keysUnderPrefix(): Promise<string[]> {
   const out: string[] = [];
@@ -102,7 +92,7 @@ t.test('Unbounded registration data: label floods are refused before Redis', asy
   const reasons = new Set<string>();
   for (let i = 0; i < 30; i++) {
     const labels = [many, big, heavy][i % 3] as Record<string, string>;
-    const closed = await attempt(gw.url, register(`flood-${i}`, labels));
+    const closed = await attempt(gw.url, registerMessage(`flood-${i}`, labels));
     t.equal(closed.code, CloseCode.refused, `attempt ${i} refused with 4403`);
     reasons.add(closed.reason.replace(/\d+/g, 'N'));
   }
@@ -146,7 +136,7 @@ t.test('Names are not validated on the wire: bad names and keys are refused, no 
     'web 01',
   ];
   for (const name of names) {
-    const closed = await attempt(gw.url, register(name));
+    const closed = await attempt(gw.url, registerMessage(name));
     t.equal(closed.code, CloseCode.badMessage, `name ${JSON.stringify(name.slice(0, 20))} refused with 4400`);
     t.match(closed.reason, /name/);
   }
@@ -159,14 +149,14 @@ t.test('Names are not validated on the wire: bad names and keys are refused, no 
     'UPPER.example.com/role',
     'x'.repeat(64),
   ]) {
-    const closed = await attempt(gw.url, register('good-name', { [key]: 'v' }));
+    const closed = await attempt(gw.url, registerMessage('good-name', { [key]: 'v' }));
     t.equal(closed.code, CloseCode.badMessage, `label key ${JSON.stringify(key.slice(0, 20))} refused`);
   }
   for (const value of ['\u001b[2J', 'a\nb', 'v'.repeat(254)]) {
-    const closed = await attempt(gw.url, register('good-name', { env: value }));
+    const closed = await attempt(gw.url, registerMessage('good-name', { env: value }));
     t.equal(closed.code, CloseCode.badMessage, `label value ${JSON.stringify(value.slice(0, 20))} refused`);
   }
-  const version = await attempt(gw.url, { ...register('good-name'), agent_version: '1.0\u001b[31m' });
+  const version = await attempt(gw.url, { ...registerMessage('good-name'), agent_version: '1.0\u001b[31m' });
   t.equal(version.code, CloseCode.badMessage, 'control characters in agent_version refused');
   const after = (await keysUnderPrefix()).filter((k) => k !== gw.keys.gateways());
   t.same(
@@ -183,7 +173,7 @@ t.test('Names are not validated on the wire: bad names and keys are refused, no 
 t.test('Scoped tokens are bypassed by leaving a restricted label out', async (t) => {
   const omitted = new TestAgent(gw.url, { token: 'stg-token' });
   await omitted.opened;
-  omitted.send(register('scope-omit-01', { role: 'web' }));
+  omitted.send(registerMessage('scope-omit-01', { role: 'web' }));
   const refused = await omitted.next('refused');
   t.match(refused.reason, /requires label env/);
   t.equal((await omitted.closed).code, CloseCode.refused);
@@ -279,7 +269,7 @@ t.test('Registrations are rate-limited per source address and per grant', async 
   }
   const over = new TestAgent(limited.url, { localAddress: '127.0.0.4' });
   await over.opened;
-  over.send(register('rate-addr-over'));
+  over.send(registerMessage('rate-addr-over'));
   const closed = await over.closed;
   t.equal(closed.code, 1013, 'over the address limit: 1013, try again later');
   t.match(closed.reason, /address_registration_rate/);
@@ -292,7 +282,7 @@ t.test('Registrations are rate-limited per source address and per grant', async 
     open.push(a);
     t.ok((await a.register(`rate-grant-${i}`)).session_id, `grant registration ${i}`);
   }
-  const spent = await attempt(limited.url, register('rate-grant-over'), '127.0.1.9');
+  const spent = await attempt(limited.url, registerMessage('rate-grant-over'), '127.0.1.9');
   t.equal(spent.code, 1013, 'over the grant limit: 1013');
   t.match(spent.reason, /grant_registration_rate/);
   const otherGrant = new TestAgent(limited.url, { token: 'other-token', localAddress: '127.0.1.10' });

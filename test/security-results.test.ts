@@ -15,13 +15,11 @@ import { resultsJob } from '../shared/jobs/builders.js';
 import { QUEUE_NAMES } from '../shared/jobs/options.js';
 import type { ResultItem } from '../shared/jobs/payloads.js';
 import { Keys } from '../shared/keys.js';
-import {
-  type CheckResultMessage,
-  type OutputMessage,
-  PROTOCOL_VERSION,
-  type ResultsItem,
-  type RunMessage,
-  type TaskResultMessage,
+import type {
+  CheckResultMessage,
+  OutputMessage,
+  ResultsItem,
+  TaskResultMessage,
 } from '../shared/protocol.js';
 import { publishInstruction } from '../store/inbox/publish-instruction.js';
 import { startRedis } from '../testkit/redis.js';
@@ -30,6 +28,8 @@ import {
   eventually,
   issued,
   receiptMessage,
+  registerMessage,
+  runMessage,
   startGateway,
   stepResultMessage,
   TestAgent,
@@ -79,32 +79,6 @@ async function monitorRedis(t: Test): Promise<string[]> {
   return lines;
 }
 
-const run = (instructionId: string): RunMessage => ({
-  type: 'run',
-  instruction_id: instructionId,
-  revision: 'abc123',
-  trigger: 'manual',
-  tasks: [
-    {
-      execution_id: `${instructionId}.0`,
-      task: 'deploy',
-      mode: 'apply',
-      steps: [
-        {
-          type: 'shell',
-          name: 'one',
-          check: 'true',
-          command: 'true',
-          working_dir: null,
-          run_as: null,
-          env: {},
-          on_failure: 'abort',
-        },
-      ],
-    },
-  ],
-});
-
 const output = (execution: string, line: string): OutputMessage => ({
   type: 'output',
   execution_id: execution,
@@ -146,16 +120,27 @@ function keepAlive(t: Test, agent: TestAgent, running: () => string[] = () => []
 /** An agent registered with `running` instruction ids (TestAgent.register sends none). */
 async function registerRunning(agent: TestAgent, name: string, running: string[]): Promise<void> {
   await agent.opened;
-  agent.send({
-    type: 'register',
-    v: PROTOCOL_VERSION,
-    name,
-    labels: {},
-    agent_version: 'test',
-    executors: ['shell'],
-    running,
-  });
+  agent.send({ ...registerMessage(name), running });
   await agent.next('registered');
+}
+
+/** A raw agent registered as `name`, heartbeating (listing `running`) and closed when the test ends. */
+async function connected(
+  t: Test,
+  name: string,
+  o: { url?: string; token?: string; labels?: Record<string, string>; running?: () => string[] } = {},
+): Promise<TestAgent> {
+  const agent = new TestAgent(o.url ?? gw.url, o.token ? { token: o.token } : {});
+  t.teardown(() => agent.close());
+  await agent.register(name, o.labels);
+  keepAlive(t, agent, o.running);
+  return agent;
+}
+
+/** Publishes a run of `instruction` to `name` and waits for `agent` (connected as `name`) to get it. */
+async function deliver(agent: TestAgent, name: string, instruction: string): Promise<void> {
+  await publishInstruction(redis, gw.keys, name, runMessage(instruction));
+  await agent.next('run');
 }
 
 async function queuedResultIds(): Promise<string[]> {
@@ -184,17 +169,10 @@ async function queuedResultIds(): Promise<string[]> {
 }
 
 t.test('cross-agent forgery: another agent’s instruction is refused at the gateway', async (t) => {
-  const owner = new TestAgent(gw.url);
-  const forger = new TestAgent(gw.url, { token: SCOPED });
-  t.teardown(() => owner.close());
-  t.teardown(() => forger.close());
-  await owner.register('own-01');
-  await forger.register('evil-01');
+  const owner = await connected(t, 'own-01');
+  const forger = await connected(t, 'evil-01', { token: SCOPED });
   const instruction = issued('own-01', 'forgery');
-  keepAlive(t, owner);
-  keepAlive(t, forger);
-  await publishInstruction(redis, gw.keys, 'own-01', run(instruction));
-  await owner.next('run');
+  await deliver(owner, 'own-01', instruction);
   const execution = `${instruction}.0`;
   const before = await refusals('foreign_instruction');
   const monitor = await monitorRedis(t);
@@ -243,10 +221,7 @@ t.test('cross-agent forgery: another agent’s instruction is refused at the gat
 });
 
 t.test('invented instruction and execution ids are dropped before Redis', async (t) => {
-  const agent = new TestAgent(gw.url);
-  t.teardown(() => agent.close());
-  await agent.register('inv-01');
-  keepAlive(t, agent);
+  const agent = await connected(t, 'inv-01');
   const mine = issued('inv-01', 'mine');
   const alsoMine = issued('inv-01', 'also-mine');
   const lookalike = `i${randomBytes(24).toString('base64url')}`;
@@ -277,18 +252,11 @@ t.test('invented instruction and execution ids are dropped before Redis', async 
 });
 
 t.test('output for an invented or another agent’s execution is not stored', async (t) => {
-  const owner = new TestAgent(gw.url);
-  const other = new TestAgent(gw.url, { token: SCOPED });
-  t.teardown(() => owner.close());
-  t.teardown(() => other.close());
-  await owner.register('out-own');
-  await other.register('evil-out');
-  keepAlive(t, owner);
-  keepAlive(t, other);
+  const owner = await connected(t, 'out-own');
+  const other = await connected(t, 'evil-out', { token: SCOPED });
   const instruction = issued('out-own', 'out');
   const execution = `${instruction}.0`;
-  await publishInstruction(redis, gw.keys, 'out-own', run(instruction));
-  await owner.next('run');
+  await deliver(owner, 'out-own', instruction);
   const notLive = await refusals('output_not_live');
 
   const othersOwn = `${issued('evil-out', 'never-sent')}.0`;
@@ -324,8 +292,7 @@ t.test(
     const first = new TestAgent(gw.url);
     await first.register('out-back');
     const instruction = issued('out-back', 'long');
-    await publishInstruction(redis, gw.keys, 'out-back', run(instruction));
-    await first.next('run');
+    await deliver(first, 'out-back', instruction);
     await first.close();
     const again = new TestAgent(gw.url);
     t.teardown(() => again.close());
@@ -346,14 +313,10 @@ t.test(
 );
 
 t.test('output beyond the per-agent byte rate is dropped and counted', async (t) => {
-  const agent = new TestAgent(gw.url);
-  t.teardown(() => agent.close());
-  await agent.register('rate-01');
-  keepAlive(t, agent);
+  const agent = await connected(t, 'rate-01');
   const instruction = issued('rate-01', 'flood');
   const execution = `${instruction}.0`;
-  await publishInstruction(redis, gw.keys, 'rate-01', run(instruction));
-  await agent.next('run');
+  await deliver(agent, 'rate-01', instruction);
   const before = await refusals('output_rate');
   for (let i = 0; i < 10; i++) agent.send(output(execution, `${i}`.padEnd(1000, 'x')));
   t.ok((await refusedBy('output_rate', before + 8)) >= before + 8);
@@ -370,8 +333,7 @@ t.test('a result re-sent after reconnecting (new session, same agent) is still t
   const first = new TestAgent(gw.url);
   const reg1 = await first.register('resend-01');
   const instruction = issued('resend-01', 'resend');
-  await publishInstruction(redis, gw.keys, 'resend-01', run(instruction));
-  await first.next('run');
+  await deliver(first, 'resend-01', instruction);
   await first.close();
   const again = new TestAgent(gw.url);
   t.teardown(() => again.close());
@@ -434,15 +396,14 @@ task "site" {
   const client = sys.redis.client();
   t.teardown(() => client.disconnect());
   const url = `ws://127.0.0.1:${sys.agentsPort}/agent`;
-  const owner = new TestAgent(url, { token: AGENT_TOKEN });
-  const forger = new TestAgent(url, { token: SCOPED });
-  t.teardown(() => owner.close());
-  t.teardown(() => forger.close());
   let running: string[] = [];
-  await owner.register('web-01', { role: 'web' });
-  keepAlive(t, owner, () => running);
-  await forger.register('evil-01');
-  keepAlive(t, forger);
+  const owner = await connected(t, 'web-01', {
+    url,
+    token: AGENT_TOKEN,
+    labels: { role: 'web' },
+    running: () => running,
+  });
+  const forger = await connected(t, 'evil-01', { url, token: SCOPED });
   const instruction = await owner.next('run');
   running = [instruction.instruction_id];
   const execution = instruction.tasks[0]?.execution_id as string;

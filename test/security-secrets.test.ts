@@ -27,6 +27,7 @@ import {
 import type { Step } from '../shared/types.js';
 import { freePort, startRedis } from '../testkit/redis.js';
 import { API_TOKEN, sandbox, serverHcl, startSystem, waitFor } from '../testkit/system.js';
+import { startConsoleServices } from './helpers/console-services.js';
 import { startHttpReceiver } from './helpers/http-receiver.js';
 
 const SECRET_ENV = 'planted-secret-1';
@@ -171,28 +172,13 @@ t.test('finding 6: reads are open only on a loopback listen_http (api_read_acces
   t.equal(resolveReadAccess('token', '127.0.0.1:7071').access, 'token');
 
   // A real server bound to every interface, reached through loopback.
-  const redis = await startRedis();
-  t.teardown(() => redis.stop());
-  const dir = sandbox(t);
-  const httpPort = await freePort();
-  const source = serverHcl({
-    agentsPort: await freePort(),
-    httpPort,
-    redisUrl: redis.url,
-    prefix: redis.prefix,
-    repo: dir,
-    pollInterval: '1h',
-    heartbeat: '1s',
-    policy: 'remediate',
-    alertWebhook: null,
-    eventStore: 'redis',
-  }).replace(/listen_http\s*=\s*"[^"]*"/, `listen_http = "0.0.0.0:${httpPort}"`);
-  const config = await parseServerConfig(join(dir, 'server.hcl'), source, {});
-  t.equal(config.api_read_access, 'auto', 'auto is the default');
   const log = capturedLogger();
-  const services = await startServices(config, 'server', { dataDir: dir, logger: log.logger });
-  t.teardown(() => services.close());
-  const base = `http://127.0.0.1:${httpPort}`;
+  const { services, base } = await startConsoleServices(t, {
+    readAccess: 'auto',
+    httpHost: '0.0.0.0',
+    logger: log.logger,
+  });
+  t.equal(services.config.api_read_access, 'auto', 'auto is the default');
   for (const path of [
     '/api/v1/status',
     '/api/v1/agents',

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { type Services, startServices } from '../../bin/services.js';
+import { type Services, type StartOptions, startServices } from '../../bin/services.js';
 import { parseServerConfig } from '../../shared/config/load.js';
 import { makeGitRepo } from '../../testkit/git-repo.js';
 import { freePort, startRedis, type TestRedis } from '../../testkit/redis.js';
@@ -16,12 +16,30 @@ export interface ConsoleServices {
   redis: TestRedis;
   services: Services;
   base: string;
+  httpPort: number;
+  agentsPort: number;
+}
+
+export interface ConsoleServicesOptions {
+  /** api_read_access; 'auto' leaves the setting out (its default). */
+  readAccess: 'open' | 'token' | 'auto';
+  /** api_tokens (default: API_TOKEN alone). */
+  apiTokens?: string[];
+  /** http { allowed_hosts = [...] } */
+  allowedHosts?: string[];
+  /** listen_http's address (default 127.0.0.1); the base URL reaches it through loopback. */
+  httpHost?: string;
+  /** Default: silent. */
+  logger?: StartOptions['logger'];
+  evictionCheckMs?: number;
 }
 
 export async function startConsoleServices(
   t: { teardown(fn: () => unknown): void },
-  readAccess: 'open' | 'token',
+  options: ConsoleServicesOptions['readAccess'] | ConsoleServicesOptions,
 ): Promise<ConsoleServices> {
+  const o = typeof options === 'string' ? { readAccess: options } : options;
+  const apiTokens = o.apiTokens ?? [API_TOKEN];
   const redis = await startRedis();
   t.teardown(() => redis.stop());
   const repo = await makeGitRepo();
@@ -33,8 +51,13 @@ export async function startConsoleServices(
   const dir = mkdtempSync(join(tmpdir(), 'fluke-console-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const httpPort = await freePort();
-  const source = serverHcl({
-    agentsPort: await freePort(),
+  const agentsPort = await freePort();
+  const settings = [
+    ...(o.readAccess === 'auto' ? [] : [`  api_read_access    = "${o.readAccess}"`]),
+    ...(o.allowedHosts ? [`  http { allowed_hosts = ${JSON.stringify(o.allowedHosts)} }`] : []),
+  ];
+  let source = serverHcl({
+    agentsPort,
     httpPort,
     redisUrl: redis.url,
     prefix: redis.prefix,
@@ -44,12 +67,23 @@ export async function startConsoleServices(
     policy: 'remediate',
     alertWebhook: null,
     eventStore: 'redis',
-  }).replace(/^(\s*api_tokens\s*=.*)$/m, `$1\n  api_read_access    = "${readAccess}"`);
-  if (!source.includes(`api_read_access    = "${readAccess}"`)) throw new Error('serverHcl changed shape');
+  }).replace(/^(\s*api_tokens\s*=).*$/m, [`$1 ${JSON.stringify(apiTokens)}`, ...settings].join('\n'));
+  if (o.httpHost)
+    source = source.replace(/listen_http\s*=\s*"[^"]*"/, `listen_http = "${o.httpHost}:${httpPort}"`);
   const config = await parseServerConfig(join(dir, 'server.hcl'), source, {});
-  const services = await startServices(config, 'server', { dataDir: dir, logger: pino({ level: 'silent' }) });
+  if (
+    config.api_tokens.length !== apiTokens.length ||
+    (o.readAccess !== 'auto' && config.api_read_access !== o.readAccess) ||
+    (o.httpHost !== undefined && config.listen_http !== `${o.httpHost}:${httpPort}`)
+  )
+    throw new Error('serverHcl changed shape');
+  const services = await startServices(config, 'server', {
+    dataDir: dir,
+    logger: o.logger ?? pino({ level: 'silent' }),
+    ...(o.evictionCheckMs ? { evictionCheckMs: o.evictionCheckMs } : {}),
+  });
   t.teardown(() => services.close());
-  return { redis, services, base: `http://127.0.0.1:${httpPort}` };
+  return { redis, services, base: `http://127.0.0.1:${httpPort}`, httpPort, agentsPort };
 }
 
 export const basic = (password: string, user = 'admin') =>

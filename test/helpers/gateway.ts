@@ -20,6 +20,7 @@ import {
   type InstructionReceiptMessage,
   PROTOCOL_VERSION,
   parseGatewayMessage,
+  type RunMessage,
   type StepResultMessage,
   type TaskResultMessage,
 } from '../../shared/protocol.js';
@@ -67,6 +68,49 @@ export const stepResultMessage = (instructionId: string, resultId: string): Step
     output_tail: '',
     error: null,
   },
+});
+
+/** A register as a test agent sends it (no `features` key when it advertises none). */
+export const registerMessage = (
+  name: string,
+  labels: Record<string, string> = {},
+  features: string[] = [],
+) => ({
+  type: 'register',
+  v: PROTOCOL_VERSION,
+  name,
+  labels,
+  agent_version: 'test',
+  executors: ['shell'],
+  running: [],
+  ...(features.length > 0 ? { features } : {}),
+});
+
+/** A run of one shell step (`deploy`/`one`, execution `<instruction>.0`) running `command`. */
+export const runMessage = (instructionId: string, command = 'true'): RunMessage => ({
+  type: 'run',
+  instruction_id: instructionId,
+  revision: 'abc123',
+  trigger: 'manual',
+  tasks: [
+    {
+      execution_id: `${instructionId}.0`,
+      task: 'deploy',
+      mode: 'apply',
+      steps: [
+        {
+          type: 'shell',
+          name: 'one',
+          check: 'true',
+          command,
+          working_dir: null,
+          run_as: null,
+          env: {},
+          on_failure: 'abort',
+        },
+      ],
+    },
+  ],
 });
 
 export const TOKEN = 'test-agent-token-0123456789';
@@ -247,16 +291,7 @@ export class TestAgent {
     features: string[] = [],
   ): Promise<Extract<GatewayMessage, { type: 'registered' }>> {
     await this.opened;
-    this.send({
-      type: 'register',
-      v: PROTOCOL_VERSION,
-      name,
-      labels,
-      agent_version: 'test',
-      executors: ['shell'],
-      running: [],
-      ...(features.length > 0 ? { features } : {}),
-    });
+    this.send(registerMessage(name, labels, features));
     return this.next('registered');
   }
 
