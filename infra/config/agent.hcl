@@ -8,6 +8,10 @@ agent {
   # allowed: here the compose network is private to this demo. Remove it with wss://.
   allow_insecure = true
   token      = "$FLUKE_AGENT_TOKEN"
+  # The agent's own credential, written at its first connect. /etc/fluke is read-only in the
+  # container, so it lives in the agent-state volume (infra/compose.yaml): a restarted container
+  # keeps its identity instead of being refused as another holder of "demo-agent".
+  credential_file = "/var/lib/fluke/agent.credential"
 
   # Defaults to the host name; in a container that is a random id, so name it.
   name   = "demo-agent"
