@@ -3,7 +3,6 @@
  * the current policy as enrollment sees it, minting, and the enrollments store.
  */
 
-import { DEFAULT_IDENTITY } from '../shared/config/identity-config.js';
 import type { IdentityConfig, ScopedAgentToken } from '../shared/config/types.js';
 import { identityKeyId, mintCredential, UNSCOPED_GRANT } from '../shared/identity/agent-credential.js';
 import type { IdentityPolicy } from '../shared/identity/enrollment.js';

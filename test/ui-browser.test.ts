@@ -175,7 +175,10 @@ if (chromiumMissing && process.env.CI !== 'true') {
       await steps.first().waitFor();
       t.same(await steps.locator('.step-head strong').allTextContents(), ['index', 'config']);
       t.ok(await steps.nth(0).getByText(`test -f ${host}/index`).isVisible(), 'the check is shown');
-      t.ok(await steps.nth(1).getByText('APP_MODE=[redacted]').isVisible(), 'env is shown, its value redacted');
+      t.ok(
+        await steps.nth(1).getByText('APP_MODE=[redacted]').isVisible(),
+        'env is shown, its value redacted',
+      );
       t.notOk(/APP_MODE=prod/.test((await steps.nth(1).textContent()) ?? ''), 'the env value is not shown');
       const lead = await main.locator('.lead').textContent();
       t.equal(lead, 'Site <b>bold</b> & <img src=x onerror="window.__xss=1">', 'markup shows as text');

@@ -1,8 +1,6 @@
 /** server.hcl → ServerConfig, every field and default as docs/configuration.md "server.hcl" lists them. */
 
-import { isLabelKey } from '../agent-rules.js';
 import { errorMessage } from '../errors.js';
-import { UNSCOPED_GRANT } from '../identity/agent-credential.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../liveness.js';
 import { DRIFT_POLICIES, type DriftPolicy } from '../types.js';
 import { AGENT_LIMITS_SCHEMA, readAgentLimits } from './agent-limits.js';
@@ -13,7 +11,7 @@ import { HTTP_SCHEMA, readHttp } from './http-config.js';
 import { readIdentity } from './identity-config.js';
 import { parseListenAddress } from './listen-address.js';
 import { LOG_SCHEMA, openConfig, readLog, throwIfErrors } from './open-config.js';
-import { DEFAULT_SHUTDOWN_TIMEOUT_MS, type ScopedAgentToken, type ServerConfig } from './types.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, type ServerConfig } from './types.js';
 
 const SERVER_ATTRIBUTES = [
   'listen_agents',
