@@ -19,6 +19,7 @@ import { freePort, startRedis, type TestRedis } from '../testkit/redis.js';
 import { serverHcl } from '../testkit/system.js';
 import { shell, task } from './helpers/agent-harness.js';
 import { startFakeGateway } from './helpers/fake-gateway.js';
+import { eventually } from './helpers/gateway.js';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 type Tap = Test;
@@ -54,30 +55,31 @@ function fluke(tt: Tap, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
 
 /** Waits (no fixed sleep) until the output matches; fails with the output so far. */
 async function waitForOutput(p: Proc, pattern: RegExp, timeoutMs = 60_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!pattern.test(p.output())) {
-    if (p.child.exitCode !== null || p.child.signalCode !== null)
-      throw new Error(`exited before ${pattern}:\n${p.output()}`);
-    if (Date.now() > until) throw new Error(`timed out waiting for ${pattern}:\n${p.output()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const exited = () => p.child.exitCode !== null || p.child.signalCode !== null;
+  const state = await eventually(
+    async () => (pattern.test(p.output()) ? 'matched' : exited() ? 'exited' : 'waiting'),
+    (s) => s !== 'waiting',
+    timeoutMs,
+  ).catch(() => 'timed out');
+  if (state !== 'matched') throw new Error(`${state} before ${pattern}:\n${p.output()}`);
 }
 
 const UNHANDLED = /Unhandled error event/g;
 
 /** Waits until the process is gone (or a zombie nobody reaped yet); false after 10 s. */
 async function gone(pid: number): Promise<boolean> {
-  const until = Date.now() + 10_000;
-  while (Date.now() < until) {
+  const isGone = async () => {
     try {
       process.kill(pid, 0);
-      if (/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return true;
+      return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
     } catch {
       return true;
     }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
+  };
+  return eventually(isGone, (g) => g, 10_000).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** A server-side role on its own Redis and Git repo, started and logging at info. */
@@ -175,8 +177,11 @@ t.test('Shutdown hangs without Redis', async (t) => {
       for (const c of [client, copy, copyOfCopy]) t.equal(c.listenerCount('error'), 1, 'one error listener');
       let errors = 0;
       copyOfCopy.on('error', () => errors++);
-      const until = Date.now() + 30_000;
-      while (errors < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      await eventually(
+        async () => errors,
+        (n) => n >= 3,
+        30_000,
+      ).catch(() => errors);
       t.ok(errors >= 3, `reconnect attempts failed (${errors})`);
       t.equal(warned.length, 1, 'one warning for the whole outage, across the three clients');
     },

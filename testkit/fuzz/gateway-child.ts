@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deriveIdentityKey } from '../../shared/identity/agent-credential.js';
 import { freePort, startRedis, type TestRedis } from '../redis.js';
-import { root, serverHcl } from '../system.js';
+import { root, serverHcl, waitFor } from '../system.js';
 
 export interface GatewayChild {
   redis: TestRedis;
@@ -90,17 +90,14 @@ export async function startGatewayChild(opts: { heartbeat?: string } = {}): Prom
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const deadline = Date.now() + 90_000;
-    for (;;) {
-      if (!alive()) throw new Error('the gateway child exited at start');
-      const status = await fetch(`http://127.0.0.1:${httpPort}/healthz`).then(
-        (res) => res.status,
-        () => 0,
-      );
-      if (status === 200) break;
-      if (Date.now() > deadline) throw new Error('the gateway child did not serve /healthz within 90 s');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    // Served, or exited: either ends the wait (an exit is reported below).
+    await waitFor(
+      'the gateway child to serve /healthz',
+      async () =>
+        alive() ? await fetch(`http://127.0.0.1:${httpPort}/healthz`).then((res) => res.status) : 'exited',
+      (status) => status === 200 || status === 'exited',
+      90_000,
+    );
     if (!alive()) throw new Error(`gateway child exited at start: ${head}`);
   } catch (err) {
     await stop();

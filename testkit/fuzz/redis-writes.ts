@@ -8,6 +8,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import type { Redis } from 'ioredis';
+import { waitFor } from '../system.js';
 
 export interface WriteRecord {
   shape: string;
@@ -90,11 +91,12 @@ export class WriteMonitor {
   async mark(): Promise<void> {
     const marker = `fuzz-marker-${Math.random().toString(36).slice(2)}`;
     await this.client.echo(marker);
-    const deadline = Date.now() + 30_000;
-    while (!this.seen.some((s) => s.command === 'echo' && s.args[0] === marker)) {
-      if (Date.now() > deadline) throw new Error('MONITOR did not report the marker');
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitFor(
+      'MONITOR to report the marker',
+      async () => this.seen.some((s) => s.command === 'echo' && s.args[0] === marker),
+      (seen) => seen,
+      30_000,
+    );
   }
 
   /** Everything seen since the last take(), as writes. */

@@ -6,7 +6,7 @@
  */
 import { issueInstructionId } from '../../shared/identity/instruction-tag.js';
 import { Keys } from '../../shared/keys.js';
-import { AGENT_TOKEN } from '../system.js';
+import { AGENT_TOKEN, waitFor } from '../system.js';
 import { AGENT_MESSAGE_TYPES, brokenTypes, validFrame } from './frames.js';
 import { FUZZ_IDENTITY_KEY, type GatewayChild, startGatewayChild } from './gateway-child.js';
 import { type FuzzFrame, mutateFrame } from './mutate.js';
@@ -219,12 +219,15 @@ function issuedResultFrame(agent: string): FuzzFrame {
 /** Writes the monitor sees (beyond the control sessions') until one shows up, or 30 s pass. */
 async function probeWritesSeen(monitor: WriteMonitor, control: Set<string>): Promise<number> {
   const seen: WriteRecord[] = [];
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    seen.push(...(await monitor.take()));
-    if (unexplained(seen, control).length > 0) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(
+    "the probe's writes",
+    async () => {
+      seen.push(...(await monitor.take()));
+      return unexplained(seen, control).length;
+    },
+    (n) => n > 0,
+    30_000,
+  ).catch(() => 0);
   return unexplained(seen, control).length;
 }
 
@@ -232,14 +235,13 @@ async function probeWritesSeen(monitor: WriteMonitor, control: Set<string>): Pro
 async function waitDeregistered(gw: GatewayChild): Promise<void> {
   const redis = gw.redis.client();
   const key = new Keys(gw.redis.prefix).agentIndex();
-  const deadline = Date.now() + 60_000;
   try {
-    for (;;) {
-      const left = await redis.zrange(key, '0', '-1');
-      if (left.filter((n) => n.startsWith('fz-s')).length === 0) return;
-      if (Date.now() > deadline) throw new Error(`sessions still registered: ${left.slice(0, 5).join(', ')}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitFor(
+      'every fuzz session to leave the registry',
+      async () => (await redis.zrange(key, '0', '-1')).filter((n) => n.startsWith('fz-s')),
+      (left) => left.length === 0,
+      60_000,
+    );
   } finally {
     redis.disconnect();
   }
