@@ -31,6 +31,8 @@ export class AgentConnection implements ResultSource {
   /** The agent advertised `result_retry` in `register` (older agents would close on it). */
   takesRetry = false;
   /** Executions of runs sent on this socket and not yet finished (gateway/result-guard.ts); lazy. */
+  /** The last instruction id whose tag the result guard checked for this agent (gateway/result-guard.ts). */
+  verifiedInstruction: string | null = null;
   liveExecutions: Set<string> | null = null;
   /** The output byte rate's token bucket: bytes left, and when it was last refilled (0: never). */
   outputTokens = 0;

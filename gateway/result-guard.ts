@@ -62,7 +62,7 @@ export class ResultGuard {
     const acks: string[] = [];
     for (let i = 0; i < items.length; i++) {
       const m = items[i] as ResultsItem;
-      if (this.issued(conn.agent, m)) {
+      if (this.issued(conn, m)) {
         if (m.type === 'task_result') forgetLive(conn, m.execution_id);
         kept?.push(m);
         continue;
@@ -76,10 +76,16 @@ export class ResultGuard {
     return kept;
   }
 
-  private issued(agent: string, m: ResultsItem): boolean {
-    const key = this.d.identityKey();
-    if (!key || !instructionBelongsTo(key, agent, m.instruction_id)) return false;
-    return m.type === 'instruction_receipt' || executionOf(m.instruction_id, m.execution_id);
+  private issued(conn: AgentConnection, m: ResultsItem): boolean {
+    const id = m.instruction_id;
+    // The results of one instruction arrive together (a receipt, then one per task): its tag is
+    // checked once per socket, not once per message. The agent of a socket never changes.
+    if (conn.verifiedInstruction !== id) {
+      const key = this.d.identityKey();
+      if (!key || !instructionBelongsTo(key, conn.agent, id)) return false;
+      conn.verifiedInstruction = id;
+    }
+    return m.type === 'instruction_receipt' || executionOf(id, m.execution_id);
   }
 
   /** Whether this output line may be published. */

@@ -143,3 +143,34 @@ t.test('dropped messages: one warn line per agent per window, with the count in 
     'every drop counted, logged or not',
   );
 });
+
+t.test('an instruction tag is checked once per socket, and a foreign id is never let through', async (t) => {
+  const w = world();
+  const own = issueInstructionId(KEY, 'web-01', 'own');
+  const foreign = issueInstructionId(KEY, 'db-01', 'theirs');
+  const result = (instruction: string, n: number) => ({
+    type: 'task_result' as const,
+    result_id: `r-${instruction}-${n}`,
+    instruction_id: instruction,
+    execution_id: `${instruction}.${n}`,
+    task: `t${n}`,
+    mode: 'apply' as const,
+    outcome: 'applied' as const,
+    started_at: '2026-12-05T00:00:00Z',
+    finished_at: '2026-12-05T00:00:01Z',
+    duration_ms: 1,
+    steps: [],
+  });
+  const batch = [result(own, 0), result(foreign, 0), result(own, 1), result(foreign, 1), result(own, 2)];
+  const kept = w.guard.results(w.conn, batch);
+  t.same(
+    kept.map((m) => m.instruction_id),
+    [own, own, own],
+    'own results kept in order, interleaved foreign ones dropped',
+  );
+  t.equal(w.conn.verifiedInstruction, own, 'the verified id is remembered on the socket');
+  t.same(w.dropped, [{ reason: 'foreign_instruction', count: 2 }]);
+  // A forged execution of the remembered instruction's id shape still fails the execution check.
+  const forgedExecution = { ...result(own, 3), execution_id: `${foreign}.3` };
+  t.same(w.guard.results(w.conn, [forgedExecution]), [], 'an execution of another instruction is dropped');
+});
