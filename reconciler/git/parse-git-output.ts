@@ -38,6 +38,16 @@ export function isRegularFile(entry: TreeEntry): boolean {
   return entry.type === 'blob' && (entry.mode === '100644' || entry.mode === '100755');
 }
 
+/** `git rev-list` output: one commit sha per line, newest first. */
+export function parseRevList(output: string): string[] {
+  const shas = output.split('\n').filter((line) => line.length > 0);
+  for (const sha of shas) {
+    if (!/^[0-9a-f]{40,64}$/.test(sha))
+      throw new Error(`unexpected rev-list output: ${JSON.stringify(sha.slice(0, 200))}`);
+  }
+  return shas;
+}
+
 /**
  * `git cat-file --batch` output: for each requested object `<sha> <type> <size>\n<bytes>\n`, or
  * `<name> missing\n`. Sizes are in bytes, so this works on the raw Buffer, never on a decoded string.
