@@ -126,9 +126,9 @@ export class SimpleGitSource implements GitSource {
   }
 
   /** `git rev-list --first-parent`: the cache is a full fetch of the branch (never shallow). */
-  firstParents(revision: string, max: number, signal?: AbortSignal): Promise<string[]> {
+  async firstParents(revision: string, max: number, signal?: AbortSignal): Promise<string[]> {
     const rev = checkedRevision(revision);
-    if (!Number.isInteger(max) || max < 1) return Promise.resolve([]);
+    if (!Number.isInteger(max) || max < 1) return [];
     return withCacheLock(this.cacheDir, async () =>
       parseRevList(
         await this.git(signal, false).raw(['rev-list', '--first-parent', `--max-count=${max}`, rev, '--']),
@@ -136,9 +136,9 @@ export class SimpleGitSource implements GitSource {
     );
   }
 
-  snapshotAt(revision: string, signal?: AbortSignal): Promise<GitSnapshot> {
+  async snapshotAt(revision: string, signal?: AbortSignal): Promise<GitSnapshot> {
     const rev = checkedRevision(revision);
-    if (this.last?.revision === rev) return Promise.resolve(this.last);
+    if (this.last?.revision === rev) return this.last;
     return withCacheLock(this.cacheDir, async () => ({
       revision: rev,
       files: await this.readManifests(this.git(signal, false), rev, signal),
