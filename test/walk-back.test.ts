@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import pino from 'pino';
 import t from 'tap';
+import { parseFirstParentLog } from '../reconciler/git/parse-git-output.js';
 import { SimpleGitSource } from '../reconciler/git/simple-git-source.js';
 import { type GitFile, gitBlobSha, MemoryGitSource } from '../reconciler/git-source.js';
 import { pollPlan } from '../reconciler/handlers/poll.js';
@@ -142,6 +143,17 @@ t.test('pollPlan', async (t) => {
   t.equal(pollPlan(status({ revision: 'g', last_error: error('h') }), current, 'i'), 'compile');
 });
 
+t.test('parseFirstParentLog', async (t) => {
+  const [a, b, c] = ['a', 'b', 'c'].map((x) => x.repeat(40)) as [string, string, string];
+  t.same(parseFirstParentLog(`\x01${a}\0\x01${b}\0\ndir/with space\nnewline.hcl\0README\0\x01${c}\0\nx\0`), [
+    { revision: a, paths: [] },
+    { revision: b, paths: ['dir/with space\nnewline.hcl', 'README'] },
+    { revision: c, paths: ['x'] },
+  ]);
+  t.same(parseFirstParentLog(''), []);
+  t.throws(() => parseFirstParentLog(`\x01${a}\0\nok\0\x01evil\0`), /unexpected git log output/);
+});
+
 t.test('MemoryGitSource: first parents, bounded, through a merge', async (t) => {
   const g = new MemoryGitSource();
   const a = g.commit({ 'a.fluke.hcl': 'a' });
@@ -193,6 +205,18 @@ t.test('SimpleGitSource: first parents and old commits read from the object stor
   t.same(old, { revision: a, files: [{ path: 'web.fluke.hcl', content: WEB, blob: gitBlobSha(WEB) }] });
   t.equal((await src.snapshotAt(side)).files[0]?.content, `${WEB}\n# side\n`);
   await t.rejects(src.snapshotAt('--upload-pack=x'), { code: 'git_failed' }, 'never given to git');
+
+  // Commits that change no manifest are read from memory: the same files as their child.
+  const c1 = await repo.commit({ 'web.fluke.hcl': WEB });
+  const c2 = await repo.commit({ 'README.md': 'only docs' });
+  const c3 = await repo.commit({ 'README.md': 'more docs' });
+  t.equal((await src.fetch()).revision, c3);
+  t.same(await src.firstParents(c3, 3), [c3, c2, c1]);
+  const atC2 = await src.snapshotAt(c2);
+  t.equal(atC2.files, (await src.fetch()).files, 'c2 is the head’s manifests, not read again');
+  const atC1 = await src.snapshotAt(c1);
+  t.equal(atC1.files, atC2.files, 'c2 changed only README.md: c1 has its manifests');
+  t.equal(atC1.revision, c1);
   await t.rejects(src.firstParents('-n1', 2), { code: 'git_failed' });
 });
 
@@ -241,4 +265,32 @@ t.test('cost: walking 100 bad commits that share their files', async (t) => {
   t.comment(
     `walk over 100 commits of 21-22 manifests: ${ms.toFixed(0)} ms (git reads ${spent.read.toFixed(0)} ms, compiles ${spent.compile.toFixed(0)} ms)`,
   );
+});
+
+t.test('cost: walking 100 commits that change no manifest', async (t) => {
+  const repo = await makeGitRepo();
+  t.teardown(repo.remove);
+  const cache = await tempDir('fluke-cache-');
+  t.teardown(cache.remove);
+  const good = await repo.commit({ 'web.fluke.hcl': WEB });
+  await repo.commit({ 'web.fluke.hcl': WEB_BAD });
+  for (let i = 0; i < 99; i++) await repo.commit({ 'README.md': `r${i}` });
+  const src = new SimpleGitSource({
+    url: repo.dir,
+    branch: 'main',
+    cacheDir: join(cache.dir, 'cache'),
+    manifestGlob: '**/*.fluke.hcl',
+    logger: pino({ level: 'silent' }),
+  });
+  const compiler = new ManifestCompiler();
+  const head = await src.fetch();
+  const started = performance.now();
+  const out = await walkBack(head.revision, head.files, 100, {
+    history: (rev, max) => src.firstParents(rev, max),
+    filesAt: async (rev) => (await src.snapshotAt(rev)).files,
+    compile: (files) => compiler.compile(files),
+  });
+  const ms = performance.now() - started;
+  t.match(out, { kind: 'found', revision: good, back: 100, compiled: 1 });
+  t.comment(`walk over 100 commits, 99 of them README-only: ${ms.toFixed(0)} ms`);
 });

@@ -26,7 +26,7 @@ import {
 import { ensureCacheRepository, wipeCacheDir } from './cache-dir.js';
 import { withCacheLock } from './cache-lock.js';
 import { gitEnv } from './git-env.js';
-import { classifyFetchError, parseRevList } from './parse-git-output.js';
+import { classifyFetchError, parseFirstParentLog } from './parse-git-output.js';
 import { readBlobs } from './read-blobs.js';
 import { readManifests } from './read-manifests.js';
 import {
@@ -69,8 +69,10 @@ export class SimpleGitSource implements GitSource {
   /** The tracked ref inside the cache, built by us from a validated branch name. */
   private readonly ref: string;
   private last: GitSnapshot | null = null;
-  /** The files of the last commit read: their blobs are not read again for the next one. */
-  private lastRead: GitFile[] = [];
+  /** The last commit read: its blobs are not read again for the next one. */
+  private lastRead: GitSnapshot = { revision: '', files: [] };
+  /** From the last `firstParents`: commit → its child, where the two have the same manifests. */
+  private sameAsChild = new Map<string, string>();
 
   /** Throws `GitSourceError('invalid_config')` for a bad url, branch or glob. */
   constructor(options: SimpleGitSourceOptions) {
@@ -125,20 +127,38 @@ export class SimpleGitSource implements GitSource {
     return withCacheLock(this.cacheDir, () => this.fetchLocked(signal));
   }
 
-  /** `git rev-list --first-parent`: the cache is a full fetch of the branch (never shallow). */
+  /**
+   * One `git log --first-parent --name-only` (the cache is a full fetch, never shallow). It also
+   * notes which commits have the manifests of their child, so the walk reads those from memory.
+   */
   async firstParents(revision: string, max: number, signal?: AbortSignal): Promise<string[]> {
     const rev = checkedRevision(revision);
     if (!Number.isInteger(max) || max < 1) return [];
-    return withCacheLock(this.cacheDir, async () =>
-      parseRevList(
-        await this.git(signal, false).raw(['rev-list', '--first-parent', `--max-count=${max}`, rev, '--']),
+    const log = await withCacheLock(this.cacheDir, async () =>
+      parseFirstParentLog(
+        await this.git(signal, false).raw([
+          ...['log', '--first-parent', '--diff-merges=first-parent', '--no-renames', '--name-only', '-z'],
+          ...['--no-color', '--no-show-signature', '--format=%x01%H', `--max-count=${max}`, rev, '--'],
+        ]),
       ),
     );
+    this.sameAsChild = new Map();
+    for (const [i, entry] of log.entries()) {
+      const parent = log[i + 1];
+      if (parent && !entry.paths.some((p) => this.matches(p)))
+        this.sameAsChild.set(parent.revision, entry.revision);
+    }
+    return log.map((e) => e.revision);
   }
 
   async snapshotAt(revision: string, signal?: AbortSignal): Promise<GitSnapshot> {
     const rev = checkedRevision(revision);
     if (this.last?.revision === rev) return this.last;
+    const child = this.sameAsChild.get(rev);
+    if (child !== undefined && this.lastRead.revision === child) {
+      this.lastRead = { revision: rev, files: this.lastRead.files };
+      return this.lastRead;
+    }
     return withCacheLock(this.cacheDir, async () => ({
       revision: rev,
       files: await this.readManifests(this.git(signal, false), rev, signal),
@@ -160,7 +180,7 @@ export class SimpleGitSource implements GitSource {
       const first = coerceError(err).message;
       this.logger.warn({ err: first }, 'git cache looks broken; wiping it and cloning again');
       this.last = null;
-      this.lastRead = [];
+      this.lastRead = { revision: '', files: [] };
       await wipeCacheDir(this.cacheDir);
       try {
         return await this.attempt(signal);
@@ -207,9 +227,9 @@ export class SimpleGitSource implements GitSource {
           timeoutMs: this.timeoutMs,
           ...(signal ? { signal } : {}),
         }),
-      known: this.lastRead,
+      known: this.lastRead.files,
     });
-    this.lastRead = files;
+    this.lastRead = { revision, files };
     return files;
   }
 

@@ -10,7 +10,7 @@ import type { AgentLimitsConfig } from './agent-limits.js';
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 /** `server.git.walk_back`: how far back past a bad head the state is looked for (docs/git.md). */
 export const DEFAULT_WALK_BACK = 100;
-/** Each commit costs two git processes (~30-110 ms): 1000 keeps a walk well inside the 10-minute poll lock. */
+/** A commit that changed manifests costs two git processes (~30-110 ms): 1000 stays well inside the 10-minute poll lock. */
 export const MAX_WALK_BACK = 1000;
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
