@@ -39,6 +39,9 @@ export function pollWorker(d: PollWorkerDeps): (job: QueueJob) => Promise<PollOu
     const data = parseJob(PollJob, job.data, 'poll');
     const outcome = await pollHandler({
       fetch: async () => d.git.fetch(),
+      history: (revision, max) => d.git.firstParents(revision, max),
+      filesAt: async (revision) => (await d.git.snapshotAt(revision)).files,
+      walkBack: d.config.git.walk_back,
       compile: (files) =>
         meterCompile(d.metrics, async () => checkAlertWebhook(await compiler.compile(files), d.config.drift)),
       state: d.state,

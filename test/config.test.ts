@@ -60,6 +60,7 @@ server {
     branch              = "release"
     poll_interval       = "1m30s"
     manifest_glob       = "hosts/**/*.hcl"
+    walk_back           = 25
     ssh_key_file        = "/etc/fluke/id_ed25519"
     basic_auth_user     = "fluke"
     basic_auth_password = "$GIT_PASSWORD"
@@ -143,6 +144,7 @@ t.test('full server.hcl: every field', async (t) => {
       branch: 'release',
       poll_interval_ms: 90_000,
       manifest_glob: 'hosts/**/*.hcl',
+      walk_back: 25,
       ssh_key_file: '/etc/fluke/id_ed25519',
       basic_auth_user: 'fluke',
       basic_auth_password: 'pw-from-env',
@@ -187,6 +189,7 @@ t.test('minimal server.hcl: defaults', async (t) => {
       branch: 'main',
       poll_interval_ms: 60_000,
       manifest_glob: '**/*.fluke.hcl',
+      walk_back: 100,
       ssh_key_file: null,
       basic_auth_user: null,
       basic_auth_password: null,
@@ -695,7 +698,35 @@ const INVALID: [string, 'server' | 'agent', string, RegExp, number][] = [
     /server\.git\.basic_auth_user: required when basic_auth_password is set/,
     4,
   ],
+  [
+    'walk_back negative',
+    'server',
+    'server {\n  git {\n    url = "/srv/repo"\n    walk_back = -1\n  }\n}\n',
+    /server\.git\.walk_back: must be a whole number from 0 to 1000, got -1/,
+    4,
+  ],
+  [
+    'walk_back too large',
+    'server',
+    'server {\n  git {\n    url = "/srv/repo"\n\n    walk_back = 1001\n  }\n}\n',
+    /server\.git\.walk_back: must be a whole number from 0 to 1000, got 1001/,
+    5,
+  ],
+  [
+    'walk_back not a number',
+    'server',
+    'server {\n  git {\n    walk_back = "many"\n  }\n}\n',
+    /server\.git\.walk_back: .*whole number/,
+    3,
+  ],
 ];
+
+t.test('git.walk_back: 0 (never walk back) and the maximum are accepted', async (t) => {
+  for (const n of [0, 1000]) {
+    const src = `server {\n  agent_tokens = ["t"]\n  git {\n    url = "/srv/repo"\n    walk_back = ${n}\n  }\n  tls { enabled = false }\n}\n`;
+    t.equal((await parseServerConfig('s.hcl', src, {})).git.walk_back, n);
+  }
+});
 
 t.test('invalid configs: message and line', async (t) => {
   t.ok(INVALID.length >= 15);

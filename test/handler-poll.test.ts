@@ -8,15 +8,16 @@ import { checkAlertWebhook } from '../reconciler/handlers/alert-policy.js';
 import { type PollDeps, pollHandler } from '../reconciler/handlers/poll.js';
 import { ManifestCompiler, type ManifestFile } from '../shared/manifest/compile.js';
 import { MemoryStateStore } from '../store/desired-state/memory-state-store.js';
+import type { StateStore } from '../store/desired-state/state-store.js';
 import { DB, MOTD, T0, WEB, WEB_BAD, WEB_FIXED } from './helpers/handler-worlds.js';
 import { silentLogger } from './helpers/reconciler-fakes.js';
 
 // ---- poll ----------------------------------------------------------------------------------------
 
-function pollWorld(opts: { alertWebhook?: string | null; lockHeld?: boolean } = {}) {
+function pollWorld(opts: { alertWebhook?: string | null; lockHeld?: boolean; walkBack?: number } = {}) {
   const git = new MemoryGitSource();
   const compiler = new ManifestCompiler();
-  const state = new MemoryStateStore();
+  const state: StateStore = new MemoryStateStore();
   const fanouts: string[] = [];
   let compiles = 0;
   let pinned: GitSnapshot | null = null;
@@ -24,6 +25,9 @@ function pollWorld(opts: { alertWebhook?: string | null; lockHeld?: boolean } = 
   const webhook = opts.alertWebhook === undefined ? 'https://hooks.example/fluke' : opts.alertWebhook;
   const deps: PollDeps = {
     fetch: async () => pinned ?? git.fetch(),
+    history: (revision, max) => git.firstParents(revision, max),
+    filesAt: async (revision) => (await git.snapshotAt(revision)).files,
+    walkBack: opts.walkBack ?? 100,
     compile: async (files: ManifestFile[]) => {
       compiles += 1;
       return checkAlertWebhook(await compiler.compile(files), {
@@ -44,7 +48,13 @@ function pollWorld(opts: { alertWebhook?: string | null; lockHeld?: boolean } = 
   };
   return {
     git,
-    state,
+    get state(): MemoryStateStore {
+      return deps.state as MemoryStateStore;
+    },
+    /** What a FLUSHALL does to the stored state: all of it gone. */
+    flush: () => {
+      deps.state = new MemoryStateStore();
+    },
     fanouts,
     compiles: () => compiles,
     poll: () => pollHandler(deps),
@@ -199,6 +209,149 @@ t.test('poll', async (t) => {
       },
     ]);
     t.match(status.last_error?.message, /ops\/motd\.fluke\.hcl:1:/);
+  });
+});
+
+t.test('poll: the state rebuilt from Git alone when none is stored', async (t) => {
+  const short = (rev: string) => rev.slice(0, 12);
+
+  t.test(
+    'bad head, then FLUSHALL: the parent is recovered, fanned out, the head still reported',
+    async (t) => {
+      const w = pollWorld();
+      const good = w.git.commit({ 'web.fluke.hcl': WEB });
+      await w.poll();
+      const bad = w.git.commit({ 'web.fluke.hcl': WEB_BAD });
+      t.match(await w.poll(), { kind: 'rejected', revision: bad });
+      w.flush();
+      t.same(await w.poll(), { kind: 'recovered', revision: good, head: bad, tasks: 1 });
+      t.same(w.fanouts, [good, good], 'fanned out as for a new good commit');
+      t.equal((await w.state.current())?.revision, good);
+      const status = await w.state.status();
+      t.equal(status.revision, good);
+      t.equal(status.last_seen_revision, bad);
+      t.equal(status.last_error?.revision, bad);
+      t.match(status.last_error?.diagnostics, [{ file: 'web.fluke.hcl', line: 5, message: /owner/ }]);
+      t.match(
+        status.last_error?.message,
+        new RegExp(
+          `^1 error\\(s\\) in commit ${short(bad)}; first: web\\.fluke\\.hcl:5: .*; desired state recovered from ${short(good)} \\(its parent\\)`,
+        ),
+      );
+
+      const compiles = w.compiles();
+      const reads = w.git.snapshotCount;
+      t.same(await w.poll(), { kind: 'rejected', revision: bad, errors: 1 });
+      t.same(await w.poll(), { kind: 'rejected', revision: bad, errors: 1 });
+      t.equal(w.compiles(), compiles, 'the same bad head is not compiled again');
+      t.equal(w.git.snapshotCount, reads, 'nor walked again while a good state is stored');
+      t.same(w.fanouts, [good, good]);
+      t.equal((await w.state.status()).revision, good);
+    },
+  );
+
+  t.test('first start on a bad head: commits with the same manifests are not compiled twice', async (t) => {
+    const w = pollWorld();
+    const good = w.git.commit({ 'web.fluke.hcl': WEB });
+    const bad = w.git.commit({ 'web.fluke.hcl': WEB_BAD, 'README.md': 'v1' });
+    const head = w.git.commit({ 'web.fluke.hcl': WEB_BAD, 'README.md': 'v2' });
+    t.same(await w.poll(), { kind: 'recovered', revision: good, head, tasks: 1 });
+    t.equal(w.compiles(), 2, `the head and ${short(good)}; ${short(bad)} has the head's manifests`);
+    t.match(
+      (await w.state.status()).last_error?.message,
+      /recovered from \w+ \(2 commits back on the first-parent/,
+    );
+  });
+
+  t.test('a merge is followed along its first parent', async (t) => {
+    const w = pollWorld();
+    const base = w.git.commit({ 'web.fluke.hcl': WEB });
+    const side = w.git.commitOn([base], { 'web.fluke.hcl': WEB_FIXED });
+    w.git.commit({ 'web.fluke.hcl': WEB_BAD, 'db.fluke.hcl': DB });
+    const merge = w.git.merge(side, { 'web.fluke.hcl': WEB_BAD });
+    t.same(await w.poll(), { kind: 'recovered', revision: base, head: merge, tasks: 1 });
+    t.not((await w.state.current())?.revision, side, 'the merged side branch is never in force');
+  });
+
+  t.test('walk_back bounds the walk: a good commit one past it is not found', async (t) => {
+    const build = (w: ReturnType<typeof pollWorld>) => {
+      const good = w.git.commit({ 'web.fluke.hcl': WEB });
+      w.git.commit({ 'web.fluke.hcl': WEB_BAD });
+      w.git.commit({ 'web.fluke.hcl': WEB_BAD, 'db.fluke.hcl': DB });
+      return { good, head: w.git.commit({ 'web.fluke.hcl': WEB_BAD, 'motd.fluke.hcl': MOTD }) };
+    };
+    const near = pollWorld({ walkBack: 2 });
+    const { head } = build(near);
+    t.same(await near.poll(), { kind: 'rejected', revision: head, errors: 1 });
+    const status = await near.state.status();
+    t.equal(status.revision, null, 'no desired state');
+    t.equal(status.last_error?.revision, head);
+    t.match(
+      status.last_error?.message,
+      /web\.fluke\.hcl:5: .*; no desired state: none of the 2 commits before it compiles either \(server\.git\.walk_back = 2\)$/,
+    );
+    t.same(near.fanouts, []);
+    const compiles = near.compiles();
+    t.same(await near.poll(), { kind: 'rejected', revision: head, errors: 1 });
+    t.equal(near.compiles(), compiles, 'a walk that found nothing is not repeated for the same head');
+
+    const far = pollWorld({ walkBack: 3 });
+    const found = build(far);
+    t.same(await far.poll(), { kind: 'recovered', revision: found.good, head: found.head, tasks: 1 });
+  });
+
+  t.test('walk_back = 0 never walks back', async (t) => {
+    const w = pollWorld({ walkBack: 0 });
+    w.git.commit({ 'web.fluke.hcl': WEB });
+    const bad = w.git.commit({ 'web.fluke.hcl': WEB_BAD });
+    t.same(await w.poll(), { kind: 'rejected', revision: bad, errors: 1 });
+    t.equal(w.git.snapshotCount, 0, 'no older commit read');
+    const status = await w.state.status();
+    t.equal(status.revision, null);
+    t.match(status.last_error?.message, /walking back past a bad head is off \(server\.git\.walk_back = 0\)/);
+  });
+
+  t.test('no commit of the branch compiles: a clear error, no state', async (t) => {
+    const w = pollWorld();
+    w.git.commit({ 'web.fluke.hcl': WEB_BAD });
+    const head = w.git.commit({ 'web.fluke.hcl': WEB_BAD, 'db.fluke.hcl': DB });
+    t.same(await w.poll(), { kind: 'rejected', revision: head, errors: 1 });
+    t.match(
+      (await w.state.status()).last_error?.message,
+      /no desired state: none of the 1 earlier commit\(s\) of the branch compiles either/,
+    );
+    t.equal(await w.state.current(), null);
+    const lone = pollWorld();
+    const only = lone.git.commit({ 'web.fluke.hcl': WEB_BAD });
+    t.same(await lone.poll(), { kind: 'rejected', revision: only, errors: 1 });
+    t.match((await lone.state.status()).last_error?.message, /the head is the first commit of the branch/);
+  });
+
+  t.test('the status names a revision whose state is gone: rebuilt, walking back if need be', async (t) => {
+    const w = pollWorld();
+    const good = w.git.commit({ 'web.fluke.hcl': WEB });
+    await w.poll();
+    w.state.states.clear();
+    t.same(await w.poll(), { kind: 'updated', revision: good, tasks: 1 }, 'a good head is compiled again');
+    const bad = w.git.commit({ 'web.fluke.hcl': WEB_BAD });
+    t.match(await w.poll(), { kind: 'rejected', revision: bad });
+    w.state.states.clear();
+    t.same(await w.poll(), { kind: 'recovered', revision: good, head: bad, tasks: 1 });
+    t.same(w.fanouts, [good, good, good]);
+  });
+
+  t.test('a walk that fails is recorded without a revision and tried again', async (t) => {
+    const w = pollWorld();
+    w.git.commit({ 'web.fluke.hcl': WEB });
+    const bad = w.git.commit({ 'web.fluke.hcl': WEB_BAD });
+    const unknown = { revision: 'f'.repeat(40), files: (await w.git.fetch()).files };
+    w.pin(unknown);
+    t.same(await w.poll(), { kind: 'rejected', revision: unknown.revision, errors: 1 });
+    const status = await w.state.status();
+    t.equal(status.last_error?.revision, null);
+    t.match(status.last_error?.message, /walking back past it failed: memory git source: no commit f{40}/);
+    w.pin(null);
+    t.match(await w.poll(), { kind: 'recovered', head: bad });
   });
 });
 

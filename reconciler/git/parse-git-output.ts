@@ -38,6 +38,34 @@ export function isRegularFile(entry: TreeEntry): boolean {
   return entry.type === 'blob' && (entry.mode === '100644' || entry.mode === '100755');
 }
 
+/** One commit of `git log --first-parent --name-only -z`: the paths it changed from its first parent. */
+export interface FirstParentEntry {
+  revision: string;
+  paths: string[];
+}
+
+/**
+ * `git log --format=%x01%H --name-only -z`: per commit `\x01<sha>\0`, then (when it changed
+ * anything) `\n` and NUL-terminated paths. Only a path starting with the control character \x01
+ * could look like a record; its "sha" then fails the check and the whole read fails, never misleads.
+ */
+export function parseFirstParentLog(output: string): FirstParentEntry[] {
+  const entries: FirstParentEntry[] = [];
+  const body = output.startsWith('\x01') ? output.slice(1) : output;
+  for (const record of body.split('\0\x01')) {
+    if (record.length === 0) continue;
+    const end = record.indexOf('\0');
+    const revision = end < 0 ? record : record.slice(0, end);
+    if (!/^[0-9a-f]{40,64}$/.test(revision)) {
+      throw new Error(`unexpected git log output: ${JSON.stringify(record.slice(0, 200))}`);
+    }
+    let rest = end < 0 ? '' : record.slice(end + 1);
+    if (rest.startsWith('\n')) rest = rest.slice(1);
+    entries.push({ revision, paths: rest.split('\0').filter((path) => path.length > 0) });
+  }
+  return entries;
+}
+
 /**
  * `git cat-file --batch` output: for each requested object `<sha> <type> <size>\n<bytes>\n`, or
  * `<name> missing\n`. Sizes are in bytes, so this works on the raw Buffer, never on a decoded string.

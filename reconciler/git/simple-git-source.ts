@@ -9,8 +9,8 @@
  * checkout can ever be observed half-written.
  */
 import { constants } from 'node:fs';
-import { access, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { access, mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { GitPluginError, type SimpleGit, simpleGit } from 'simple-git';
 import type { ServerConfig } from '../../shared/config/types.js';
@@ -23,11 +23,19 @@ import {
   GitSourceError,
   manifestMatcher,
 } from '../git-source.js';
+import { ensureCacheRepository, wipeCacheDir } from './cache-dir.js';
 import { withCacheLock } from './cache-lock.js';
 import { gitEnv } from './git-env.js';
-import { classifyFetchError, isRegularFile, parseLsTree } from './parse-git-output.js';
+import { classifyFetchError, parseFirstParentLog } from './parse-git-output.js';
 import { readBlobs } from './read-blobs.js';
-import { normalizeRepoUrl, type RepoUrlKind, redactUrl, validateBranchName } from './validate-git-inputs.js';
+import { readManifests } from './read-manifests.js';
+import {
+  checkedRevision,
+  normalizeRepoUrl,
+  type RepoUrlKind,
+  redactUrl,
+  validateBranchName,
+} from './validate-git-inputs.js';
 
 export interface SimpleGitSourceOptions {
   url: string;
@@ -46,9 +54,6 @@ export interface SimpleGitSourceOptions {
   maxTotalBytes?: number;
 }
 
-/** Marks a directory as ours: the only kind this source will ever delete. */
-const MARKER = 'fluke-git-cache';
-
 export class SimpleGitSource implements GitSource {
   private readonly url: string;
   private readonly urlKind: RepoUrlKind;
@@ -64,6 +69,10 @@ export class SimpleGitSource implements GitSource {
   /** The tracked ref inside the cache, built by us from a validated branch name. */
   private readonly ref: string;
   private last: GitSnapshot | null = null;
+  /** The last commit read: its blobs are not read again for the next one. */
+  private lastRead: GitSnapshot = { revision: '', files: [] };
+  /** From the last `firstParents`: commit → its child, where the two have the same manifests. */
+  private sameAsChild = new Map<string, string>();
 
   /** Throws `GitSourceError('invalid_config')` for a bad url, branch or glob. */
   constructor(options: SimpleGitSourceOptions) {
@@ -118,6 +127,44 @@ export class SimpleGitSource implements GitSource {
     return withCacheLock(this.cacheDir, () => this.fetchLocked(signal));
   }
 
+  /**
+   * One `git log --first-parent --name-only` (the cache is a full fetch, never shallow). It also
+   * notes which commits have the manifests of their child, so the walk reads those from memory.
+   */
+  async firstParents(revision: string, max: number, signal?: AbortSignal): Promise<string[]> {
+    const rev = checkedRevision(revision);
+    if (!Number.isInteger(max) || max < 1) return [];
+    const log = await withCacheLock(this.cacheDir, async () =>
+      parseFirstParentLog(
+        await this.git(signal, false).raw([
+          ...['log', '--first-parent', '--diff-merges=first-parent', '--no-renames', '--name-only', '-z'],
+          ...['--no-color', '--no-show-signature', '--format=%x01%H', `--max-count=${max}`, rev, '--'],
+        ]),
+      ),
+    );
+    this.sameAsChild = new Map();
+    for (const [i, entry] of log.entries()) {
+      const parent = log[i + 1];
+      if (parent && !entry.paths.some((p) => this.matches(p)))
+        this.sameAsChild.set(parent.revision, entry.revision);
+    }
+    return log.map((e) => e.revision);
+  }
+
+  async snapshotAt(revision: string, signal?: AbortSignal): Promise<GitSnapshot> {
+    const rev = checkedRevision(revision);
+    if (this.last?.revision === rev) return this.last;
+    const child = this.sameAsChild.get(rev);
+    if (child !== undefined && this.lastRead.revision === child) {
+      this.lastRead = { revision: rev, files: this.lastRead.files };
+      return this.lastRead;
+    }
+    return withCacheLock(this.cacheDir, async () => ({
+      revision: rev,
+      files: await this.readManifests(this.git(signal, false), rev, signal),
+    }));
+  }
+
   private async fetchLocked(signal: AbortSignal | undefined): Promise<GitSnapshot> {
     signal?.throwIfAborted();
     if (this.sshKeyFile) {
@@ -133,7 +180,8 @@ export class SimpleGitSource implements GitSource {
       const first = coerceError(err).message;
       this.logger.warn({ err: first }, 'git cache looks broken; wiping it and cloning again');
       this.last = null;
-      await this.wipe();
+      this.lastRead = { revision: '', files: [] };
+      await wipeCacheDir(this.cacheDir);
       try {
         return await this.attempt(signal);
       } catch (again) {
@@ -150,7 +198,7 @@ export class SimpleGitSource implements GitSource {
     // simple-git refuses a base directory that does not exist.
     await mkdir(dirname(this.cacheDir), { recursive: true });
     const git = this.git(signal, false);
-    await this.ensureRepository(git);
+    await ensureCacheRepository(this.cacheDir, git, this.logger);
     const started = Date.now();
     await this.fetchBranch(signal);
     const revision = (await git.raw(['rev-parse', '--verify', '--quiet', `${this.ref}^{commit}`])).trim();
@@ -166,62 +214,23 @@ export class SimpleGitSource implements GitSource {
   }
 
   private async readManifests(git: SimpleGit, revision: string, signal?: AbortSignal): Promise<GitFile[]> {
-    const entries = parseLsTree(await git.raw(['ls-tree', '-r', '-l', '-z', '--full-tree', revision])).filter(
-      (e) => isRegularFile(e) && this.matches(e.path),
-    );
-    let total = 0;
-    for (const e of entries) {
-      const size = e.size ?? 0;
-      if (size > this.maxFileBytes) {
-        throw new GitSourceError(
-          'file_too_large',
-          `${e.path} at ${revision.slice(0, 12)} is ${size} bytes; manifests are limited to ${this.maxFileBytes}`,
-        );
-      }
-      total += size;
-    }
-    if (total > this.maxTotalBytes) {
-      throw new GitSourceError(
-        'file_too_large',
-        `manifests at ${revision.slice(0, 12)} total ${total} bytes; the limit is ${this.maxTotalBytes}`,
-      );
-    }
-    const blobs = await readBlobs([...new Set(entries.map((e) => e.sha))], {
-      env: this.env(false),
-      cwd: dirname(this.cacheDir),
-      timeoutMs: this.timeoutMs,
-      ...(signal ? { signal } : {}),
+    const files = await readManifests({
+      git,
+      revision,
+      matches: this.matches,
+      maxFileBytes: this.maxFileBytes,
+      maxTotalBytes: this.maxTotalBytes,
+      readBlobs: (shas) =>
+        readBlobs(shas, {
+          env: this.env(false),
+          cwd: dirname(this.cacheDir),
+          timeoutMs: this.timeoutMs,
+          ...(signal ? { signal } : {}),
+        }),
+      known: this.lastRead.files,
     });
-    return entries
-      .map((e) => {
-        const bytes = blobs.get(e.sha);
-        if (!bytes) throw new Error(`blob ${e.sha} for ${e.path} was not returned by cat-file`);
-        return { path: e.path, content: bytes.toString('utf8'), blob: e.sha };
-      })
-      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  }
-
-  private async ensureRepository(git: SimpleGit): Promise<void> {
-    const entries = await readdir(this.cacheDir).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return null;
-      throw new GitSourceError('invalid_config', `cache dir ${this.cacheDir} cannot be read: ${err.message}`);
-    });
-    if (entries === null || entries.length === 0) {
-      await mkdir(this.cacheDir, { recursive: true });
-      // Marker first: a crash between the two leaves a directory we still recognise as ours.
-      await writeFile(join(this.cacheDir, MARKER), 'Git cache of the Fluke reconciler; safe to delete.\n');
-      await git.raw(['init', '--bare', '--quiet']);
-      this.logger.info({ cacheDir: this.cacheDir }, 'git cache created');
-      return;
-    }
-    if (!entries.includes(MARKER)) {
-      throw new GitSourceError(
-        'invalid_config',
-        `cache dir ${this.cacheDir} is not empty and was not created by Fluke; refusing to use or delete it`,
-      );
-    }
-    const bare = (await git.raw(['rev-parse', '--is-bare-repository'])).trim();
-    if (bare !== 'true') throw new Error(`cache dir ${this.cacheDir} is not a bare repository`);
+    this.lastRead = { revision, files };
+    return files;
   }
 
   private async fetchBranch(signal: AbortSignal | undefined): Promise<void> {
@@ -256,17 +265,6 @@ export class SimpleGitSource implements GitSource {
       };
       throw new GitSourceError(kind, `${summary[kind]}: ${stderr}`, { cause: err });
     }
-  }
-
-  private async wipe(): Promise<void> {
-    const entries = await readdir(this.cacheDir).catch(() => [] as string[]);
-    if (entries.length > 0 && !entries.includes(MARKER)) {
-      throw new GitSourceError(
-        'invalid_config',
-        `cache dir ${this.cacheDir} lost its Fluke marker; not deleting it`,
-      );
-    }
-    await rm(this.cacheDir, { recursive: true, force: true });
   }
 
   private env(network: boolean): Record<string, string> {

@@ -6,6 +6,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { redactSecrets } from '../../shared/redact.js';
+import { GitSourceError } from '../git-source.js';
 
 export interface ValidationFailure {
   ok: false;
@@ -73,4 +74,12 @@ export function normalizeRepoUrl(
 /** For logs and error messages: never show credentials embedded in the URL (shared/redact.ts). */
 export function redactUrl(url: string): string {
   return redactSecrets(url);
+}
+
+/** A commit sha, before it is given to git: never anything git could read as an option. */
+export function checkedRevision(revision: string): string {
+  if (!/^[0-9a-f]{40,64}$/.test(revision)) {
+    throw new GitSourceError('git_failed', `not a commit sha: ${JSON.stringify(revision.slice(0, 80))}`);
+  }
+  return revision;
 }

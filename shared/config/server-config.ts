@@ -12,7 +12,7 @@ import { readIdentity } from './identity-config.js';
 import { parseListenAddress } from './listen-address.js';
 import { LOG_SCHEMA, openConfig, readLog, throwIfErrors } from './open-config.js';
 import { readRedisTopology } from './redis-topology.js';
-import { DEFAULT_SHUTDOWN_TIMEOUT_MS, type ServerConfig } from './types.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_WALK_BACK, MAX_WALK_BACK, type ServerConfig } from './types.js';
 
 const SERVER_ATTRIBUTES = [
   'listen_agents',
@@ -68,6 +68,7 @@ const GIT: BodySchema = {
     'branch',
     'poll_interval',
     'manifest_glob',
+    'walk_back',
     'ssh_key_file',
     'basic_auth_user',
     'basic_auth_password',
@@ -232,6 +233,7 @@ export async function parseServerConfig(
       branch: git.string('branch') ?? 'main',
       poll_interval_ms: git.duration('poll_interval') ?? 60_000,
       manifest_glob: manifestGlob,
+      walk_back: git.integer('walk_back', 0, MAX_WALK_BACK) ?? DEFAULT_WALK_BACK,
       ssh_key_file: optional(git, 'ssh_key_file'),
       basic_auth_user: basicAuthUser,
       basic_auth_password: basicAuthPassword,

@@ -8,6 +8,10 @@ import type { AgentLimitsConfig } from './agent-limits.js';
 
 /** The default of `server.shutdown_timeout` and `agent.shutdown_timeout`. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+/** `server.git.walk_back`: how far back past a bad head the state is looked for (docs/git.md). */
+export const DEFAULT_WALK_BACK = 100;
+/** A commit that changed manifests costs two git processes (~30-110 ms): 1000 stays well inside the 10-minute poll lock. */
+export const MAX_WALK_BACK = 1000;
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'json' | 'pretty';
@@ -82,6 +86,8 @@ export interface ServerConfig {
     branch: string;
     poll_interval_ms: number;
     manifest_glob: string;
+    /** Commits before a bad head the reconciler may walk back when no state is stored (0: never). */
+    walk_back: number;
     ssh_key_file: string | null;
     basic_auth_user: string | null;
     basic_auth_password: string | null;
