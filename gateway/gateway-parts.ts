@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { bearerToken, createAgentAuthenticator } from '../shared/auth.js';
+import { trustedProxies } from '../shared/client-address.js';
 import { DEFAULT_IDENTITY } from '../shared/config/identity-config.js';
 import { QUEUE_NAMES, type QueueName } from '../shared/jobs/options.js';
 import type { Keys } from '../shared/keys.js';
@@ -175,6 +176,7 @@ export function openEndpoint(
     idleTimeoutSeconds: clampIdleTimeout(liveness(config.heartbeat_interval_ms).idleTimeoutSeconds),
     maxBackpressureBytes: limits.maxBackpressureBytes,
     logger,
+    trustedProxies: trustedProxies(config.http?.trusted_proxies ?? []),
     handlers: {
       throttled: (remote) => admission.throttled(remote, Date.now()),
       authorize: (header, remote) => {
