@@ -170,13 +170,20 @@ export function openEndpoint(
     logger.info({ uws: implementation }, 'uWebSockets.js implementation loaded');
   }
 
+  const trusted = config.http?.trusted_proxies ?? [];
+  if (tls && trusted.length > 0) {
+    // uWS reads a PROXY header only inside TLS, and TCP balancers send it before the handshake.
+    logger.info(
+      'TLS is on: client addresses come from X-Forwarded-For of trusted_proxies (an HTTP balancer); a balancer sending PROXY v2 in front of TLS breaks every connection',
+    );
+  }
   return createAgentEndpoint({
     tls,
     maxPayloadBytes: limits.maxPayloadBytes,
     idleTimeoutSeconds: clampIdleTimeout(liveness(config.heartbeat_interval_ms).idleTimeoutSeconds),
     maxBackpressureBytes: limits.maxBackpressureBytes,
     logger,
-    trustedProxies: trustedProxies(config.http?.trusted_proxies ?? []),
+    trustedProxies: trustedProxies(trusted),
     handlers: {
       throttled: (remote) => admission.throttled(remote, Date.now()),
       authorize: (header, remote) => {
