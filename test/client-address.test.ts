@@ -9,6 +9,7 @@ import { type us_listen_socket, uWS } from '../gateway/uws.js';
 import { clientAddress, proxyEntryProblem, trustedProxies } from '../shared/client-address.js';
 import { ConfigError } from '../shared/config/config-error.js';
 import { parseServerConfig } from '../shared/config/load.js';
+import { proxyV2Header } from './helpers/raw-http.js';
 
 const lb = trustedProxies(['10.0.0.0/8', '192.168.1.7', 'fd00::/8']);
 
@@ -79,17 +80,6 @@ t.test('config: a bad entry is refused with file:line', async (t) => {
   t.equal(hit?.line, 6);
   t.equal(hit?.file, 'bad.hcl');
 });
-
-/** PROXY protocol v2, PROXY command, TCP over IPv4: `src` → `dst`. */
-function proxyV2Header(src: string, srcPort: number, dst = '127.0.0.1', dstPort = 7070): Buffer {
-  const signature = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
-  const body = Buffer.alloc(12);
-  Buffer.from(src.split('.').map(Number)).copy(body, 0);
-  Buffer.from(dst.split('.').map(Number)).copy(body, 4);
-  body.writeUInt16BE(srcPort, 8);
-  body.writeUInt16BE(dstPort, 10);
-  return Buffer.concat([signature, Buffer.from([0x21, 0x11, 0x00, 0x0c]), body]);
-}
 
 t.test('this uWS build reads a PROXY v2 header and reports its source', async (t) => {
   const app = uWS.App().get('/*', (res) => {

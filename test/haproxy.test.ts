@@ -14,7 +14,6 @@
  *
  * Only conditions are awaited, with generous timeouts: process starts are slow on a loaded box.
  */
-import { connect } from 'node:net';
 import t from 'tap';
 import type { FlukeEvent } from '../shared/events.js';
 import { Keys } from '../shared/keys.js';
@@ -26,50 +25,10 @@ import {
   startHaproxy,
 } from '../testkit/haproxy.js';
 import { AGENT_TOKEN, sandbox, startSystem, waitFor } from '../testkit/system.js';
+import { rawExchange, statusOf, upgradeRequest } from './helpers/raw-http.js';
 
 const SLOW_MS = 120_000;
 const AGENTS = ['web-01', 'web-02', 'web-03', 'web-04', 'web-05', 'web-06'];
-
-/** One raw request on a fresh socket (from `localAddress` if given): what came back, and whether it closed. */
-function rawExchange(
-  host: string,
-  port: number,
-  request: string,
-  opts: { localAddress?: string; untilClosed?: boolean } = {},
-): Promise<{ text: string; closed: boolean }> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
-    let text = '';
-    s.on('connect', () => s.write(request));
-    s.on('data', (d: Buffer) => {
-      text += d.toString('latin1');
-      // A status line and its headers are all these requests need.
-      if (!opts.untilClosed && text.includes('\r\n\r\n')) {
-        s.destroy();
-        resolve({ text, closed: false });
-      }
-    });
-    s.on('close', () => resolve({ text, closed: true }));
-    s.on('error', reject);
-    s.setTimeout(60_000, () => s.destroy(new Error(`no answer from ${host}:${port}`)));
-  });
-}
-
-const statusOf = (text: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
-
-function upgradeRequest(token: string): string {
-  return [
-    'GET /agent HTTP/1.1',
-    'Host: fluke',
-    'Upgrade: websocket',
-    'Connection: Upgrade',
-    'Sec-WebSocket-Version: 13',
-    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
-    `Authorization: Bearer ${token}`,
-    '',
-    '',
-  ].join('\r\n');
-}
 
 /** The last state haproxy logged for a server ("UP"/"DOWN"), or null before any transition. */
 function lastState(log: string, server: string): string | null {
