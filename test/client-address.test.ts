@@ -3,12 +3,15 @@
  * the pure rule with literals, the config loader's checks with file:line, and the native uWS build
  * reporting a PROXY v2 source on a raw socket (what the gateway's listeners rely on).
  */
+
+import { execFileSync } from 'node:child_process';
 import { connect } from 'node:net';
 import t from 'tap';
 import { type us_listen_socket, uWS } from '../gateway/uws.js';
 import { clientAddress, proxyEntryProblem, trustedProxies } from '../shared/client-address.js';
 import { ConfigError } from '../shared/config/config-error.js';
 import { parseServerConfig } from '../shared/config/load.js';
+import { root } from '../testkit/system.js';
 import { proxyV2Header } from './helpers/raw-http.js';
 
 const lb = trustedProxies(['10.0.0.0/8', '192.168.1.7', 'fd00::/8']);
@@ -111,4 +114,24 @@ t.test('this uWS build reads a PROXY v2 header and reports its source', async (t
     });
   t.equal(await ask(proxyV2Header('203.0.113.9', 5555)), '127.0.0.1 203.0.113.9', 'with a header');
   t.equal(await ask(Buffer.alloc(0)), '127.0.0.1 ', 'without one: empty');
+});
+
+t.test('with the ws fallback, trusted_proxies is refused at start, clearly', async (t) => {
+  const script = `
+    const { createAgentEndpoint } = await import('./gateway/agent-endpoint.ts');
+    const { trustedProxies } = await import('./shared/client-address.ts');
+    try {
+      createAgentEndpoint({ tls: null, maxPayloadBytes: 1024, idleTimeoutSeconds: 10, maxBackpressureBytes: 1024,
+        handlers: {}, logger: {}, trustedProxies: trustedProxies(['10.0.0.0/8']) });
+      console.log('accepted');
+    } catch (err) { console.log(err.message); }`;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: root,
+    env: { ...process.env, UWS_USE_FALLBACK: '1' },
+    encoding: 'utf8',
+  });
+  t.match(
+    out,
+    /server\.http\.trusted_proxies needs the native uWebSockets\.js binary .* the ws fallback loaded/,
+  );
 });
