@@ -6,7 +6,10 @@
 
 import { execFileSync } from 'node:child_process';
 import { connect } from 'node:net';
+import pino from 'pino';
 import t from 'tap';
+import { mountRouter } from '../console/http-server.js';
+import { Router } from '../console/router.js';
 import { type us_listen_socket, uWS } from '../gateway/uws.js';
 import { clientAddress, proxyEntryProblem, trustedProxies } from '../shared/client-address.js';
 import { ConfigError } from '../shared/config/config-error.js';
@@ -134,4 +137,33 @@ t.test('with the ws fallback, trusted_proxies is refused at start, clearly', asy
     out,
     /server\.http\.trusted_proxies needs the native uWebSockets\.js binary .* the ws fallback loaded/,
   );
+});
+
+t.test('the console sees the client address a trusted balancer names', async (t) => {
+  const serve = async (trusted: string[]) => {
+    const router = new Router().get('/whoami', (req) => ({ status: 200, json: { remote: req.remote } }));
+    const app = uWS.App();
+    mountRouter(app, {
+      router,
+      maxBodyBytes: 1024,
+      logger: pino({ level: 'silent' }),
+      trustedProxies: trustedProxies(trusted),
+    });
+    const socket = await new Promise<us_listen_socket>((resolve, reject) =>
+      app.listen('127.0.0.1', 0, (s) => (s ? resolve(s) : reject(new Error('cannot listen')))),
+    );
+    t.teardown(() => uWS.us_listen_socket_close(socket));
+    const port = uWS.us_socket_local_port(
+      socket as unknown as Parameters<typeof uWS.us_socket_local_port>[0],
+    );
+    return async (headers: Record<string, string> = {}) => {
+      const res = await fetch(`http://127.0.0.1:${port}/whoami`, { headers });
+      return ((await res.json()) as { remote: string }).remote;
+    };
+  };
+  const trusting = await serve(['127.0.0.1']);
+  t.equal(await trusting({ 'x-forwarded-for': '198.51.100.7' }), '198.51.100.7', 'trusted: X-Forwarded-For');
+  t.equal(await trusting(), '127.0.0.1', 'trusted, no header: the peer');
+  const plain = await serve([]);
+  t.equal(await plain({ 'x-forwarded-for': '198.51.100.7' }), '127.0.0.1', 'untrusted: the peer');
 });
