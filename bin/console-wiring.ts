@@ -11,6 +11,7 @@ import { mountRouter } from '../console/http-server.js';
 import { type createMetricsRegistry, mountMetrics } from '../console/metrics.js';
 import { Router } from '../console/router.js';
 import { mountUi } from '../console/static.js';
+import { trustedProxies } from '../shared/client-address.js';
 import { parseListenAddress } from '../shared/config/listen-address.js';
 import { resolveReadAccess } from '../shared/config/read-access.js';
 import { renderClusterMetrics } from '../shared/metrics.js';
@@ -76,7 +77,13 @@ export async function wireConsole(
     logger,
   });
   silenceUwsMark();
-  mountRouter(app, { router, maxBodyBytes: 64 * 1024, logger, guard });
+  mountRouter(app, {
+    router,
+    maxBodyBytes: 64 * 1024,
+    logger,
+    guard,
+    trustedProxies: trustedProxies(config.http.trusted_proxies),
+  });
   return listenHttp(app, config.listen_http);
 }
 

@@ -6,6 +6,7 @@
 
 import type { TemplatedApp, HttpRequest as UwsRequest, HttpResponse as UwsResponse } from 'uWebSockets.js';
 import type { Logger } from 'pino';
+import { clientAddress, NO_TRUSTED_PROXIES, type TrustedProxies } from '../shared/client-address.js';
 import { coerceError } from '../shared/errors.js';
 import { type GuardOptions, guardRequest, responseHeaders } from './http-guard.js';
 import { errorBody, HttpError, type HttpResponse, type Router, type StreamSink } from './router.js';
@@ -53,6 +54,8 @@ export interface HttpServerOptions {
   logger: Logger;
   /** The Host allowlist and Origin check (http-guard.ts); without it every request goes on. */
   guard?: GuardOptions;
+  /** Balancers whose PROXY v2 header or X-Forwarded-For names the client (default none). */
+  trustedProxies?: TrustedProxies;
 }
 
 /** Refused Host values logged, at most: a scanner must not fill the log. */
@@ -72,6 +75,7 @@ function writeResponse(res: UwsResponse, response: HttpResponse): void {
 
 export function mountRouter(app: TemplatedApp, options: HttpServerOptions): void {
   const { router, maxBodyBytes, logger, guard } = options;
+  const trusted = options.trustedProxies ?? NO_TRUSTED_PROXIES;
   const loggedHosts = new Set<string>();
   app.any('/*', (res: UwsResponse, req: UwsRequest) => {
     const state = { aborted: false };
@@ -85,7 +89,12 @@ export function mountRouter(app: TemplatedApp, options: HttpServerOptions): void
     req.forEach((k, v) => {
       headers[k.toLowerCase()] = v;
     });
-    const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const remote = clientAddress(
+      Buffer.from(res.getRemoteAddressAsText()).toString(),
+      trusted.empty ? '' : Buffer.from(res.getProxiedRemoteAddressAsText()).toString(),
+      headers['x-forwarded-for'] ?? '',
+      trusted,
+    );
     const respond = (response: HttpResponse) => {
       if (!state.aborted) writeResponse(res, response);
     };

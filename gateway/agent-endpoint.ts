@@ -4,6 +4,7 @@
  */
 import { accessSync, constants } from 'node:fs';
 import type { AgentAuth, AuthDecision } from '../shared/auth.js';
+import { clientAddress, NO_TRUSTED_PROXIES, type TrustedProxies } from '../shared/client-address.js';
 import type { Logger } from '../shared/logger.js';
 import { CloseCode } from '../shared/protocol.js';
 import type { AgentConnection } from './agent-connection.js';
@@ -52,6 +53,8 @@ export interface AgentEndpointOptions {
   maxBackpressureBytes: number;
   handlers: EndpointHandlers;
   logger: Logger;
+  /** Balancers whose PROXY v2 header or X-Forwarded-For names the agent's address (default none). */
+  trustedProxies?: TrustedProxies;
 }
 
 export interface AgentEndpoint {
@@ -68,7 +71,12 @@ function refuse(res: HttpResponse, status: string, error: string, code: string):
     .end(JSON.stringify({ error, code }), true);
 }
 
-function createApp(tls: AgentEndpointOptions['tls']): TemplatedApp {
+function createApp(tls: AgentEndpointOptions['tls'], trusted: TrustedProxies): TemplatedApp {
+  if (!trusted.empty && uwsImplementation() === 'fallback') {
+    throw new Error(
+      'server.http.trusted_proxies needs the native uWebSockets.js binary (it reads the PROXY v2 header), but the ws fallback loaded',
+    );
+  }
   if (!tls) return uWS.App();
   if (uwsImplementation() === 'fallback') {
     throw new Error('TLS needs the native uWebSockets.js binary, but the ws fallback loaded');
@@ -102,8 +110,9 @@ export function createAgentEndpoint(opts: AgentEndpointOptions): AgentEndpoint {
   const { handlers, logger } = opts;
   const readFrame = frameReader(opts.maxPayloadBytes);
   let listenSocket: us_listen_socket | null = null;
+  const trusted = opts.trustedProxies ?? NO_TRUSTED_PROXIES;
 
-  const app = createApp(opts.tls)
+  const app = createApp(opts.tls, trusted)
     .ws<SocketData>('/agent', {
       // uWS drops (without a close frame) anything above its own limit; we set it at twice ours so a
       // moderately oversized frame still gets a clean 1009 the agent can act on.
@@ -123,7 +132,12 @@ export function createAgentEndpoint(opts: AgentEndpointOptions): AgentEndpoint {
             .end('{"error":"gateway draining","code":"draining"}', true);
           return;
         }
-        const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+        const remote = clientAddress(
+          Buffer.from(res.getRemoteAddressAsText()).toString(),
+          trusted.empty ? '' : Buffer.from(res.getProxiedRemoteAddressAsText()).toString(),
+          trusted.empty ? '' : req.getHeader('x-forwarded-for'),
+          trusted,
+        );
         const wait = handlers.throttled(remote);
         if (wait !== null) {
           res

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { bearerToken, createAgentAuthenticator } from '../shared/auth.js';
+import { trustedProxies } from '../shared/client-address.js';
 import { DEFAULT_IDENTITY } from '../shared/config/identity-config.js';
 import { QUEUE_NAMES, type QueueName } from '../shared/jobs/options.js';
 import type { Keys } from '../shared/keys.js';
@@ -169,12 +170,20 @@ export function openEndpoint(
     logger.info({ uws: implementation }, 'uWebSockets.js implementation loaded');
   }
 
+  const trusted = config.http?.trusted_proxies ?? [];
+  if (tls && trusted.length > 0) {
+    // uWS reads a PROXY header only inside TLS, and TCP balancers send it before the handshake.
+    logger.info(
+      'TLS is on: client addresses come from X-Forwarded-For of trusted_proxies (an HTTP balancer); a balancer sending PROXY v2 in front of TLS breaks every connection',
+    );
+  }
   return createAgentEndpoint({
     tls,
     maxPayloadBytes: limits.maxPayloadBytes,
     idleTimeoutSeconds: clampIdleTimeout(liveness(config.heartbeat_interval_ms).idleTimeoutSeconds),
     maxBackpressureBytes: limits.maxBackpressureBytes,
     logger,
+    trustedProxies: trustedProxies(trusted),
     handlers: {
       throttled: (remote) => admission.throttled(remote, Date.now()),
       authorize: (header, remote) => {

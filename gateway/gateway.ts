@@ -44,6 +44,8 @@ export type GatewayConfig = Pick<
   identity?: IdentityConfig;
   /** Absent or partial: the defaults of shared/config/agent-limits.ts fill in. */
   agent_limits?: Partial<AgentLimitsConfig>;
+  /** Absent: no trusted proxies (every peer is an agent's own address). */
+  http?: Pick<ServerConfig['http'], 'trusted_proxies'>;
 };
 
 export interface GatewayLimits {

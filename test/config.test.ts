@@ -123,7 +123,7 @@ t.test('full server.hcl: every field', async (t) => {
     ],
     api_tokens: ['api-from-env'],
     api_read_access: 'auto',
-    http: { allowed_hosts: null },
+    http: { allowed_hosts: null, trusted_proxies: [] },
     heartbeat_interval_ms: 5000,
     agent_limits: {
       max_labels: 32,
@@ -179,7 +179,7 @@ t.test('minimal server.hcl: defaults', async (t) => {
     scoped_agent_tokens: [],
     api_tokens: [],
     api_read_access: 'auto',
-    http: { allowed_hosts: null },
+    http: { allowed_hosts: null, trusted_proxies: [] },
     heartbeat_interval_ms: 10_000,
     agent_limits: DEFAULT_AGENT_LIMITS,
     shutdown_timeout_ms: 10_000,

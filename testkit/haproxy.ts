@@ -24,7 +24,7 @@ export interface TestHaproxy {
   httpUrl: string;
   /** The loopback address each gateway must listen on (ports 7070 and 7071), gateway-1 first. */
   gatewayHosts: string[];
-  /** What haproxy printed (its log goes to stdout). */
+  /** What haproxy printed: its log (stdout) and its alerts (stderr). */
   output(): string;
   stop(): Promise<void>;
 }
@@ -75,9 +75,12 @@ export async function startHaproxy(options: { gateways?: number; cfg?: string } 
   );
   let output = '';
   const proc: ChildProcess = spawn('haproxy', ['-db', '-f', cfgFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stderr?.on('data', (d: Buffer) => {
+  // Its log (`log stdout`) and its alerts (stderr) both: an unread pipe would stall it.
+  const keep = (d: Buffer) => {
     output = (output + d.toString()).slice(-200_000);
-  });
+  };
+  proc.stdout?.on('data', keep);
+  proc.stderr?.on('data', keep);
   const deadline = Date.now() + 15_000;
   while (!(await listening(front, GATEWAY_AGENT_PORT))) {
     if (proc.exitCode !== null) throw new Error(`haproxy exited ${proc.exitCode}: ${output}`);

@@ -62,13 +62,19 @@ export interface System {
   startAgent(
     name: string,
     labels: Record<string, string>,
-    /** `commandTimeout`: the agent's `execution.command_timeout` (default "30s"). */
-    opts?: { agentsPort?: number; commandTimeout?: string },
+    /**
+     * `commandTimeout`: the agent's `execution.command_timeout` (default "30s"); `serverUrl`: where
+     * it connects (default this system's agents port on 127.0.0.1), e.g. a balancer.
+     */
+    opts?: { agentsPort?: number; commandTimeout?: string; serverUrl?: string },
   ): Promise<AgentProcess>;
-  /** `fluke gateway|reconciler|server` as a real process with this system's config. */
+  /**
+   * `fluke gateway|reconciler|server` as a real process with this system's config; `host`: the
+   * address its listeners bind (default 127.0.0.1), e.g. one a balancer points at.
+   */
   spawnRole(
     role: 'gateway' | 'reconciler' | 'server',
-    overrides?: { agentsPort?: number; httpPort?: number },
+    overrides?: { agentsPort?: number; httpPort?: number; host?: string },
     extraArgs?: string[],
   ): ChildProcessHandle;
 }
@@ -109,6 +115,8 @@ export function spawnFluke(args: string[], env: NodeJS.ProcessEnv = {}): ChildPr
 export function serverHcl(o: {
   agentsPort: number;
   httpPort: number;
+  /** The address both listeners bind (default 127.0.0.1). */
+  host?: string;
   redisUrl: string;
   prefix: string;
   repo: string;
@@ -120,8 +128,8 @@ export function serverHcl(o: {
   extra?: string;
 }): string {
   return `server {
-  listen_agents      = "127.0.0.1:${o.agentsPort}"
-  listen_http        = "127.0.0.1:${o.httpPort}"
+  listen_agents      = "${o.host ?? '127.0.0.1'}:${o.agentsPort}"
+  listen_http        = "${o.host ?? '127.0.0.1'}:${o.httpPort}"
   agent_tokens       = ["${AGENT_TOKEN}"]
   api_tokens         = ["${API_TOKEN}"]
   heartbeat_interval = "${o.heartbeat}"
@@ -155,7 +163,7 @@ export async function startSystem(t: Teardown, options: SystemOptions): Promise<
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const agentsPort = await freePort();
   const httpPort = await freePort();
-  const hclFor = (ports: { agentsPort: number; httpPort: number }) =>
+  const hclFor = (ports: { agentsPort: number; httpPort: number; host?: string }) =>
     serverHcl({
       ...ports,
       redisUrl: redis.url,
@@ -211,7 +219,7 @@ export async function startSystem(t: Teardown, options: SystemOptions): Promise<
       writeFileSync(
         file,
         `agent {
-  server_url = "ws://127.0.0.1:${opts.agentsPort ?? agentsPort}"
+  server_url = "${opts.serverUrl ?? `ws://127.0.0.1:${opts.agentsPort ?? agentsPort}`}"
   token      = "${AGENT_TOKEN}"
   name       = "${name}"
   labels     = { ${labelText} }
@@ -228,7 +236,11 @@ export async function startSystem(t: Teardown, options: SystemOptions): Promise<
       const file = join(dir, `${role}-${roleCount++}.hcl`);
       writeFileSync(
         file,
-        hclFor({ agentsPort: overrides.agentsPort ?? agentsPort, httpPort: overrides.httpPort ?? httpPort }),
+        hclFor({
+          agentsPort: overrides.agentsPort ?? agentsPort,
+          httpPort: overrides.httpPort ?? httpPort,
+          ...(overrides.host ? { host: overrides.host } : {}),
+        }),
       );
       const handle = spawnFluke([
         role,

@@ -10,9 +10,16 @@ server {
   listen_http        = ":7071"
   heartbeat_interval = "10s"
 
-  # The console (listen_http) answers only to these Host names, plus localhost and any IP
-  # address: list the name people and tools reach it by (DNS-rebinding defence).
-  # http { allowed_hosts = ["fluke.example.com"] }
+  http {
+    # The console (listen_http) answers only to these Host names, plus localhost and any IP
+    # address: list the name people and tools reach it by (DNS-rebinding defence).
+    # allowed_hosts = ["fluke.example.com"]
+
+    # HAProxy (service `lb`) sends a PROXY v2 header naming each client: trust it from the
+    # compose network so agents are throttled by their own address, not the balancer's. These
+    # are Docker's default bridge pools; on a real network list your balancers' addresses only.
+    trusted_proxies = ["172.16.0.0/12", "192.168.0.0/16"]
+  }
 
   # Unscoped agent tokens: an agent presenting one may claim any name and labels.
   agent_tokens = ["$FLUKE_AGENT_TOKEN"]

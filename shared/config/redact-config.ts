@@ -44,7 +44,10 @@ export function redactConfig(cfg: ServerConfig | AgentConfig): ServerConfig | Ag
       allowed_labels: Object.fromEntries(Object.entries(t.allowed_labels).map(([k, v]) => [k, [...v]])),
     })),
     api_tokens: cfg.api_tokens.map(() => REDACTED),
-    http: { allowed_hosts: cfg.http.allowed_hosts && [...cfg.http.allowed_hosts] },
+    http: {
+      allowed_hosts: cfg.http.allowed_hosts && [...cfg.http.allowed_hosts],
+      trusted_proxies: [...cfg.http.trusted_proxies],
+    },
     redis: { ...cfg.redis, url: redactUrlPassword(cfg.redis.url) },
     git: {
       ...cfg.git,

@@ -74,6 +74,11 @@ export interface ServerConfig {
   http: {
     /** Host names the console answers to (null: the default, localhost and listen_http's host). */
     allowed_hosts: string[] | null;
+    /**
+     * Balancers (IP addresses, CIDR ranges) whose PROXY v2 header or X-Forwarded-For names the
+     * client on both listeners (shared/client-address.ts); empty (default): every peer is a client.
+     */
+    trusted_proxies: string[];
   };
   heartbeat_interval_ms: number;
   /** What one agent may declare and how fast agents may register (shared/config/agent-limits.ts). */
