@@ -2,7 +2,8 @@
  * Every Redis key and channel Fluke uses comes from here.
  *
  * Cluster safety: keys touched together in one command or MULTI share a hash tag.
- * - BullMQ queues use the prefix `{<prefix>}` so each queue's keys share one slot (BullMQ's advice).
+ * - Each BullMQ queue has its own hash tag `{<prefix>:q:<queue>}`: one queue's keys share a slot (BullMQ
+ *   needs that) and different queues land on different shards.
  * - Per-agent keys carry `{a:<name>}` so an agent's registry entry, statuses and events can be
  *   updated in one MULTI.
  * - Cluster-wide indexes (agent index, desired state) live under `{<prefix>:g}`.
@@ -13,9 +14,9 @@ export class Keys {
     this.prefix = prefix;
   }
 
-  /** The `prefix` option for every BullMQ Queue/Worker/FlowProducer. */
-  get bullPrefix(): string {
-    return `{${this.prefix}}`;
+  /** The `prefix` option of the BullMQ Queue/Worker/QueueEvents of `queue`: its own hash tag. */
+  bullPrefix(queue: string): string {
+    return `{${this.prefix}:q:${queue}}`;
   }
 
   private g(rest: string): string {

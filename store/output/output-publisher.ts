@@ -16,6 +16,8 @@ import { errorMessage } from '../../shared/errors.js';
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
 import type { OutputMessage } from '../../shared/protocol.js';
+import type { RedisClient } from '../redis/client.js';
+import { pipelineOf } from '../redis/pipeline.js';
 import { type EndRecord, OUTPUT_BUFFER_LINES, OUTPUT_BUFFER_TTL_MS, type StreamRecord } from './output.js';
 
 /**
@@ -43,14 +45,14 @@ export function appendStreamRecords(
 
 /** Publishes end records now (the reconciler's timeout path); throws if Redis refuses. */
 export async function publishEndRecords(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   ends: ReadonlyArray<Omit<EndRecord, 'kind' | 'at'>>,
   bounds = { lines: OUTPUT_BUFFER_LINES, ttlMs: OUTPUT_BUFFER_TTL_MS },
 ): Promise<void> {
   if (ends.length === 0) return;
   const at = Date.now();
-  const pipe = redis.pipeline();
+  const pipe = pipelineOf(redis);
   appendStreamRecords(
     pipe,
     keys,
@@ -66,7 +68,7 @@ export async function publishEndRecords(
 const RECENT_EXECUTIONS = 10_000;
 
 export interface OutputPublisherOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   logger: Logger;
   /** Replay list length per execution. */
@@ -139,7 +141,7 @@ export class OutputPublisher {
     const batch = this.pending;
     this.pending = [];
     const { redis, keys, bufferLines, bufferTtlMs } = this.opts;
-    const pipe = redis.pipeline();
+    const pipe = pipelineOf(redis);
     appendStreamRecords(pipe, keys, batch, { lines: bufferLines, ttlMs: bufferTtlMs });
     try {
       const replies = await pipe.exec();

@@ -10,7 +10,7 @@
  * next read drops), never a missing one. The many-agent batches (setStatusesMany, snapshots)
  * are one Lua script per agent on its slot, all agents in one explicit pipeline.
  */
-import type { Cluster, Redis } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { ALERT_EVENTS, type AlertEvent } from '../../shared/alerts.js';
 import type { Keys } from '../../shared/keys.js';
 import {
@@ -20,6 +20,7 @@ import {
   type ProblemEntry,
   type TaskStatus,
 } from '../../shared/status.js';
+import type { RedisClient } from '../redis/client.js';
 import { unpackReply } from '../redis/nul-packing.js';
 import { canPipeline, execAll } from '../redis/pipeline.js';
 import { type PreparedStatuses, prepareStatuses, writeStatusBatch } from './status-batch.js';
@@ -35,14 +36,14 @@ import { CLOSE_SCRIPT, defineCommands, MARK_SCRIPT, type StatusPipeline } from '
 import type { AgentSnapshot, StatusStore, StatusWrite } from './status-store.js';
 
 export interface RedisStatusStoreOptions {
-  redis: Redis | Cluster;
+  redis: RedisClient;
   keys: Keys;
   /** How long an agent's statuses outlive its last result. */
   ttlMs: number;
 }
 
 export class RedisStatusStore implements StatusStore {
-  private readonly redis: Redis | Cluster;
+  private readonly redis: RedisClient;
   private readonly keys: Keys;
   private readonly ttlMs: number;
 
@@ -275,7 +276,7 @@ export class RedisStatusStore implements StatusStore {
   async close(): Promise<void> {}
 }
 
-type Multi = ReturnType<Redis['multi']>;
+type Multi = ReturnType<RedisClient['multi']>;
 
 async function exec(tx: Multi): Promise<unknown[]> {
   const replies = await tx.exec();
