@@ -134,7 +134,9 @@ t.test('on a Redis Cluster', async (t) => {
     // Work is going on: the first command has run somewhere.
     await waitFor('a first apply', async () => hosts.some((h) => applies(h.dir).length > 0), Boolean, 60_000);
     const resultsKey = `${keys.bullPrefix(QUEUE_NAMES.results)}:${QUEUE_NAMES.results}:id`;
+    const before = hosts.reduce((n, h) => n + applies(h.dir).length, 0);
     const { killed, promoted } = await cluster.failover(resultsKey);
+    t.ok(before < hosts.length * 2, `killed mid-work (${before} of ${hosts.length * 2} commands had run)`);
     t.not(killed.port, promoted.port, `the replica on ${promoted.port} took over from ${killed.port}`);
 
     // Every result recorded: each host's applied run is an event, and its status says applied.

@@ -45,7 +45,12 @@ export function redactConfig(cfg: ServerConfig | AgentConfig): ServerConfig | Ag
     })),
     api_tokens: cfg.api_tokens.map(() => REDACTED),
     http: { allowed_hosts: cfg.http.allowed_hosts && [...cfg.http.allowed_hosts] },
-    redis: { ...cfg.redis, url: redactUrlPassword(cfg.redis.url) },
+    redis: {
+      ...cfg.redis,
+      url: redactUrlPassword(cfg.redis.url),
+      cluster_nodes: cfg.redis.cluster_nodes.map(redactUrlPassword),
+      sentinels: [...cfg.redis.sentinels],
+    },
     git: {
       ...cfg.git,
       url: redactUrlPassword(cfg.git.url),
