@@ -6,7 +6,10 @@
  *   needs that) and different queues land on different shards.
  * - Per-agent keys carry `{a:<name>}` so an agent's registry entry, statuses and events can be
  *   updated in one MULTI.
- * - Cluster-wide indexes (agent index, desired state) live under `{<prefix>:g}`.
+ * - Cluster-wide indexes that scripts or MULTIs touch together (agent index, known agents, gateways
+ *   and their inboxes) live under `{<prefix>:g}`. Unrelated global keys have tags of their own, so
+ *   on a cluster their load lands on other shards: the Git source's keys `{<prefix>:s}`, the
+ *   drifted/failing index `{<prefix>:p}`, the all-events index `{<prefix>:e}`, metrics `{<prefix>:m}`.
  */
 export class Keys {
   readonly prefix: string;
@@ -21,6 +24,10 @@ export class Keys {
 
   private g(rest: string): string {
     return `{${this.prefix}:g}:${rest}`;
+  }
+  /** A global key under its own hash tag `{<prefix>:<tag>}`. */
+  private tagged(tag: string, rest: string): string {
+    return `{${this.prefix}:${tag}}:${rest}`;
   }
   private a(agent: string, rest: string): string {
     return `${this.prefix}:{a:${agent}}:${rest}`;
@@ -72,11 +79,11 @@ export class Keys {
   // ---- desired state ----
   /** String: compiled desired state JSON for one commit. */
   desiredState(revision: string): string {
-    return this.g(`state:${revision}`);
+    return this.tagged('s', `state:${revision}`);
   }
   /** Hash: current revision, last poll time, last error … (what /api/v1/status shows). */
   sourceStatus(): string {
-    return this.g('source');
+    return this.tagged('s', 'source');
   }
 
   // ---- results ----
@@ -90,7 +97,7 @@ export class Keys {
   }
   /** Sorted set: `agent\0task` → ms of every (agent, task) whose last status is drifted or failing (GET /drift). */
   statusProblems(): string {
-    return this.g('problems');
+    return this.tagged('p', 'problems');
   }
   /** Hash: one dispatched instruction (agent, tasks, deadline) until its results are in. */
   instruction(instructionId: string): string {
@@ -110,7 +117,7 @@ export class Keys {
   }
   /** Sorted set of all events' sort keys, bounded. */
   allEvents(): string {
-    return this.g('events');
+    return this.tagged('e', 'events');
   }
   /** String: one event JSON, with TTL. Unused by the Redis event store, which uses agentEvent. */
   event(id: string): string {
@@ -136,11 +143,11 @@ export class Keys {
 
   /** String: end (ms) of the last window the drift tick scheduled. */
   driftCursor(): string {
-    return this.g('drift-cursor');
+    return this.tagged('s', 'drift-cursor');
   }
   /** String (SET NX PX): held while one poll runs, so polls are single-flight across replicas. */
   pollLock(): string {
-    return this.g('poll-lock');
+    return this.tagged('s', 'poll-lock');
   }
 
   // ---- manual reconciles ----
