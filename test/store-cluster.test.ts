@@ -15,6 +15,7 @@ import { RedisMetricsTotals } from '../store/metrics/redis-metrics-totals.js';
 import { ChannelHub } from '../store/output/channel-hub.js';
 import { RedisOutputLog } from '../store/output/redis-output.js';
 import { checkEvictionPolicy, createCluster, duplicateClient } from '../store/redis/client.js';
+import { watchEvictionPolicy } from '../store/redis/eviction-watch.js';
 import { RedisAgentDirectory } from '../store/registry/redis-agent-directory.js';
 import { RedisRegistry } from '../store/registry/redis-registry.js';
 import { RedisRunStore } from '../store/runs/redis-run-store.js';
@@ -131,4 +132,25 @@ t.test('store contracts on a Redis Cluster', async (t) => {
       );
     });
   }
+
+  t.test('the eviction policy is checked on every master, not one at random', async (t) => {
+    const masters = base.nodes('master');
+    const last = masters[masters.length - 1];
+    if (!last) throw new Error('no master');
+    await last.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    t.teardown(() => last.config('SET', 'maxmemory-policy', 'noeviction'));
+    for (let i = 0; i < 5; i++) {
+      t.match(
+        await checkEvictionPolicy(base),
+        new RegExp(`Redis node 127\\.0\\.0\\.1:${last.options.port} maxmemory-policy is "allkeys-lru"`),
+      );
+    }
+    const watch = watchEvictionPolicy({ clients: [base], logger: silentLogger, intervalMs: 3_600_000 });
+    t.teardown(() => watch.stop());
+    await watch.check();
+    t.match(watch.problem(), /allkeys-lru/, 'the watch reports it (not ready)');
+    await last.config('SET', 'maxmemory-policy', 'noeviction');
+    await watch.check();
+    t.equal(watch.problem(), null, 'fit again');
+  });
 });

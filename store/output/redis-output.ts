@@ -6,7 +6,7 @@
 
 import type { Keys } from '../../shared/keys.js';
 import type { RedisClient } from '../redis/client.js';
-import { execAll, pipelineOf } from '../redis/pipeline.js';
+import { canPipeline, execAll, pipelineOf } from '../redis/pipeline.js';
 import type { ChannelHub } from './channel-hub.js';
 import { OUTPUT_BUFFER_LINES, OUTPUT_BUFFER_TTL_MS, type OutputLog, type StreamRecord } from './output.js';
 import { appendStreamRecords } from './output-publisher.js';
@@ -26,10 +26,13 @@ export class RedisOutputLog implements OutputLog {
   async append(records: readonly StreamRecord[]): Promise<void> {
     if (records.length === 0) return;
     const pipe = pipelineOf(this.o.redis);
-    appendStreamRecords(pipe, this.o.keys, records, {
-      lines: this.o.bufferLines ?? OUTPUT_BUFFER_LINES,
-      ttlMs: this.o.bufferTtlMs ?? OUTPUT_BUFFER_TTL_MS,
-    });
+    appendStreamRecords(
+      pipe,
+      this.o.keys,
+      records,
+      { lines: this.o.bufferLines ?? OUTPUT_BUFFER_LINES, ttlMs: this.o.bufferTtlMs ?? OUTPUT_BUFFER_TTL_MS },
+      !canPipeline(this.o.redis),
+    );
     await execAll(pipe);
   }
 
