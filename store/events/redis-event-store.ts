@@ -1,10 +1,3 @@
-/**
- * Event history in Redis (docs/events.md): each event a string key with a TTL beside its agent's
- * index; per-agent, per-task and global indexes are score-0 sorted sets of sort keys, trimmed on
- * write and expiring with their newest event. Index members whose event is gone (TTL, per-agent
- * trim) are pruned lazily when a read meets them.
- */
-import type { Redis } from 'ioredis';
 import {
   clampLimit,
   decodeCursor,

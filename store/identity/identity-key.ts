@@ -6,7 +6,6 @@
  * periodically (`keepIdentityKey`) so a FLUSHALL does not silently rotate it while processes run.
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { deriveIdentityKey } from '../../shared/identity/agent-credential.js';
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';

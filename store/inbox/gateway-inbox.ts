@@ -1,15 +1,3 @@
-/**
- * How instructions and kicks reach a gateway: a Redis stream per gateway (`keys.gatewayInbox`),
- * written by reconcilers (`sendToGateway`, `publishInstruction`) and read by that gateway alone.
- *
- * Why not pub/sub: Redis disconnects a subscriber whose unread backlog passes
- * `client-output-buffer-limit pubsub` (32 MB by default), and everything in that backlog is gone.
- * A commit reaching 10,000 agents publishes about that much at once, faster than a busy gateway
- * reads it: in the benchmark, 7 of 10 instructions were lost that way. A stream keeps what the
- * gateway has not read yet (bounded by MAXLEN and a TTL, so a dead gateway's inbox goes away), and
- * the gateway reads it in order, at its own pace, from where it left off — across reconnects.
- */
-import type { Redis } from 'ioredis';
 import { coerceError } from '../../shared/errors.js';
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';

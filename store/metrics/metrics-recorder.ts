@@ -1,12 +1,3 @@
-/**
- * Recording the cluster metrics (shared/metrics.ts): reconcilers record into memory and a timer
- * flushes the sums to the totals (in Redis: HINCRBY/HINCRBYFLOAT in one pipeline), so recording costs a Map update
- * and Redis sees at most one round trip per second per process, however busy the workers are.
- * Gateways read the hashes back at scrape time. A failed flush keeps its sums for the next one
- * (the pending map is bounded by the number of label sets, not by traffic); a process killed
- * outright loses at most one flush interval of counts.
- */
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { coerceError } from '../../shared/errors.js';
 import type { Keys } from '../../shared/keys.js';

@@ -8,7 +8,6 @@
  * whoever comes first promotes a job and the other finds it gone.
  */
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../shared/errors.js';
 import type { RedisClient } from '../redis/client.js';

@@ -1,16 +1,3 @@
-/**
- * (agent, task) statuses and drift episodes in Redis (docs/events.md):
- * - taskStatus(agent):   hash task → status JSON; TTL refreshed by every write for the agent.
- * - driftEpisodes(agent): hash task → episode JSON, and `task\0event` → id of the episode that
- *   claimed that alert. Same hash tag as the statuses; same TTL.
- * - statusProblems():    score-0 sorted set of `agent\0task` currently drifted or failing, so
- *   GET /drift reads one key instead of every agent. Pruned on read when the status expired.
- * Per-agent keys and the problem index sit in different cluster slots, so they are written by
- * separate commands, ordered so a crash between them leaves an extra index entry (which the
- * next read drops), never a missing one. The many-agent batches (setStatusesMany, snapshots)
- * are one Lua script per agent on its slot, all agents in one explicit pipeline.
- */
-import type { Cluster } from 'ioredis';
 import { ALERT_EVENTS, type AlertEvent } from '../../shared/alerts.js';
 import type { Keys } from '../../shared/keys.js';
 import {

@@ -1,8 +1,3 @@
-/**
- * setStatusesMany's machinery (redis-status-store.ts): statuses serialised per agent as soon as
- * they arrive, then written for many agents in three pipelined steps.
- */
-import type { Cluster } from 'ioredis';
 import type { Keys } from '../../shared/keys.js';
 import { isProblem, type TaskStatus } from '../../shared/status.js';
 import type { RedisClient } from '../redis/client.js';

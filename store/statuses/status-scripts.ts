@@ -1,8 +1,3 @@
-/**
- * The status store's Lua scripts (redis-status-store.ts): claiming and closing a drift episode's
- * alerts atomically, and the per-agent batch write and snapshot read used on explicit pipelines.
- */
-import type { Cluster } from 'ioredis';
 import type { RedisClient } from '../redis/client.js';
 import { LUA_NUL_HELPERS } from '../redis/nul-packing.js';
 import type { Executable } from '../redis/pipeline.js';
