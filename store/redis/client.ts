@@ -144,7 +144,7 @@ function guardErrors(client: RedisClient, sink: ErrorSink): void {
  */
 export async function checkEvictionPolicy(redis: RedisClient): Promise<string | null> {
   if (!(redis instanceof Cluster)) return checkNode(redis, 'Redis');
-  // Every node of a cluster: a replica's policy becomes its shard's when it takes over.
+  // Every node the client holds: every master (reads go to masters, so replicas are not connected).
   await redis.ping(); // waits for the slot map, so nodes() lists the cluster
   for (const node of redis.nodes('all')) {
     const problem = await checkNode(node, `Redis node ${node.options.host}:${node.options.port}`);
