@@ -6,6 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { QUEUE_NAMES } from '../shared/jobs/options.js';
 import type { Keys } from '../shared/keys.js';
 import type { Queues } from '../store/queues/queues.js';
 import { ask, sleep } from './reconcile-ipc.js';
@@ -142,12 +143,12 @@ export async function waitQuiet(ctx: Ctx, what: string, deadline: number): Promi
 
 /** The reconcile queue's auto-increment id: every job without a custom id (agent, deadline, fanout). */
 export async function reconcileIdCounter(ctx: Ctx): Promise<number> {
-  return Number((await ctx.redis.get(`${ctx.keys.bullPrefix}:reconcile:id`)) ?? 0);
+  return Number((await ctx.redis.get(`${ctx.keys.bullPrefix(QUEUE_NAMES.reconcile)}:reconcile:id`)) ?? 0);
 }
 
 /** Batched results jobs carry no custom id, so BullMQ's id counter counts them. */
 export async function resultsIdCounter(ctx: Ctx): Promise<number> {
-  return Number((await ctx.redis.get(`${ctx.keys.bullPrefix}:results:id`)) ?? 0);
+  return Number((await ctx.redis.get(`${ctx.keys.bullPrefix(QUEUE_NAMES.results)}:results:id`)) ?? 0);
 }
 
 export async function verifyStatuses(ctx: Ctx, sinceIso: string): Promise<string> {

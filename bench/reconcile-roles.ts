@@ -46,12 +46,12 @@ export async function runBaseline(opts: {
 }): Promise<void> {
   const connection = new Redis(opts.redis, { maxRetriesPerRequest: null });
   const keys = new Keys(opts.prefix);
-  const queue = new Queue('bench-baseline', { connection, prefix: keys.bullPrefix });
+  const queue = new Queue('bench-baseline', { connection, prefix: keys.bullPrefix('bench-baseline') });
   let done = 0;
   let finishedAt = 0;
   const worker = new Worker('bench-baseline', async () => {}, {
     connection,
-    prefix: keys.bullPrefix,
+    prefix: keys.bullPrefix('bench-baseline'),
     concurrency: opts.concurrency,
   });
   process.once('disconnect', () => void worker.close());

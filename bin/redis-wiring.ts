@@ -4,13 +4,19 @@
  */
 import type { Logger } from 'pino';
 import { ConfigError } from '../shared/config/load.js';
-import type { ServerConfig } from '../shared/config/types.js';
+import { SINGLE_REDIS } from '../shared/config/redis-topology.js';
+import type { RedisConfig, ServerConfig } from '../shared/config/types.js';
 import { Keys } from '../shared/keys.js';
 import type { EventStore } from '../store/events/event-store.js';
 import { MemoryEventStore } from '../store/events/memory-event-store.js';
 import { RedisEventStore } from '../store/events/redis-event-store.js';
 import { ensureIdentityKey, keepIdentityKey } from '../store/identity/identity-key.js';
-import { checkEvictionPolicy, createRedis, type RedisClient } from '../store/redis/client.js';
+import {
+  checkEvictionPolicy,
+  createRedisFor,
+  duplicateClient,
+  type RedisClient,
+} from '../store/redis/client.js';
 import type { ShutdownStep } from './shutdown.js';
 import type { Role } from './wiring-context.js';
 
@@ -22,15 +28,26 @@ export interface ProcessClients {
 }
 
 /** Fails with a clear message on an evicting Redis: BullMQ would lose jobs. */
-async function connectRedis(url: string, logger: Logger): Promise<RedisClient> {
+async function connectRedis(target: RedisConfig, logger: Logger, field: string): Promise<RedisClient> {
   // Connection errors of this client and of every client duplicated from it: warn, rate-limited.
-  const redis = createRedis(url, {}, { logger });
-  const problem = await checkEvictionPolicy(redis);
+  const redis = createRedisFor(target, { logger });
+  let problem: string | null;
+  try {
+    problem = await checkEvictionPolicy(redis);
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
   if (problem) {
     redis.disconnect();
-    throw new ConfigError([{ file: 'redis', line: 0, field: 'server.redis.url', message: problem }]);
+    throw new ConfigError([{ file: 'redis', line: 0, field, message: problem }]);
   }
   return redis;
+}
+
+function redisField(redis: RedisConfig): string {
+  if (redis.cluster_nodes.length > 0) return 'server.redis.cluster_nodes';
+  return redis.sentinels.length > 0 ? 'server.redis.sentinels' : 'server.redis.url';
 }
 
 export async function connectClients(
@@ -40,11 +57,12 @@ export async function connectClients(
 ): Promise<ProcessClients> {
   // Refuse a memory event store outside the all-in-one server before connecting to anything.
   if (config.event_store.backend === 'memory') eventStoreFor(config, role, null, null);
-  const redis = await connectRedis(config.redis.url, logger);
+  const redis = await connectRedis(config.redis, logger, redisField(config.redis));
   let eventsRedis: RedisClient | null = null;
   try {
     if (config.event_store.backend === 'redis' && config.event_store.redis.url !== config.redis.url) {
-      eventsRedis = await connectRedis(config.event_store.redis.url, logger);
+      const events = { ...SINGLE_REDIS, url: config.event_store.redis.url, prefix: config.redis.prefix };
+      eventsRedis = await connectRedis(events, logger, 'server.event_store.redis.url');
     }
   } catch (err) {
     redis.disconnect();
@@ -83,7 +101,7 @@ function eventStoreFor(
   }
   if (!redis) throw new Error('the redis event store needs a Redis client');
   // Its own auto-pipelined connection: the events of concurrent result handlers share socket writes.
-  const client = redis.duplicate({ enableAutoPipelining: true });
+  const client = duplicateClient(redis, { enableAutoPipelining: true });
   return new RedisEventStore({
     redis: client,
     keys,

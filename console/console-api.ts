@@ -16,7 +16,7 @@ import { RedisInstructionStore } from '../store/instructions/redis-instruction-s
 import { ChannelHub } from '../store/output/channel-hub.js';
 import { RedisOutputLog } from '../store/output/redis-output.js';
 import { addJob, type Queues } from '../store/queues/queues.js';
-import type { RedisClient } from '../store/redis/client.js';
+import { duplicateClient, type RedisClient } from '../store/redis/client.js';
 import { RedisAgentDirectory } from '../store/registry/redis-agent-directory.js';
 import { RedisRunStore } from '../store/runs/redis-run-store.js';
 import type { RunTarget } from '../store/runs/run-store.js';
@@ -54,10 +54,10 @@ export function mountConsoleApi(
   // Its own connection, not auto-pipelined: ioredis's auto-pipelining mis-delivers replies when
   // a script in the batch answers NOSCRIPT (the directory's prune script on a fresh Redis), and
   // throws out of its callback — a crash seen in CI. The list routes pipeline their reads.
-  const redis = o.redis.duplicate();
+  const redis = duplicateClient(o.redis);
   redis.on('error', () => {}); // the main client logs an outage once
   // Live output viewers share one subscriber connection, made when the first one arrives.
-  const hub = new ChannelHub(() => o.redis.duplicate(), o.logger);
+  const hub = new ChannelHub(() => duplicateClient(o.redis), o.logger);
   const output = new RedisOutputLog({ redis, keys, hub });
   const streams = new OpenStreams(o.maxStreams ?? DEFAULT_MAX_STREAMS, o.maxStreamsPerClient);
   const runs = new RedisRunStore({ redis, keys });

@@ -17,7 +17,7 @@ import { CloseCode } from '../shared/protocol.js';
 import { RedisEnrollments } from '../store/identity/redis-enrollments.js';
 import { OutputPublisher } from '../store/output/output-publisher.js';
 import { openQueue } from '../store/queues/queues.js';
-import type { RedisClient } from '../store/redis/client.js';
+import { duplicateClient, type RedisClient } from '../store/redis/client.js';
 import { RedisRegistry } from '../store/registry/redis-registry.js';
 import { AgentAdmission } from './agent-admission.js';
 import { AgentConnection } from './agent-connection.js';
@@ -45,7 +45,7 @@ export function openGatewayQueues(opts: GatewayOptions, keys: Keys, logger: Logg
   // The queues get a connection of their own: BullMQ defines its ~50 scripts on the client it is
   // given, and ioredis copies every defined script into each pipeline made on that client — which
   // made the registry's and output's many small pipelines the gateway's largest CPU cost.
-  const bullRedis = opts.queues ? null : opts.redis.duplicate();
+  const bullRedis = opts.queues ? null : duplicateClient(opts.redis);
   // No queue defaults: every gateway job carries all its options (shared/jobs/builders.ts).
   const gatewayQueue = (name: QueueName, connection: RedisClient) =>
     openQueue(name, connection, keys, {

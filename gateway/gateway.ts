@@ -16,7 +16,7 @@ import { CloseCode } from '../shared/protocol.js';
 import type { Enrollments } from '../store/identity/enrollments.js';
 import { InboxReader } from '../store/inbox/gateway-inbox.js';
 import { RedisGatewayInbox } from '../store/inbox/redis-inbox.js';
-import type { RedisClient } from '../store/redis/client.js';
+import { duplicateClient, type RedisClient } from '../store/redis/client.js';
 import type { Registry } from '../store/registry/registry.js';
 import type { GatewayEventMap } from './gateway-events.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
@@ -161,7 +161,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     output,
     guard,
     queues,
-    inbox: new RedisGatewayInbox({ redis, keys, logger, connect: () => redis.duplicate() }),
+    inbox: new RedisGatewayInbox({ redis, keys, logger, connect: () => duplicateClient(redis) }),
     events,
     logger,
     identity: held.identity,
@@ -180,7 +180,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const endpoint = openEndpoint(opts, limits, controller, admission, logger, held.key);
 
   const subscriber = new InboxReader(
-    redis.duplicate(),
+    duplicateClient(redis),
     keys.gatewayInbox(id),
     (text) => delivery.inboxRecord(text),
     logger,

@@ -11,7 +11,7 @@ import { InboxBatcher } from '../store/inbox/gateway-inbox.js';
 import type { InstructionStore } from '../store/instructions/instruction-store.js';
 import { MeteredInstructionStore } from '../store/instructions/metered-instruction-store.js';
 import { RedisInstructionStore } from '../store/instructions/redis-instruction-store.js';
-import type { RedisClient } from '../store/redis/client.js';
+import { duplicateClient, type RedisClient } from '../store/redis/client.js';
 import { RedisAgentDirectory } from '../store/registry/redis-agent-directory.js';
 import { RedisRunStore } from '../store/runs/redis-run-store.js';
 import type { RunStore } from '../store/runs/run-store.js';
@@ -44,12 +44,12 @@ export function openReconcilerStores(
   metrics: MetricsSink,
 ): ReconcilerStores {
   // Its MULTIs do not copy the scripts BullMQ loads onto its clients.
-  const store = redis.duplicate({ enableAutoPipelining: true });
+  const store = duplicateClient(redis, { enableAutoPipelining: true });
   store.on('error', () => {}); // the main client logs an outage once
   // ioredis runs one auto-pipeline at a time per connection: sharing one with a results backlog
   // made every step of a 500-agent `agents` job wait behind the results handlers' round trips
   // (15 s per job at 10,000 agents).
-  const dispatch = redis.duplicate({ enableAutoPipelining: true });
+  const dispatch = duplicateClient(redis, { enableAutoPipelining: true });
   dispatch.on('error', () => {});
   const hb = config.heartbeat_interval_ms;
   // A gateway announces itself every heartbeat, as its agents renew their registry entries; three

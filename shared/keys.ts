@@ -2,10 +2,14 @@
  * Every Redis key and channel Fluke uses comes from here.
  *
  * Cluster safety: keys touched together in one command or MULTI share a hash tag.
- * - BullMQ queues use the prefix `{<prefix>}` so each queue's keys share one slot (BullMQ's advice).
+ * - Each BullMQ queue has its own hash tag `{<prefix>:q:<queue>}`: one queue's keys share a slot (BullMQ
+ *   needs that) and different queues land on different shards.
  * - Per-agent keys carry `{a:<name>}` so an agent's registry entry, statuses and events can be
  *   updated in one MULTI.
- * - Cluster-wide indexes (agent index, desired state) live under `{<prefix>:g}`.
+ * - Cluster-wide indexes that scripts or MULTIs touch together (agent index, known agents, gateways
+ *   and their inboxes) live under `{<prefix>:g}`. Unrelated global keys have tags of their own, so
+ *   on a cluster their load lands on other shards: the Git source's keys `{<prefix>:s}`, the
+ *   drifted/failing index `{<prefix>:p}`, the all-events index `{<prefix>:e}`, metrics `{<prefix>:m}`.
  */
 export class Keys {
   readonly prefix: string;
@@ -13,13 +17,17 @@ export class Keys {
     this.prefix = prefix;
   }
 
-  /** The `prefix` option for every BullMQ Queue/Worker/FlowProducer. */
-  get bullPrefix(): string {
-    return `{${this.prefix}}`;
+  /** The `prefix` option of the BullMQ Queue/Worker/QueueEvents of `queue`: its own hash tag. */
+  bullPrefix(queue: string): string {
+    return `{${this.prefix}:q:${queue}}`;
   }
 
   private g(rest: string): string {
     return `{${this.prefix}:g}:${rest}`;
+  }
+  /** A global key under its own hash tag `{<prefix>:<tag>}`. */
+  private tagged(tag: string, rest: string): string {
+    return `{${this.prefix}:${tag}}:${rest}`;
   }
   private a(agent: string, rest: string): string {
     return `${this.prefix}:{a:${agent}}:${rest}`;
@@ -71,11 +79,11 @@ export class Keys {
   // ---- desired state ----
   /** String: compiled desired state JSON for one commit. */
   desiredState(revision: string): string {
-    return this.g(`state:${revision}`);
+    return this.tagged('s', `state:${revision}`);
   }
   /** Hash: current revision, last poll time, last error … (what /api/v1/status shows). */
   sourceStatus(): string {
-    return this.g('source');
+    return this.tagged('s', 'source');
   }
 
   // ---- results ----
@@ -89,7 +97,7 @@ export class Keys {
   }
   /** Sorted set: `agent\0task` → ms of every (agent, task) whose last status is drifted or failing (GET /drift). */
   statusProblems(): string {
-    return this.g('problems');
+    return this.tagged('p', 'problems');
   }
   /** Hash: one dispatched instruction (agent, tasks, deadline) until its results are in. */
   instruction(instructionId: string): string {
@@ -109,7 +117,7 @@ export class Keys {
   }
   /** Sorted set of all events' sort keys, bounded. */
   allEvents(): string {
-    return this.g('events');
+    return this.tagged('e', 'events');
   }
   /** String: one event JSON, with TTL. Unused by the Redis event store, which uses agentEvent. */
   event(id: string): string {
@@ -135,11 +143,11 @@ export class Keys {
 
   /** String: end (ms) of the last window the drift tick scheduled. */
   driftCursor(): string {
-    return this.g('drift-cursor');
+    return this.tagged('s', 'drift-cursor');
   }
   /** String (SET NX PX): held while one poll runs, so polls are single-flight across replicas. */
   pollLock(): string {
-    return this.g('poll-lock');
+    return this.tagged('s', 'poll-lock');
   }
 
   // ---- manual reconciles ----

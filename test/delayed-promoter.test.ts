@@ -23,7 +23,7 @@ const keys = new Keys(redis.prefix);
 
 t.test('promoteDue moves only jobs whose time has come, earliest first', async (t) => {
   const client = redis.client();
-  const queue = new Queue('promote-test', { connection: client, prefix: keys.bullPrefix });
+  const queue = new Queue('promote-test', { connection: client, prefix: keys.bullPrefix('promote-test') });
   t.teardown(() => queue.close());
   const now = Date.now();
   await queue.add('soon', {}, { delay: 200 });
@@ -67,7 +67,10 @@ t.test('a gateway with no reconciler anywhere promotes due delayed reconcile job
     logger: pino({ level: 'silent' }),
   });
   t.teardown(() => services.close());
-  const reconcile = new Queue(QUEUE_NAMES.reconcile, { connection: redis.client(), prefix: keys.bullPrefix });
+  const reconcile = new Queue(QUEUE_NAMES.reconcile, {
+    connection: redis.client(),
+    prefix: keys.bullPrefix(QUEUE_NAMES.reconcile),
+  });
   t.teardown(() => reconcile.close());
   // A drift check delayed to its slot, as the drift tick enqueues it.
   const job = await reconcile.add('agent', { agent: 'web-01' }, { delay: 500 });
@@ -83,7 +86,7 @@ t.test('a gateway with no reconciler anywhere promotes due delayed reconcile job
 
 t.test('a retried job waits out its backoff, though it was created long ago', async (t) => {
   const client = redis.client();
-  const queue = new Queue('promote-retry', { connection: client, prefix: keys.bullPrefix });
+  const queue = new Queue('promote-retry', { connection: client, prefix: keys.bullPrefix('promote-retry') });
   t.teardown(() => queue.close());
   const { Worker } = await import('bullmq');
   const worker = new Worker(
@@ -91,7 +94,7 @@ t.test('a retried job waits out its backoff, though it was created long ago', as
     async () => {
       throw new Error('receiver down');
     },
-    { connection: redis.client(), prefix: keys.bullPrefix, autorun: false },
+    { connection: redis.client(), prefix: keys.bullPrefix('promote-retry'), autorun: false },
   );
   t.teardown(() => worker.close());
   // Created 10 minutes ago: `timestamp + delay` would call it due at once, but a retry's backoff

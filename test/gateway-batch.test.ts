@@ -28,7 +28,10 @@ const r = await startRedis();
 t.teardown(() => r.stop());
 const gw = await startGateway(r, { gatewayId: 'gw-batch' });
 t.teardown(() => gw.stop());
-const results = new Queue(QUEUE_NAMES.results, { connection: r.client(), prefix: gw.keys.bullPrefix });
+const results = new Queue(QUEUE_NAMES.results, {
+  connection: r.client(),
+  prefix: gw.keys.bullPrefix(QUEUE_NAMES.results),
+});
 results.on('error', () => {});
 t.teardown(() => results.close());
 

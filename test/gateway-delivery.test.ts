@@ -24,7 +24,10 @@ const gw = await startGateway(r, {
 });
 t.teardown(() => gw.stop());
 const redis = r.client();
-const results = new Queue(QUEUE_NAMES.results, { connection: r.client(), prefix: gw.keys.bullPrefix });
+const results = new Queue(QUEUE_NAMES.results, {
+  connection: r.client(),
+  prefix: gw.keys.bullPrefix(QUEUE_NAMES.results),
+});
 results.on('error', () => {});
 t.teardown(() => results.close());
 

@@ -49,7 +49,10 @@ task "long" {
   });
   const keys = new Keys(sys.redis.prefix);
   const redis = sys.redis.client();
-  const reconcile = new Queue(QUEUE_NAMES.reconcile, { connection: redis, prefix: keys.bullPrefix });
+  const reconcile = new Queue(QUEUE_NAMES.reconcile, {
+    connection: redis,
+    prefix: keys.bullPrefix(QUEUE_NAMES.reconcile),
+  });
   t.teardown(() => reconcile.close());
   const healthy = (base: string) =>
     waitFor(

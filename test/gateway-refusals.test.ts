@@ -39,7 +39,7 @@ const BYSTANDERS = new Set(['healthy-01', 'stg-app-01', 'twice-01']);
 async function unexplainedWrites(): Promise<string[]> {
   const out: string[] = [];
   const queues = new Map<string, { explained: boolean; bookkeeping: string[] }>();
-  const bull = `${gw.keys.bullPrefix}:`;
+  const bull = `{${gw.keys.prefix}:q:`; // every queue's own hash tag
   const sets = [gw.keys.agentIndex(), gw.keys.knownAgents()];
   for (const key of (await redis.keys('*')).sort()) {
     const agentKey = /\{a:([^}]+)\}/.exec(key)?.[1];
@@ -51,7 +51,7 @@ async function unexplainedWrites(): Promise<string[]> {
       const names = sets.includes(key) ? await redis.zrange(key, '0', '-1') : await redis.hkeys(key);
       out.push(...names.filter((n) => !BYSTANDERS.has(n)).map((n) => `${key} → ${n}`));
     } else if (key.startsWith(bull)) {
-      const [queue = '', ...rest] = key.slice(bull.length).split(':');
+      const [queue = '', ...rest] = key.slice(key.indexOf('}:') + 2).split(':');
       const id = rest.join(':');
       const q = queues.get(queue) ?? { explained: false, bookkeeping: [] };
       queues.set(queue, q);

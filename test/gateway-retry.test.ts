@@ -27,7 +27,10 @@ import { issued, receiptMessage, startGateway, TestAgent, taskResultMessage } fr
 const r = await startRedis();
 t.teardown(() => r.stop());
 const keys = new Keys(r.prefix);
-const results = new Queue(QUEUE_NAMES.results, { connection: r.client(), prefix: keys.bullPrefix });
+const results = new Queue(QUEUE_NAMES.results, {
+  connection: r.client(),
+  prefix: keys.bullPrefix(QUEUE_NAMES.results),
+});
 results.on('error', () => {});
 t.teardown(() => results.close());
 
@@ -173,7 +176,10 @@ function switchableQueue(inner: Queue): JobQueue & { fail: boolean } {
 }
 
 t.test('while enqueues fail the agent is told to come back later; 1 s again once they recover', async (t) => {
-  const reconcile = new Queue(QUEUE_NAMES.reconcile, { connection: r.client(), prefix: keys.bullPrefix });
+  const reconcile = new Queue(QUEUE_NAMES.reconcile, {
+    connection: r.client(),
+    prefix: keys.bullPrefix(QUEUE_NAMES.reconcile),
+  });
   reconcile.on('error', () => {});
   t.teardown(() => reconcile.close());
   const queue = switchableQueue(results);

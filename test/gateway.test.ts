@@ -47,10 +47,13 @@ t.test('register writes the registry entry, index and a connect reconcile', asyn
     { role: 'web', env: 'prod' },
     'labels remembered beside the known index',
   );
-  const jobs = await redis.keys(`{${r.prefix}}:${QUEUE_NAMES.reconcile}:*`);
+  const jobs = await redis.keys(`${gw.keys.bullPrefix(QUEUE_NAMES.reconcile)}:${QUEUE_NAMES.reconcile}:*`);
   t.ok(jobs.length > 0, 'reconcile queue has keys');
   const { Queue } = await import('bullmq');
-  const q = new Queue(QUEUE_NAMES.reconcile, { connection: r.client(), prefix: gw.keys.bullPrefix });
+  const q = new Queue(QUEUE_NAMES.reconcile, {
+    connection: r.client(),
+    prefix: gw.keys.bullPrefix(QUEUE_NAMES.reconcile),
+  });
   t.teardown(() => q.close());
   const waiting = await q.getJobs(['waiting', 'prioritized', 'delayed']);
   const job = waiting.find((j) => j.data.agent === 'web-01');

@@ -144,7 +144,10 @@ async function deliver(agent: TestAgent, name: string, instruction: string): Pro
 }
 
 async function queuedResultIds(): Promise<string[]> {
-  const results = new Queue(QUEUE_NAMES.results, { connection: redis, prefix: gw.keys.bullPrefix });
+  const results = new Queue(QUEUE_NAMES.results, {
+    connection: redis,
+    prefix: gw.keys.bullPrefix(QUEUE_NAMES.results),
+  });
   try {
     const jobs = await results.getJobs([
       'waiting',
@@ -436,7 +439,10 @@ task "site" {
   );
 
   // Past the gateway (a gateway that does not check, or a forged job): the reconciler checks too.
-  const results = new Queue(QUEUE_NAMES.results, { connection: client, prefix: keys.bullPrefix });
+  const results = new Queue(QUEUE_NAMES.results, {
+    connection: client,
+    prefix: keys.bullPrefix(QUEUE_NAMES.results),
+  });
   t.teardown(() => results.close());
   const spec = resultsJob({
     kind: 'results',

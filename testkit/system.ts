@@ -15,6 +15,7 @@ import { parseServerConfig } from '../shared/config/load.js';
 import type { ServerConfig } from '../shared/config/types.js';
 import { makeGitRepo, type TestRepo } from './git-repo.js';
 import { freePort, startRedis, type TestRedis } from './redis.js';
+import type { TestRedisCluster } from './redis-cluster.js';
 
 export const root = dirname(dirname(fileURLToPath(import.meta.url)));
 export const AGENT_TOKEN = 'agent-token-for-tests-0123456789';
@@ -37,6 +38,8 @@ export interface SystemOptions {
   serverExtra?: string;
   /** The in-process server's logger (default silent), e.g. to read what it logs. */
   logger?: pino.Logger;
+  /** Run on this Redis Cluster (`redis { cluster_nodes }`); `System.redis` then stays idle. */
+  cluster?: TestRedisCluster;
 }
 
 export interface AgentProcess {
@@ -118,6 +121,8 @@ export function serverHcl(o: {
   /** The address both listeners bind (default 127.0.0.1). */
   host?: string;
   redisUrl: string;
+  /** Set: `cluster_nodes` instead of `url`. */
+  clusterNodes?: readonly string[];
   prefix: string;
   repo: string;
   pollInterval: string;
@@ -134,7 +139,7 @@ export function serverHcl(o: {
   api_tokens         = ["${API_TOKEN}"]
   heartbeat_interval = "${o.heartbeat}"
   redis {
-    url    = "${o.redisUrl}"
+    ${o.clusterNodes ? `cluster_nodes = ${JSON.stringify(o.clusterNodes)}` : `url = "${o.redisUrl}"`}
     prefix = "${o.prefix}"
   }
   git {
@@ -167,7 +172,8 @@ export async function startSystem(t: Teardown, options: SystemOptions): Promise<
     serverHcl({
       ...ports,
       redisUrl: redis.url,
-      prefix: redis.prefix,
+      ...(options.cluster ? { clusterNodes: options.cluster.nodes } : {}),
+      prefix: options.cluster?.prefix ?? redis.prefix,
       repo: repo.dir,
       pollInterval: options.pollInterval ?? '2s',
       heartbeat: options.heartbeat ?? '1s',

@@ -48,7 +48,12 @@ export function redactConfig(cfg: ServerConfig | AgentConfig): ServerConfig | Ag
       allowed_hosts: cfg.http.allowed_hosts && [...cfg.http.allowed_hosts],
       trusted_proxies: [...cfg.http.trusted_proxies],
     },
-    redis: { ...cfg.redis, url: redactUrlPassword(cfg.redis.url) },
+    redis: {
+      ...cfg.redis,
+      url: redactUrlPassword(cfg.redis.url),
+      cluster_nodes: cfg.redis.cluster_nodes.map(redactUrlPassword),
+      sentinels: [...cfg.redis.sentinels],
+    },
     git: {
       ...cfg.git,
       url: redactUrlPassword(cfg.git.url),

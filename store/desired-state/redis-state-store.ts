@@ -2,23 +2,23 @@
  * The desired state in Redis: one string per revision (`keys.desiredState`, superseded ones expire
  * after a day) and the source status as JSON in one hash field (`keys.sourceStatus`).
  */
-import type { Redis } from 'ioredis';
 import type { Keys } from '../../shared/keys.js';
 import type { CompileDiagnostic } from '../../shared/manifest/compile.js';
 import type { DesiredState } from '../../shared/types.js';
+import type { RedisClient } from '../redis/client.js';
 import { type CurrentState, EMPTY_SOURCE_STATUS, type SourceStatus, type StateStore } from './state-store.js';
 
 /** How long superseded states stay readable (for events/UI that refer to an older revision). */
 const OLD_STATE_TTL_S = 24 * 3600;
 
 export interface RedisStateStoreOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
 }
 
 export class RedisStateStore implements StateStore {
   private cache: CurrentState | null = null;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: Keys;
 
   constructor({ redis, keys }: RedisStateStoreOptions) {

@@ -2,7 +2,7 @@
  * The event store's Lua scripts (redis-event-store.ts): recording one agent's events atomically
  * with its index and trim, and adding to a per-task or the global index with a lazy trim.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 
 // Records events of one agent, in one slot (the agent's hash tag), atomically: the events, their
 // agent-index entries, and deleting what the per-agent bound trims, so a reader never sees an
@@ -60,8 +60,8 @@ export interface EventCommands {
   flukeEventRecordMany(numberOfKeys: number, ...args: Array<string | number>): Promise<unknown>;
 }
 
-export function withCommands(redis: Redis): Redis & EventCommands {
-  const r = redis as Redis & Partial<EventCommands>;
+export function withCommands(redis: RedisClient): RedisClient & EventCommands {
+  const r = redis as RedisClient & Partial<EventCommands>;
   if (typeof r.flukeEventRecordMany !== 'function') {
     // Variable key count: passed first at each call.
     redis.defineCommand('flukeEventRecordMany', { lua: RECORD_MANY_SCRIPT });
@@ -69,5 +69,5 @@ export function withCommands(redis: Redis): Redis & EventCommands {
   if (typeof r.flukeEventIndex !== 'function') {
     redis.defineCommand('flukeEventIndex', { numberOfKeys: 1, lua: INDEX_SCRIPT });
   }
-  return redis as Redis & EventCommands;
+  return redis as RedisClient & EventCommands;
 }

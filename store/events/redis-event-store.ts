@@ -1,10 +1,3 @@
-/**
- * Event history in Redis (docs/events.md): each event a string key with a TTL beside its agent's
- * index; per-agent, per-task and global indexes are score-0 sorted sets of sort keys, trimmed on
- * write and expiring with their newest event. Index members whose event is gone (TTL, per-agent
- * trim) are pruned lazily when a read meets them.
- */
-import type { Redis } from 'ioredis';
 import {
   clampLimit,
   decodeCursor,
@@ -18,12 +11,13 @@ import {
 } from '../../shared/events.js';
 import type { Keys } from '../../shared/keys.js';
 import { parseJsonWith } from '../../shared/parse-json.js';
+import type { RedisClient } from '../redis/client.js';
 import { canPipeline, type Executable, execAll } from '../redis/pipeline.js';
 import { type EventCommands, withCommands } from './event-scripts.js';
 import type { EventStore } from './event-store.js';
 
 export interface RedisEventStoreOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   /** `event_store.redis.ttl`. */
   ttlMs: number;
@@ -44,7 +38,7 @@ function slackOf(max: number): number {
 }
 
 export class RedisEventStore implements EventStore {
-  private readonly redis: Redis & EventCommands;
+  private readonly redis: RedisClient & EventCommands;
   private readonly keys: Keys;
   private readonly ttlMs: number;
   private readonly maxPerAgent: number;
@@ -181,13 +175,19 @@ export class RedisEventStore implements EventStore {
     command: 'flukeEventRecordMany' | 'flukeEventIndex',
   ): Promise<unknown[]> {
     if (calls.length === 0) return [];
+    type ScriptPipe = Record<typeof command, (...a: unknown[]) => unknown> & Executable;
     if (!canPipeline(this.redis)) {
+      // A Cluster: each call its own one-slot pipeline. Not auto-pipelined: ioredis would route
+      // flukeEventRecordMany by its first argument (the key count), not by its first key.
       return Promise.all(
-        calls.map((args) => (this.redis[command] as (...a: unknown[]) => Promise<unknown>)(...args)),
+        calls.map(async (args) => {
+          const one = this.redis.pipeline() as unknown as ScriptPipe;
+          one[command](...args);
+          return (await execAll(one))[0];
+        }),
       );
     }
-    const pipe = this.redis.pipeline() as unknown as Record<typeof command, (...a: unknown[]) => unknown> &
-      Executable;
+    const pipe = this.redis.pipeline() as unknown as ScriptPipe;
     for (const args of calls) pipe[command](...args);
     return execAll(pipe);
   }

@@ -6,10 +6,10 @@
  * periodically (`keepIdentityKey`) so a FLUSHALL does not silently rotate it while processes run.
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { deriveIdentityKey } from '../../shared/identity/agent-credential.js';
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
+import type { RedisClient } from '../redis/client.js';
 
 const KEY_BYTES = 32;
 
@@ -20,19 +20,20 @@ function decode(text: string | null): Buffer | null {
 }
 
 /** SET NX `candidate`, then read back what Redis holds (ours, or the one another process set first). */
-async function assertKey(redis: Redis, keys: Keys, candidate: Buffer): Promise<Buffer> {
+async function assertKey(redis: RedisClient, keys: Keys, candidate: Buffer): Promise<Buffer> {
   const [, [, stored]] = (await redis
     .multi()
     .set(keys.identityKey(), candidate.toString('base64'), 'NX')
     .get(keys.identityKey())
     .exec()) as [[Error | null, unknown], [Error | null, string | null]];
   const key = decode(stored);
-  if (!key) throw new Error(`${keys.identityKey()} in Redis does not hold a ${KEY_BYTES}-byte base64 key`);
+  if (!key)
+    throw new Error(`${keys.identityKey()} in RedisClient does not hold a ${KEY_BYTES}-byte base64 key`);
   return key;
 }
 
 export async function ensureIdentityKey(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   configured: string | null,
 ): Promise<Buffer> {
@@ -46,7 +47,7 @@ export async function ensureIdentityKey(
  * everything that verifies — and warn. Does nothing for a configured key. Returns a stop function.
  */
 export function keepIdentityKey(opts: {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   key: Buffer;
   configured: boolean;
@@ -61,7 +62,7 @@ export function keepIdentityKey(opts: {
         if (stored.equals(key)) return;
         stored.copy(key);
         logger.warn(
-          'the identity key in Redis changed under this process (Redis lost it and another process set a new one); adopted it: agents enrolled before re-enroll with their bootstrap token. Set server.identity.key to avoid this',
+          'the identity key in RedisClient changed under this process (RedisClient lost it and another process set a new one); adopted it: agents enrolled before re-enroll with their bootstrap token. Set server.identity.key to avoid this',
         );
       })
       .catch((err: unknown) => {

@@ -4,10 +4,11 @@
  * `decideClaim` (shared/identity/enrollment.ts) — one round trip, atomic, so two gateways racing
  * for a name cannot both win. The contract suite runs it against the in-memory twin.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import type { ClaimOutcome, ClaimTerms, EnrollmentRecord } from '../../shared/identity/enrollment.js';
 import type { Keys } from '../../shared/keys.js';
-import { execAll } from '../redis/pipeline.js';
+import type { RedisClient } from '../redis/client.js';
+import { execAll, pipelineOf } from '../redis/pipeline.js';
 import type { Enrollments } from './enrollments.js';
 
 // KEYS[1] hash. ARGV: 1 ttl ms, 2 identity, 3 grant, 4 generation, 5 key_id, 6 issued_at,
@@ -73,7 +74,7 @@ export class RedisEnrollments implements Enrollments {
   private readonly scripts: ScriptClient;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {
     redis.defineCommand('flukeEnrollClaim', { numberOfKeys: 1, lua: CLAIM });
@@ -111,7 +112,7 @@ export class RedisEnrollments implements Enrollments {
 
   async touch(held: readonly { name: string; identity: string }[], ttlMs: number): Promise<void> {
     if (held.length === 0) return;
-    const pipe = this.redis.pipeline();
+    const pipe = pipelineOf(this.redis);
     for (const { name, identity } of held) {
       (pipe as unknown as ScriptPipeline).flukeEnrollTouch(this.keys.enrollment(name), identity, ttlMs);
     }

@@ -1,18 +1,7 @@
-/**
- * How instructions and kicks reach a gateway: a Redis stream per gateway (`keys.gatewayInbox`),
- * written by reconcilers (`sendToGateway`, `publishInstruction`) and read by that gateway alone.
- *
- * Why not pub/sub: Redis disconnects a subscriber whose unread backlog passes
- * `client-output-buffer-limit pubsub` (32 MB by default), and everything in that backlog is gone.
- * A commit reaching 10,000 agents publishes about that much at once, faster than a busy gateway
- * reads it: in the benchmark, 7 of 10 instructions were lost that way. A stream keeps what the
- * gateway has not read yet (bounded by MAXLEN and a TTL, so a dead gateway's inbox goes away), and
- * the gateway reads it in order, at its own pace, from where it left off — across reconnects.
- */
-import type { Cluster, Redis } from 'ioredis';
 import { coerceError } from '../../shared/errors.js';
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
+import type { RedisClient } from '../redis/client.js';
 
 /** Entries kept per inbox (approximate trim): far beyond what a gateway should ever lag. */
 export const INBOX_MAXLEN = 100_000;
@@ -52,8 +41,8 @@ interface InboxCommands {
  * first use: ioredis can fail when a command is defined on a client while an auto-pipeline is
  * being filled (redis/ioredis#1931).
  */
-export function defineInboxCommand(redis: Redis | Cluster): void {
-  const r = redis as (Redis | Cluster) & Partial<InboxCommands>;
+export function defineInboxCommand(redis: RedisClient): void {
+  const r = redis as RedisClient & Partial<InboxCommands>;
   if (typeof r.flukeInboxSend !== 'function')
     redis.defineCommand('flukeInboxSend', { numberOfKeys: 2, lua: SEND });
 }
@@ -63,14 +52,14 @@ export function defineInboxCommand(redis: Redis | Cluster): void {
  * only if that gateway announced itself since then; returns whether it was written.
  */
 export async function sendToGateway(
-  redis: Redis | Cluster,
+  redis: RedisClient,
   keys: Keys,
   gatewayId: string,
   text: string | readonly string[],
   aliveSince: number | null = null,
 ): Promise<boolean> {
   defineInboxCommand(redis);
-  const written = await (redis as (Redis | Cluster) & InboxCommands).flukeInboxSend(
+  const written = await (redis as RedisClient & InboxCommands).flukeInboxSend(
     keys.gateways(),
     keys.gatewayInbox(gatewayId),
     gatewayId,
@@ -98,7 +87,7 @@ export class InboxBatcher {
   private scheduled = false;
 
   constructor(
-    private readonly redis: Redis | Cluster,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     /** A gateway that has not announced itself for this long gets nothing (null: no check). */
     private readonly staleMs: number | null,
@@ -159,7 +148,7 @@ export class InboxReader {
   private failing = false;
 
   constructor(
-    private readonly conn: Redis,
+    private readonly conn: RedisClient,
     private readonly key: string,
     private readonly onMessage: (text: string) => void,
     private readonly logger: Logger,

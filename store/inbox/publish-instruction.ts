@@ -5,11 +5,12 @@
  * lately, and on the gateway (a results job of kind `undeliverable`) when it no longer holds that
  * agent or session.
  */
-import type { Redis } from 'ioredis';
+
 import { encodeInboxRecord, type Instruction } from '../../shared/inbox-record.js';
 import type { Keys } from '../../shared/keys.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, liveness } from '../../shared/liveness.js';
 import { decodeRegistryEntry, type RegistryEntry } from '../../shared/registry-entry.js';
+import type { RedisClient } from '../redis/client.js';
 import { type InboxBatcher, sendToGateway } from './gateway-inbox.js';
 
 export type PublishOutcome =
@@ -26,7 +27,7 @@ export const DEFAULT_GATEWAY_STALE_MS = liveness(DEFAULT_HEARTBEAT_INTERVAL_MS).
  * itself (3 × `heartbeat_interval`), for a send of its own.
  */
 export async function publishInstruction(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   target: string | RegistryEntry,
   message: Instruction,

@@ -2,18 +2,19 @@
  * The gateway inbox in Redis: one stream per gateway (gateway-inbox.ts has the script, the
  * batcher and the reader this puts behind the port).
  */
-import type { Cluster, Redis } from 'ioredis';
+
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
+import type { RedisClient } from '../redis/client.js';
 import { InboxReader, sendToGateway } from './gateway-inbox.js';
 import type { GatewayInbox } from './inbox.js';
 
 export interface RedisGatewayInboxOptions {
-  redis: Redis | Cluster;
+  redis: RedisClient;
   keys: Keys;
   logger: Logger;
   /** A dedicated connection per listener: XREAD BLOCK holds it. */
-  connect: () => Redis;
+  connect: () => RedisClient;
 }
 
 export class RedisGatewayInbox implements GatewayInbox {

@@ -3,8 +3,8 @@
  * `meta` (JSON) and `t:<task>` → "pending" | the final outcome. Lets the deadline job turn silence
  * into `timeout` events and lets result handlers find the trigger, run and revision of a result.
  */
-import type { Redis } from 'ioredis';
 import type { Keys } from '../../shared/keys.js';
+import type { RedisClient } from '../redis/client.js';
 import { anyNul, unpackReply } from '../redis/nul-packing.js';
 import { canPipeline, type Executable, execAll, execSettled } from '../redis/pipeline.js';
 import { FINISH_TASK, FINISH_TASKS, GET, SAVE, SETTLE_TASKS } from './instruction-scripts.js';
@@ -74,17 +74,17 @@ function isTaskField(field: string, task: string): boolean {
 }
 
 export interface RedisInstructionStoreOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
 }
 
 export class RedisInstructionStore implements InstructionStore {
-  private readonly redis: Redis & InstructionCommands;
+  private readonly redis: RedisClient & InstructionCommands;
   private readonly keys: Keys;
 
   constructor({ redis, keys }: RedisInstructionStoreOptions) {
     this.keys = keys;
-    const r = redis as Redis & Partial<InstructionCommands>;
+    const r = redis as RedisClient & Partial<InstructionCommands>;
     // EVALSHA (falling back to EVAL after a script flush), defined once per client.
     if (typeof r.flukeFinishTask !== 'function') {
       redis.defineCommand('flukeFinishTask', { numberOfKeys: 1, lua: FINISH_TASK });
@@ -101,7 +101,7 @@ export class RedisInstructionStore implements InstructionStore {
     if (typeof r.flukeGetInstruction !== 'function') {
       redis.defineCommand('flukeGetInstruction', { numberOfKeys: 1, lua: GET });
     }
-    this.redis = redis as Redis & InstructionCommands;
+    this.redis = redis as RedisClient & InstructionCommands;
   }
 
   async save(record: InstructionRecord): Promise<void> {

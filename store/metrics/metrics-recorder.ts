@@ -1,12 +1,3 @@
-/**
- * Recording the cluster metrics (shared/metrics.ts): reconcilers record into memory and a timer
- * flushes the sums to the totals (in Redis: HINCRBY/HINCRBYFLOAT in one pipeline), so recording costs a Map update
- * and Redis sees at most one round trip per second per process, however busy the workers are.
- * Gateways read the hashes back at scrape time. A failed flush keeps its sums for the next one
- * (the pending map is bounded by the number of label sets, not by traffic); a process killed
- * outright loses at most one flush interval of counts.
- */
-import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { coerceError } from '../../shared/errors.js';
 import type { Keys } from '../../shared/keys.js';
@@ -19,6 +10,7 @@ import {
   type MetricLabels,
   type MetricsSink,
 } from '../../shared/metrics.js';
+import type { RedisClient } from '../redis/client.js';
 import type { MetricsTotals } from './metrics-totals.js';
 import { RedisMetricsTotals } from './redis-metrics-totals.js';
 
@@ -93,7 +85,7 @@ export class MetricsRecorder implements MetricsSink {
     this.pending = new Map();
     try {
       await this.o.totals.add(batch);
-      if (this.failing) this.o.logger?.info('metrics are reaching Redis again');
+      if (this.failing) this.o.logger?.info('metrics are reaching RedisClient again');
       this.failing = false;
     } catch (err) {
       // Whatever part of the pipeline did not run is retried with the next flush; a part that did
@@ -128,7 +120,7 @@ export class MetricsRecorder implements MetricsSink {
 
 /** Every cluster family's hash, for /metrics. */
 export function readClusterMetrics(
-  redis: Redis | Cluster,
+  redis: RedisClient,
   keys: Keys,
 ): Promise<Map<ClusterMetric, Record<string, string>>> {
   return new RedisMetricsTotals({ redis, keys }).read();

@@ -1,11 +1,11 @@
 /** The metrics totals in Redis: one hash per family (`keys.metric(name)`), field → total. */
-import type { Cluster, Redis } from 'ioredis';
 import type { Keys } from '../../shared/keys.js';
 import { CLUSTER_METRICS, type ClusterMetric } from '../../shared/metrics.js';
+import type { RedisClient } from '../redis/client.js';
 import type { MetricIncrements, MetricsTotals } from './metrics-totals.js';
 
 export interface RedisMetricsTotalsOptions {
-  redis: Redis | Cluster;
+  redis: RedisClient;
   keys: Keys;
 }
 

@@ -4,9 +4,10 @@
  * (reference counted), so a thousand viewers cost one connection, not a thousand. The connection
  * is made on first use; a gateway nobody watches holds none.
  */
-import type { Redis } from 'ioredis';
+
 import type { Logger } from 'pino';
 import { coerceError } from '../../shared/errors.js';
+import type { RedisClient } from '../redis/client.js';
 
 type Listener = (message: string) => void;
 
@@ -16,13 +17,13 @@ interface Channel {
 }
 
 export class ChannelHub {
-  private client: Redis | null = null;
+  private client: RedisClient | null = null;
   private readonly channels = new Map<string, Channel>();
   private closed = false;
 
   constructor(
     /** Makes the dedicated connection (it goes into subscriber mode: nothing else may use it). */
-    private readonly connect: () => Redis,
+    private readonly connect: () => RedisClient,
     private readonly logger: Logger,
   ) {}
 
@@ -31,7 +32,7 @@ export class ChannelHub {
     return this.channels.size;
   }
 
-  private redis(): Redis {
+  private redis(): RedisClient {
     if (this.client) return this.client;
     const client = this.connect();
     let failing = false;

@@ -11,28 +11,42 @@
  * would cost four Redis commands per task per cycle across the fleet, for viewers that rarely
  * exist; a viewer learns that a silent execution ended by asking the stores (execution-stream.ts).
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import { errorMessage } from '../../shared/errors.js';
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
 import type { OutputMessage } from '../../shared/protocol.js';
+import type { RedisClient } from '../redis/client.js';
+import { canPipeline, pipelineOf } from '../redis/pipeline.js';
 import { type EndRecord, OUTPUT_BUFFER_LINES, OUTPUT_BUFFER_TTL_MS, type StreamRecord } from './output.js';
 
 /**
+ * On a Cluster a keyless PUBLISH goes to any node, and two nodes' messages may reach a subscriber
+ * out of order: there each record is published by a script on its replay list's slot, so one
+ * execution's lines all leave from one node, in order.
+ */
+const PUBLISH_AND_PUSH =
+  "redis.call('PUBLISH', ARGV[1], ARGV[2]) return redis.call('RPUSH', KEYS[1], ARGV[2])";
+
+/**
  * Queues PUBLISH + RPUSH of each record, then one trim and expiry per execution touched. Shared
- * with the reconciler's timeout path so both write the same keys the same way.
+ * with the reconciler's timeout path so both write the same keys the same way. `cluster`: the
+ * pipeline goes to a Redis Cluster (see PUBLISH_AND_PUSH).
  */
 export function appendStreamRecords(
   pipe: ChainableCommander,
   keys: Keys,
   records: readonly StreamRecord[],
   bounds: { lines: number; ttlMs: number },
+  cluster = false,
 ): void {
   const executions = new Set<string>();
   for (const r of records) {
     const json = JSON.stringify(r);
-    pipe.publish(keys.outputChannel(r.execution_id), json);
-    pipe.rpush(keys.outputBuffer(r.execution_id), json);
+    const channel = keys.outputChannel(r.execution_id);
+    const buffer = keys.outputBuffer(r.execution_id);
+    if (cluster) pipe.eval(PUBLISH_AND_PUSH, 1, buffer, channel, json);
+    else pipe.publish(channel, json).rpush(buffer, json);
     executions.add(r.execution_id);
   }
   for (const id of executions) {
@@ -43,19 +57,20 @@ export function appendStreamRecords(
 
 /** Publishes end records now (the reconciler's timeout path); throws if Redis refuses. */
 export async function publishEndRecords(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   ends: ReadonlyArray<Omit<EndRecord, 'kind' | 'at'>>,
   bounds = { lines: OUTPUT_BUFFER_LINES, ttlMs: OUTPUT_BUFFER_TTL_MS },
 ): Promise<void> {
   if (ends.length === 0) return;
   const at = Date.now();
-  const pipe = redis.pipeline();
+  const pipe = pipelineOf(redis);
   appendStreamRecords(
     pipe,
     keys,
     ends.map((e) => ({ kind: 'end' as const, ...e, at })),
     bounds,
+    !canPipeline(redis),
   );
   const replies = await pipe.exec();
   const err = replies?.find(([e]) => e)?.[0];
@@ -66,7 +81,7 @@ export async function publishEndRecords(
 const RECENT_EXECUTIONS = 10_000;
 
 export interface OutputPublisherOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   logger: Logger;
   /** Replay list length per execution. */
@@ -139,8 +154,8 @@ export class OutputPublisher {
     const batch = this.pending;
     this.pending = [];
     const { redis, keys, bufferLines, bufferTtlMs } = this.opts;
-    const pipe = redis.pipeline();
-    appendStreamRecords(pipe, keys, batch, { lines: bufferLines, ttlMs: bufferTtlMs });
+    const pipe = pipelineOf(redis);
+    appendStreamRecords(pipe, keys, batch, { lines: bufferLines, ttlMs: bufferTtlMs }, !canPipeline(redis));
     try {
       const replies = await pipe.exec();
       const err = replies?.find(([e]) => e)?.[0];

@@ -3,15 +3,16 @@
  * (appendStreamRecords, which the gateway's batching publisher shares); live watchers share one
  * subscriber connection (ChannelHub).
  */
-import type { Redis } from 'ioredis';
+
 import type { Keys } from '../../shared/keys.js';
-import { execAll } from '../redis/pipeline.js';
+import type { RedisClient } from '../redis/client.js';
+import { canPipeline, execAll, pipelineOf } from '../redis/pipeline.js';
 import type { ChannelHub } from './channel-hub.js';
 import { OUTPUT_BUFFER_LINES, OUTPUT_BUFFER_TTL_MS, type OutputLog, type StreamRecord } from './output.js';
 import { appendStreamRecords } from './output-publisher.js';
 
 export interface RedisOutputLogOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   /** Where live watchers subscribe (its own connection). */
   hub: ChannelHub;
@@ -24,11 +25,14 @@ export class RedisOutputLog implements OutputLog {
 
   async append(records: readonly StreamRecord[]): Promise<void> {
     if (records.length === 0) return;
-    const pipe = this.o.redis.pipeline();
-    appendStreamRecords(pipe, this.o.keys, records, {
-      lines: this.o.bufferLines ?? OUTPUT_BUFFER_LINES,
-      ttlMs: this.o.bufferTtlMs ?? OUTPUT_BUFFER_TTL_MS,
-    });
+    const pipe = pipelineOf(this.o.redis);
+    appendStreamRecords(
+      pipe,
+      this.o.keys,
+      records,
+      { lines: this.o.bufferLines ?? OUTPUT_BUFFER_LINES, ttlMs: this.o.bufferTtlMs ?? OUTPUT_BUFFER_TTL_MS },
+      !canPipeline(this.o.redis),
+    );
     await execAll(pipe);
   }
 

@@ -8,16 +8,16 @@
  * whoever comes first promotes a job and the other finds it gone.
  */
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../shared/errors.js';
+import type { RedisClient } from '../redis/client.js';
 
 /** Jobs looked at per queue per tick; due ones beyond this wait for the next tick. */
 const BATCH = 200;
 
 export interface PromoterOptions {
   /** A client of the queues' Redis, to read the delayed sets. */
-  redis: Redis;
+  redis: RedisClient;
   queues: readonly Queue[];
   logger: Logger;
   /** How often to look (default 1 s): a delayed job runs at most this late. */
@@ -36,7 +36,7 @@ export function dueScoreBound(now: number): number {
 }
 
 /** One pass over every queue; returns how many jobs it promoted. */
-export async function promoteDue(redis: Redis, queues: readonly Queue[], now: number): Promise<number> {
+export async function promoteDue(redis: RedisClient, queues: readonly Queue[], now: number): Promise<number> {
   let promoted = 0;
   for (const queue of queues) {
     const delayed = queue.keys.delayed ?? `${queue.qualifiedName}:delayed`;

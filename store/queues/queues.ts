@@ -29,7 +29,7 @@ export function openQueue(
   const defaults = options.defaults === undefined ? DEFAULT_JOB_OPTIONS : options.defaults;
   const queue = new Queue(name, {
     connection,
-    prefix: keys.bullPrefix,
+    prefix: keys.bullPrefix(name),
     ...(defaults ? { defaultJobOptions: defaults } : {}),
   });
   const onError = options.onError;

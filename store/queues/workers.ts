@@ -47,7 +47,7 @@ export function createWorker(
   };
   const worker = new Worker(queue, processor, {
     connection: o.connection,
-    prefix: o.keys.bullPrefix,
+    prefix: o.keys.bullPrefix(queue),
     concurrency: o.concurrency,
     ...(o.backoffStrategy ? { settings: { backoffStrategy: o.backoffStrategy } } : {}),
   });

@@ -2,11 +2,18 @@
  * The one Redis client factory and the one fitness check every role runs on it. Other components
  * name the client type `RedisClient` and never import ioredis.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
+import type { RedisConfig } from '../../shared/config/types.js';
 
-export type RedisClient = Redis;
+/** One Redis, or a Redis Cluster (`server.redis.cluster_nodes`): every store takes either. */
+export type RedisClient = Redis | Cluster;
 export type RedisClientOptions = RedisOptions;
+
+/** What a store may ask of a duplicate: its own auto-pipelined connection (per node on a cluster). */
+export interface DuplicateOptions {
+  enableAutoPipelining?: boolean;
+}
 
 /** While Redis stays unreachable, one connection-error line per this interval at most. */
 export const REDIS_ERROR_LOG_INTERVAL_MS = 30_000;
@@ -27,10 +34,56 @@ export function createRedis(
   url: string,
   options: RedisClientOptions = {},
   errors: RedisErrorLog = {},
-): RedisClient {
+): Redis {
   const client = new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...options });
   guardErrors(client, rateLimitedLog(errors));
   return client;
+}
+
+/**
+ * The client `server.redis` describes: a Cluster for `cluster_nodes`, one Redis at `url` otherwise.
+ * Every branch carries `maxRetriesPerRequest: null` (BullMQ's rule) and the rate-limited error log.
+ */
+export function createRedisFor(
+  config: Pick<RedisConfig, 'url' | 'cluster_nodes' | 'sentinels' | 'master_name' | 'sentinel_password'>,
+  errors: RedisErrorLog = {},
+): RedisClient {
+  if (config.cluster_nodes.length > 0) return createCluster(config.cluster_nodes, {}, errors);
+  // ---- Sentinel (sentinels + master_name) goes here ----
+  return createRedis(config.url, {}, errors);
+}
+
+/**
+ * A Redis Cluster client from seed URLs (they share scheme and credentials: the config checks it).
+ * Reads go to masters (a replica may lag: BullMQ and the stores read what they just wrote).
+ */
+export function createCluster(
+  nodes: readonly string[],
+  options: ClusterOptions = {},
+  errors: RedisErrorLog = {},
+): Cluster {
+  const urls = nodes.map((n) => new URL(n));
+  const first = urls[0];
+  if (!first) throw new Error('a Redis Cluster needs at least one seed node');
+  const redisOptions: RedisOptions = {
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
+    ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
+    ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+    ...options.redisOptions,
+  };
+  const cluster = new Cluster(
+    urls.map((u) => ({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) })),
+    { scaleReads: 'master', enableReadyCheck: true, ...options, redisOptions },
+  );
+  guardErrors(cluster, rateLimitedLog(errors));
+  return cluster;
+}
+
+/** A new connection to the same Redis or Cluster (the two `duplicate` signatures differ). */
+export function duplicateClient(client: RedisClient, options: DuplicateOptions = {}): RedisClient {
+  return client instanceof Cluster ? client.duplicate([], options) : client.duplicate(options);
 }
 
 type ErrorSink = { error(err: Error): void; ready(): void };
@@ -65,9 +118,18 @@ function rateLimitedLog({ logger, intervalMs = REDIS_ERROR_LOG_INTERVAL_MS }: Re
  * (BullMQ duplicates the client it is given for its workers' blocking connections, and removes
  * its own listener when it closes them while ioredis may still be reconnecting).
  */
-function guardErrors(client: Redis, sink: ErrorSink): void {
+function guardErrors(client: RedisClient, sink: ErrorSink): void {
   client.on('error', (err: Error) => sink.error(err));
   client.on('ready', () => sink.ready());
+  if (client instanceof Cluster) {
+    const duplicate = client.duplicate.bind(client);
+    client.duplicate = ((...args: Parameters<Cluster['duplicate']>) => {
+      const copy = duplicate(...args);
+      guardErrors(copy, sink);
+      return copy;
+    }) as Cluster['duplicate'];
+    return;
+  }
   const duplicate = client.duplicate.bind(client);
   client.duplicate = ((override?: Partial<RedisOptions>) => {
     const copy = duplicate(override) as Redis;
@@ -81,6 +143,17 @@ function guardErrors(client: Redis, sink: ErrorSink): void {
  * Returns an error message, or null when the server is fit.
  */
 export async function checkEvictionPolicy(redis: RedisClient): Promise<string | null> {
+  if (!(redis instanceof Cluster)) return checkNode(redis, 'Redis');
+  // Every node the client holds: every master (reads go to masters, so replicas are not connected).
+  await redis.ping(); // waits for the slot map, so nodes() lists the cluster
+  for (const node of redis.nodes('all')) {
+    const problem = await checkNode(node, `Redis node ${node.options.host}:${node.options.port}`);
+    if (problem) return problem;
+  }
+  return null;
+}
+
+async function checkNode(redis: Redis, what: string): Promise<string | null> {
   let policy: string | undefined;
   try {
     const reply = (await redis.config('GET', 'maxmemory-policy')) as string[];
@@ -91,5 +164,5 @@ export async function checkEvictionPolicy(redis: RedisClient): Promise<string | 
     policy = /maxmemory_policy:(\S+)/.exec(info)?.[1];
   }
   if (policy === undefined || policy === 'noeviction') return null;
-  return `Redis maxmemory-policy is "${policy}"; Fluke needs "noeviction" (BullMQ jobs would be evicted). Set it with: redis-cli CONFIG SET maxmemory-policy noeviction (and in redis.conf).`;
+  return `${what} maxmemory-policy is "${policy}"; Fluke needs "noeviction" (BullMQ jobs would be evicted). Set it with: redis-cli CONFIG SET maxmemory-policy noeviction (and in redis.conf).`;
 }

@@ -1,7 +1,8 @@
 /**
  * The eviction policy checked again while the process runs, not only at start: a
  * `CONFIG SET maxmemory-policy allkeys-lru` on a live Redis would otherwise go unnoticed until
- * BullMQ jobs vanish. Every `intervalMs` each client's server is asked (checkEvictionPolicy); a
+ * BullMQ jobs vanish. Every `intervalMs` each client's server is asked (checkEvictionPolicy: on a
+ * Redis Cluster every master the client knows now, so a promoted replica is asked too); a
  * wrong policy is logged as an error when found and then again at most every `logEveryMs` while
  * it stays wrong, and kept as `problem()` (the console's /readyz and its gauge read it). A check
  * that cannot run (Redis down, slow) changes nothing: the PING of /readyz reports an outage.

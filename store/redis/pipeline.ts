@@ -3,7 +3,7 @@
  * goes out as one explicit pipeline, which resolves as soon as its own replies are in (an
  * auto-pipelined command resolves only with the whole tick's pipeline).
  */
-import type { Cluster, Redis } from 'ioredis';
+import { type ChainableCommander, Cluster, type Redis } from 'ioredis';
 
 /** What `pipeline().exec()` resolves to: per command, its error or its reply. */
 export type PipelineReplies = Array<[Error | null, unknown]> | null;
@@ -16,6 +16,43 @@ export interface Executable {
 /** A Cluster cannot pipeline across slots: single commands there. */
 export function canPipeline(redis: Redis | Cluster): boolean {
   return !(redis as { isCluster?: boolean }).isCluster;
+}
+
+/**
+ * A pipeline that works on a Cluster too. On one Redis it is `redis.pipeline()`. A Cluster
+ * pipeline must keep to one node's slots, and a batch of many agents or executions spans them
+ * all: there the commands are recorded and `exec()` sends each on its own, all at once (an
+ * auto-pipelined client batches them per node in one write), replies in order as a pipeline's.
+ * Like a pipeline, it is not a transaction: callers that need atomicity use one slot's script.
+ */
+export function pipelineOf(redis: Redis | Cluster): ChainableCommander {
+  if (!(redis instanceof Cluster)) return redis.pipeline();
+  const calls: Array<{ name: string; args: unknown[] }> = [];
+  const target = redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const exec = async (): Promise<PipelineReplies> =>
+    Promise.all(
+      calls.map(({ name, args }) =>
+        (target[name] as (...a: unknown[]) => Promise<unknown>).apply(redis, args).then(
+          (value): [Error | null, unknown] => [null, value],
+          (err: unknown): [Error | null, unknown] => [
+            err instanceof Error ? err : new Error(String(err)),
+            null,
+          ],
+        ),
+      ),
+    );
+  const recorder: ChainableCommander = new Proxy({} as ChainableCommander, {
+    get(_, prop) {
+      if (prop === 'exec') return exec;
+      if (prop === 'length') return calls.length;
+      if (typeof prop !== 'string' || typeof target[prop] !== 'function') return undefined;
+      return (...args: unknown[]) => {
+        calls.push({ name: prop, args });
+        return recorder;
+      };
+    },
+  });
+  return recorder;
 }
 
 /** Runs the pipeline: its replies, or the first command's error (or the abort) thrown. */

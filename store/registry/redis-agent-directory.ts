@@ -4,12 +4,13 @@
  * no sweeper is needed.
  */
 
-import type { Redis } from 'ioredis';
 import type { Keys } from '../../shared/keys.js';
 import { parseJsonWith } from '../../shared/parse-json.js';
 import { LabelsSchema } from '../../shared/protocol.js';
 import { decodeRegistryEntry, type RegistryEntry } from '../../shared/registry-entry.js';
 import type { Labels } from '../../shared/types.js';
+import type { RedisClient } from '../redis/client.js';
+import { pipelineOf } from '../redis/pipeline.js';
 import type { AgentDirectory } from './agent-directory.js';
 
 const BATCH = 500;
@@ -40,7 +41,7 @@ function decodeLabels(json: string | null): Labels | null {
 }
 
 export interface RedisAgentDirectoryOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   /** Index entries older than this are certainly expired (3× heartbeat plus slack). */
   staleAfterMs: number;
@@ -50,7 +51,7 @@ export interface RedisAgentDirectoryOptions {
 
 export class RedisAgentDirectory implements AgentDirectory {
   private readonly scripts: DirectoryCommands;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: Keys;
   private readonly staleAfterMs: number;
   private readonly knownForMs: number;
@@ -60,12 +61,12 @@ export class RedisAgentDirectory implements AgentDirectory {
     this.keys = keys;
     this.staleAfterMs = staleAfterMs;
     this.knownForMs = knownForMs;
-    const r = redis as Redis & Partial<DirectoryCommands>;
+    const r = redis as RedisClient & Partial<DirectoryCommands>;
     // EVALSHA (falling back to EVAL after a script flush), defined once per client.
     if (typeof r.flukePruneKnown !== 'function') {
       redis.defineCommand('flukePruneKnown', { numberOfKeys: 2, lua: PRUNE_KNOWN });
     }
-    this.scripts = redis as Redis & DirectoryCommands;
+    this.scripts = redis as RedisClient & DirectoryCommands;
   }
 
   async get(name: string): Promise<RegistryEntry | null> {
@@ -83,7 +84,7 @@ export class RedisAgentDirectory implements AgentDirectory {
     const names = await this.names();
     const entries: RegistryEntry[] = [];
     for (let i = 0; i < names.length; i += BATCH) {
-      const pipe = this.redis.pipeline();
+      const pipe = pipelineOf(this.redis);
       for (const name of names.slice(i, i + BATCH)) pipe.hgetall(this.keys.agent(name));
       for (const [err, hash] of (await pipe.exec()) ?? []) {
         if (err) throw err;

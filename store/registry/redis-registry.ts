@@ -4,10 +4,11 @@
  * and the known agents' labels (separate commands: they live in another hash slot, so no script
  * may touch both in a cluster).
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import type { Keys } from '../../shared/keys.js';
 import { decodeRegistryEntry, encodeRegistryEntry, type RegistryEntry } from '../../shared/registry-entry.js';
-import { execAll } from '../redis/pipeline.js';
+import type { RedisClient } from '../redis/client.js';
+import { execAll, pipelineOf } from '../redis/pipeline.js';
 import type { HeartbeatOutcome, PreviousSession, Registry } from './registry.js';
 
 // KEYS[1] hash; ARGV[1] ttl ms, ARGV[2..] field/value pairs. Returns the replaced session, if any.
@@ -83,7 +84,7 @@ function pairs(entry: RegistryEntry): string[] {
 }
 
 export interface RedisRegistryOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   /** An entry's TTL: 3 × heartbeat, so a silent agent disappears by itself. */
   ttlMs: number;
@@ -93,7 +94,7 @@ export interface RedisRegistryOptions {
 
 export class RedisRegistry implements Registry {
   private readonly scripts: ScriptClient;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: Keys;
   private readonly ttlMs: number;
   private readonly maxKnown: number;
@@ -118,7 +119,7 @@ export class RedisRegistry implements Registry {
       this.ttlMs,
       ...pairs(entry),
     );
-    const pipe = this.redis.pipeline().zadd(this.keys.agentIndex(), entry.last_seen, entry.name);
+    const pipe = pipelineOf(this.redis).zadd(this.keys.agentIndex(), entry.last_seen, entry.name);
     (pipe as unknown as ScriptPipeline).flukeKnow(
       this.keys.knownAgents(),
       this.keys.knownLabels(),
@@ -135,7 +136,7 @@ export class RedisRegistry implements Registry {
 
   async heartbeat(entries: readonly RegistryEntry[]): Promise<HeartbeatOutcome[]> {
     if (entries.length === 0) return [];
-    const pipe = this.redis.pipeline();
+    const pipe = pipelineOf(this.redis);
     const scripted = pipe as unknown as ScriptPipeline;
     const index: Arg[] = [];
     for (const e of entries) {
@@ -155,7 +156,7 @@ export class RedisRegistry implements Registry {
     const missing = entries.filter((_, i) => replies[i] === 0);
     if (missing.length === 0) return outcomes;
 
-    const rebuild = this.redis.pipeline();
+    const rebuild = pipelineOf(this.redis);
     for (const e of missing) {
       (rebuild as unknown as ScriptPipeline).flukeRebuild(
         this.keys.agent(e.name),

@@ -4,8 +4,9 @@
  * `p:<agent>\u0000<task>` → "pending" | outcome, `x:<agent>\u0000<task>` → the execution id last
  * dispatched for it (written at dispatch, so watchers can open its live output before results).
  */
-import type { Redis } from 'ioredis';
+
 import type { Keys } from '../../shared/keys.js';
+import type { RedisClient } from '../redis/client.js';
 import { type Executable, execAll } from '../redis/pipeline.js';
 import type { AgentRunState, RunMeta, RunProgress, RunStore } from './run-store.js';
 import { summarize } from './run-summary.js';
@@ -24,18 +25,18 @@ interface RunCommands {
 }
 
 export interface RedisRunStoreOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
 }
 
 export class RedisRunStore implements RunStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: Keys;
 
   constructor({ redis, keys }: RedisRunStoreOptions) {
     this.redis = redis;
     this.keys = keys;
-    const r = redis as Redis & Partial<RunCommands>;
+    const r = redis as RedisClient & Partial<RunCommands>;
     // EVALSHA (falling back to EVAL after a script flush), defined once per client.
     if (typeof r.flukeSetRunOutcomes !== 'function') {
       redis.defineCommand('flukeSetRunOutcomes', { numberOfKeys: 1, lua: SET_OUTCOMES });

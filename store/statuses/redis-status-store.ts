@@ -1,16 +1,3 @@
-/**
- * (agent, task) statuses and drift episodes in Redis (docs/events.md):
- * - taskStatus(agent):   hash task → status JSON; TTL refreshed by every write for the agent.
- * - driftEpisodes(agent): hash task → episode JSON, and `task\0event` → id of the episode that
- *   claimed that alert. Same hash tag as the statuses; same TTL.
- * - statusProblems():    score-0 sorted set of `agent\0task` currently drifted or failing, so
- *   GET /drift reads one key instead of every agent. Pruned on read when the status expired.
- * Per-agent keys and the problem index sit in different cluster slots, so they are written by
- * separate commands, ordered so a crash between them leaves an extra index entry (which the
- * next read drops), never a missing one. The many-agent batches (setStatusesMany, snapshots)
- * are one Lua script per agent on its slot, all agents in one explicit pipeline.
- */
-import type { Cluster, Redis } from 'ioredis';
 import { ALERT_EVENTS, type AlertEvent } from '../../shared/alerts.js';
 import type { Keys } from '../../shared/keys.js';
 import {
@@ -20,6 +7,7 @@ import {
   type ProblemEntry,
   type TaskStatus,
 } from '../../shared/status.js';
+import type { RedisClient } from '../redis/client.js';
 import { unpackReply } from '../redis/nul-packing.js';
 import { canPipeline, execAll } from '../redis/pipeline.js';
 import { type PreparedStatuses, prepareStatuses, writeStatusBatch } from './status-batch.js';
@@ -35,14 +23,14 @@ import { CLOSE_SCRIPT, defineCommands, MARK_SCRIPT, type StatusPipeline } from '
 import type { AgentSnapshot, StatusStore, StatusWrite } from './status-store.js';
 
 export interface RedisStatusStoreOptions {
-  redis: Redis | Cluster;
+  redis: RedisClient;
   keys: Keys;
   /** How long an agent's statuses outlive its last result. */
   ttlMs: number;
 }
 
 export class RedisStatusStore implements StatusStore {
-  private readonly redis: Redis | Cluster;
+  private readonly redis: RedisClient;
   private readonly keys: Keys;
   private readonly ttlMs: number;
 
@@ -275,7 +263,7 @@ export class RedisStatusStore implements StatusStore {
   async close(): Promise<void> {}
 }
 
-type Multi = ReturnType<Redis['multi']>;
+type Multi = ReturnType<RedisClient['multi']>;
 
 async function exec(tx: Multi): Promise<unknown[]> {
   const replies = await tx.exec();

@@ -1,11 +1,7 @@
-/**
- * setStatusesMany's machinery (redis-status-store.ts): statuses serialised per agent as soon as
- * they arrive, then written for many agents in three pipelined steps.
- */
-import type { Cluster, Redis } from 'ioredis';
 import type { Keys } from '../../shared/keys.js';
 import { isProblem, type TaskStatus } from '../../shared/status.js';
-import { execSettled } from '../redis/pipeline.js';
+import type { RedisClient } from '../redis/client.js';
+import { execSettled, pipelineOf } from '../redis/pipeline.js';
 import { lastPerTask, problemMember } from './status-codec.js';
 import type { StatusPipeline } from './status-scripts.js';
 
@@ -18,7 +14,7 @@ interface PreparedStatuses {
 }
 
 export interface BatchContext {
-  redis: Redis | Cluster;
+  redis: RedisClient;
   keys: Keys;
   ttlMs: number;
   /** One agent's statuses with plain commands: for a Cluster, or a task name holding a NUL. */
@@ -85,7 +81,7 @@ export async function writeStatusBatch(
       for (const i of batched) if ((prepared[i] as PreparedStatuses).problems.length > 0) fail(i, err);
     }
   }
-  const pipe = redis.pipeline() as unknown as StatusPipeline;
+  const pipe = pipelineOf(redis) as unknown as StatusPipeline;
   const sent: number[] = [];
   for (const i of batched) {
     const p = prepared[i] as PreparedStatuses;

@@ -1,8 +1,4 @@
-/**
- * The status store's Lua scripts (redis-status-store.ts): claiming and closing a drift episode's
- * alerts atomically, and the per-agent batch write and snapshot read used on explicit pipelines.
- */
-import type { Cluster, Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { LUA_NUL_HELPERS } from '../redis/nul-packing.js';
 import type { Executable } from '../redis/pipeline.js';
 
@@ -64,8 +60,8 @@ export interface StatusPipeline extends Executable {
   flukeStatusSnapshot(statusKey: string, driftKey: string, ...tasks: string[]): unknown;
 }
 
-export function defineCommands(redis: Redis | Cluster): void {
-  const r = redis as (Redis | Cluster) & Partial<Omit<StatusPipeline, 'exec'>>;
+export function defineCommands(redis: RedisClient): void {
+  const r = redis as RedisClient & Partial<Omit<StatusPipeline, 'exec'>>;
   if (typeof r.flukeSetStatuses !== 'function') {
     redis.defineCommand('flukeSetStatuses', { numberOfKeys: 2, lua: SET_STATUSES_SCRIPT });
   }
