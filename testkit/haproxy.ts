@@ -59,10 +59,13 @@ function listening(host: string, port: number): Promise<boolean> {
   });
 }
 
-export async function startHaproxy(options: { gateways?: number; cfg?: string } = {}): Promise<TestHaproxy> {
-  const count = options.gateways ?? 2;
+export async function startHaproxy(
+  options: { gateways?: number; cfg?: string; gatewayHosts?: string[] } = {},
+): Promise<TestHaproxy> {
+  const count = options.gateways ?? options.gatewayHosts?.length ?? 2;
   const front = randomLoopbackHost();
-  const gatewayHosts: string[] = [];
+  // Given hosts: several haproxy instances (an LB pair) in front of the same gateways.
+  const gatewayHosts: string[] = [...(options.gatewayHosts ?? [])];
   while (gatewayHosts.length < count) {
     const h = randomLoopbackHost();
     if (h !== front && !gatewayHosts.includes(h)) gatewayHosts.push(h);
@@ -75,9 +78,12 @@ export async function startHaproxy(options: { gateways?: number; cfg?: string } 
   );
   let output = '';
   const proc: ChildProcess = spawn('haproxy', ['-db', '-f', cfgFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stderr?.on('data', (d: Buffer) => {
+  // Both streams drained: the log goes to stdout, and an unread pipe would stall haproxy.
+  const keep = (d: Buffer) => {
     output = (output + d.toString()).slice(-200_000);
-  });
+  };
+  proc.stdout?.on('data', keep);
+  proc.stderr?.on('data', keep);
   const deadline = Date.now() + 15_000;
   while (!(await listening(front, GATEWAY_AGENT_PORT))) {
     if (proc.exitCode !== null) throw new Error(`haproxy exited ${proc.exitCode}: ${output}`);
