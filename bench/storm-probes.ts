@@ -123,8 +123,8 @@ export async function monitorRoundTrips(redis: Redis, redisPort: number) {
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
     if (source === 'lua') return;
     const port = source.slice(source.lastIndexOf(':') + 1);
-    let m = bySource.get(port);
-    if (!m) bySource.set(port, (m = new Map()));
+    const m = bySource.get(port) ?? new Map<string, number>();
+    bySource.set(port, m);
     const name = (args[0] ?? '').toLowerCase();
     m.set(name, (m.get(name) ?? 0) + 1);
   });
