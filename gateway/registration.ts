@@ -13,7 +13,6 @@ import { errorMessage } from '../shared/errors.js';
 import { credentialFingerprint } from '../shared/identity/agent-credential.js';
 import { type Claimant, type ClaimTerms, claimTerms, nameHeldReason } from '../shared/identity/enrollment.js';
 import { encodeInboxRecord } from '../shared/inbox-record.js';
-import { connectReconcileJob } from '../shared/jobs/builders.js';
 import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import {
@@ -25,9 +24,9 @@ import {
 import type { Registry } from '../store/registry/registry.js';
 import type { AgentAdmission } from './agent-admission.js';
 import type { AgentConnection } from './agent-connection.js';
+import type { ConnectChecks } from './connect-checks.js';
 import { type GatewayEvents, safeEmit } from './gateway-events.js';
 import type { GatewayIdentity } from './gateway-identity.js';
-import type { JobQueue } from './result-forwarder.js';
 import type { SessionTable } from './session-table.js';
 
 export { TRY_AGAIN_LATER } from './agent-admission.js';
@@ -39,7 +38,8 @@ export interface RegistrationDeps {
   heartbeatIntervalMs: number;
   registry: Registry;
   table: SessionTable;
-  reconcile: JobQueue;
+  /** Connect checks, coalesced per gateway (gateway/connect-checks.ts). */
+  connectChecks: ConnectChecks;
   events: GatewayEvents;
   logger: Logger;
   /** Appends a record to another gateway's inbox if it announced itself since `aliveSince`. */
@@ -222,16 +222,11 @@ export class Registration {
     return !isClosed(conn);
   }
 
-  /** After a connect, or a registry entry rebuilt: reconcile the agent now. */
+  /** After a connect, or a registry entry rebuilt: reconcile the agent now (with others). */
   async enqueueReconcile(conn: AgentConnection): Promise<void> {
-    const job = connectReconcileJob(conn.agent);
-    try {
-      await this.d.reconcile.add(job.name, job.data, job.opts);
-    } catch (err) {
-      // Without its connect reconcile the agent would wait a full drift interval; make it retry.
-      conn.log().error({ err: errorMessage(err) }, 'cannot enqueue connect reconcile');
-      conn.end(TRY_AGAIN_LATER, 'cannot schedule reconcile, retry later');
-    }
+    if (await this.d.connectChecks.request(conn.agent)) return;
+    // Without its connect reconcile the agent would wait a full drift interval; make it retry.
+    if (!isClosed(conn)) conn.end(TRY_AGAIN_LATER, 'cannot schedule reconcile, retry later');
   }
 }
 
