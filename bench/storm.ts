@@ -117,9 +117,12 @@ async function main(): Promise<void> {
 /** Every agent through haproxy onto A, registered and connect-checked, results acked, queues idle. */
 async function settleOnA(sys: StormSystem, agents: number, timeoutMs: number) {
   const t0 = Date.now();
-  await Promise.all(sys.sims.map((s) => ask(s, { type: 'connect' }, 'connected', timeoutMs)));
-  const registeredMs = Date.now() - t0;
-  const s = await untilFleet(sys, timeoutMs, 'settle', (f) => f.agentsChecked >= agents && f.pending === 0);
+  let registeredMs = 0;
+  for (const sim of sys.sims) sim.send({ type: 'connect' });
+  const s = await untilFleet(sys, timeoutMs, 'settle', (f) => {
+    if (!registeredMs && f.agentsRegistered >= agents) registeredMs = Date.now() - t0;
+    return f.agentsChecked >= agents && f.pending === 0;
+  });
   await untilQuiet(sys, timeoutMs);
   const spanS = ((s.lastRegisteredAt ?? 0) - (s.firstRegisteredAt ?? 0)) / 1000;
   const out = {
@@ -138,9 +141,15 @@ async function untilFleet(
   what: string,
   done: (f: Awaited<ReturnType<typeof fleetStats>>) => boolean,
 ) {
+  let said = Date.now();
   for (const until = Date.now() + timeoutMs; ; ) {
     const f = await fleetStats(sys.sims);
     if (done(f)) return f;
+    if (Date.now() - said > 5000) {
+      said = Date.now();
+      const { agentsRegistered: reg, agentsChecked: checked, pending, closes, refusedUpgrades: up } = f;
+      console.log(`  ${what}: ${JSON.stringify({ reg, checked, pending, closes, up, gw: f.byGateway })}`);
+    }
     if (Date.now() > until) throw new Error(`${what}: not done in time: ${JSON.stringify(f)}`);
     await sleep(200);
   }
