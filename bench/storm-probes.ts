@@ -27,6 +27,7 @@ export interface FleetStats {
   pending: number;
   dropped: number;
   closes: number;
+  closeCodes: Record<string, number>;
   connected: number;
   refusals: number;
   refusedUpgrades: Record<string, number>;
@@ -64,6 +65,7 @@ export async function fleetStats(sims: ChildProcess[]): Promise<FleetStats> {
     pending: sum('pending'),
     dropped: sum('dropped'),
     closes: sum('closes'),
+    closeCodes: merge('closeCodes'),
     connected: sum('connected'),
     refusals: sum('refusals'),
     refusedUpgrades: merge('refusedUpgrades'),

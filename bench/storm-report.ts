@@ -8,6 +8,7 @@ export interface StormResult {
   heartbeat: string;
   lbs: number;
   maxconnLowered: string | null;
+  haproxyCfg: string | null;
   load: number[];
   loadAfter: number[];
   totalS: number;
@@ -24,6 +25,7 @@ export interface StormResult {
     refusedUpgrades: Record<string, number>;
     refusals: number;
     closes: number;
+    closeCodes: Record<string, number>;
     runs: number;
     applies: number;
     results: number;
@@ -59,7 +61,7 @@ export function renderStorm(r: StormResult): string {
 load average ${r.load.map(f1).join(' ')} before, ${r.loadAfter.map(f1).join(' ')} after; ${f1(r.totalS)} s in all.
 ${r.agents} simulated agents × ${r.tasks} tasks (the real agent's features incl. \`identity\`, credential kept across
 reconnects, the agent's jittered backoff) behind ${r.lbs} Debian haproxy process${r.lbs > 1 ? 'es (an LB pair, each fronting its share: one holds < 10,000 proxied connections under the 20,000 fd limit)' : ''}
-running infra/haproxy/haproxy.cfg${r.maxconnLowered ? ` (global maxconn lowered ${r.maxconnLowered}: the shipped value needs more fds than this box allows)` : ''}; heartbeat ${r.heartbeat};
+running ${r.haproxyCfg ? `**${r.haproxyCfg}** (not the shipped config)` : 'infra/haproxy/haproxy.cfg'}${r.maxconnLowered ? ` (global maxconn lowered ${r.maxconnLowered}: the shipped value needs more fds than this box allows)` : ''}; heartbeat ${r.heartbeat};
 per-address registration limit raised in the bench config (every agent arrives from haproxy's address).
 The fleet settled on gateway A (registered in ${f1(r.settle.registeredS)} s at ${r.settle.perSecond.toFixed(0)}/s, connect-checked
 ${f1(r.settle.checkedS)} s after the first connect), gateway B started, then A was killed with SIGKILL;
@@ -76,7 +78,7 @@ ${(r.drift * 100).toFixed(0)} % of (agent, task) pairs drifted at the kill (reme
 | registrations by gateway | ${Object.entries(s.byGateway)
     .map(([g, n]) => `${g} ${n}`)
     .join(', ')} | |
-| refused upgrades / refusals / socket closes | ${JSON.stringify(s.refusedUpgrades)} / ${s.refusals} / ${s.closes} | |
+| refused upgrades / refusals / socket closes (by code) | ${JSON.stringify(s.refusedUpgrades)} / ${s.refusals} / ${s.closes} ${JSON.stringify(s.closeCodes)} | |
 | results lost | ${s.lost} | 0: ${mark(s.lost === 0)} |
 | double applies (task applied twice / instruction id delivered again) | ${s.doubleApplies} / ${s.duplicates} | 0: ${mark(s.doubleApplies === 0 && s.duplicates === 0)} |
 | runs / applies / results (re-sent) | ${s.runs} / ${s.applies} / ${s.results} (${s.resent}) | |

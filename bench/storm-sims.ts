@@ -63,6 +63,8 @@ export interface StormCounters {
   acked: number;
   resent: number;
   closes: number;
+  /** Close codes seen by the agents (1006: the socket dropped; 1013: try again later). */
+  closeCodes: Record<string, number>;
   refusedUpgrades: Record<string, number>;
   refusals: number;
 }
@@ -86,6 +88,7 @@ function counters(phase: string): StormCounters {
     acked: 0,
     resent: 0,
     closes: 0,
+    closeCodes: {},
     refusedUpgrades: {},
     refusals: 0,
   };
@@ -236,6 +239,7 @@ export async function runStormSims(opts: {
       if (closedOnce || sim.ws !== ws) return;
       closedOnce = true;
       c.closes++;
+      c.closeCodes[code] = (c.closeCodes[code] ?? 0) + 1;
       clearTimers(sim);
       sim.ws = null;
       sim.batcher = null;

@@ -50,6 +50,8 @@ export interface StormOptions {
   heartbeat: string;
   cpuProf: boolean;
   profDir: string;
+  /** `--haproxy-cfg`: another haproxy.cfg to compare with the shipped one (same substitutions). */
+  haproxyCfg: string | null;
 }
 
 export interface StormSystem {
@@ -82,10 +84,10 @@ function gatewayHcl(base: string, host: string | null): string {
 }
 
 /** The shipped haproxy.cfg, its global maxconn lowered only if this box's fd limit refuses it. */
-function haproxyCfg(dir: string): { file: string; lowered: string | null } {
-  const text = readFileSync(SHIPPED_HAPROXY_CFG, 'utf8');
+function haproxyCfg(dir: string, source: string): { file: string; lowered: string | null } {
+  const text = readFileSync(source, 'utf8');
   const m = /^(\s*maxconn\s+)(\d+)\s*$/m.exec(text);
-  if (!m || Number(m[2]) <= FD_SAFE_MAXCONN) return { file: SHIPPED_HAPROXY_CFG, lowered: null };
+  if (!m || Number(m[2]) <= FD_SAFE_MAXCONN) return { file: source, lowered: null };
   const file = join(dir, 'haproxy.cfg');
   writeFileSync(file, text.replace(m[0], `${m[1]}${FD_SAFE_MAXCONN}`));
   return { file, lowered: `${m[2]} → ${FD_SAFE_MAXCONN}` };
@@ -166,7 +168,7 @@ export async function withStormSystem(
     }
     const gatewayA = role('gateway-a', 'gateway', hosts[0] ?? '');
     await waitFor(gatewayA, 'ready', 60_000);
-    const haproxy = haproxyCfg(dir);
+    const haproxy = haproxyCfg(dir, opts.haproxyCfg ?? SHIPPED_HAPROXY_CFG);
     const nLbs = Math.max(1, Math.ceil(opts.agents / AGENTS_PER_HAPROXY));
     for (let i = 0; i < nLbs; i++) lbs.push(await startHaproxy({ gatewayHosts: hosts, cfg: haproxy.file }));
     // B is not started yet: every agent must land on A, so wait until each haproxy marks it DOWN.

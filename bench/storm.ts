@@ -13,10 +13,10 @@
  *     drifted task applied twice, or an instruction id delivered again: must be 0).
  *
  *   node --import tsx bench/storm.ts [--agents 10000] [--tasks 20] [--sims 4] [--drift 0.1]
- *     [--heartbeat 10s] [--timeout-s 300] [--monitor] [--cpu-prof] [--label TEXT] [--write]
+ *     [--heartbeat 10s] [--timeout-s 300] [--monitor] [--cpu-prof] [--haproxy-cfg FILE] [--label TEXT] [--write]
  *   --monitor: count the gateway's own Redis commands per registration with MONITOR (slows
  *     Redis: run it apart from the timed figures). --write: replace the `## Reconnect storm`
- *     section of bench/RESULTS.md.
+ *     section of bench/RESULTS.md. --haproxy-cfg: a variant of infra/haproxy/haproxy.cfg to compare.
  */
 import { execFileSync } from 'node:child_process';
 import { loadavg, tmpdir } from 'node:os';
@@ -43,6 +43,7 @@ const { values: args } = parseArgs({
     heartbeat: { type: 'string', default: '10s' },
     'timeout-s': { type: 'string', default: '300' },
     monitor: { type: 'boolean', default: false },
+    'haproxy-cfg': { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
     label: { type: 'string', default: '' },
     write: { type: 'boolean', default: false },
@@ -84,6 +85,7 @@ async function main(): Promise<void> {
     heartbeat: args.heartbeat ?? '10s',
     cpuProf: args['cpu-prof'] ?? false,
     profDir,
+    haproxyCfg: args['haproxy-cfg'] ?? null,
   };
   await withStormSystem(options, async (sys) => {
     const settle = await settleOnA(sys, agents, timeoutMs);
@@ -97,6 +99,7 @@ async function main(): Promise<void> {
       heartbeat: options.heartbeat,
       lbs: sys.lbs.length,
       maxconnLowered: sys.maxconnLowered,
+      haproxyCfg: options.haproxyCfg,
       load,
       loadAfter: loadavg(),
       totalS: (Date.now() - started) / 1000,
@@ -147,7 +150,13 @@ async function untilFleet(
     if (done(f)) return f;
     if (Date.now() - said > 5000) {
       said = Date.now();
-      const { agentsRegistered: reg, agentsChecked: checked, pending, closes, refusedUpgrades: up } = f;
+      const {
+        agentsRegistered: reg,
+        agentsChecked: checked,
+        pending,
+        closeCodes: closes,
+        refusedUpgrades: up,
+      } = f;
       console.log(`  ${what}: ${JSON.stringify({ reg, checked, pending, closes, up, gw: f.byGateway })}`);
     }
     if (Date.now() > until) throw new Error(`${what}: not done in time: ${JSON.stringify(f)}`);
@@ -208,6 +217,7 @@ async function killA(sys: StormSystem, pidB: number, agents: number, drift: numb
     refusedUpgrades: f.refusedUpgrades,
     refusals: f.refusals,
     closes: f.closes,
+    closeCodes: f.closeCodes,
     runs: f.runs,
     applies: f.applies,
     results: f.results,

@@ -101,6 +101,7 @@ export class Registration {
     // Local replacement first, so this gateway never serves two sessions of one name.
     this.d.table.claim(msg.name, conn)?.end(CloseCode.replaced, 'replaced by a newer session of this agent');
     let replaced: string | null = null;
+    let kicking: Promise<unknown> = Promise.resolve();
     try {
       const previous = await this.d.registry.register(conn.entry);
       replaced = previous?.session_id ?? null;
@@ -113,8 +114,18 @@ export class Registration {
           session_id: previous.session_id,
           by_gateway: this.d.gatewayId,
         });
-        // A gone gateway took its sockets with it: no kick needed.
-        await this.d.sendToGateway(previous.gateway_id, kick, Date.now() - this.gatewayGoneMs);
+        // A gone gateway took its sockets with it: no kick needed. Off the registration's path
+        // (a storm after a gateway died sends one per agent): `registered` need not wait for it.
+        kicking = this.d
+          .sendToGateway(previous.gateway_id, kick, Date.now() - this.gatewayGoneMs)
+          .catch((err: unknown) =>
+            conn
+              .log()
+              .warn(
+                { err: errorMessage(err) },
+                'cannot kick the older session; its gateway finds it replaced',
+              ),
+          );
       }
     } catch (err) {
       conn.log().error({ err: errorMessage(err) }, 'registry write failed');
@@ -125,6 +136,7 @@ export class Registration {
     if (isClosed(conn)) {
       // The socket went away while we wrote: its close handler could not deregister yet.
       await this.d.registry.deregister(msg.name, conn.entry.session_id).catch(() => {});
+      await kicking;
       return;
     }
     conn.phase = 'registered';
@@ -157,7 +169,7 @@ export class Registration {
     const backlog = conn.backlog ?? [];
     conn.backlog = null;
     for (const text of backlog) if (conn.phase === 'registered') this.d.replay(conn, text);
-    await this.enqueueReconcile(conn);
+    await Promise.all([this.enqueueReconcile(conn), kicking]);
   }
 
   /**
