@@ -2,7 +2,8 @@
  * What a simulated agent of bench/storm.ts sends for a `run`, as the real agent would for instant
  * steps: a receipt (a refusal `duplicate` for an instruction id it already ran), then per task a
  * check_result per drifted step when an apply follows, a step_result per step but the last, and a
- * task_result. A task drifted by the storm is applied once and is satisfied from then on.
+ * task_result. A task drifted by the storm is applied once and is satisfied from then on. Also
+ * the counters a simulator process reports (`stats`).
  */
 import type { AgentResult, RunMessage, StepResult } from '../shared/protocol.js';
 
@@ -82,4 +83,64 @@ export function answerRun(
     });
   }
   return applied;
+}
+
+export interface StormCounters {
+  phase: string;
+  startedAt: number;
+  registrations: number;
+  byGateway: Record<string, number>;
+  firstRegisteredAt: number | null;
+  lastRegisteredAt: number | null;
+  /** Agents registered since the storm began, and of those, checked (a `run` on the new session). */
+  agentsRegistered: number;
+  agentsChecked: number;
+  lastCheckedAt: number | null;
+  runs: number;
+  duplicates: number;
+  doubleApplies: number;
+  applies: number;
+  results: number;
+  acked: number;
+  resent: number;
+  closes: number;
+  /** Close codes seen by the agents (1006: the socket dropped; 1013: try again later). */
+  closeCodes: Record<string, number>;
+  refusedUpgrades: Record<string, number>;
+  refusals: number;
+}
+
+export function counters(phase: string): StormCounters {
+  return {
+    phase,
+    startedAt: Date.now(),
+    registrations: 0,
+    byGateway: {},
+    firstRegisteredAt: null,
+    lastRegisteredAt: null,
+    agentsRegistered: 0,
+    agentsChecked: 0,
+    lastCheckedAt: null,
+    runs: 0,
+    duplicates: 0,
+    doubleApplies: 0,
+    applies: 0,
+    results: 0,
+    acked: 0,
+    resent: 0,
+    closes: 0,
+    closeCodes: {},
+    refusedUpgrades: {},
+    refusals: 0,
+  };
+}
+
+/** 32-bit FNV-1a: which (agent, task) pairs the storm drifts, stably. */
+export function hash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
 }

@@ -16,7 +16,7 @@ import { FrameBatcher } from '../agent/frame-batcher.js';
 import { Outbox } from '../agent/outbox.js';
 import { readUpgradeRefusal } from '../agent/upgrade-refusal.js';
 import { AGENT_FEATURES, type AgentResult, PROTOCOL_VERSION, type RunMessage } from '../shared/protocol.js';
-import { answerRun } from './storm-answer.js';
+import { answerRun, counters, hash } from './storm-answer.js';
 
 type Msg = Record<string, unknown> & { type: string };
 const send = (m: Record<string, unknown>) => process.send?.(m);
@@ -42,66 +42,6 @@ interface Sim {
   drifted: Set<string>;
   applies: Map<string, number>;
   timers: NodeJS.Timeout[];
-}
-
-export interface StormCounters {
-  phase: string;
-  startedAt: number;
-  registrations: number;
-  byGateway: Record<string, number>;
-  firstRegisteredAt: number | null;
-  lastRegisteredAt: number | null;
-  /** Agents registered since the storm began, and of those, checked (a `run` on the new session). */
-  agentsRegistered: number;
-  agentsChecked: number;
-  lastCheckedAt: number | null;
-  runs: number;
-  duplicates: number;
-  doubleApplies: number;
-  applies: number;
-  results: number;
-  acked: number;
-  resent: number;
-  closes: number;
-  /** Close codes seen by the agents (1006: the socket dropped; 1013: try again later). */
-  closeCodes: Record<string, number>;
-  refusedUpgrades: Record<string, number>;
-  refusals: number;
-}
-
-function counters(phase: string): StormCounters {
-  return {
-    phase,
-    startedAt: Date.now(),
-    registrations: 0,
-    byGateway: {},
-    firstRegisteredAt: null,
-    lastRegisteredAt: null,
-    agentsRegistered: 0,
-    agentsChecked: 0,
-    lastCheckedAt: null,
-    runs: 0,
-    duplicates: 0,
-    doubleApplies: 0,
-    applies: 0,
-    results: 0,
-    acked: 0,
-    resent: 0,
-    closes: 0,
-    closeCodes: {},
-    refusedUpgrades: {},
-    refusals: 0,
-  };
-}
-
-/** 32-bit FNV-1a: which (agent, task) pairs the storm drifts, stably. */
-function hash(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }
 
 export async function runStormSims(opts: {

@@ -105,28 +105,7 @@ export class Registration {
     try {
       const previous = await this.d.registry.register(conn.entry);
       replaced = previous?.session_id ?? null;
-      if (previous && previous.gateway_id !== this.d.gatewayId) {
-        // The registry write is authoritative (the old gateway's next heartbeat would find it
-        // replaced); the kick only makes the old socket go now rather than a heartbeat later.
-        const kick = encodeInboxRecord({
-          kind: 'kick',
-          agent: msg.name,
-          session_id: previous.session_id,
-          by_gateway: this.d.gatewayId,
-        });
-        // A gone gateway took its sockets with it: no kick needed. Off the registration's path
-        // (a storm after a gateway died sends one per agent): `registered` need not wait for it.
-        kicking = this.d
-          .sendToGateway(previous.gateway_id, kick, Date.now() - this.gatewayGoneMs)
-          .catch((err: unknown) =>
-            conn
-              .log()
-              .warn(
-                { err: errorMessage(err) },
-                'cannot kick the older session; its gateway finds it replaced',
-              ),
-          );
-      }
+      if (previous && previous.gateway_id !== this.d.gatewayId) kicking = this.kick(conn, previous);
     } catch (err) {
       conn.log().error({ err: errorMessage(err) }, 'registry write failed');
       if (!isClosed(conn)) conn.end(TRY_AGAIN_LATER, 'registry unavailable, retry later');
@@ -170,6 +149,31 @@ export class Registration {
     conn.backlog = null;
     for (const text of backlog) if (conn.phase === 'registered') this.d.replay(conn, text);
     await Promise.all([this.enqueueReconcile(conn), kicking]);
+  }
+
+  /**
+   * The registry write is authoritative (the old gateway's next heartbeat would find it replaced);
+   * the kick only makes the old socket go now rather than a heartbeat later. A gone gateway took
+   * its sockets with it: no kick needed. Off the registration's path (a storm after a gateway died
+   * sends one per agent): `registered` need not wait for it, and a failed kick is only logged.
+   */
+  private kick(
+    conn: AgentConnection,
+    previous: { gateway_id: string; session_id: string },
+  ): Promise<unknown> {
+    const kick = encodeInboxRecord({
+      kind: 'kick',
+      agent: conn.agent,
+      session_id: previous.session_id,
+      by_gateway: this.d.gatewayId,
+    });
+    return this.d
+      .sendToGateway(previous.gateway_id, kick, Date.now() - this.gatewayGoneMs)
+      .catch((err: unknown) =>
+        conn
+          .log()
+          .warn({ err: errorMessage(err) }, 'cannot kick the older session; its gateway finds it replaced'),
+      );
   }
 
   /**
