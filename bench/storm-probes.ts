@@ -122,6 +122,8 @@ function redisPortsOf(pid: number, redisPort: number): Set<string> {
 export async function monitorRoundTrips(redis: Redis, redisPort: number) {
   const bySource = new Map<string, Map<string, number>>();
   const monitor = await redis.monitor();
+  // Lines still arriving while it disconnects must not crash the bench.
+  monitor.on('error', () => {});
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
     if (source === 'lua') return;
     const port = source.slice(source.lastIndexOf(':') + 1);

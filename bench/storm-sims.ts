@@ -42,6 +42,8 @@ interface Sim {
   drifted: Set<string>;
   applies: Map<string, number>;
   timers: NodeJS.Timeout[];
+  /** Resolves the initial connect's wait once registered (a failed first attempt retries). */
+  onFirst: (() => void) | null;
 }
 
 export async function runStormSims(opts: {
@@ -123,7 +125,7 @@ export async function runStormSims(opts: {
     }
   };
 
-  const connect = (sim: Sim, onFirst?: () => void) => {
+  const connect = (sim: Sim) => {
     sim.refused = false;
     const presented = sim.credential;
     const ws = new WebSocket(url, {
@@ -166,7 +168,10 @@ export async function runStormSims(opts: {
       const msg = JSON.parse(data.toString()) as Msg & { result_ids?: string[] };
       if (msg.type === 'registered') {
         onRegistered(sim, ws, msg);
-        onFirst?.();
+        // The first registration of the first connect, however many attempts it took.
+        const first = sim.onFirst;
+        sim.onFirst = null;
+        first?.();
       } else if (msg.type === 'run') onRun(sim, msg as unknown as RunMessage);
       else if (msg.type === 'result_ack') c.acked += sim.outbox.ack(msg.result_ids ?? []);
       else if (msg.type === 'result_retry') sim.outbox.retryAt(msg.result_ids ?? [], Date.now());
@@ -207,6 +212,7 @@ export async function runStormSims(opts: {
       drifted: new Set(),
       applies: new Map(),
       timers: [],
+      onFirst: null,
     });
   }
   // Unacknowledged results go again after RESEND_AFTER_MS, as the agent's outbox does.
@@ -225,7 +231,10 @@ export async function runStormSims(opts: {
     const worker = async () => {
       while (next < sims.length) {
         const sim = sims[next++] as Sim;
-        await new Promise<void>((resolve) => connect(sim, resolve));
+        await new Promise<void>((resolve) => {
+          sim.onFirst = resolve;
+          connect(sim);
+        });
       }
     };
     await Promise.all(Array.from({ length: Math.min(200, sims.length) }, worker));
