@@ -19,11 +19,12 @@ export async function runRole(
   role: 'gateway' | 'reconciler',
   configFile: string,
   dataDir: string,
+  gatewayId = `bench-${role}`,
 ): Promise<void> {
   const config = await loadServerConfig(configFile);
   // warn: per-agent info lines would measure pino, not Fluke.
   const logger = pino({ level: 'warn', base: { role } });
-  const services = await startServices(config, role, { dataDir, logger, gatewayId: `bench-${role}` });
+  const services = await startServices(config, role, { dataDir, logger, gatewayId });
   const stop = async () => {
     await services.close().catch(() => {});
     process.exit(0);

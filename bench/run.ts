@@ -16,6 +16,8 @@ const BENCHES: Record<string, string> = {
     'uWS vs ws vs the gateway holding N sockets: RSS, registrations/s, heartbeat cost [--agents N --clients N --heartbeat-ms --window-ms --write]',
   reconcile:
     'full reconcile cycles over N simulated agents: cycle time, Redis commands and BullMQ jobs per agent [--agents N --tasks N --sims N --drift F --write …]',
+  storm:
+    'kill -9 the gateway holding N agents behind haproxy: time until all re-registered and connect-checked, results lost, double applies [--agents N --tasks N --monitor --haproxy-cfg FILE --write]',
   fuzz: 'wire fuzzer against a live gateway and manifest fuzzer over the compiler: outcome classes, Redis writes by refused frames [--frames N --manifests N --seed N --concurrency N --write]',
   'results-handler':
     "the reconciler's results handler alone: CPU per agent per round [--agents N --tasks N --rounds N --cpu-prof DIR]",

@@ -18,6 +18,7 @@ import { InboxReader } from '../store/inbox/gateway-inbox.js';
 import { RedisGatewayInbox } from '../store/inbox/redis-inbox.js';
 import { duplicateClient, type RedisClient } from '../store/redis/client.js';
 import type { Registry } from '../store/registry/registry.js';
+import { CONNECT_CHECK_WINDOW_MS } from './connect-checks.js';
 import type { GatewayEventMap } from './gateway-events.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
 import {
@@ -66,6 +67,8 @@ export interface GatewayLimits {
   outputBytesPerSecond: number;
   /** Output bytes an agent may send at once above that rate (the token bucket's size). */
   outputBurstBytes: number;
+  /** Agents registering within this long get their connect checks in one job (gateway/connect-checks.ts). */
+  connectCheckWindowMs: number;
 }
 
 export interface GatewayOptions {
@@ -114,6 +117,7 @@ export function defaultLimits(heartbeatIntervalMs: number): GatewayLimits {
     maxBacklog: 256,
     outputBytesPerSecond: 256 * 1024,
     outputBurstBytes: 1024 * 1024,
+    connectCheckWindowMs: CONNECT_CHECK_WINDOW_MS,
   };
 }
 
@@ -154,6 +158,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     gatewayId: id,
     heartbeatIntervalMs: config.heartbeat_interval_ms,
     maxBacklog: limits.maxBacklog,
+    connectCheckWindowMs: limits.connectCheckWindowMs,
     admission,
     registry,
     table,

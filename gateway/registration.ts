@@ -13,7 +13,6 @@ import { errorMessage } from '../shared/errors.js';
 import { credentialFingerprint } from '../shared/identity/agent-credential.js';
 import { type Claimant, type ClaimTerms, claimTerms, nameHeldReason } from '../shared/identity/enrollment.js';
 import { encodeInboxRecord } from '../shared/inbox-record.js';
-import { connectReconcileJob } from '../shared/jobs/builders.js';
 import { liveness } from '../shared/liveness.js';
 import type { Logger } from '../shared/logger.js';
 import {
@@ -25,9 +24,9 @@ import {
 import type { Registry } from '../store/registry/registry.js';
 import type { AgentAdmission } from './agent-admission.js';
 import type { AgentConnection } from './agent-connection.js';
+import type { ConnectChecks } from './connect-checks.js';
 import { type GatewayEvents, safeEmit } from './gateway-events.js';
 import type { GatewayIdentity } from './gateway-identity.js';
-import type { JobQueue } from './result-forwarder.js';
 import type { SessionTable } from './session-table.js';
 
 export { TRY_AGAIN_LATER } from './agent-admission.js';
@@ -39,7 +38,8 @@ export interface RegistrationDeps {
   heartbeatIntervalMs: number;
   registry: Registry;
   table: SessionTable;
-  reconcile: JobQueue;
+  /** Connect checks, coalesced per gateway (gateway/connect-checks.ts). */
+  connectChecks: ConnectChecks;
   events: GatewayEvents;
   logger: Logger;
   /** Appends a record to another gateway's inbox if it announced itself since `aliveSince`. */
@@ -101,21 +101,11 @@ export class Registration {
     // Local replacement first, so this gateway never serves two sessions of one name.
     this.d.table.claim(msg.name, conn)?.end(CloseCode.replaced, 'replaced by a newer session of this agent');
     let replaced: string | null = null;
+    let kicking: Promise<unknown> = Promise.resolve();
     try {
       const previous = await this.d.registry.register(conn.entry);
       replaced = previous?.session_id ?? null;
-      if (previous && previous.gateway_id !== this.d.gatewayId) {
-        // The registry write is authoritative (the old gateway's next heartbeat would find it
-        // replaced); the kick only makes the old socket go now rather than a heartbeat later.
-        const kick = encodeInboxRecord({
-          kind: 'kick',
-          agent: msg.name,
-          session_id: previous.session_id,
-          by_gateway: this.d.gatewayId,
-        });
-        // A gone gateway took its sockets with it: no kick needed.
-        await this.d.sendToGateway(previous.gateway_id, kick, Date.now() - this.gatewayGoneMs);
-      }
+      if (previous && previous.gateway_id !== this.d.gatewayId) kicking = this.kick(conn, previous);
     } catch (err) {
       conn.log().error({ err: errorMessage(err) }, 'registry write failed');
       if (!isClosed(conn)) conn.end(TRY_AGAIN_LATER, 'registry unavailable, retry later');
@@ -125,6 +115,7 @@ export class Registration {
     if (isClosed(conn)) {
       // The socket went away while we wrote: its close handler could not deregister yet.
       await this.d.registry.deregister(msg.name, conn.entry.session_id).catch(() => {});
+      await kicking;
       return;
     }
     conn.phase = 'registered';
@@ -157,7 +148,32 @@ export class Registration {
     const backlog = conn.backlog ?? [];
     conn.backlog = null;
     for (const text of backlog) if (conn.phase === 'registered') this.d.replay(conn, text);
-    await this.enqueueReconcile(conn);
+    await Promise.all([this.enqueueReconcile(conn), kicking]);
+  }
+
+  /**
+   * The registry write is authoritative (the old gateway's next heartbeat would find it replaced);
+   * the kick only makes the old socket go now rather than a heartbeat later. A gone gateway took
+   * its sockets with it: no kick needed. Off the registration's path (a storm after a gateway died
+   * sends one per agent): `registered` need not wait for it, and a failed kick is only logged.
+   */
+  private kick(
+    conn: AgentConnection,
+    previous: { gateway_id: string; session_id: string },
+  ): Promise<unknown> {
+    const kick = encodeInboxRecord({
+      kind: 'kick',
+      agent: conn.agent,
+      session_id: previous.session_id,
+      by_gateway: this.d.gatewayId,
+    });
+    return this.d
+      .sendToGateway(previous.gateway_id, kick, Date.now() - this.gatewayGoneMs)
+      .catch((err: unknown) =>
+        conn
+          .log()
+          .warn({ err: errorMessage(err) }, 'cannot kick the older session; its gateway finds it replaced'),
+      );
   }
 
   /**
@@ -222,16 +238,11 @@ export class Registration {
     return !isClosed(conn);
   }
 
-  /** After a connect, or a registry entry rebuilt: reconcile the agent now. */
+  /** After a connect, or a registry entry rebuilt: reconcile the agent now (with others). */
   async enqueueReconcile(conn: AgentConnection): Promise<void> {
-    const job = connectReconcileJob(conn.agent);
-    try {
-      await this.d.reconcile.add(job.name, job.data, job.opts);
-    } catch (err) {
-      // Without its connect reconcile the agent would wait a full drift interval; make it retry.
-      conn.log().error({ err: errorMessage(err) }, 'cannot enqueue connect reconcile');
-      conn.end(TRY_AGAIN_LATER, 'cannot schedule reconcile, retry later');
-    }
+    if (await this.d.connectChecks.request(conn.agent)) return;
+    // Without its connect reconcile the agent would wait a full drift interval; make it retry.
+    if (!isClosed(conn)) conn.end(TRY_AGAIN_LATER, 'cannot schedule reconcile, retry later');
   }
 }
 

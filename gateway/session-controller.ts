@@ -22,6 +22,7 @@ import type { Registry } from '../store/registry/registry.js';
 import type { AgentAdmission } from './agent-admission.js';
 import type { AgentConnection } from './agent-connection.js';
 import type { Frame } from './agent-endpoint.js';
+import { CONNECT_CHECK_WINDOW_MS, ConnectChecks } from './connect-checks.js';
 import { type GatewayEventMap, type GatewayEvents, safeEmit } from './gateway-events.js';
 import type { GatewayIdentity } from './gateway-identity.js';
 import type { GatewayMetricsPort } from './gateway-metrics.js';
@@ -54,6 +55,8 @@ export interface SessionControllerDeps {
   admission: AgentAdmission;
   /** Message counts and instruction latency (gateway/gateway-metrics.ts). */
   metrics?: Pick<GatewayMetricsPort, 'received'>;
+  /** Connect checks registered within this long leave as one job (gateway/connect-checks.ts). */
+  connectCheckWindowMs?: number;
 }
 
 export class SessionController {
@@ -61,18 +64,24 @@ export class SessionController {
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly beats: HeartbeatBatcher;
   private readonly registration: Registration;
+  private readonly connectChecks: ConnectChecks;
   private readonly results: ResultIntake;
   private readonly silenceMs: number;
   draining = false;
 
   constructor(private readonly d: SessionControllerDeps) {
     this.silenceMs = liveness(d.heartbeatIntervalMs).silenceMs;
+    this.connectChecks = new ConnectChecks({
+      queue: d.queues.reconcile,
+      windowMs: d.connectCheckWindowMs ?? CONNECT_CHECK_WINDOW_MS,
+      logger: d.logger,
+    });
     this.registration = new Registration({
       gatewayId: d.gatewayId,
       heartbeatIntervalMs: d.heartbeatIntervalMs,
       registry: d.registry,
       table: d.table,
-      reconcile: d.queues.reconcile,
+      connectChecks: this.connectChecks,
       events: d.events,
       logger: d.logger,
       sendToGateway: (gatewayId, text, aliveSince) => d.inbox.send(gatewayId, text, aliveSince),
@@ -118,6 +127,7 @@ export class SessionController {
   /** Sends the heartbeats still waiting, then waits for every registry write in flight. */
   async settled(): Promise<void> {
     this.beats.flushNow();
+    await this.connectChecks.flushNow();
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 

@@ -4,7 +4,7 @@ import { clampIdleTimeout } from '../gateway/uws.js';
 import { bearerToken, checkScope, createTokenVerifier, globMatch, type TokenGrant } from '../shared/auth.js';
 import { parseListenAddress } from '../shared/config/listen-address.js';
 import { decodeInboxRecord, encodeInboxRecord } from '../shared/inbox-record.js';
-import { connectReconcileJob, resultJob } from '../shared/jobs/builders.js';
+import { connectChecksJob, resultJob } from '../shared/jobs/builders.js';
 import { jobId } from '../shared/jobs/options.js';
 import { opaqueId } from '../shared/redact.js';
 import { decodeRegistryEntry, encodeRegistryEntry, type RegistryEntry } from '../shared/registry-entry.js';
@@ -175,9 +175,9 @@ t.test('job ids and specs', async (t) => {
     message: { type: 'instruction_receipt', instruction_id: 'i:1', accepted: false, reason: 'busy' },
   });
   t.equal(spec.opts.jobId, `receipt~${opaqueId('i:1')}`, 'the instruction id only as a digest');
-  const connect = connectReconcileJob('web:01');
-  t.same(connect.data, { agent: 'web:01', trigger: 'connect', run_id: null, tasks: null });
-  t.match(connect.opts.deduplication, { id: 'connect~web_01', keepLastIfActive: true });
+  const connect = connectChecksJob(['web:01', 'web:02']);
+  t.equal(connect.name, 'agents');
+  t.same(connect.data, { agents: ['web:01', 'web:02'], trigger: 'connect', run_id: null, tasks: null });
 });
 
 t.test('uWS idle timeout bounds', async (t) => {

@@ -55,21 +55,26 @@ t.test('register writes the registry entry, index and a connect reconcile', asyn
     prefix: gw.keys.bullPrefix(QUEUE_NAMES.reconcile),
   });
   t.teardown(() => q.close());
-  const waiting = await q.getJobs(['waiting', 'prioritized', 'delayed']);
-  const job = waiting.find((j) => j.data.agent === 'web-01');
-  t.match(job?.data, { agent: 'web-01', trigger: 'connect' });
-  t.equal(job?.name, 'agent');
+  // Connect checks leave coalesced (gateway/connect-checks.ts): one `agents` job per window.
+  const connectJobs = async () =>
+    (await q.getJobs(['waiting', 'prioritized', 'delayed'])).filter(
+      (j) => j.name === 'agents' && j.data.trigger === 'connect',
+    );
+  const holding = (jobs: Awaited<ReturnType<typeof connectJobs>>, name: string) =>
+    jobs.filter((j) => (j.data.agents as string[]).includes(name));
+  const first = await eventually(connectJobs, (js) => holding(js, 'web-01').length > 0);
+  t.match(holding(first, 'web-01')[0]?.data, { trigger: 'connect', run_id: null, tasks: null });
 
-  // A reconnect storm does not pile up duplicate connect reconciles.
-  for (let i = 0; i < 3; i++) {
-    const again = new TestAgent(gw.url);
-    await again.register('web-01', { role: 'web', env: 'prod' });
-    await again.close();
-  }
-  const after = (await q.getJobs(['waiting', 'prioritized', 'delayed'])).filter(
-    (j) => j.data.agent === 'web-01',
-  );
-  t.equal(after.length, 1, 'one pending connect reconcile per agent');
+  // A reconnect storm: agents registering together get their connect checks in shared jobs, each
+  // agent once, instead of one job per agent.
+  const names = Array.from({ length: 20 }, (_, i) => `storm-${String(i).padStart(2, '0')}`);
+  const storm = names.map(() => new TestAgent(gw.url));
+  t.teardown(() => Promise.all(storm.map((a) => a.close())));
+  await Promise.all(storm.map((a, i) => a.register(names[i] ?? '')));
+  const all = await eventually(connectJobs, (js) => names.every((n) => holding(js, n).length > 0));
+  const stormJobs = all.filter((j) => names.some((n) => (j.data.agents as string[]).includes(n)));
+  t.ok(stormJobs.length < names.length, `${names.length} connect checks in ${stormJobs.length} jobs`);
+  for (const n of names) t.equal(holding(all, n).length, 1, `${n} checked once`);
 });
 
 t.test('heartbeats renew the TTL; silence lets it expire and closes the socket', async (t) => {

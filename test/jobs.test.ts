@@ -10,7 +10,7 @@ import {
   agentJob,
   agentsJob,
   alertJob,
-  connectReconcileJob,
+  connectChecksJob,
   deadlineJob,
   deadlinesJob,
   driftTickJob,
@@ -79,7 +79,7 @@ t.test('every builder produces a payload its schema accepts', async (t) => {
       ResultJob,
     ],
     [undeliverableJob({ kind: 'undeliverable', agent: 'a', instruction_id: 'i', reason: 'gone' }), ResultJob],
-    [connectReconcileJob('web-01'), ReconcileAgentJob],
+    [connectChecksJob(['web-01', 'web-02']), ReconcileAgentsJob],
     [
       agentJob({ agent: 'a', trigger: 'manual', run_id: 'r', tasks: ['t'], retry: 2 }, 2000),
       ReconcileAgentJob,

@@ -59,10 +59,13 @@ function listening(host: string, port: number): Promise<boolean> {
   });
 }
 
-export async function startHaproxy(options: { gateways?: number; cfg?: string } = {}): Promise<TestHaproxy> {
-  const count = options.gateways ?? 2;
+export async function startHaproxy(
+  options: { gateways?: number; cfg?: string; gatewayHosts?: string[] } = {},
+): Promise<TestHaproxy> {
+  const count = options.gateways ?? options.gatewayHosts?.length ?? 2;
   const front = randomLoopbackHost();
-  const gatewayHosts: string[] = [];
+  // Given hosts: several haproxy instances (an LB pair) in front of the same gateways.
+  const gatewayHosts: string[] = [...(options.gatewayHosts ?? [])];
   while (gatewayHosts.length < count) {
     const h = randomLoopbackHost();
     if (h !== front && !gatewayHosts.includes(h)) gatewayHosts.push(h);

@@ -65,17 +65,14 @@ export function undeliverableJob(data: UndeliverableJob): JobSpec<UndeliverableJ
 }
 
 /**
- * A reconcile for a freshly connected agent. Deduplicated per agent with keepLastIfActive: a
- * reconnect storm leaves at most one job running and one waiting per agent.
+ * The connect checks of the agents that registered on one gateway within a short window, as one
+ * job (gateway/connect-checks.ts): a reconnect storm costs one job per few hundred agents.
  */
-export function connectReconcileJob(agent: string): JobSpec<z.input<typeof ReconcileAgentJob>> {
+export function connectChecksJob(agents: string[]): JobSpec<z.input<typeof ReconcileAgentsJob>> {
   return {
-    name: JOB_NAMES.agent,
-    data: { agent, trigger: 'connect', run_id: null, tasks: null },
-    opts: {
-      ...GATEWAY_RETENTION,
-      deduplication: { id: jobId('connect', agent), keepLastIfActive: true },
-    },
+    name: JOB_NAMES.agents,
+    data: { agents, trigger: 'connect', run_id: null, tasks: null },
+    opts: { ...GATEWAY_RETENTION },
   };
 }
 
