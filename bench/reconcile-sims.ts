@@ -34,6 +34,14 @@ function hash(text: string): number {
   return h >>> 0;
 }
 
+/**
+ * The n-th client source address on 127.0.0.0/8 (127.0.0.1, …, 127.0.0.254, 127.0.1.1, …): each
+ * address has its own ephemeral port range, so 50,000 sockets never run out of ports.
+ */
+function sourceAddress(n: number): string {
+  return `127.0.${Math.floor(n / 254)}.${1 + (n % 254)}`;
+}
+
 /** One simulated agent's outbox and frame batcher (the real agent's own). */
 interface Sim {
   outbox: Outbox;
@@ -70,7 +78,10 @@ interface PhaseStats {
  * agent's batcher would split it).
  */
 export async function runSims(opts: {
-  url: string;
+  /** The gateways' agent URLs: agent k (global index) connects to urls[k % urls.length]. */
+  urls: string[];
+  /** Bind agent k's socket to the (k % sourceIps)-th address of 127.0.0.0/8 (0: the OS picks). */
+  sourceIps: number;
   token: string;
   count: number;
   offset: number;
@@ -194,8 +205,10 @@ export async function runSims(opts: {
   const openOne = (i: number): Promise<void> =>
     new Promise((resolve, reject) => {
       const agent = agentName(i);
-      const ws = new WebSocket(opts.url, {
+      const k = opts.offset + i;
+      const ws = new WebSocket(opts.urls[k % opts.urls.length] ?? '', {
         headers: { authorization: `Bearer ${opts.token}` },
+        ...(opts.sourceIps > 0 ? { localAddress: sourceAddress(k % opts.sourceIps) } : {}),
         perMessageDeflate: false,
         // The simulators stand in for remote hosts, whose CPU is not the control plane's: they
         // send with an all-zero mask key (valid; ws then skips the XOR pass, which runs in JS

@@ -28,12 +28,26 @@ import type { TestRepo } from '../testkit/git-repo.js';
 import type { TestRedis } from '../testkit/redis.js';
 import { AGENT_TOKEN } from '../testkit/system.js';
 import { sleep, spawnChild, stop, waitFor } from './reconcile-ipc.js';
+import { calibrationCpuMs, openFileLimit } from './reconcile-machine.js';
 import { type PhaseResult, runPhase } from './reconcile-phase.js';
-import { busy, type Ctx, commandStats, simStats, waitQuiet } from './reconcile-probes.js';
+import {
+  allCommandStats,
+  busy,
+  type CpuSnapshot,
+  type Ctx,
+  controlMsPerAgent,
+  cpuDelta,
+  cpuSnapshot,
+  redisUsedMemory,
+  resetStats,
+  restRss,
+  simStats,
+  waitQuiet,
+} from './reconcile-probes.js';
 import { type ReportInput, renderReport } from './reconcile-report.js';
 import { runBaseline, runRole } from './reconcile-roles.js';
 import { runSims } from './reconcile-sims.js';
-import { manifest, withSystem } from './reconcile-system.js';
+import { manifest, type System, withSystem } from './reconcile-system.js';
 import { writeResultsSection } from './results-file.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -49,6 +63,10 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     'prof-phase': { type: 'string' },
     'role-flags': { type: 'string', default: '' },
+    gateways: { type: 'string', default: '1' },
+    reconcilers: { type: 'string', default: '1' },
+    'source-ips': { type: 'string', default: '0' },
+    'redis-cluster': { type: 'boolean', default: false },
     write: { type: 'boolean', default: false },
     // children
     child: { type: 'string' },
@@ -56,6 +74,7 @@ const { values: args } = parseArgs({
     'data-dir': { type: 'string' },
     url: { type: 'string' },
     count: { type: 'string' },
+    instance: { type: 'string' },
     offset: { type: 'string' },
     proc: { type: 'string' },
     redis: { type: 'string' },
@@ -75,6 +94,10 @@ async function main(): Promise<void> {
   const heartbeat = args.heartbeat ?? '10s';
   const started = Date.now();
   const load = loadavg();
+  const calibrationMs = calibrationCpuMs();
+  console.log(
+    `CPU calibration: ${calibrationMs.toFixed(0)} CPU-ms for the fixed JS workload (lower is faster)`,
+  );
   console.log(
     `${agents} agents × ${tasks} tasks, ${simProcs} simulator processes; load average ${load.map((l) => l.toFixed(2)).join(' ')}`,
   );
@@ -93,53 +116,71 @@ async function main(): Promise<void> {
     cpuProf: args['cpu-prof'] ?? false,
     profDir,
     profPhase: args['prof-phase'],
+    gateways: Math.max(1, Number(args.gateways)),
+    reconcilers: Math.max(1, Number(args.reconcilers)),
+    sourceIps: Number(args['source-ips']),
+    redisCluster: args['redis-cluster'] ?? false,
   };
-  await withSystem(options, async ({ ctx, repo, redisServer, implementation, connectMs }) => {
-    const warmMs = await warmUp(ctx);
-    ctx.idleRate = await idleRate(ctx);
-    console.log(`idle background: ${ctx.idleRate.toFixed(0)} Redis commands/s`);
+  await withSystem(
+    options,
+    async ({ ctx, repo, redisServer, implementation, connectMs, connectCpu, before }) => {
+      const warm = await warmUp(ctx);
+      const memory = await memoryPerAgent(ctx, before);
+      ctx.idleRate = await idleRate(ctx);
+      console.log(`idle background: ${ctx.idleRate.toFixed(0)} Redis commands/s`);
 
-    const fanout = (trigger: 'drift_check' | 'commit') => async () => {
-      await ctx.queues.reconcile.add('fanout', { trigger, run_id: null, task: null, agent: null });
-    };
-    const phases: PhaseResult[] = [];
-    for (const [name, d] of [
-      ['satisfied', 0],
-      ['drifted', drift],
-    ] as const) {
-      const r = await runPhase(ctx, name, d, fanout('drift_check'), 'fanout drift_check');
-      phases.push(r);
-      console.log(JSON.stringify(r));
-    }
-    const commit = await commitPhase(ctx, repo);
-    phases.push(commit);
-    console.log(JSON.stringify(commit));
+      const fanout = (trigger: 'drift_check' | 'commit') => async () => {
+        await ctx.queues.reconcile.add('fanout', { trigger, run_id: null, task: null, agent: null });
+      };
+      const phases: PhaseResult[] = [];
+      for (const [name, d] of [
+        ['satisfied', 0],
+        ['drifted', drift],
+      ] as const) {
+        const r = await runPhase(ctx, name, d, fanout('drift_check'), 'fanout drift_check');
+        phases.push(r);
+        console.log(JSON.stringify(r));
+      }
+      const commit = await commitPhase(ctx, repo);
+      phases.push(commit);
+      console.log(JSON.stringify(commit));
 
-    const baseline = await measureBaseline(redisServer, baselineJobs, timeoutMs);
-    const report = renderReport({
-      agents,
-      tasks,
-      simProcs,
-      drift,
-      heartbeat,
-      baselineJobs,
-      implementation,
-      connectMs,
-      warmMs,
-      idleRate: ctx.idleRate,
-      phases,
-      baseline,
-      load,
-      totalS: (Date.now() - started) / 1000,
-    });
-    console.log(report);
-    if (args.write) writeResultsSection('Reconcile cycle', report);
-    if (args['cpu-prof']) console.log(`CPU profiles (written on exit): ${profDir}`);
-  });
+      const baseline = await measureBaseline(redisServer, baselineJobs, timeoutMs);
+      const report = renderReport({
+        agents,
+        tasks,
+        simProcs,
+        drift,
+        heartbeat,
+        baselineJobs,
+        implementation,
+        connectMs,
+        connectCpu,
+        warmMs: warm.ms,
+        warmCpu: warm.cpu,
+        memory,
+        gateways: options.gateways,
+        reconcilers: options.reconcilers,
+        sourceIps: options.sourceIps,
+        redisCluster: options.redisCluster,
+        fileLimit: openFileLimit().soft,
+        calibrationMs,
+        idleRate: ctx.idleRate,
+        phases,
+        baseline,
+        load,
+        totalS: (Date.now() - started) / 1000,
+      });
+      console.log(report);
+      if (args.write) writeResultsSection('Reconcile cycle', report);
+      if (args['cpu-prof']) console.log(`CPU profiles (written on exit): ${profDir}`);
+    },
+  );
 }
 
 /** Every registration enqueued a `connect` reconcile: let that first cycle finish, deadlines included. */
-async function warmUp(ctx: Ctx): Promise<number> {
+async function warmUp(ctx: Ctx): Promise<{ ms: number; cpu: CpuSnapshot }> {
+  const cpuBefore = await cpuSnapshot(ctx);
   const warmStart = Date.now();
   for (const until = Date.now() + ctx.timeoutMs; ; ) {
     const s = await simStats(ctx.sims);
@@ -152,19 +193,46 @@ async function warmUp(ctx: Ctx): Promise<number> {
     await sleep(500);
   }
   const warmMs = Date.now() - warmStart;
+  const cpu = cpuDelta(cpuBefore, await cpuSnapshot(ctx));
   await waitQuiet(ctx, 'warm-up', Date.now() + ctx.timeoutMs);
   console.log(
-    `connect-triggered reconciles done ${(warmMs / 1000).toFixed(1)} s after the last registration`,
+    `connect-triggered reconciles done ${(warmMs / 1000).toFixed(1)} s after the last registration (control plane ${controlMsPerAgent(cpu, ctx.agents).toFixed(2)} CPU-ms per agent)`,
   );
-  return warmMs;
+  return { ms: warmMs, cpu };
 }
+
+/**
+ * Memory the agents cost, at rest after registration and their first cycle: gateways' RSS (forced
+ * GCs, heap stable) and Redis used_memory (registry, statuses, events, instructions), minus the
+ * same read before any agent connected, per agent.
+ */
+async function memoryPerAgent(ctx: Ctx, before: System['before']): Promise<ReportInput['memory']> {
+  const gatewayRss = await restRss(ctx.gateways);
+  const redisUsed = await redisUsedMemory(ctx.redisNodes);
+  const rssDelta = gatewayRss.reduce((s, r, i) => s + r - (before.gatewayRss[i] ?? 0), 0);
+  const memory = {
+    gatewayRssBefore: before.gatewayRss,
+    gatewayRssAfter: gatewayRss,
+    gatewayKiBPerAgent: rssDelta / 1024 / ctx.agents,
+    redisUsedBefore: before.redisUsed,
+    redisUsedAfter: redisUsed,
+    redisKiBPerAgent: (redisUsed - before.redisUsed) / 1024 / ctx.agents,
+  };
+  console.log(
+    `memory at rest: gateway RSS ${before.gatewayRss.map(mib).join('+')} → ${gatewayRss.map(mib).join('+')} MiB (${memory.gatewayKiBPerAgent.toFixed(2)} KiB per agent); ` +
+      `Redis used_memory ${mib(before.redisUsed)} → ${mib(redisUsed)} MiB (${memory.redisKiBPerAgent.toFixed(2)} KiB per agent)`,
+  );
+  return memory;
+}
+
+const mib = (b: number) => (b / 1048576).toFixed(1);
 
 /** Background Redis commands per second: heartbeats, scheduler upserts, idle workers. */
 async function idleRate(ctx: Ctx): Promise<number> {
-  await ctx.redis.config('RESETSTAT');
+  await resetStats(ctx);
   const idleStart = Date.now();
   await sleep(10_000);
-  const idle = commandStats(await ctx.redis.info('commandstats'));
+  const idle = await allCommandStats(ctx);
   const idleCommands = [...idle.entries()]
     .filter(([k]) => k !== 'info' && k !== 'config')
     .reduce((s, [, v]) => s + v.calls, 0);
@@ -233,10 +301,11 @@ async function measureBaseline(
 }
 
 if (args.child === 'gateway' || args.child === 'reconciler') {
-  await runRole(args.child, args.config ?? '', args['data-dir'] ?? tmpdir());
+  await runRole(args.child, args.config ?? '', args['data-dir'] ?? tmpdir(), Number(args.instance ?? 0));
 } else if (args.child === 'sims') {
   await runSims({
-    url: args.url ?? '',
+    urls: (args.url ?? '').split(','),
+    sourceIps: Number(args['source-ips'] ?? 0),
     token: AGENT_TOKEN,
     count: Number(args.count),
     offset: Number(args.offset ?? 0),
