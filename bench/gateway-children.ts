@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { createGateway } from '../gateway/gateway.js';
 import { uwsImplementation } from '../gateway/uws.js';
+import { SINGLE_REDIS } from '../shared/config/redis-topology.js';
 import { createLogger } from '../shared/logger.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
 import { startEchoServer } from './echo-servers.js';
@@ -36,7 +37,7 @@ export async function runServer(opts: {
         scoped_agent_tokens: [],
         heartbeat_interval_ms: opts.heartbeatMs,
         tls: { enabled: false, cert_file: null, key_file: null },
-        redis: { url: opts.redis, prefix: 'fluke-bench' },
+        redis: { url: opts.redis, prefix: 'fluke-bench', ...SINGLE_REDIS },
       },
       redis,
       // warn: per-agent info lines would measure pino, not the gateway.

@@ -8,7 +8,7 @@ import { createRedis } from '../store/redis/client.js';
 export function spawnRedisServer(
   port: number,
   dir: string,
-  options: { detached?: boolean } = {},
+  options: { detached?: boolean; extraArgs?: string[] } = {},
 ): ChildProcess {
   const args = [
     '--port',
@@ -22,7 +22,7 @@ export function spawnRedisServer(
     '--dir',
     dir,
   ];
-  args.push('--maxmemory-policy', 'noeviction', '--loglevel', 'warning');
+  args.push('--maxmemory-policy', 'noeviction', '--loglevel', 'warning', ...(options.extraArgs ?? []));
   return spawn('redis-server', args, { stdio: 'ignore', detached: options.detached ?? false });
 }
 

@@ -16,6 +16,7 @@ import {
   requiresAlertWebhook,
   substituteEnv,
 } from '../shared/config/load.js';
+import { SINGLE_REDIS } from '../shared/config/redis-topology.js';
 import type { AgentConfig, ServerConfig } from '../shared/config/types.js';
 
 const FULL_SERVER = `# every field
@@ -136,7 +137,7 @@ t.test('full server.hcl: every field', async (t) => {
       max_tracked_addresses: 1000,
     },
     shutdown_timeout_ms: 20_000,
-    redis: { url: 'redis://:pw@redis:6379/1', prefix: 'fluke-prod' },
+    redis: { url: 'redis://:pw@redis:6379/1', prefix: 'fluke-prod', ...SINGLE_REDIS },
     git: {
       url: 'https://git.example.com/ops/desired.git',
       branch: 'release',
@@ -180,7 +181,7 @@ t.test('minimal server.hcl: defaults', async (t) => {
     heartbeat_interval_ms: 10_000,
     agent_limits: DEFAULT_AGENT_LIMITS,
     shutdown_timeout_ms: 10_000,
-    redis: { url: 'redis://127.0.0.1:6379', prefix: 'fluke' },
+    redis: { url: 'redis://127.0.0.1:6379', prefix: 'fluke', ...SINGLE_REDIS },
     git: {
       url: '/srv/repo',
       branch: 'main',

@@ -8,6 +8,7 @@
 import { Registry as PromRegistry } from 'prom-client';
 import t from 'tap';
 import { GatewayMetrics } from '../gateway/gateway-metrics.js';
+import { SINGLE_REDIS } from '../shared/config/redis-topology.js';
 import { Keys } from '../shared/keys.js';
 import { CloseCode } from '../shared/protocol.js';
 import { startRedis } from '../testkit/redis.js';
@@ -293,7 +294,10 @@ t.test('Registrations are rate-limited per source address and per grant', async 
 t.test('Known agents are bounded', async (t) => {
   const capped = await startGateway(r, {
     gatewayId: 'gw-known',
-    config: { redis: { url: r.url, prefix: `${r.prefix}-known` }, agent_limits: { max_known_agents: 5 } },
+    config: {
+      redis: { url: r.url, prefix: `${r.prefix}-known`, ...SINGLE_REDIS },
+      agent_limits: { max_known_agents: 5 },
+    },
   });
   t.teardown(() => capped.stop());
   const keys = new Keys(`${r.prefix}-known`);

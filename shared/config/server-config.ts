@@ -11,6 +11,7 @@ import { HTTP_SCHEMA, readHttp } from './http-config.js';
 import { readIdentity } from './identity-config.js';
 import { parseListenAddress } from './listen-address.js';
 import { LOG_SCHEMA, openConfig, readLog, throwIfErrors } from './open-config.js';
+import { readRedisTopology } from './redis-topology.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, type ServerConfig } from './types.js';
 
 const SERVER_ATTRIBUTES = [
@@ -57,7 +58,10 @@ const SERVER: BodySchema = {
     identity: 0,
   },
 };
-const REDIS: BodySchema = { attributes: ['url', 'prefix'], blocks: {} };
+const REDIS: BodySchema = {
+  attributes: ['url', 'prefix', 'cluster_nodes', 'sentinels', 'master_name', 'sentinel_password'],
+  blocks: {},
+};
 const GIT: BodySchema = {
   attributes: [
     'url',
@@ -127,6 +131,7 @@ function readRedis(s: ConfigBodyReader): ServerConfig['redis'] {
   const redisConfig = {
     url: redisUrl(redis, 'url', 'redis://127.0.0.1:6379'),
     prefix: redis.string('prefix') ?? 'fluke',
+    ...readRedisTopology(redis),
   };
   if (!/^[A-Za-z0-9_.:-]+$/.test(redisConfig.prefix)) {
     redis.error(

@@ -42,6 +42,18 @@ export interface IdentityConfig {
   legacy_agents: boolean;
 }
 
+/** `server.redis`: one server (url), a Cluster (cluster_nodes) or a Sentinel-watched master. */
+export interface RedisConfig {
+  url: string;
+  prefix: string;
+  /** Seed nodes of a Redis Cluster (redis:// or rediss:// URLs); empty: not a cluster. */
+  cluster_nodes: string[];
+  /** Sentinels (host:port) watching `master_name`; empty: no Sentinel. */
+  sentinels: string[];
+  master_name: string | null;
+  sentinel_password: string | null;
+}
+
 export interface ServerConfig {
   /** The file it came from (absolute), for messages. */
   source: string;
@@ -64,7 +76,7 @@ export interface ServerConfig {
   agent_limits: AgentLimitsConfig;
   /** After SIGTERM/SIGINT the process exits within this, even with Redis unreachable. */
   shutdown_timeout_ms: number;
-  redis: { url: string; prefix: string };
+  redis: RedisConfig;
   git: {
     url: string;
     branch: string;

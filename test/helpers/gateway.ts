@@ -11,6 +11,7 @@ import {
 } from '../../gateway/gateway.js';
 import type { GatewayMetricsPort } from '../../gateway/gateway-metrics.js';
 import type { JobQueue } from '../../gateway/result-forwarder.js';
+import { SINGLE_REDIS } from '../../shared/config/redis-topology.js';
 import type { ScopedAgentToken } from '../../shared/config/types.js';
 import { issueInstructionId } from '../../shared/identity/instruction-tag.js';
 import { Keys } from '../../shared/keys.js';
@@ -166,7 +167,7 @@ export async function startGateway(r: TestRedis, opts: TestGatewayOptions = {}):
     scoped_agent_tokens: opts.scoped ?? [],
     heartbeat_interval_ms: 200,
     tls: { enabled: false, cert_file: null, key_file: null },
-    redis: { url: r.url, prefix: r.prefix },
+    redis: { url: r.url, prefix: r.prefix, ...SINGLE_REDIS },
     ...opts.config,
   };
   const gateway = createGateway({
