@@ -32,7 +32,8 @@ export interface ReportInput {
   calibrationMs: number;
   idleRate: number;
   phases: PhaseResult[];
-  baseline: { jobs: number; totalMs: number; addMs: number; rate: number };
+  /** The raw BullMQ rate (null: not measured, on a cluster or with --baseline-jobs 0). */
+  baseline: { jobs: number; totalMs: number; addMs: number; rate: number } | null;
   load: number[];
   totalS: number;
 }
@@ -54,11 +55,11 @@ export function renderReport(r: ReportInput): string {
   const rows = r.phases.map((p) => {
     const jobs = p.reconcileJobs + p.resultJobs;
     const net = p.commands - p.backgroundCommands;
-    const floorMs = (jobs / r.baseline.rate) * 1000;
+    const floorMs = r.baseline ? (jobs / r.baseline.rate) * 1000 : 0;
     return {
       p,
       jobs,
-      line: `| ${p.name} (${p.trigger}) | **${s(p.cycleMs)}** | ${cpuCell(p.cpu, r.agents)} | ${s(p.firstRunMs)} | ${s(p.lastRunMs)} | ${p.runs} | ${p.drifted} | ${(jobs / r.agents).toFixed(3)} (${(p.reconcileJobs / r.agents).toFixed(3)} reconcile + ${(p.resultJobs / r.agents).toFixed(3)} results) | ${(net / r.agents).toFixed(0)} (raw ${(p.commands / r.agents).toFixed(0)}) | ${Math.round(jobs / (p.cycleMs / 1000))} | ${(p.cycleMs / floorMs).toFixed(2)}× | ${p.verified}${p.unacked > 0 ? `; ${p.unacked} results unacked` : ''}${p.retried > 0 ? `; ${p.retried} refused and re-sent` : ''}${p.overdue > 0 ? `; ${p.overdue} re-sent after 30 s` : ''} |`,
+      line: `| ${p.name} (${p.trigger}) | **${s(p.cycleMs)}** | ${cpuCell(p.cpu, r.agents)} | ${s(p.firstRunMs)} | ${s(p.lastRunMs)} | ${p.runs} | ${p.drifted} | ${(jobs / r.agents).toFixed(3)} (${(p.reconcileJobs / r.agents).toFixed(3)} reconcile + ${(p.resultJobs / r.agents).toFixed(3)} results) | ${(net / r.agents).toFixed(0)} (raw ${(p.commands / r.agents).toFixed(0)}) | ${Math.round(jobs / (p.cycleMs / 1000))} | ${floorMs ? `${(p.cycleMs / floorMs).toFixed(2)}×` : '—'} | ${p.verified}${p.unacked > 0 ? `; ${p.unacked} results unacked` : ''}${p.retried > 0 ? `; ${p.retried} refused and re-sent` : ''}${p.overdue > 0 ? `; ${p.overdue} re-sent after 30 s` : ''} |`,
     };
   });
   const commit = r.phases.find((p) => p.name === 'commit');
@@ -93,10 +94,12 @@ export function renderReport(r: ReportInput): string {
     '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map((x) => x.line),
     '',
-    `- **BullMQ baseline** (same Redis, same run): ${r.baseline.jobs} no-op jobs added with addBulk × 1000, one Worker at concurrency 50 in its own process: ` +
-      `**${r.baseline.rate.toFixed(0)} jobs/s** (${s(r.baseline.totalMs)} in all, adds ${s(r.baseline.addMs)}). ` +
-      `A cycle of ${sat ? ((sat.reconcileJobs + sat.resultJobs) / r.agents).toFixed(1) : '?'} jobs per agent over ${r.agents} agents therefore cannot beat ` +
-      `${sat ? s(((sat.reconcileJobs + sat.resultJobs) / r.baseline.rate) * 1000) : '?'} on this Redis with this job layout; the last column is the cycle time divided by that floor.`,
+    r.baseline
+      ? `- **BullMQ baseline** (same Redis, same run): ${r.baseline.jobs} no-op jobs added with addBulk × 1000, one Worker at concurrency 50 in its own process: ` +
+        `**${r.baseline.rate.toFixed(0)} jobs/s** (${s(r.baseline.totalMs)} in all, adds ${s(r.baseline.addMs)}). ` +
+        `A cycle of ${sat ? ((sat.reconcileJobs + sat.resultJobs) / r.agents).toFixed(1) : '?'} jobs per agent over ${r.agents} agents therefore cannot beat ` +
+        `${sat ? s(((sat.reconcileJobs + sat.resultJobs) / r.baseline.rate) * 1000) : '?'} on this Redis with this job layout; the last column is the cycle time divided by that floor.`
+      : '- BullMQ baseline: not measured in this run.',
     commit?.fromRevisionAt
       ? `- **Commit → instructions**: the poll (fetch + compile + store) took ${s(commit.fromRevisionAt.pollMs)} after \`pollNow\`; from the stored commit to the first \`run\` at an agent ` +
         `**${s(commit.fromRevisionAt.first)}**, to the last **${s(commit.fromRevisionAt.last)}** (from \`pollNow\`: ${s(commit.fromRevisionAt.fromPollNow.first)} / ${s(commit.fromRevisionAt.fromPollNow.last)}).`

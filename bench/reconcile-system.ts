@@ -9,12 +9,13 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import { Keys } from '../shared/keys.js';
 import { closeQueues, createQueues, type Queues } from '../store/queues/queues.js';
+import type { RedisClient } from '../store/redis/client.js';
 import { makeGitRepo, type TestRepo } from '../testkit/git-repo.js';
-import { freePort, startRedis, type TestRedis } from '../testkit/redis.js';
+import { freePort } from '../testkit/redis.js';
 import { serverHcl } from '../testkit/system.js';
+import { type BenchRedis, startBenchRedis } from './bench-redis.js';
 import { ask, children, sleep, spawnChild, stop, waitFor } from './reconcile-ipc.js';
 import { openFileLimit } from './reconcile-machine.js';
 import {
@@ -50,7 +51,7 @@ export interface SystemOptions {
 export interface System {
   ctx: Ctx;
   repo: TestRepo;
-  redisServer: TestRedis;
+  redisServer: BenchRedis;
   /** uWebSockets.js in the gateway: native or the fallback. */
   implementation: string;
   connectMs: number;
@@ -81,11 +82,11 @@ export async function withSystem(
   opts: SystemOptions,
   body: (system: System) => Promise<void>,
 ): Promise<void> {
-  const redisServer = await startRedis();
+  const redisServer = await startBenchRedis(opts.redisCluster);
   const repo = await makeGitRepo();
   const dir = mkdtempSync(join(tmpdir(), 'fluke-bench-'));
   let queues: Queues | null = null;
-  let client: Redis | null = null;
+  let client: RedisClient | null = null;
   let cleaning: Promise<void> | null = null;
   const cleanup = () => {
     cleaning ??= cleanupOnce();
@@ -115,7 +116,7 @@ export async function withSystem(
       if (Date.now() > until) throw new Error('the reconciler never compiled the first commit');
       await sleep(200);
     }
-    const redisNodes = [c];
+    const redisNodes = redisServer.nodes();
     const before = {
       gatewayRss: await restRss(roles.gateways),
       redisUsed: await redisUsedMemory(redisNodes),
@@ -154,7 +155,7 @@ export async function withSystem(
 async function writeConfig(
   opts: SystemOptions,
   dir: string,
-  redis: TestRedis,
+  redis: BenchRedis,
   repo: TestRepo,
 ): Promise<string> {
   const agentsPort = await freePort();
@@ -165,7 +166,7 @@ async function writeConfig(
     serverHcl({
       agentsPort,
       httpPort,
-      redisUrl: redis.url,
+      redisUrl: 'BENCH-REDIS',
       prefix: redis.prefix,
       repo: repo.dir,
       // Long: the periodic drift tick (every 60 s, agents whose slot falls in that window) would
@@ -175,7 +176,7 @@ async function writeConfig(
       policy: 'remediate',
       alertWebhook: null,
       eventStore: 'redis',
-    }),
+    }).replace(/url\s*=\s*"BENCH-REDIS"/, redis.hclLine),
   );
   return configFile;
 }
