@@ -89,10 +89,16 @@ export function gcDelta(a: GcSnapshot, b: GcSnapshot): GcSnapshot {
   };
 }
 
-/** RSS at rest of each child (GC until stable), bytes. */
-export async function restRss(procs: ChildProcess[]): Promise<number[]> {
+export interface RestMemory {
+  rss: number;
+  heapUsed: number;
+  external: number;
+}
+
+/** Memory at rest of each child (GC until RSS is stable), bytes. */
+export async function restMemory(procs: ChildProcess[]): Promise<RestMemory[]> {
   const all = await Promise.all(procs.map((c) => ask(c, { type: 'rest-memory' }, 'rest-memory', 60_000)));
-  return all.map((m) => Number(m.rss));
+  return all.map((m) => ({ rss: Number(m.rss), heapUsed: Number(m.heapUsed), external: Number(m.external) }));
 }
 
 /** used_memory summed over the Redis nodes (masters and replicas alike), bytes. */
@@ -292,4 +298,29 @@ export async function printSlowlog(redis: Redis, name: string): Promise<void> {
     console.log(`    ${(us / 1e6).toFixed(3)} s  ${n}×  ${k}`);
   await redis.config('SET', 'slowlog-log-slower-than', '10000', 'slowlog-max-len', '128');
   await redis.slowlog('RESET');
+}
+
+/**
+ * What one agent's own keys hold in Redis (MEMORY USAGE, by key shape with the name replaced by
+ * `#`), found by SCAN on every node (deduplicated: a replica holds its master's keys).
+ */
+export async function agentKeyBytes(ctx: Ctx, agent: string): Promise<Map<string, number>> {
+  const seen = new Map<string, number>();
+  for (const node of ctx.redisNodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `*${agent}*`, 'COUNT', 10_000);
+      cursor = next;
+      for (const key of keys) {
+        if (seen.has(key)) continue;
+        seen.set(key, Number((await node.memory('USAGE', key)) ?? 0));
+      }
+    } while (cursor !== '0');
+  }
+  const byShape = new Map<string, number>();
+  for (const [key, bytes] of seen) {
+    const shape = key.replaceAll(agent, '#').replace(/^[^:]*:/, '');
+    byShape.set(shape, (byShape.get(shape) ?? 0) + bytes);
+  }
+  return byShape;
 }

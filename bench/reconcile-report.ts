@@ -19,9 +19,15 @@ export interface ReportInput {
     gatewayRssBefore: number[];
     gatewayRssAfter: number[];
     gatewayKiBPerAgent: number;
+    /** Of it, the JS heap (heapUsed) and ArrayBuffers/external. */
+    gatewayHeapKiBPerAgent: number;
+    gatewayExternalKiBPerAgent: number;
     redisUsedBefore: number;
     redisUsedAfter: number;
     redisKiBPerAgent: number;
+    /** One agent's own keys (MEMORY USAGE), KiB, in all and by key shape. */
+    agentOwnKiB: number;
+    agentKeys: [string, number][];
   };
   gateways: number;
   reconcilers: number;
@@ -87,8 +93,12 @@ export function renderReport(r: ReportInput): string {
       `the connect-triggered reconciles finished ${s(r.warmMs)} after that (${cpuCell(r.warmCpu, r.agents)}).`,
     '',
     `Memory at rest after registration and the first cycle, minus before any agent: gateway RSS ${r.memory.gatewayRssBefore.map(mib).join(' + ')} → ${r.memory.gatewayRssAfter.map(mib).join(' + ')} MiB, ` +
-      `**${r.memory.gatewayKiBPerAgent.toFixed(2)} KiB per agent** (marginal; target ≤ 1.5 KiB); Redis used_memory ${mib(r.memory.redisUsedBefore)} → ${mib(r.memory.redisUsedAfter)} MiB, ` +
-      `**${r.memory.redisKiBPerAgent.toFixed(2)} KiB per agent** (registry, ${r.tasks} statuses, instructions, events).`,
+      `**${r.memory.gatewayKiBPerAgent.toFixed(2)} KiB per agent** (marginal; target ≤ 1.5 KiB; of it JS heap ${r.memory.gatewayHeapKiBPerAgent.toFixed(2)} KiB, external ${r.memory.gatewayExternalKiBPerAgent.toFixed(2)} KiB); Redis used_memory ${mib(r.memory.redisUsedBefore)} → ${mib(r.memory.redisUsedAfter)} MiB, ` +
+      `**${r.memory.redisKiBPerAgent.toFixed(2)} KiB per agent** (registry, ${r.tasks} statuses, instructions, events, and the queues' retained completed jobs, a fixed cost spread over the agents). ` +
+      `One agent's own keys (MEMORY USAGE, sim-000000): ${r.memory.agentOwnKiB.toFixed(1)} KiB — ${r.memory.agentKeys
+        .slice(0, 6)
+        .map(([k, kib]) => `${k} ${kib.toFixed(1)}`)
+        .join(', ')}.`,
     '',
     '| cycle | trigger → last result processed | control-plane CPU (reconciler + gateway + Redis ms/agent) | → first `run` at an agent | → last `run` | runs | drifted pairs | BullMQ jobs / agent | Redis commands / agent (net of idle) | jobs/s | × baseline time for the same jobs | statuses verified (sample) |',
     '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

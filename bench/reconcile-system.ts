@@ -23,8 +23,9 @@ import {
   type Ctx,
   cpuDelta,
   cpuSnapshot,
+  type RestMemory,
   redisUsedMemory,
-  restRss,
+  restMemory,
 } from './reconcile-probes.js';
 
 export interface SystemOptions {
@@ -58,7 +59,7 @@ export interface System {
   /** Control-plane CPU over the registrations. */
   connectCpu: CpuSnapshot;
   /** Gateways' RSS at rest and Redis used_memory, before any agent connected. */
-  before: { gatewayRss: number[]; redisUsed: number };
+  before: { gateways: RestMemory[]; redisUsed: number };
 }
 
 /** `tasks` tasks, one shell step each, matching every simulated agent; `variant` changes the first. */
@@ -118,7 +119,7 @@ export async function withSystem(
     }
     const redisNodes = redisServer.nodes();
     const before = {
-      gatewayRss: await restRss(roles.gateways),
+      gateways: await restMemory(roles.gateways),
       redisUsed: await redisUsedMemory(redisNodes),
     };
     const cpuBefore = await cpuSnapshot({ ...roles, sims: [], redisNodes });

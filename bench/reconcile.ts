@@ -11,7 +11,17 @@
  *   4. the raw BullMQ job rate on the same Redis (no-op jobs, same concurrency) as the baseline.
  *
  *   node --import tsx bench/reconcile.ts [--agents 10000] [--tasks 20] [--sims 3] [--drift 0.1]
- *     [--heartbeat 10s] [--baseline-jobs 50000] [--phase-timeout-s 300] [--cpu-prof] [--prof-phase satisfied] [--write]
+ *     [--heartbeat 10s] [--baseline-jobs 50000] [--phase-timeout-s 300] [--cpu-prof] [--prof-phase satisfied]
+ *     [--gateways 1] [--reconcilers 1] [--source-ips 0] [--redis-cluster] [--write]
+ *   --gateways N / --reconcilers M: that many role processes; agent k connects straight to gateway
+ *   k mod N. --source-ips K: agent k's socket is bound to the (k mod K)-th address of 127.0.0.0/8,
+ *   each with its own ephemeral ports (50,000 sockets: use ≥ 4; and --sims so that each simulator
+ *   holds fewer sockets than `ulimit -n`). --redis-cluster: 3 masters + 3 replicas
+ *   (testkit/redis-cluster.ts), roles configured with `cluster_nodes`. --baseline-jobs 0: no
+ *   BullMQ baseline (it is skipped on a cluster anyway).
+ *   Every wall time is reported with the control-plane CPU it took (reconcilers + gateways +
+ *   Redis, ms per agent; reconcile-machine.ts reads /proc), and each run with a CPU calibration,
+ *   the reconcilers' GC, steal time and clock, so runs on different machines can be compared.
  *   The simulated agents send what the real agent sends for instant steps (bench/reconcile-sims.ts).
  *   The parts: reconcile-system.ts (start and tear down), reconcile-phase.ts (one measured cycle),
  *   reconcile-probes.ts (what is read), reconcile-report.ts (the RESULTS.md section),
@@ -30,6 +40,7 @@ import { sleep, spawnChild, stop, waitFor } from './reconcile-ipc.js';
 import { calibrationCpuMs, openFileLimit } from './reconcile-machine.js';
 import { type PhaseResult, runPhase } from './reconcile-phase.js';
 import {
+  agentKeyBytes,
   allCommandStats,
   busy,
   type CpuSnapshot,
@@ -39,7 +50,7 @@ import {
   cpuSnapshot,
   redisUsedMemory,
   resetStats,
-  restRss,
+  restMemory,
   simStats,
   waitQuiet,
 } from './reconcile-probes.js';
@@ -210,19 +221,31 @@ async function warmUp(ctx: Ctx): Promise<{ ms: number; cpu: CpuSnapshot }> {
  * same read before any agent connected, per agent.
  */
 async function memoryPerAgent(ctx: Ctx, before: System['before']): Promise<ReportInput['memory']> {
-  const gatewayRss = await restRss(ctx.gateways);
+  const gateways = await restMemory(ctx.gateways);
+  const gatewayRss = gateways.map((g) => g.rss);
+  const beforeRss = before.gateways.map((g) => g.rss);
+  const heapDelta = gateways.reduce((s, g, i) => s + g.heapUsed - (before.gateways[i]?.heapUsed ?? 0), 0);
+  const externalDelta = gateways.reduce((s, g, i) => s + g.external - (before.gateways[i]?.external ?? 0), 0);
   const redisUsed = await redisUsedMemory(ctx.redisNodes);
-  const rssDelta = gatewayRss.reduce((s, r, i) => s + r - (before.gatewayRss[i] ?? 0), 0);
+  const sample = await agentKeyBytes(ctx, 'sim-000000');
+  const ownBytes = [...sample.values()].reduce((s, b) => s + b, 0);
+  const rssDelta = gatewayRss.reduce((s, r, i) => s + r - (beforeRss[i] ?? 0), 0);
   const memory = {
-    gatewayRssBefore: before.gatewayRss,
+    gatewayRssBefore: beforeRss,
+    gatewayHeapKiBPerAgent: heapDelta / 1024 / ctx.agents,
+    gatewayExternalKiBPerAgent: externalDelta / 1024 / ctx.agents,
     gatewayRssAfter: gatewayRss,
     gatewayKiBPerAgent: rssDelta / 1024 / ctx.agents,
     redisUsedBefore: before.redisUsed,
     redisUsedAfter: redisUsed,
     redisKiBPerAgent: (redisUsed - before.redisUsed) / 1024 / ctx.agents,
+    agentOwnKiB: ownBytes / 1024,
+    agentKeys: [...sample.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, b]): [string, number] => [k, b / 1024]),
   };
   console.log(
-    `memory at rest: gateway RSS ${before.gatewayRss.map(mib).join('+')} → ${gatewayRss.map(mib).join('+')} MiB (${memory.gatewayKiBPerAgent.toFixed(2)} KiB per agent); ` +
+    `memory at rest: gateway RSS ${beforeRss.map(mib).join('+')} → ${gatewayRss.map(mib).join('+')} MiB (${memory.gatewayKiBPerAgent.toFixed(2)} KiB per agent, JS heap ${memory.gatewayHeapKiBPerAgent.toFixed(2)}, external ${memory.gatewayExternalKiBPerAgent.toFixed(2)}); ` +
       `Redis used_memory ${mib(before.redisUsed)} → ${mib(redisUsed)} MiB (${memory.redisKiBPerAgent.toFixed(2)} KiB per agent)`,
   );
   return memory;
