@@ -50,6 +50,15 @@ export function cpuCell(cpu: CpuSnapshot, agents: number): string {
   return `${total.toFixed(1)} CPU-s = **${controlMsPerAgent(cpu, agents).toFixed(2)} ms/agent** (${((cpu.reconciler * 1000) / agents).toFixed(2)} + ${((cpu.gateway * 1000) / agents).toFixed(2)} + ${((cpu.redis * 1000) / agents).toFixed(2)})`;
 }
 
+/**
+ * The RESULTS.md section a run writes: the one-process set-up keeps `## Reconcile cycle`; scaled
+ * out and cluster runs get sections of their own beside it.
+ */
+export function reportHeading(r: Pick<ReportInput, 'gateways' | 'reconcilers' | 'redisCluster'>): string {
+  if (r.redisCluster) return 'Reconcile cycle, Redis Cluster';
+  return r.gateways > 1 || r.reconcilers > 1 ? 'Reconcile cycle, scaled out' : 'Reconcile cycle';
+}
+
 export function renderReport(r: ReportInput): string {
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const mib = (b: number) => (b / 1048576).toFixed(1);
@@ -71,7 +80,7 @@ export function renderReport(r: ReportInput): string {
   const commit = r.phases.find((p) => p.name === 'commit');
   const sat = r.phases.find((p) => p.name === 'satisfied');
   const lines = [
-    '## Reconcile cycle',
+    `## ${reportHeading(r)}`,
     '',
     `Command: \`${cmd}\``,
     '',

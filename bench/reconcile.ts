@@ -27,7 +27,8 @@
  *   reconcile-probes.ts (what is read), reconcile-report.ts (the RESULTS.md section),
  *   reconcile-ipc.ts (talking to the children); the children: reconcile-roles.ts (gateway,
  *   reconciler, BullMQ baseline) and reconcile-sims.ts (the simulated agents).
- *   --write: replace the `## Reconcile cycle` section of bench/RESULTS.md.
+ *   --write: replace the `## Reconcile cycle` section of bench/RESULTS.md (`## Reconcile cycle, scaled
+ *   out` with several gateways or reconcilers, `## Reconcile cycle, Redis Cluster` on a cluster).
  */
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -54,7 +55,7 @@ import {
   simStats,
   waitQuiet,
 } from './reconcile-probes.js';
-import { type ReportInput, renderReport } from './reconcile-report.js';
+import { type ReportInput, renderReport, reportHeading } from './reconcile-report.js';
 import { runBaseline, runRole } from './reconcile-roles.js';
 import { runSims } from './reconcile-sims.js';
 import { manifest, type System, withSystem } from './reconcile-system.js';
@@ -186,7 +187,7 @@ async function main(): Promise<void> {
         totalS: (Date.now() - started) / 1000,
       });
       console.log(report);
-      if (args.write) writeResultsSection('Reconcile cycle', report);
+      if (args.write) writeResultsSection(reportHeading(options), report);
       if (args['cpu-prof']) console.log(`CPU profiles (written on exit): ${profDir}`);
     },
   );

@@ -10,7 +10,9 @@ export function writeResultsSection(heading: string, section: string): void {
   } catch {
     text = '# Benchmark results\n\n';
   }
-  const start = text.indexOf(`## ${heading}`);
+  // The whole heading line: "## Reconcile cycle" must not match "## Reconcile cycle, scaled out".
+  const at = `\n${text}`.indexOf(`\n## ${heading}\n`);
+  const start = at < 0 ? -1 : at;
   if (start < 0) {
     text = `${text.trimEnd()}\n\n${section}`;
   } else {
