@@ -38,7 +38,7 @@ function hash(text: string): number {
  * The n-th client source address on 127.0.0.0/8 (127.0.0.1, …, 127.0.0.254, 127.0.1.1, …): each
  * address has its own ephemeral port range, so 50,000 sockets never run out of ports.
  */
-function sourceAddress(n: number): string {
+export function sourceAddress(n: number): string {
   return `127.0.${Math.floor(n / 254)}.${1 + (n % 254)}`;
 }
 

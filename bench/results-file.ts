@@ -2,8 +2,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export function writeResultsSection(heading: string, section: string): void {
-  const file = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
+export function writeResultsSection(
+  heading: string,
+  section: string,
+  file = fileURLToPath(new URL('./RESULTS.md', import.meta.url)),
+): void {
   let text = '';
   try {
     text = readFileSync(file, 'utf8');
