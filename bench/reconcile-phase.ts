@@ -57,6 +57,8 @@ export interface PhaseResult {
   retried: number;
   /** Results re-sent after 30 s without an ack (an enqueue that timed out). */
   overdue: number;
+  /** Agent sockets closed so far in the run (each reconnects, as the agent does), cumulative. */
+  closed: number;
   /** CPU seconds used from the trigger to the last result, per role (every process of it). */
   cpu: CpuSnapshot;
   /** The reconcilers' garbage collections over the same window. */
@@ -196,6 +198,7 @@ export async function runPhase(
     unacked: stats.results - stats.acked,
     retried: stats.retried,
     overdue: stats.overdue,
+    closed: stats.closed,
     verified,
     cpu,
     reconcilerGc: gcDelta(gcBefore, gcAfter),

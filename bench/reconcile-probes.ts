@@ -145,7 +145,9 @@ export interface SimStats {
   acked: number;
   retried: number;
   overdue: number;
+  /** Sockets closed (by the gateway: missed heartbeats, a newer session) and opened again. */
   closed: number;
+  reconnected: number;
   missing: string[];
 }
 
@@ -185,6 +187,7 @@ export async function simStats(sims: ChildProcess[]): Promise<SimStats> {
     retried: sum('retried'),
     overdue: sum('overdue'),
     closed: sum('closed'),
+    reconnected: sum('reconnected'),
     missing: all.flatMap((m) => (Array.isArray(m.missing) ? m.missing.map(String) : [])),
     firstRunAt: first.length ? Math.min(...first) : null,
     lastRunAt: last.length ? Math.max(...last) : null,

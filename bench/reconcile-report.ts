@@ -74,7 +74,7 @@ export function renderReport(r: ReportInput): string {
     return {
       p,
       jobs,
-      line: `| ${p.name} (${p.trigger}) | **${s(p.cycleMs)}** | ${cpuCell(p.cpu, r.agents)} | ${s(p.firstRunMs)} | ${s(p.lastRunMs)} | ${p.runs} | ${p.drifted} | ${(jobs / r.agents).toFixed(3)} (${(p.reconcileJobs / r.agents).toFixed(3)} reconcile + ${(p.resultJobs / r.agents).toFixed(3)} results) | ${(net / r.agents).toFixed(0)} (raw ${(p.commands / r.agents).toFixed(0)}) | ${Math.round(jobs / (p.cycleMs / 1000))} | ${floorMs ? `${(p.cycleMs / floorMs).toFixed(2)}×` : '—'} | ${p.verified}${p.unacked > 0 ? `; ${p.unacked} results unacked` : ''}${p.retried > 0 ? `; ${p.retried} refused and re-sent` : ''}${p.overdue > 0 ? `; ${p.overdue} re-sent after 30 s` : ''} |`,
+      line: `| ${p.name} (${p.trigger}) | **${s(p.cycleMs)}** | ${cpuCell(p.cpu, r.agents)} | ${s(p.firstRunMs)} | ${s(p.lastRunMs)} | ${p.runs} | ${p.drifted} | ${(jobs / r.agents).toFixed(3)} (${(p.reconcileJobs / r.agents).toFixed(3)} reconcile + ${(p.resultJobs / r.agents).toFixed(3)} results) | ${(net / r.agents).toFixed(0)} (raw ${(p.commands / r.agents).toFixed(0)}) | ${Math.round(jobs / (p.cycleMs / 1000))} | ${floorMs ? `${(p.cycleMs / floorMs).toFixed(2)}×` : '—'} | ${p.verified}${p.unacked > 0 ? `; ${p.unacked} results unacked` : ''}${p.retried > 0 ? `; ${p.retried} refused and re-sent` : ''}${p.overdue > 0 ? `; ${p.overdue} re-sent after 30 s` : ''}${p.closed > 0 ? `; ${p.closed} sockets closed and reconnected so far` : ''} |`,
     };
   });
   const commit = r.phases.find((p) => p.name === 'commit');

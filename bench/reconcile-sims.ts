@@ -95,6 +95,19 @@ export async function runSims(opts: {
   let salt = '';
   let seq = 0;
   let closed = 0;
+  let reconnected = 0;
+  let stopping = false;
+  // As the agent does after a lost connection: come back after a jittered delay (a fresh socket,
+  // registration and connect-triggered check; results not yet acked by the old session are lost
+  // here, where the real agent keeps them).
+  const reconnectLater = (i: number) => {
+    const retry = () =>
+      openOne(i).then(
+        () => reconnected++,
+        () => setTimeout(retry, 1000 + Math.random() * 4000).unref(),
+      );
+    setTimeout(retry, 1000 + Math.random() * 4000).unref();
+  };
   const nonce = `${opts.proc}${Date.now().toString(36)}`;
   const nextId = () => `s${nonce}-${(seq++).toString(36)}`;
 
@@ -223,7 +236,10 @@ export async function runSims(opts: {
       };
       sims.push(sim);
       ws.once('error', reject);
-      ws.on('close', () => closed++);
+      ws.on('close', () => {
+        closed++;
+        if (!stopping) reconnectLater(i);
+      });
       ws.once('open', () => {
         ws.send(
           JSON.stringify({
@@ -305,10 +321,11 @@ export async function runSims(opts: {
         const agent = agentName(i);
         if (!ranInPhase.has(agent)) missing.push(agent);
       }
-      send({ type: 'stats', ...phase, closed, connected, missing });
+      send({ type: 'stats', ...phase, closed, reconnected, connected, missing });
     }
   });
   process.once('disconnect', () => {
+    stopping = true;
     for (const t of timers) clearTimeout(t);
     for (const ws of sockets) ws.terminate();
     process.exit(0);

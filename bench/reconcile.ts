@@ -204,7 +204,8 @@ async function warmUp(ctx: Ctx): Promise<{ ms: number; cpu: CpuSnapshot }> {
         console.log(`warm-up: ${s.results - s.acked} results never acknowledged by the gateway`);
       break;
     }
-    if (Date.now() > until) throw new Error(`connect reconciles did not finish (runs ${s.runs})`);
+    if (Date.now() > until)
+      throw new Error(`connect reconciles did not finish (runs ${s.runs}, sockets closed ${s.closed})`);
     await sleep(500);
   }
   const warmMs = Date.now() - warmStart;
