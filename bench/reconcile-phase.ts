@@ -3,18 +3,26 @@
  * was acknowledged and processed, then read what it cost (time, CPU, Redis commands, BullMQ jobs).
  */
 import { mkdirSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { RESEND_AFTER_MS } from '../agent/agent.js';
 import { ask, sleep } from './reconcile-ipc.js';
+import { cpuMhz, cpuShares, cpuTicks } from './reconcile-machine.js';
 import {
+  allCommandStats,
   busy,
   type CpuSnapshot,
   type Ctx,
-  commandStats,
+  cpuDelta,
   cpuSnapshot,
+  type GcSnapshot,
+  gcDelta,
+  gcSnapshot,
   jobTimeline,
   printSlowlog,
   reconcileIdCounter,
+  resetStats,
   resultsIdCounter,
   type SimStats,
   simStats,
@@ -49,8 +57,14 @@ export interface PhaseResult {
   retried: number;
   /** Results re-sent after 30 s without an ack (an enqueue that timed out). */
   overdue: number;
-  /** CPU seconds used from the trigger to the last result, per process. */
+  /** Agent sockets closed so far in the run (each reconnects, as the agent does), cumulative. */
+  closed: number;
+  /** CPU seconds used from the trigger to the last result, per role (every process of it). */
   cpu: CpuSnapshot;
+  /** The reconcilers' garbage collections over the same window. */
+  reconcilerGc: GcSnapshot;
+  /** The machine over the same window: load average at the start, mean clock, steal and idle %. */
+  machine: { load1: number; mhz: number; stealPct: number; idlePct: number };
   /** Sampled agents whose every task has a status written in this phase. */
   verified: string;
   /** Latency from the poll having stored the commit (revision_at) to first / last run. */
@@ -74,17 +88,20 @@ export async function runPhase(
   await Promise.all(ctx.sims.map((s) => ask(s, { type: 'phase', name, drift, salt: name }, 'phased')));
   const idBefore = await reconcileIdCounter(ctx);
   const resultsIdBefore = await resultsIdCounter(ctx);
-  await ctx.redis.config('RESETSTAT');
+  await resetStats(ctx);
   // BENCH_SLOWLOG: every command of the phase into the slow log (read and restored at its end).
-  if (process.env.BENCH_SLOWLOG) {
+  if (process.env.BENCH_SLOWLOG && ctx.redis instanceof Redis) {
     await ctx.redis.config('SET', 'slowlog-log-slower-than', '0', 'slowlog-max-len', '200000');
     await ctx.redis.slowlog('RESET');
   }
   const profiled = ctx.profile?.phase === name ? ctx.profile : null;
   if (profiled)
     await Promise.all(
-      [ctx.reconciler, ctx.gateway].map((c) => ask(c, { type: 'profile-start' }, 'profiling')),
+      [...ctx.reconcilers, ...ctx.gateways].map((c) => ask(c, { type: 'profile-start' }, 'profiling')),
     );
+  const gcBefore = await gcSnapshot(ctx.reconcilers);
+  const ticksBefore = cpuTicks();
+  const load1 = loadavg()[0] ?? 0;
   const cpuBefore = await cpuSnapshot(ctx);
   const t0 = Date.now();
   const sinceIso = new Date(t0).toISOString();
@@ -120,15 +137,17 @@ export async function runPhase(
   const newest = (await ctx.queues.results.getJobs(['completed'], 0, 0, false))[0];
   const lastResultAt = newest?.finishedOn ?? Date.now();
   const cpuAfter = await cpuSnapshot(ctx);
+  const machine = { load1, mhz: cpuMhz(), ...cpuShares(ticksBefore, cpuTicks()) };
+  const gcAfter = await gcSnapshot(ctx.reconcilers);
   if (profiled) {
     mkdirSync(profiled.dir, { recursive: true });
+    const roles = [
+      ...ctx.reconcilers.map((c, i) => ({ c, role: `reconciler-${i}` })),
+      ...ctx.gateways.map((c, i) => ({ c, role: `gateway-${i}` })),
+    ];
     const files = await Promise.all(
-      (['reconciler', 'gateway'] as const).map((role) =>
-        ask(
-          ctx[role],
-          { type: 'profile-stop', file: join(profiled.dir, `${name}-${role}.cpuprofile`) },
-          'profiled',
-        ),
+      roles.map(({ c, role }) =>
+        ask(c, { type: 'profile-stop', file: join(profiled.dir, `${name}-${role}.cpuprofile`) }, 'profiled'),
       ),
     );
     console.log(`  [${name}] CPU profiles: ${files.map((f) => f.file).join(', ')}`);
@@ -139,19 +158,13 @@ export async function runPhase(
     agents: await jobTimeline(ctx, 'reconcile', 'agents', t0),
     results: await jobTimeline(ctx, 'results', 'results', t0),
   };
-  const cpu: CpuSnapshot = {
-    reconciler: cpuAfter.reconciler - cpuBefore.reconciler,
-    gateway: cpuAfter.gateway - cpuBefore.gateway,
-    sims: cpuAfter.sims - cpuBefore.sims,
-    redis: cpuAfter.redis - cpuBefore.redis,
-  };
+  const cpu = cpuDelta(cpuBefore, cpuAfter);
   const verified = await verifyStatuses(ctx, sinceIso);
   // The deadline jobs (one per instruction, delayed 3 heartbeats) belong to the cycle's cost too.
   await waitQuiet(ctx, name, deadline);
   const windowMs = Date.now() - t0;
-  const cmdInfo = await ctx.redis.info('commandstats');
-  if (process.env.BENCH_SLOWLOG) await printSlowlog(ctx.redis, name);
-  const cmd = commandStats(cmdInfo);
+  const cmd = await allCommandStats(ctx);
+  if (process.env.BENCH_SLOWLOG && ctx.redis instanceof Redis) await printSlowlog(ctx.redis, name);
   const idAfter = await reconcileIdCounter(ctx);
   const resultsIdAfter = await resultsIdCounter(ctx);
   const counted = [...cmd.entries()].filter(([k]) => k !== 'info' && k !== 'config' && k !== 'slowlog');
@@ -185,7 +198,10 @@ export async function runPhase(
     unacked: stats.results - stats.acked,
     retried: stats.retried,
     overdue: stats.overdue,
+    closed: stats.closed,
     verified,
     cpu,
+    reconcilerGc: gcDelta(gcBefore, gcAfter),
+    machine,
   };
 }

@@ -4,24 +4,12 @@
  */
 
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { QUEUE_NAMES } from '../shared/jobs/options.js';
 import type { Keys } from '../shared/keys.js';
 import type { Queues } from '../store/queues/queues.js';
 import { ask, sleep } from './reconcile-ipc.js';
-
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
+import { processCpuSeconds } from './reconcile-machine.js';
 
 async function redisCpu(redis: Redis): Promise<number> {
   const info = await redis.info('cpu');
@@ -30,19 +18,113 @@ async function redisCpu(redis: Redis): Promise<number> {
 }
 
 export interface CpuSnapshot {
+  /** Every reconciler process, summed (worker threads and waited-for children included). */
   reconciler: number;
+  /** Every gateway process, summed. */
   gateway: number;
   sims: number;
+  /** Every redis-server (each node of a cluster), from INFO cpu. */
   redis: number;
 }
 
-export async function cpuSnapshot(ctx: Ctx): Promise<CpuSnapshot> {
+const sumCpu = (procs: ChildProcess[]) => procs.reduce((s, c) => s + processCpuSeconds(c.pid), 0);
+
+export async function cpuSnapshot(
+  ctx: Pick<Ctx, 'reconcilers' | 'gateways' | 'sims' | 'redisNodes'>,
+): Promise<CpuSnapshot> {
+  const redis = await Promise.all(ctx.redisNodes.map(redisCpu));
   return {
-    reconciler: cpuSeconds(ctx.reconciler.pid),
-    gateway: cpuSeconds(ctx.gateway.pid),
-    sims: ctx.sims.reduce((s, c) => s + cpuSeconds(c.pid), 0),
-    redis: await redisCpu(ctx.redis),
+    reconciler: sumCpu(ctx.reconcilers),
+    gateway: sumCpu(ctx.gateways),
+    sims: sumCpu(ctx.sims),
+    redis: redis.reduce((s, x) => s + x, 0),
   };
+}
+
+export function cpuDelta(a: CpuSnapshot, b: CpuSnapshot): CpuSnapshot {
+  return {
+    reconciler: b.reconciler - a.reconciler,
+    gateway: b.gateway - a.gateway,
+    sims: b.sims - a.sims,
+    redis: b.redis - a.redis,
+  };
+}
+
+/** Control-plane CPU (reconcilers + gateways + Redis) in ms per agent: the figure that compares across machines. */
+export function controlMsPerAgent(cpu: CpuSnapshot, agents: number): number {
+  return ((cpu.reconciler + cpu.gateway + cpu.redis) * 1000) / agents;
+}
+
+/** GC counters of the role children (role-stats.ts), summed per role. */
+export interface GcSnapshot {
+  minor: number;
+  major: number;
+  incremental: number;
+  gcMs: number;
+  /** Young generation size (new_space) of the first child, bytes. */
+  newSpace: number;
+  heapLimit: number;
+}
+
+export async function gcSnapshot(procs: ChildProcess[]): Promise<GcSnapshot> {
+  const all = await Promise.all(procs.map((c) => ask(c, { type: 'gc-stats' }, 'gc-stats')));
+  const sum = (k: string) => all.reduce((s, m) => s + Number(m[k] ?? 0), 0);
+  return {
+    minor: sum('minor'),
+    major: sum('major'),
+    incremental: sum('incremental'),
+    gcMs: sum('gcMs'),
+    newSpace: Number(all[0]?.newSpace ?? 0),
+    heapLimit: Number(all[0]?.heapLimit ?? 0),
+  };
+}
+
+export function gcDelta(a: GcSnapshot, b: GcSnapshot): GcSnapshot {
+  return {
+    minor: b.minor - a.minor,
+    major: b.major - a.major,
+    incremental: b.incremental - a.incremental,
+    gcMs: b.gcMs - a.gcMs,
+    newSpace: b.newSpace,
+    heapLimit: b.heapLimit,
+  };
+}
+
+export interface RestMemory {
+  rss: number;
+  heapUsed: number;
+  external: number;
+}
+
+/** Memory at rest of each child (GC until RSS is stable), bytes. */
+export async function restMemory(procs: ChildProcess[]): Promise<RestMemory[]> {
+  const all = await Promise.all(procs.map((c) => ask(c, { type: 'rest-memory' }, 'rest-memory', 60_000)));
+  return all.map((m) => ({ rss: Number(m.rss), heapUsed: Number(m.heapUsed), external: Number(m.external) }));
+}
+
+/** used_memory summed over the Redis nodes (masters and replicas alike), bytes. */
+export async function redisUsedMemory(nodes: Redis[]): Promise<number> {
+  const infos = await Promise.all(nodes.map((n) => n.info('memory')));
+  return infos.reduce((s, i) => s + Number(/^used_memory:(\d+)/m.exec(i)?.[1] ?? 0), 0);
+}
+
+/** CONFIG RESETSTAT on every Redis node. */
+export async function resetStats(ctx: Ctx): Promise<void> {
+  await Promise.all(ctx.redisNodes.map((n) => n.config('RESETSTAT')));
+}
+
+/** INFO commandstats of every Redis node, summed. */
+export async function allCommandStats(ctx: Ctx): Promise<Map<string, { calls: number; cpuS: number }>> {
+  const infos = await Promise.all(ctx.redisNodes.map((n) => n.info('commandstats')));
+  const total = new Map<string, { calls: number; cpuS: number }>();
+  for (const info of infos)
+    for (const [k, v] of commandStats(info)) {
+      const t = total.get(k) ?? { calls: 0, cpuS: 0 };
+      t.calls += v.calls;
+      t.cpuS += v.cpuS;
+      total.set(k, t);
+    }
+  return total;
 }
 
 /** INFO commandstats: calls and CPU seconds per command (Lua's inner calls counted apart). */
@@ -64,14 +146,19 @@ export interface SimStats {
   acked: number;
   retried: number;
   overdue: number;
+  /** Sockets closed (by the gateway: missed heartbeats, a newer session) and opened again. */
   closed: number;
+  reconnected: number;
   missing: string[];
 }
 
 export interface Ctx {
-  reconciler: ChildProcess;
-  gateway: ChildProcess;
-  redis: Redis;
+  reconcilers: ChildProcess[];
+  gateways: ChildProcess[];
+  /** The client for keys: a plain client, or a cluster client with `--redis-cluster`. */
+  redis: Redis | Cluster;
+  /** One client per Redis node (one for a single Redis; every master and replica of a cluster): INFO. */
+  redisNodes: Redis[];
   keys: Keys;
   queues: Queues;
   sims: ChildProcess[];
@@ -101,6 +188,7 @@ export async function simStats(sims: ChildProcess[]): Promise<SimStats> {
     retried: sum('retried'),
     overdue: sum('overdue'),
     closed: sum('closed'),
+    reconnected: sum('reconnected'),
     missing: all.flatMap((m) => (Array.isArray(m.missing) ? m.missing.map(String) : [])),
     firstRunAt: first.length ? Math.min(...first) : null,
     lastRunAt: last.length ? Math.max(...last) : null,
@@ -214,4 +302,29 @@ export async function printSlowlog(redis: Redis, name: string): Promise<void> {
     console.log(`    ${(us / 1e6).toFixed(3)} s  ${n}×  ${k}`);
   await redis.config('SET', 'slowlog-log-slower-than', '10000', 'slowlog-max-len', '128');
   await redis.slowlog('RESET');
+}
+
+/**
+ * What one agent's own keys hold in Redis (MEMORY USAGE, by key shape with the name replaced by
+ * `#`), found by SCAN on every node (deduplicated: a replica holds its master's keys).
+ */
+export async function agentKeyBytes(ctx: Ctx, agent: string): Promise<Map<string, number>> {
+  const seen = new Map<string, number>();
+  for (const node of ctx.redisNodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `*${agent}*`, 'COUNT', 10_000);
+      cursor = next;
+      for (const key of keys) {
+        if (seen.has(key)) continue;
+        seen.set(key, Number((await node.memory('USAGE', key)) ?? 0));
+      }
+    } while (cursor !== '0');
+  }
+  const byShape = new Map<string, number>();
+  for (const [key, bytes] of seen) {
+    const shape = key.replaceAll(agent, '#').replace(/^[^:]*:/, '');
+    byShape.set(shape, (byShape.get(shape) ?? 0) + bytes);
+  }
+  return byShape;
 }

@@ -1,6 +1,7 @@
 /**
  * The server-side children of bench/reconcile.ts, talking to the parent over the fork IPC channel.
- *   role (gateway | reconciler): → ready {port, implementation}; profile-start / profile-stop.
+ *   role (gateway | reconciler): → ready {port, implementation}; profile-start / profile-stop;
+ *   gc-stats / rest-memory (role-stats.ts).
  *   baseline: → baseline {jobs, addMs, totalMs}.
  */
 import { Queue, Worker } from 'bullmq';
@@ -11,6 +12,7 @@ import { uwsImplementation } from '../gateway/uws.js';
 import { loadServerConfig } from '../shared/config/load.js';
 import { Keys } from '../shared/keys.js';
 import { serveProfiler } from './phase-profiler.js';
+import { serveRoleStats } from './role-stats.js';
 
 const send = (m: Record<string, unknown>) => process.send?.(m);
 
@@ -19,11 +21,13 @@ export async function runRole(
   role: 'gateway' | 'reconciler',
   configFile: string,
   dataDir: string,
-  gatewayId = `bench-${role}`,
+  /** A number (bench/reconcile.ts: `bench-<role>-<n>`) or the gateway id itself (bench/storm.ts). */
+  instance: number | string = 0,
 ): Promise<void> {
   const config = await loadServerConfig(configFile);
   // warn: per-agent info lines would measure pino, not Fluke.
-  const logger = pino({ level: 'warn', base: { role } });
+  const logger = pino({ level: 'warn', base: { role, instance } });
+  const gatewayId = typeof instance === 'string' ? instance : `bench-${role}-${instance}`;
   const services = await startServices(config, role, { dataDir, logger, gatewayId });
   const stop = async () => {
     await services.close().catch(() => {});
@@ -32,6 +36,7 @@ export async function runRole(
   process.once('SIGTERM', () => void stop());
   process.once('disconnect', () => void stop());
   serveProfiler(send);
+  serveRoleStats(send);
   send({ type: 'ready', port: services.ports.agents ?? 0, implementation: uwsImplementation() });
 }
 

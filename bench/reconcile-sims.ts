@@ -34,6 +34,14 @@ function hash(text: string): number {
   return h >>> 0;
 }
 
+/**
+ * The n-th client source address on 127.0.0.0/8 (127.0.0.1, …, 127.0.0.254, 127.0.1.1, …): each
+ * address has its own ephemeral port range, so 50,000 sockets never run out of ports.
+ */
+export function sourceAddress(n: number): string {
+  return `127.0.${Math.floor(n / 254)}.${1 + (n % 254)}`;
+}
+
 /** One simulated agent's outbox and frame batcher (the real agent's own). */
 interface Sim {
   outbox: Outbox;
@@ -70,7 +78,10 @@ interface PhaseStats {
  * agent's batcher would split it).
  */
 export async function runSims(opts: {
-  url: string;
+  /** The gateways' agent URLs: agent k (global index) connects to urls[k % urls.length]. */
+  urls: string[];
+  /** Bind agent k's socket to the (k % sourceIps)-th address of 127.0.0.0/8 (0: the OS picks). */
+  sourceIps: number;
   token: string;
   count: number;
   offset: number;
@@ -84,6 +95,19 @@ export async function runSims(opts: {
   let salt = '';
   let seq = 0;
   let closed = 0;
+  let reconnected = 0;
+  let stopping = false;
+  // As the agent does after a lost connection: come back after a jittered delay (a fresh socket,
+  // registration and connect-triggered check; results not yet acked by the old session are lost
+  // here, where the real agent keeps them).
+  const reconnectLater = (i: number) => {
+    const retry = () =>
+      openOne(i).then(
+        () => reconnected++,
+        () => setTimeout(retry, 1000 + Math.random() * 4000).unref(),
+      );
+    setTimeout(retry, 1000 + Math.random() * 4000).unref();
+  };
   const nonce = `${opts.proc}${Date.now().toString(36)}`;
   const nextId = () => `s${nonce}-${(seq++).toString(36)}`;
 
@@ -194,8 +218,10 @@ export async function runSims(opts: {
   const openOne = (i: number): Promise<void> =>
     new Promise((resolve, reject) => {
       const agent = agentName(i);
-      const ws = new WebSocket(opts.url, {
+      const k = opts.offset + i;
+      const ws = new WebSocket(opts.urls[k % opts.urls.length] ?? '', {
         headers: { authorization: `Bearer ${opts.token}` },
+        ...(opts.sourceIps > 0 ? { localAddress: sourceAddress(k % opts.sourceIps) } : {}),
         perMessageDeflate: false,
         // The simulators stand in for remote hosts, whose CPU is not the control plane's: they
         // send with an all-zero mask key (valid; ws then skips the XOR pass, which runs in JS
@@ -210,7 +236,10 @@ export async function runSims(opts: {
       };
       sims.push(sim);
       ws.once('error', reject);
-      ws.on('close', () => closed++);
+      ws.on('close', () => {
+        closed++;
+        if (!stopping) reconnectLater(i);
+      });
       ws.once('open', () => {
         ws.send(
           JSON.stringify({
@@ -292,10 +321,11 @@ export async function runSims(opts: {
         const agent = agentName(i);
         if (!ranInPhase.has(agent)) missing.push(agent);
       }
-      send({ type: 'stats', ...phase, closed, connected, missing });
+      send({ type: 'stats', ...phase, closed, reconnected, connected, missing });
     }
   });
   process.once('disconnect', () => {
+    stopping = true;
     for (const t of timers) clearTimeout(t);
     for (const ws of sockets) ws.terminate();
     process.exit(0);

@@ -1,21 +1,32 @@
 /**
- * The system bench/reconcile.ts measures: a private redis-server, a Git repo of N tasks, one
- * reconciler and one gateway (child processes wired by startServices), and simulator processes
- * holding the agents' sockets. `withSystem` starts it, hands it to the measurement and tears it
- * all down afterwards, on failure and on Ctrl-C too.
+ * The system bench/reconcile.ts measures: a private redis-server (or a Redis Cluster), a Git repo
+ * of N tasks, `reconcilers` reconcilers and `gateways` gateways (child processes wired by
+ * startServices), and simulator processes holding the agents' sockets, each agent connected
+ * straight to one gateway (round robin). `withSystem` starts it, hands it to the measurement and
+ * tears it all down afterwards, on failure and on Ctrl-C too.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import { Keys } from '../shared/keys.js';
 import { closeQueues, createQueues, type Queues } from '../store/queues/queues.js';
+import type { RedisClient } from '../store/redis/client.js';
 import { makeGitRepo, type TestRepo } from '../testkit/git-repo.js';
-import { freePort, startRedis, type TestRedis } from '../testkit/redis.js';
+import { freePort } from '../testkit/redis.js';
 import { serverHcl } from '../testkit/system.js';
+import { type BenchRedis, startBenchRedis } from './bench-redis.js';
 import { ask, children, sleep, spawnChild, stop, waitFor } from './reconcile-ipc.js';
-import type { Ctx } from './reconcile-probes.js';
+import { openFileLimit } from './reconcile-machine.js';
+import {
+  type CpuSnapshot,
+  type Ctx,
+  cpuDelta,
+  cpuSnapshot,
+  type RestMemory,
+  redisUsedMemory,
+  restMemory,
+} from './reconcile-probes.js';
 
 export interface SystemOptions {
   agents: number;
@@ -30,15 +41,25 @@ export interface SystemOptions {
   profDir: string;
   /** `--prof-phase`: the one phase to profile into `profDir`. */
   profPhase: string | undefined;
+  gateways: number;
+  reconcilers: number;
+  /** `--redis-cluster`: a 3-master Redis Cluster with replicas instead of one redis-server. */
+  redisCluster: boolean;
+  /** `--source-ips N`: bind the agents' sockets to 127.0.0.1 … 127.0.0.N (0: the OS picks). */
+  sourceIps: number;
 }
 
 export interface System {
   ctx: Ctx;
   repo: TestRepo;
-  redisServer: TestRedis;
+  redisServer: BenchRedis;
   /** uWebSockets.js in the gateway: native or the fallback. */
   implementation: string;
   connectMs: number;
+  /** Control-plane CPU over the registrations. */
+  connectCpu: CpuSnapshot;
+  /** Gateways' RSS at rest and Redis used_memory, before any agent connected. */
+  before: { gateways: RestMemory[]; redisUsed: number };
 }
 
 /** `tasks` tasks, one shell step each, matching every simulated agent; `variant` changes the first. */
@@ -62,11 +83,11 @@ export async function withSystem(
   opts: SystemOptions,
   body: (system: System) => Promise<void>,
 ): Promise<void> {
-  const redisServer = await startRedis();
+  const redisServer = await startBenchRedis(opts.redisCluster);
   const repo = await makeGitRepo();
   const dir = mkdtempSync(join(tmpdir(), 'fluke-bench-'));
   let queues: Queues | null = null;
-  let client: Redis | null = null;
+  let client: RedisClient | null = null;
   let cleaning: Promise<void> | null = null;
   const cleanup = () => {
     cleaning ??= cleanupOnce();
@@ -83,11 +104,11 @@ export async function withSystem(
   process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
   try {
     await repo.commit(manifest(opts.tasks, 'v1'));
-    const configFile = await writeConfig(opts, dir, redisServer, repo);
+    const configFor = () => writeConfig(opts, dir, redisServer, repo);
     const keys = new Keys(redisServer.prefix);
     client = redisServer.client();
     queues = createQueues(client, keys);
-    const roles = await startRoles(opts, configFile, dir);
+    const roles = await startRoles(opts, configFor, dir);
     const c = client;
     for (
       const until = Date.now() + 60_000;
@@ -96,11 +117,19 @@ export async function withSystem(
       if (Date.now() > until) throw new Error('the reconciler never compiled the first commit');
       await sleep(200);
     }
-    const { sims, connectMs } = await connectSims(opts, roles.url);
+    const redisNodes = redisServer.nodes();
+    const before = {
+      gateways: await restMemory(roles.gateways),
+      redisUsed: await redisUsedMemory(redisNodes),
+    };
+    const cpuBefore = await cpuSnapshot({ ...roles, sims: [], redisNodes });
+    const { sims, connectMs } = await connectSims(opts, roles.urls);
+    const connectCpu = cpuDelta(cpuBefore, await cpuSnapshot({ ...roles, sims, redisNodes }));
     const ctx: Ctx = {
-      reconciler: roles.reconciler,
-      gateway: roles.gateway,
+      reconcilers: roles.reconcilers,
+      gateways: roles.gateways,
       redis: c,
+      redisNodes,
       keys,
       queues,
       sims,
@@ -110,7 +139,15 @@ export async function withSystem(
       idleRate: 0,
       profile: opts.profPhase ? { phase: opts.profPhase, dir: opts.profDir } : null,
     };
-    await body({ ctx, repo, redisServer, implementation: roles.implementation, connectMs });
+    await body({
+      ctx,
+      repo,
+      redisServer,
+      implementation: roles.implementation,
+      connectMs,
+      connectCpu,
+      before,
+    });
   } finally {
     await cleanup();
   }
@@ -119,18 +156,18 @@ export async function withSystem(
 async function writeConfig(
   opts: SystemOptions,
   dir: string,
-  redis: TestRedis,
+  redis: BenchRedis,
   repo: TestRepo,
 ): Promise<string> {
   const agentsPort = await freePort();
   const httpPort = await freePort();
-  const configFile = join(dir, 'server.hcl');
+  const configFile = join(dir, `server-${agentsPort}.hcl`);
   writeFileSync(
     configFile,
     serverHcl({
       agentsPort,
       httpPort,
-      redisUrl: redis.url,
+      redisUrl: 'BENCH-REDIS',
       prefix: redis.prefix,
       repo: repo.dir,
       // Long: the periodic drift tick (every 60 s, agents whose slot falls in that window) would
@@ -140,41 +177,70 @@ async function writeConfig(
       policy: 'remediate',
       alertWebhook: null,
       eventStore: 'redis',
-    }),
+    }).replace(/url\s*=\s*"BENCH-REDIS"/, redis.hclLine),
   );
   return configFile;
 }
 
-/** The reconciler, then the gateway, each ready to serve. */
+interface Roles {
+  reconcilers: ChildProcess[];
+  gateways: ChildProcess[];
+  urls: string[];
+  implementation: string;
+}
+
+/** The reconcilers, then the gateways, each ready to serve; each its own config (its own ports). */
 async function startRoles(
   opts: SystemOptions,
-  configFile: string,
+  configFor: () => Promise<string>,
   dir: string,
-): Promise<{ reconciler: ChildProcess; gateway: ChildProcess; url: string; implementation: string }> {
-  const prof = (role: string) => [
+): Promise<Roles> {
+  const flags = (role: string, extra: string[]) => [
+    ...extra,
     ...(opts.roleFlags ? opts.roleFlags.split(/\s+/) : []),
     ...(opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(opts.profDir, role)] : []),
   ];
-  const reconciler = spawnChild(
-    ['--child', 'reconciler', '--config', configFile, '--data-dir', join(dir, 'reconciler')],
-    prof('reconciler'),
-  );
-  await waitFor(reconciler, 'ready', 60_000);
-  const gateway = spawnChild(
-    ['--child', 'gateway', '--config', configFile, '--data-dir', join(dir, 'gateway')],
-    prof('gateway'),
-  );
-  const ready = await waitFor(gateway, 'ready', 60_000);
-  const implementation = String(ready.implementation);
-  return { reconciler, gateway, url: `ws://127.0.0.1:${ready.port}/agent`, implementation };
+  const start = async (role: 'reconciler' | 'gateway', i: number) => {
+    const child = spawnChild(
+      [
+        '--child',
+        role,
+        '--config',
+        await configFor(),
+        '--data-dir',
+        join(dir, `${role}-${i}`),
+        '--instance',
+        String(i),
+      ],
+      // --expose-gc: the gateways' RSS is read at rest, after forced collections (role-stats.ts).
+      flags(`${role}-${i}`, role === 'gateway' ? ['--expose-gc'] : []),
+    );
+    return { child, ready: await waitFor(child, 'ready', 60_000) };
+  };
+  const reconcilers = [];
+  for (let i = 0; i < opts.reconcilers; i++) reconcilers.push((await start('reconciler', i)).child);
+  const gateways = [];
+  for (let i = 0; i < opts.gateways; i++) gateways.push(await start('gateway', i));
+  return {
+    reconcilers,
+    gateways: gateways.map((g) => g.child),
+    urls: gateways.map((g) => `ws://127.0.0.1:${g.ready.port}/agent`),
+    implementation: String(gateways[0]?.ready.implementation),
+  };
 }
 
 /** The simulator processes, their agents connected and registered. */
 async function connectSims(
   opts: SystemOptions,
-  url: string,
+  urls: string[],
 ): Promise<{ sims: ChildProcess[]; connectMs: number }> {
   const per = Math.ceil(opts.agents / opts.simProcs);
+  const limit = openFileLimit();
+  // Each simulated agent is one socket (one fd) in its simulator process.
+  if (per + 200 > limit.soft)
+    throw new Error(
+      `${per} agents per simulator process needs more than the open-file limit ${limit.soft}: raise --sims (or ulimit -n)`,
+    );
   const sims: ChildProcess[] = [];
   for (let i = 0; i < opts.simProcs; i++) {
     const count = Math.max(0, Math.min(per, opts.agents - i * per));
@@ -183,7 +249,9 @@ async function connectSims(
         '--child',
         'sims',
         '--url',
-        url,
+        urls.join(','),
+        '--source-ips',
+        String(opts.sourceIps),
         '--count',
         String(count),
         '--offset',

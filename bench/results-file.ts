@@ -2,15 +2,20 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export function writeResultsSection(heading: string, section: string): void {
-  const file = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
+export function writeResultsSection(
+  heading: string,
+  section: string,
+  file = fileURLToPath(new URL('./RESULTS.md', import.meta.url)),
+): void {
   let text = '';
   try {
     text = readFileSync(file, 'utf8');
   } catch {
     text = '# Benchmark results\n\n';
   }
-  const start = text.indexOf(`## ${heading}`);
+  // The whole heading line: "## Reconcile cycle" must not match "## Reconcile cycle, scaled out".
+  const at = `\n${text}`.indexOf(`\n## ${heading}\n`);
+  const start = at < 0 ? -1 : at;
   if (start < 0) {
     text = `${text.trimEnd()}\n\n${section}`;
   } else {
