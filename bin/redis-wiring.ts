@@ -10,7 +10,13 @@ import type { EventStore } from '../store/events/event-store.js';
 import { MemoryEventStore } from '../store/events/memory-event-store.js';
 import { RedisEventStore } from '../store/events/redis-event-store.js';
 import { ensureIdentityKey, keepIdentityKey } from '../store/identity/identity-key.js';
-import { checkEvictionPolicy, createRedis, type RedisClient } from '../store/redis/client.js';
+import {
+  checkEvictionPolicy,
+  createRedis,
+  type RedisClient,
+  type RedisClientOptions,
+} from '../store/redis/client.js';
+import { sentinelOptions } from '../store/redis/sentinel.js';
 import type { ShutdownStep } from './shutdown.js';
 import type { Role } from './wiring-context.js';
 
@@ -22,9 +28,13 @@ export interface ProcessClients {
 }
 
 /** Fails with a clear message on an evicting Redis: BullMQ would lose jobs. */
-async function connectRedis(url: string, logger: Logger): Promise<RedisClient> {
+async function connectRedis(
+  url: string,
+  logger: Logger,
+  options: RedisClientOptions = {},
+): Promise<RedisClient> {
   // Connection errors of this client and of every client duplicated from it: warn, rate-limited.
-  const redis = createRedis(url, {}, { logger });
+  const redis = createRedis(url, options, { logger });
   const problem = await checkEvictionPolicy(redis);
   if (problem) {
     redis.disconnect();
@@ -40,7 +50,8 @@ export async function connectClients(
 ): Promise<ProcessClients> {
   // Refuse a memory event store outside the all-in-one server before connecting to anything.
   if (config.event_store.backend === 'memory') eventStoreFor(config, role, null, null);
-  const redis = await connectRedis(config.redis.url, logger);
+  // With Sentinels the client (and every duplicate) follows the master; the eviction check runs on it.
+  const redis = await connectRedis(config.redis.url, logger, sentinelOptions(config.redis) ?? {});
   let eventsRedis: RedisClient | null = null;
   try {
     if (config.event_store.backend === 'redis' && config.event_store.redis.url !== config.redis.url) {

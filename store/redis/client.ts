@@ -28,7 +28,9 @@ export function createRedis(
   options: RedisClientOptions = {},
   errors: RedisErrorLog = {},
 ): RedisClient {
-  const client = new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...options });
+  const base = { maxRetriesPerRequest: null, enableReadyCheck: true, ...options };
+  // With Sentinels (store/redis/sentinel.ts) they find the master: url's host:port is not used.
+  const client = options.sentinels ? new Redis(base) : new Redis(url, base);
   guardErrors(client, rateLimitedLog(errors));
   return client;
 }
