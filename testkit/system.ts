@@ -37,6 +37,11 @@ export interface SystemOptions {
   serverExtra?: string;
   /** The in-process server's logger (default silent), e.g. to read what it logs. */
   logger?: pino.Logger;
+  /**
+   * Run on this Redis instead of a private one (not stopped by the system), with `hcl` added
+   * inside `redis { }` (e.g. sentinels and master_name: testkit/redis-sentinel.ts sentinelRedis).
+   */
+  redisConfig?: { server: TestRedis; hcl: string };
 }
 
 export interface AgentProcess {
@@ -118,6 +123,7 @@ export function serverHcl(o: {
   alertWebhook: string | null;
   eventStore: string;
   extra?: string;
+  redisExtra?: string;
 }): string {
   return `server {
   listen_agents      = "127.0.0.1:${o.agentsPort}"
@@ -128,6 +134,7 @@ export function serverHcl(o: {
   redis {
     url    = "${o.redisUrl}"
     prefix = "${o.prefix}"
+${o.redisExtra ?? ''}
   }
   git {
     url           = "${o.repo}"
@@ -146,8 +153,8 @@ ${o.extra ?? ''}
 }
 
 export async function startSystem(t: Teardown, options: SystemOptions): Promise<System> {
-  const redis = await startRedis();
-  t.teardown(() => redis.stop());
+  const redis = options.redisConfig?.server ?? (await startRedis());
+  if (!options.redisConfig) t.teardown(() => redis.stop());
   const repo = await makeGitRepo();
   t.teardown(() => repo.remove());
   await repo.commit(options.files);
@@ -167,6 +174,7 @@ export async function startSystem(t: Teardown, options: SystemOptions): Promise<
       alertWebhook: options.alertWebhook ?? null,
       eventStore: options.eventStore ?? 'redis',
       extra: options.serverExtra ?? '',
+      redisExtra: options.redisConfig?.hcl ?? '',
     });
   const configFile = join(dir, 'server.hcl');
   const source = hclFor({ agentsPort, httpPort });
