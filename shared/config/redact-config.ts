@@ -45,7 +45,11 @@ export function redactConfig(cfg: ServerConfig | AgentConfig): ServerConfig | Ag
     })),
     api_tokens: cfg.api_tokens.map(() => REDACTED),
     http: { allowed_hosts: cfg.http.allowed_hosts && [...cfg.http.allowed_hosts] },
-    redis: { ...cfg.redis, url: redactUrlPassword(cfg.redis.url) },
+    redis: {
+      ...cfg.redis,
+      url: redactUrlPassword(cfg.redis.url),
+      sentinel_password: secret(cfg.redis.sentinel_password),
+    },
     git: {
       ...cfg.git,
       url: redactUrlPassword(cfg.git.url),
