@@ -38,11 +38,11 @@ export function sentinelOptions(
     ...(Number.isInteger(db) && db > 0 ? { db } : {}),
     // rediss://: TLS to the master and to the Sentinels alike (ioredis needs both flags for the master).
     ...(tls ? { tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
-    // A failover announced by a Sentinel (+switch-master) drops the connection at once, not when
-    // the old master's socket finally errors: planned failovers move every client within ~1 s.
-    failoverDetector: true,
-    // Each client (and duplicate) subscribes to at most this many Sentinels for that announcement.
-    sentinelMaxConnections: 3,
+    // No failover detector (a +switch-master subscription per connection): Sentinel itself closes
+    // the connections of a master it demotes (CLIENT KILL TYPE normal/pubsub), a dead master's
+    // close theirs, and READONLY below catches the rest. The detector would add up to 10 Sentinel
+    // connections per client, and ioredis leaves them reconnecting after quit().
+    failoverDetector: false,
     sentinelRetryStrategy: (times: number) => Math.min(times * 100, SENTINEL_RETRY_MAX_MS),
     // Still talking to a demoted master: reconnect (the Sentinels name the new one) and fail the
     // command. Not re-sent (2): a command of a MULTI re-sent alone would run outside its
