@@ -19,7 +19,7 @@ async function errorsOf(body: string): Promise<Array<[number, string, string]>> 
 
 t.test('sentinels with master_name and sentinel_password', async (t) => {
   const c = await parse(
-    '    url = "rediss://fluke:${PW}@unused:1/2"\n    sentinels = ["10.0.0.1:26379", "[::1]:26379", "s3.internal:26379"]\n    master_name = "fluke-main"\n    sentinel_password = "${SPW}"',
+    '    url = "rediss://fluke:$PW@unused:1/2"\n    sentinels = ["10.0.0.1:26379", "[::1]:26379", "s3.internal:26379"]\n    master_name = "fluke-main"\n    sentinel_password = "$SPW"',
     { PW: 'pw', SPW: 'spw' },
   );
   t.same(c.redis.sentinels, ['10.0.0.1:26379', '[::1]:26379', 's3.internal:26379']);

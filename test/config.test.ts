@@ -137,7 +137,12 @@ t.test('full server.hcl: every field', async (t) => {
       max_tracked_addresses: 1000,
     },
     shutdown_timeout_ms: 20_000,
-    redis: { url: 'redis://:pw@redis:6379/1', prefix: 'fluke-prod', ...SINGLE_REDIS, replica_ack_timeout_ms: 1000 },
+    redis: {
+      url: 'redis://:pw@redis:6379/1',
+      prefix: 'fluke-prod',
+      ...SINGLE_REDIS,
+      replica_ack_timeout_ms: 1000,
+    },
     git: {
       url: 'https://git.example.com/ops/desired.git',
       branch: 'release',
