@@ -7,6 +7,7 @@ import t from 'tap';
 import { SINGLE_REDIS } from '../shared/config/redis-topology.js';
 import { checkEvictionPolicy, createRedis, type RedisClient } from '../store/redis/client.js';
 import { isReadOnlyError, SENTINEL_RETRY_MAX_MS, sentinelOptions } from '../store/redis/sentinel.js';
+import { startRedis } from '../testkit/redis.js';
 import { startRedisSentinel } from '../testkit/redis-sentinel.js';
 import { eventually } from './helpers/gateway.js';
 
@@ -179,4 +180,31 @@ t.test('on a real quorum', async (t) => {
       t.equal(await dup.get(key), 'planned');
     },
   );
+});
+
+t.test('READONLY from a demoted master: the connection is dropped and made again', async (t) => {
+  // What a provider that demotes without closing connections looks like: REPLICAOF under a client.
+  const a = await startRedis();
+  const b = await startRedis();
+  t.teardown(async () => {
+    await a.stop();
+    await b.stop();
+  });
+  const options = sentinelOptions(sentinelConfig(a.url)) ?? {};
+  const redis = createRedis(a.url, { reconnectOnError: options.reconnectOnError ?? null });
+  const admin = a.client();
+  t.teardown(() => redis.disconnect());
+  await redis.set(`${a.prefix}:k`, '1');
+  let reconnects = 0;
+  redis.on('reconnecting', () => reconnects++);
+  await admin.call('REPLICAOF', '127.0.0.1', String(b.port));
+  const err = await redis.set(`${a.prefix}:k`, '2').catch((e: Error) => e);
+  t.match(err, { message: /^READONLY/ }, 'the write fails once, to its owner (not re-sent alone)');
+  await eventually(
+    async () => reconnects,
+    (n) => n >= 1,
+    10_000,
+  );
+  await admin.call('REPLICAOF', 'NO', 'ONE');
+  t.equal(await redis.set(`${a.prefix}:k`, '3'), 'OK', 'writes again on the new connection');
 });
