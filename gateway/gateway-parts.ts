@@ -68,7 +68,14 @@ export function openGatewayQueues(opts: GatewayOptions, keys: Keys, logger: Logg
   const timeoutMs = opts.config.redis.replica_ack_timeout_ms ?? DEFAULT_REPLICA_ACK_TIMEOUT_MS;
   const replicas =
     resultsRedis && timeoutMs > 0 && canWaitForReplicas(resultsRedis)
-      ? replicaWait(resultsRedis, { timeoutMs })
+      ? replicaWait(resultsRedis, {
+          timeoutMs,
+          onUnavailable: (err) =>
+            logger.warn(
+              { err },
+              'Redis refused INFO or WAIT: results are acked without a replica confirming them',
+            ),
+        })
       : null;
   return { queues: opts.queues ?? (own as Queues), own, bullRedis, resultsRedis, replicas };
 }

@@ -102,4 +102,18 @@ t.test('a master with a replica, behind Sentinels', async (t) => {
   forwarder.push(src, taskResultMessage('i-1', 'r-2'));
   await forwarder.idle();
   t.equal(await jobs(), before);
+
+  // A Redis that refuses WAIT (an ACL without it, a managed service that disables it): results
+  // are acked as without replicas, said once, rather than never acked.
+  await client.call('ACL', 'SETUSER', 'nowait', 'on', '>pw', '~*', '&*', '+@all', '-wait');
+  const limitedConfig = { ...config, url: 'redis://nowait:pw@127.0.0.1:1' };
+  const limited = createRedis(limitedConfig.url, sentinelOptions(limitedConfig) ?? {});
+  t.teardown(() => limited.disconnect());
+  const refused: string[] = [];
+  const wait = replicaWait(limited, { timeoutMs: 300, onUnavailable: (e) => refused.push(e) });
+  await limited.set(`${s.prefix}:x`, '1');
+  t.same(await wait.confirm(), { ok: true, replicas: 0 });
+  t.same(await wait.confirm(), { ok: true, replicas: 0 });
+  t.equal(refused.length, 1, 'reported once');
+  t.match(refused[0], /NOPERM/);
 });

@@ -36,6 +36,16 @@ export interface ReplicaWaitOptions {
   timeoutMs: number;
   refreshMs?: number;
   now?: () => number;
+  /**
+   * Redis refused INFO or WAIT with an error reply (a managed Redis that disables or renames them,
+   * an ACL without them): from then on nothing is waited for, rather than no result ever acked.
+   */
+  onUnavailable?: (error: string) => void;
+}
+
+/** An error reply from Redis (not a lost connection or a timeout). */
+function isReplyError(err: unknown): err is Error {
+  return err instanceof Error && err.name === 'ReplyError';
 }
 
 /** Not on a Redis Cluster client: WAIT has no key, so it would reach an arbitrary node. */
@@ -53,17 +63,29 @@ export function replicaWait(client: RedisClient, opts: ReplicaWaitOptions): Repl
   client.on('ready', () => {
     readAt = Number.NEGATIVE_INFINITY;
   });
+  let unavailable = false;
+  const confirm = async (): Promise<ReplicaAck> => {
+    if (now() - readAt >= refreshMs) {
+      replicas = connectedReplicas(await client.info('replication'));
+      readAt = now();
+    }
+    if (replicas === 0) return { ok: true, replicas: 0 };
+    const acked = Number(await client.call('WAIT', '1', String(opts.timeoutMs)));
+    if (acked >= 1) return { ok: true, replicas: acked };
+    readAt = Number.NEGATIVE_INFINITY;
+    return { ok: false, replicas: acked };
+  };
   return {
     async confirm() {
-      if (now() - readAt >= refreshMs) {
-        replicas = connectedReplicas(await client.info('replication'));
-        readAt = now();
+      if (unavailable) return { ok: true, replicas: 0 };
+      try {
+        return await confirm();
+      } catch (err) {
+        if (!isReplyError(err)) throw err;
+        unavailable = true;
+        opts.onUnavailable?.(err.message);
+        return { ok: true, replicas: 0 };
       }
-      if (replicas === 0) return { ok: true, replicas: 0 };
-      const acked = Number(await client.call('WAIT', '1', String(opts.timeoutMs)));
-      if (acked >= 1) return { ok: true, replicas: acked };
-      readAt = Number.NEGATIVE_INFINITY;
-      return { ok: false, replicas: acked };
     },
   };
 }
