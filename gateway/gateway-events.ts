@@ -17,6 +17,8 @@ export interface GatewayEventMap {
   ];
   'results:enqueued': [{ count: number }];
   'results:failed': [{ count: number; error: string }];
+  /** Enqueued, but no replica confirmed them in time (replica_ack_timeout): not acked, re-sent. */
+  'results:unreplicated': [{ count: number }];
   /** A full backlog refused results (`count`, named in a `result_retry`) and receipts (lost). */
   'results:refused': [{ count: number; receipts: number; retry_after_ms: number }];
   'instruction:delivered': [{ agent: string; instruction_id: string }];

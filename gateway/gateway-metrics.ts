@@ -106,6 +106,7 @@ export class GatewayMetrics implements GatewayMetricsPort {
   private readonly instructions: Counter<'result'>;
   private readonly forwarded: Counter<'result'>;
   private readonly refusedResults: Counter;
+  private readonly unreplicated: Counter;
   private gateway: WatchedGateway | null = null;
 
   constructor(registry: Registry) {
@@ -191,6 +192,11 @@ export class GatewayMetrics implements GatewayMetricsPort {
       labelNames: ['result'],
       registers,
     });
+    this.unreplicated = new Counter({
+      name: 'fluke_gateway_results_unreplicated_total',
+      help: 'Agent results enqueued but not acknowledged because no replica confirmed them within replica_ack_timeout (the agent re-sends them)',
+      registers,
+    });
     this.refusedResults = new Counter({
       name: 'fluke_gateway_results_refused_total',
       help: 'Agent results refused because the result backlog was full (the agent was told to re-send them: result_retry)',
@@ -245,6 +251,7 @@ export class GatewayMetrics implements GatewayMetricsPort {
     events.on('results:enqueued', (e) => this.forwarded.inc({ result: 'ok' }, e.count));
     events.on('results:failed', (e) => this.forwarded.inc({ result: 'failed' }, e.count));
     events.on('results:refused', (e) => this.refusedResults.inc(e.count));
+    events.on('results:unreplicated', (e) => this.unreplicated.inc(e.count));
     return this;
   }
 

@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { bearerToken, createAgentAuthenticator } from '../shared/auth.js';
 import { trustedProxies } from '../shared/client-address.js';
 import { DEFAULT_IDENTITY } from '../shared/config/identity-config.js';
+import { DEFAULT_REPLICA_ACK_TIMEOUT_MS } from '../shared/config/replica-ack.js';
 import { QUEUE_NAMES, type QueueName } from '../shared/jobs/options.js';
 import type { Keys } from '../shared/keys.js';
 import { liveness } from '../shared/liveness.js';
@@ -18,6 +19,7 @@ import { RedisEnrollments } from '../store/identity/redis-enrollments.js';
 import { OutputPublisher } from '../store/output/output-publisher.js';
 import { openQueue } from '../store/queues/queues.js';
 import { duplicateClient, type RedisClient } from '../store/redis/client.js';
+import { canWaitForReplicas, type ReplicaWait, replicaWait } from '../store/redis/replica-wait.js';
 import { RedisRegistry } from '../store/registry/redis-registry.js';
 import { AgentAdmission } from './agent-admission.js';
 import { AgentConnection } from './agent-connection.js';
@@ -39,6 +41,10 @@ export interface GatewayQueues {
   own: { results: OpenedQueue; reconcile: OpenedQueue } | null;
   /** Their connection, closed on drain. */
   bullRedis: RedisClient | null;
+  /** The results queue's own connection (WAIT blocks the connection it runs on), closed on drain. */
+  resultsRedis: RedisClient | null;
+  /** Confirms on resultsRedis that a replica has the enqueued results; null: off or not ours. */
+  replicas: ReplicaWait | null;
 }
 
 export function openGatewayQueues(opts: GatewayOptions, keys: Keys, logger: Logger): GatewayQueues {
@@ -52,13 +58,27 @@ export function openGatewayQueues(opts: GatewayOptions, keys: Keys, logger: Logg
       defaults: null,
       onError: (err) => logger.debug({ err: err.message, queue: name }, 'queue connection error'),
     });
-  const own = bullRedis
-    ? {
-        results: gatewayQueue(QUEUE_NAMES.results, bullRedis),
-        reconcile: gatewayQueue(QUEUE_NAMES.reconcile, bullRedis),
-      }
-    : null;
-  return { queues: opts.queues ?? (own as Queues), own, bullRedis };
+  const resultsRedis = bullRedis ? duplicateClient(opts.redis) : null;
+  const own =
+    bullRedis && resultsRedis
+      ? {
+          results: gatewayQueue(QUEUE_NAMES.results, resultsRedis),
+          reconcile: gatewayQueue(QUEUE_NAMES.reconcile, bullRedis),
+        }
+      : null;
+  const timeoutMs = opts.config.redis.replica_ack_timeout_ms ?? DEFAULT_REPLICA_ACK_TIMEOUT_MS;
+  const replicas =
+    resultsRedis && timeoutMs > 0 && canWaitForReplicas(resultsRedis)
+      ? replicaWait(resultsRedis, {
+          timeoutMs,
+          onUnavailable: (err) =>
+            logger.warn(
+              { err },
+              'Redis refused INFO or WAIT: results are acked without a replica confirming them',
+            ),
+        })
+      : null;
+  return { queues: opts.queues ?? (own as Queues), own, bullRedis, resultsRedis, replicas };
 }
 
 /** The admission checks (agent_limits), counting refused upgrades in the metrics if any. */
@@ -110,9 +130,12 @@ export function createForwarder(
   limits: GatewayLimits,
   events: EventEmitter<GatewayEventMap>,
   logger: Logger,
+  replicas: ReplicaWait | null = null,
 ): ResultForwarder {
   return new ResultForwarder({
     queue: results,
+    ...(replicas ? { replicas } : {}),
+    onUnreplicated: (u) => safeEmit(events, logger, 'results:unreplicated', u),
     gatewayId,
     timeoutMs: limits.enqueueTimeoutMs,
     maxPending: limits.maxPendingResults,

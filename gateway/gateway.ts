@@ -150,8 +150,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const held = openIdentity(opts, keys, logger, live.heartbeatMs);
   const admission = openAdmission(opts, logger);
   const registry = opts.registry ?? openRegistry(opts, keys, live.registryTtlMs, admission);
-  const { queues, own: ownQueues, bullRedis } = openGatewayQueues(opts, keys, logger);
-  const forwarder = createForwarder(queues.results, id, limits, events, logger);
+  const { queues, own: ownQueues, bullRedis, resultsRedis, replicas } = openGatewayQueues(opts, keys, logger);
+  const forwarder = createForwarder(queues.results, id, limits, events, logger, replicas);
   const output = createOutput(redis, keys, limits, logger);
   const guard = createGuard(held.key, limits, events, logger);
   const controller = new SessionController({
@@ -210,6 +210,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       await subscriber.stop();
       if (ownQueues) await Promise.allSettled([ownQueues.results.close(), ownQueues.reconcile.close()]);
       bullRedis?.disconnect();
+      resultsRedis?.disconnect();
       logger.info('gateway drained');
     })();
     return draining;

@@ -13,6 +13,9 @@ import type { JobSpec } from '../shared/jobs/options.js';
 import { type ForwardedMessage, RESULTS_PER_JOB, type ResultItem } from '../shared/jobs/payloads.js';
 import type { Logger } from '../shared/logger.js';
 import { withTimeout } from '../shared/with-timeout.js';
+import { RecentResultIds } from './recent-result-ids.js';
+
+export { RecentResultIds };
 
 /** Jobs per addBulk call: one huge addBulk timed out under a registration storm. */
 export const ENQUEUE_CHUNK = 1000;
@@ -51,6 +54,13 @@ export interface ResultForwarderOptions {
   maxPending: number;
   logger: Logger;
   onBatch?: (outcome: { ok: boolean; count: number; error?: string }) => void;
+  /**
+   * Asked after each chunk is enqueued, on the queue's connection, before any ack: has a replica
+   * got it (store/redis/replica-wait.ts)? Not ok: no ack (the agent re-sends; result handlers are
+   * idempotent) and `onUnreplicated`. Absent: acked once the master has it.
+   */
+  replicas?: { confirm(): Promise<{ ok: boolean; replicas: number }> };
+  onUnreplicated?: (outcome: { count: number }) => void;
 }
 
 interface Pending {
@@ -147,6 +157,7 @@ export class ResultForwarder {
         };
         adding.then(release, release);
         await withTimeout(adding, this.opts.timeoutMs, 'enqueue results');
+        await this.confirmReplicated(count);
         this.remember(enqueued);
         this.ackAll(enqueued);
         done += enqueued.length;
@@ -173,6 +184,18 @@ export class ResultForwarder {
       this.schedule();
       this.settle();
     }
+  }
+
+  /**
+   * Throws when no replica confirmed the chunk: not acked and not remembered, so the agent's
+   * re-send is enqueued again (the master may be gone with the first copy).
+   */
+  private async confirmReplicated(count: number): Promise<void> {
+    if (!this.opts.replicas) return;
+    const ack = await withTimeout(this.opts.replicas.confirm(), this.opts.timeoutMs, 'replica confirm');
+    if (ack.ok) return;
+    this.opts.onUnreplicated?.({ count });
+    throw new Error(`no replica confirmed ${count} results in time (replicas acked: ${ack.replicas})`);
   }
 
   private remember(enqueued: Pending[]): void {
@@ -210,36 +233,6 @@ export function isoNow(now = Date.now()): string {
     isoText = new Date(now).toISOString();
   }
   return isoText;
-}
-
-/**
- * (agent, result id) pairs, the newest `capacity` to 2 × `capacity` of them: a full generation
- * becomes the old one and the one before is dropped whole. No per-id eviction and no joined key
- * strings: a cycle of a 10,000-agent fleet adds 200,000 ids.
- */
-export class RecentResultIds {
-  private current = new Map<string, Set<string>>();
-  private previous = new Map<string, Set<string>>();
-  private size = 0;
-
-  constructor(private readonly capacity: number) {}
-
-  has(agent: string, id: string): boolean {
-    return this.current.get(agent)?.has(id) === true || this.previous.get(agent)?.has(id) === true;
-  }
-
-  add(agent: string, id: string): void {
-    if (this.current.get(agent)?.has(id)) return;
-    if (this.size >= this.capacity) {
-      this.previous = this.current;
-      this.current = new Map();
-      this.size = 0;
-    }
-    const ids = this.current.get(agent);
-    if (ids) ids.add(id);
-    else this.current.set(agent, new Set([id]));
-    this.size++;
-  }
 }
 
 interface ChunkJob {

@@ -138,7 +138,12 @@ t.test('full server.hcl: every field', async (t) => {
       max_tracked_addresses: 1000,
     },
     shutdown_timeout_ms: 20_000,
-    redis: { url: 'redis://:pw@redis:6379/1', prefix: 'fluke-prod', ...SINGLE_REDIS },
+    redis: {
+      url: 'redis://:pw@redis:6379/1',
+      prefix: 'fluke-prod',
+      ...SINGLE_REDIS,
+      replica_ack_timeout_ms: 1000,
+    },
     git: {
       url: 'https://git.example.com/ops/desired.git',
       branch: 'release',
@@ -183,7 +188,7 @@ t.test('minimal server.hcl: defaults', async (t) => {
     heartbeat_interval_ms: 10_000,
     agent_limits: DEFAULT_AGENT_LIMITS,
     shutdown_timeout_ms: 10_000,
-    redis: { url: 'redis://127.0.0.1:6379', prefix: 'fluke', ...SINGLE_REDIS },
+    redis: { url: 'redis://127.0.0.1:6379', prefix: 'fluke', ...SINGLE_REDIS, replica_ack_timeout_ms: 1000 },
     git: {
       url: '/srv/repo',
       branch: 'main',

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { spawnRedisServer, waitForRedis } from '../bin/redis-server.js';
-import { freePort } from './redis.js';
+import { freePort, type TestRedis } from './redis.js';
 
 export const TEST_MASTER_NAME = 'fluke-test-master';
 
@@ -25,6 +25,12 @@ export interface TestRedisSentinel {
   client(): Redis;
   /** kill -9 the current master and wait until the Sentinels have promoted a replica. */
   failover(timeoutMs?: number): Promise<{ killed: number; promoted: number }>;
+  /** kill -9 one server (a data node), without waiting for anything else. */
+  kill(port: number): Promise<void>;
+  /** Send a signal to a data node: SIGSTOP freezes it (a replica that stops acking), SIGCONT resumes. */
+  signal(port: number, sig: NodeJS.Signals): void;
+  /** The data nodes' ports (master and replicas, in start order). */
+  dataPorts: number[];
   /** Start a killed server again (Sentinel turns it into a replica of the new master). */
   restart(port: number): Promise<void>;
   stop(): Promise<void>;
@@ -148,6 +154,11 @@ export async function startRedisSentinel(options: { replicas?: number } = {}): P
     masterName: TEST_MASTER_NAME,
     prefix: `fluke-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
     masterPort: currentMaster,
+    kill,
+    signal: (port, sig) => {
+      if (alive(port)) procs.get(port)?.kill(sig);
+    },
+    dataPorts,
     client: () => {
       const c = new Redis({
         sentinels: sentinelPorts.map((port) => ({ host: '127.0.0.1', port })),
@@ -180,4 +191,29 @@ export async function startRedisSentinel(options: { replicas?: number } = {}): P
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * What testkit/system.ts needs to run a whole Fluke on this quorum: a TestRedis stand-in (its
+ * client() follows the master) and the `redis { }` lines naming the Sentinels. The url's
+ * host:port is not used with Sentinels.
+ */
+export function sentinelRedis(s: TestRedisSentinel): { server: TestRedis; hcl: string } {
+  const refuse = async () => {
+    throw new Error('use the TestRedisSentinel handle to kill or restart its servers');
+  };
+  const server: TestRedis = {
+    url: 'redis://127.0.0.1:1',
+    port: 1,
+    prefix: s.prefix,
+    client: () => s.client(),
+    kill: refuse,
+    restart: refuse,
+    signal: () => {
+      throw new Error('use the TestRedisSentinel handle to signal its servers');
+    },
+    stop: () => s.stop(),
+  };
+  const list = s.sentinels.map((x) => JSON.stringify(x)).join(', ');
+  return { server, hcl: `    sentinels   = [${list}]\n    master_name = "${s.masterName}"` };
 }

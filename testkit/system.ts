@@ -40,6 +40,11 @@ export interface SystemOptions {
   logger?: pino.Logger;
   /** Run on this Redis Cluster (`redis { cluster_nodes }`); `System.redis` then stays idle. */
   cluster?: TestRedisCluster;
+  /**
+   * Run on this Redis instead of a private one (not stopped by the system), with `hcl` added
+   * inside `redis { }` (e.g. sentinels and master_name: testkit/redis-sentinel.ts sentinelRedis).
+   */
+  redisConfig?: { server: TestRedis; hcl: string };
 }
 
 export interface AgentProcess {
@@ -131,6 +136,7 @@ export function serverHcl(o: {
   alertWebhook: string | null;
   eventStore: string;
   extra?: string;
+  redisExtra?: string;
 }): string {
   return `server {
   listen_agents      = "${o.host ?? '127.0.0.1'}:${o.agentsPort}"
@@ -141,6 +147,7 @@ export function serverHcl(o: {
   redis {
     ${o.clusterNodes ? `cluster_nodes = ${JSON.stringify(o.clusterNodes)}` : `url = "${o.redisUrl}"`}
     prefix = "${o.prefix}"
+${o.redisExtra ?? ''}
   }
   git {
     url           = "${o.repo}"
@@ -159,8 +166,8 @@ ${o.extra ?? ''}
 }
 
 export async function startSystem(t: Teardown, options: SystemOptions): Promise<System> {
-  const redis = await startRedis();
-  t.teardown(() => redis.stop());
+  const redis = options.redisConfig?.server ?? (await startRedis());
+  if (!options.redisConfig) t.teardown(() => redis.stop());
   const repo = await makeGitRepo();
   t.teardown(() => repo.remove());
   await repo.commit(options.files);
@@ -181,6 +188,7 @@ export async function startSystem(t: Teardown, options: SystemOptions): Promise<
       alertWebhook: options.alertWebhook ?? null,
       eventStore: options.eventStore ?? 'redis',
       extra: options.serverExtra ?? '',
+      redisExtra: options.redisConfig?.hcl ?? '',
     });
   const configFile = join(dir, 'server.hcl');
   const source = hclFor({ agentsPort, httpPort });

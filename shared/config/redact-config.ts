@@ -53,6 +53,7 @@ export function redactConfig(cfg: ServerConfig | AgentConfig): ServerConfig | Ag
       url: redactUrlPassword(cfg.redis.url),
       cluster_nodes: cfg.redis.cluster_nodes.map(redactUrlPassword),
       sentinels: [...cfg.redis.sentinels],
+      sentinel_password: secret(cfg.redis.sentinel_password),
     },
     git: {
       ...cfg.git,

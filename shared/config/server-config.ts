@@ -12,6 +12,7 @@ import { readIdentity } from './identity-config.js';
 import { parseListenAddress } from './listen-address.js';
 import { LOG_SCHEMA, openConfig, readLog, throwIfErrors } from './open-config.js';
 import { readRedisTopology } from './redis-topology.js';
+import { readReplicaAckTimeout } from './replica-ack.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_WALK_BACK, MAX_WALK_BACK, type ServerConfig } from './types.js';
 
 const SERVER_ATTRIBUTES = [
@@ -59,7 +60,15 @@ const SERVER: BodySchema = {
   },
 };
 const REDIS: BodySchema = {
-  attributes: ['url', 'prefix', 'cluster_nodes', 'sentinels', 'master_name', 'sentinel_password'],
+  attributes: [
+    'url',
+    'prefix',
+    'cluster_nodes',
+    'sentinels',
+    'master_name',
+    'sentinel_password',
+    'replica_ack_timeout',
+  ],
   blocks: {},
 };
 const GIT: BodySchema = {
@@ -133,6 +142,7 @@ function readRedis(s: ConfigBodyReader): ServerConfig['redis'] {
     url: redisUrl(redis, 'url', 'redis://127.0.0.1:6379'),
     prefix: redis.string('prefix') ?? 'fluke',
     ...readRedisTopology(redis),
+    replica_ack_timeout_ms: readReplicaAckTimeout(redis),
   };
   if (!/^[A-Za-z0-9_.:-]+$/.test(redisConfig.prefix)) {
     redis.error(

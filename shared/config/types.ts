@@ -56,6 +56,8 @@ export interface RedisConfig {
   sentinels: string[];
   master_name: string | null;
   sentinel_password: string | null;
+  /** Gateways wait this long for a replica to confirm results before acking (0: off); absent: 1 s. */
+  replica_ack_timeout_ms?: number;
 }
 
 export interface ServerConfig {

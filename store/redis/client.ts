@@ -5,6 +5,7 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisConfig } from '../../shared/config/types.js';
+import { sentinelOptions } from './sentinel.js';
 
 /** One Redis, or a Redis Cluster (`server.redis.cluster_nodes`): every store takes either. */
 export type RedisClient = Redis | Cluster;
@@ -35,7 +36,9 @@ export function createRedis(
   options: RedisClientOptions = {},
   errors: RedisErrorLog = {},
 ): Redis {
-  const client = new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...options });
+  const base = { maxRetriesPerRequest: null, enableReadyCheck: true, ...options };
+  // With Sentinels (store/redis/sentinel.ts) they find the master: url's host:port is not used.
+  const client = options.sentinels ? new Redis(base) : new Redis(url, base);
   guardErrors(client, rateLimitedLog(errors));
   return client;
 }
@@ -49,8 +52,8 @@ export function createRedisFor(
   errors: RedisErrorLog = {},
 ): RedisClient {
   if (config.cluster_nodes.length > 0) return createCluster(config.cluster_nodes, {}, errors);
-  // ---- Sentinel (sentinels + master_name) goes here ----
-  return createRedis(config.url, {}, errors);
+  // With Sentinels the client (and every duplicate) follows the master (store/redis/sentinel.ts).
+  return createRedis(config.url, sentinelOptions(config) ?? {}, errors);
 }
 
 /**
