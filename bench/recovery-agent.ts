@@ -33,8 +33,14 @@ export interface SimCounters {
   duplicates: number;
   /** Runs refused because the task was still executing. */
   busy: number;
-  /** A second apply of a drifted (task, phase) pair: an instruction applied twice. */
+  /** An instruction id executed a second time (counted apart from the agent's own RecentIds guard). */
   doubleApplies: number;
+  /**
+   * A drifted (task, phase) pair applied again by another instruction in the same phase. The
+   * simulated host stays drifted for the whole phase, so this counts every second apply-mode
+   * instruction for work already done; a real host, fixed by the first apply, would only re-check.
+   */
+  reApplies: number;
   /** A second execution of a (task, phase) that applied nothing (a repeated check: harmless). */
   repeatChecks: number;
   reconnects: number;
@@ -63,6 +69,8 @@ export interface SimAgentOptions {
 export class SimAgent {
   readonly outbox = new Outbox(quiet, 10_000);
   private readonly seen = new RecentIds(10_000);
+  /** Every instruction id this agent executed (unbounded: a bench runs minutes). */
+  private readonly executedIds = new Set<string>();
   private ws: WebSocket | null = null;
   private batcher: FrameBatcher | null = null;
   private credential: string | null = null;
@@ -229,6 +237,8 @@ export class SimAgent {
       return;
     }
     this.seen.add(run.instruction_id);
+    if (this.executedIds.has(run.instruction_id)) this.o.counters.doubleApplies++;
+    this.executedIds.add(run.instruction_id);
     this.lastRunAt = Date.now();
     const phase = this.o.phase();
     const keep = (result: AgentResult) => {
@@ -245,7 +255,7 @@ export class SimAgent {
       this.latest.set(task, executionId);
       const key = task;
       const seen = this.perPhase.get(key) ?? { runs: 0, applies: 0 };
-      if (seen.runs > 0 && applied && seen.applies > 0) this.o.counters.doubleApplies++;
+      if (seen.runs > 0 && applied && seen.applies > 0) this.o.counters.reApplies++;
       else if (seen.runs > 0) this.o.counters.repeatChecks++;
       seen.runs++;
       if (applied) seen.applies++;

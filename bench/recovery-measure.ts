@@ -108,6 +108,7 @@ export function rowOf(
     resultsSent: d.results,
     lost: a.acc.lost + a.unacked,
     doubleApplies: d.doubleApplies,
+    reApplies: d.reApplies,
     notes: [...notes, ...extra].join('; '),
     source: 'bench/recovery.ts',
   };

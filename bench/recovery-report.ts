@@ -21,6 +21,8 @@ export interface RecoveryRow {
   resultsSent: number;
   lost: number;
   doubleApplies: number;
+  /** Drifted pairs applied again by a second instruction in the same cycle (see recovery-agent.ts). */
+  reApplies?: number;
   notes: string;
   /** Which bench measured it (and how, if not obvious). */
   source: string;
@@ -31,8 +33,8 @@ export interface RecoveryRow {
 }
 
 const HEADER = [
-  '| scenario | what | agents × tasks | → all registered | → all checked again | results sent | results lost | double applies | notes | measured by · command · load at start · date |',
-  '|---|---|---|---:|---:|---:|---:|---:|---|---|',
+  '| scenario | what | agents × tasks | → all registered | → all checked again | results sent | results lost | double applies | re-applied by a 2nd instruction in the cycle | notes | measured by · command · load at start · date |',
+  '|---|---|---|---:|---:|---:|---:|---:|---:|---|---|',
 ];
 
 const sec = (v: number | null) => (v === null ? '**never**' : `${v.toFixed(1)} s`);
@@ -47,6 +49,7 @@ export function renderRow(r: RecoveryRow): string {
     String(r.resultsSent),
     r.lost === 0 ? '0' : `**${r.lost}**`,
     r.doubleApplies === 0 ? '0' : `**${r.doubleApplies}**`,
+    r.reApplies === undefined ? '–' : String(r.reApplies),
     r.notes.replace(/\|/g, '\\|'),
     `${r.source} · \`${r.command ?? ''}\` · ${r.load ?? ''} · ${r.date ?? ''}`,
   ];
@@ -113,7 +116,8 @@ export function renderSection(rows: Map<string, string>, skipped: string[]): str
       'From the fault: **→ all registered** = every agent has a registry entry on a live gateway and every agent whose socket dropped is registered on a newer one; ' +
       '**→ all checked again** = every agent that had to be re-checked (all agents after a Redis loss or during the cycle the reconciler died in; the dropped ones after a gateway kill) has run an instruction since and has every result acknowledged. ' +
       '**Results lost** = (agent, task) pairs whose last executed result is not what the task status names once everything is quiet, plus results never acknowledged. ' +
-      '**Double applies** = a drifted (agent, task) applied a second time in the same phase (each phase draws 10 % of pairs drifted, stable per phase, so a second instruction for the same work would apply again), plus any instruction id executed twice.',
+      "**Double applies** = an instruction id executed a second time by an agent (counted apart from the agent's own guard, which refuses a re-delivered id: those refusals are in the notes). " +
+      '**Re-applied by a 2nd instruction** = a drifted (agent, task) pair that a second, different instruction applied again in the same cycle: each phase draws 10 % of pairs drifted and the simulated host stays drifted for the phase, so this counts every repeated apply-mode instruction for work already done (a real host, fixed by the first apply, would only re-check; non-idempotent steps would run twice).',
     '',
     `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}, Node ${process.version}; load average at the start of each run in its row.`,
     '',

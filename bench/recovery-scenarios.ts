@@ -54,7 +54,7 @@ export const gatewayKill: Scenario = {
     const [dead] = sys.gateways;
     if (!dead?.process) throw new Error('gateway-a is not running');
     const before = (await simsStats(sys, 0)).counters;
-    const held = await registryLive(sys, null).then(async (all) => all - (await registryLive(sys, dead.id)));
+    const held = (await registryLive(sys, null)) - (await registryLive(sys, dead.id));
     const t0 = Date.now();
     await startPhase(sys, 'gateway-kill', drift, t0);
     await killNow(dead.process);
@@ -63,6 +63,65 @@ export const gatewayKill: Scenario = {
     const row = rowOf(sys, this.id, this.title, timed, await account(sys, before), [
       `${held} agents were on the killed gateway`,
     ]);
+    await sys.startRole(dead, 'gateway');
+    return row;
+  },
+};
+
+/** Fan out a drift check over every agent; resolves mid-cycle (a third checked) with its start. */
+async function midCycle(
+  sys: RecoverySystem,
+  id: string,
+  drift: number,
+): Promise<{ trigger: number; progress: number }> {
+  const trigger = Date.now();
+  await startPhase(sys, id, drift, trigger);
+  await sys.queues.reconcile.add('fanout', { trigger: 'drift_check', run_id: null, task: null, agent: null });
+  for (;;) {
+    const s = await simsStats(sys, trigger);
+    if (s.checked >= sys.opts.agents / 3) return { trigger, progress: s.checked };
+    if (Date.now() - trigger > sys.opts.timeoutMs) throw new Error('the drift cycle never got going');
+    await sleep(50);
+  }
+}
+
+function cycleNote(
+  progress: number,
+  sys: RecoverySystem,
+  trigger: number,
+  t0: number,
+  checkedMs: number | null,
+): string {
+  const done = checkedMs === null ? 'never' : `${((checkedMs + t0 - trigger) / 1000).toFixed(1)} s`;
+  return `killed with ${progress}/${sys.opts.agents} agents checked, ${((t0 - trigger) / 1000).toFixed(1)} s after the fan-out; cycle done ${done} after it`;
+}
+
+export const gatewayKillMidCycle: Scenario = {
+  id: 'gateway-kill-mid-cycle',
+  title:
+    'kill -9 one of two gateways in the middle of a drift cycle over every agent (results and instructions in flight)',
+  backend: 'single',
+  async run(sys, drift) {
+    const [dead] = sys.gateways;
+    if (!dead?.process) throw new Error('gateway-a is not running');
+    const before = (await simsStats(sys, 0)).counters;
+    const held = (await registryLive(sys, null)) - (await registryLive(sys, dead.id));
+    const { trigger, progress } = await midCycle(sys, this.id, drift);
+    const t0 = Date.now();
+    await killNow(dead.process);
+    const clock: Clock = {
+      t0,
+      deadGateway: dead.id,
+      scope: 'all',
+      expectDisrupted: held,
+      checkedSince: trigger,
+    };
+    const timed = await timeRecovery(sys, clock);
+    const notes = [
+      `${held} agents were on the killed gateway`,
+      cycleNote(progress, sys, trigger, t0, timed.checkedMs),
+    ];
+    const row = rowOf(sys, this.id, this.title, timed, await account(sys, before), notes);
     await sys.startRole(dead, 'gateway');
     return row;
   },
@@ -77,29 +136,12 @@ export const reconcilerKill: Scenario = {
     const [dead] = sys.reconcilers;
     if (!dead?.process) throw new Error('reconciler-a is not running');
     const before = (await simsStats(sys, 0)).counters;
-    const trigger = Date.now();
-    await startPhase(sys, 'reconciler-kill', drift, trigger);
-    await sys.queues.reconcile.add('fanout', {
-      trigger: 'drift_check',
-      run_id: null,
-      task: null,
-      agent: null,
-    });
-    // Mid-cycle: a third of the agents have run and acked, the rest are still being dispatched.
-    for (;;) {
-      const s = await simsStats(sys, trigger);
-      if (s.checked >= sys.opts.agents / 3) break;
-      if (Date.now() - trigger > sys.opts.timeoutMs) throw new Error('the drift cycle never got going');
-      await sleep(50);
-    }
+    const { trigger, progress } = await midCycle(sys, this.id, drift);
     const t0 = Date.now();
-    const progress = (await simsStats(sys, trigger)).checked;
     await killNow(dead.process);
     const clock: Clock = { t0, deadGateway: null, scope: 'all', expectDisrupted: 0, checkedSince: trigger };
     const timed = await timeRecovery(sys, clock);
-    const notes = [
-      `killed with ${progress}/${sys.opts.agents} agents checked, ${((t0 - trigger) / 1000).toFixed(1)} s after the fan-out; cycle done ${timed.checkedMs === null ? 'never' : `${((timed.checkedMs + t0 - trigger) / 1000).toFixed(1)} s`} after it`,
-    ];
+    const notes = [cycleNote(progress, sys, trigger, t0, timed.checkedMs)];
     const row = rowOf(sys, this.id, this.title, timed, await account(sys, before), notes);
     await sys.startRole(dead, 'reconciler');
     return row;
@@ -158,6 +200,7 @@ export const sentinelFailover = redisFault(
 
 export const SCENARIOS: Scenario[] = [
   gatewayKill,
+  gatewayKillMidCycle,
   reconcilerKill,
   flushAll,
   redisRestart,

@@ -36,6 +36,7 @@ export function newCounters(): SimCounters {
     duplicates: 0,
     busy: 0,
     doubleApplies: 0,
+    reApplies: 0,
     repeatChecks: 0,
     reconnects: 0,
     refusals: 0,
