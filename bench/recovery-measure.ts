@@ -59,10 +59,21 @@ export async function timeRecovery(sys: RecoverySystem, c: Clock): Promise<Timed
       console.log(
         `  not recovered after ${((now - c.t0) / 1000).toFixed(0)} s: registry live ${live}, dropped ${dropped}, re-registered ${stats.reRegistered}, checked ${c.scope === 'all' ? stats.checked : stats.checkedDisrupted}; e.g. ${stats.missing.join(', ')}`,
       );
+      await explainStuck(sys);
       return { registeredMs, checkedMs: null, last: stats };
     }
     await sleep(sys.opts.agents > 2000 ? 1000 : 250);
   }
+}
+
+/** What a recovery that never finished left behind: the queues and the source status. */
+async function explainStuck(sys: RecoverySystem): Promise<void> {
+  for (const [name, q] of Object.entries(sys.queues)) {
+    const counts = await q.getJobCounts().catch(() => ({}));
+    console.log(`  queue ${name}: ${JSON.stringify(counts)}`);
+  }
+  const source = await sys.redis.hgetall(sys.keys.sourceStatus()).catch(() => ({}));
+  console.log(`  source status: ${JSON.stringify(source).slice(0, 400)}`);
 }
 
 /** Quiet, then what was lost and applied twice since `before`. */

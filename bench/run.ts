@@ -17,6 +17,8 @@ const BENCHES: Record<string, string> = {
   reconcile:
     'full reconcile cycles over N simulated agents: cycle time, Redis commands and BullMQ jobs per agent [--agents N --tasks N --sims N --drift F --write …]',
   fuzz: 'wire fuzzer against a live gateway and manifest fuzzer over the compiler: outcome classes, Redis writes by refused frames [--frames N --manifests N --seed N --concurrency N --write]',
+  recovery:
+    'kill -9 a gateway / a reconciler mid-cycle, FLUSHALL, Redis restart, Cluster and Sentinel failover under N agents: time to registered and re-checked, results lost, double applies [--agents N --tasks N --scenarios a,b --write]',
   'results-handler':
     "the reconciler's results handler alone: CPU per agent per round [--agents N --tasks N --rounds N --cpu-prof DIR]",
 };
