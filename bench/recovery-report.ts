@@ -37,14 +37,14 @@ const HEADER = [
   '|---|---|---|---:|---:|---:|---:|---:|---:|---|---|',
 ];
 
-const sec = (v: number | null) => (v === null ? '**never**' : `${v.toFixed(1)} s`);
+const sec = (v: number | null) => (v === null ? 'never' : `${v.toFixed(1)} s`);
 
 export function renderRow(r: RecoveryRow): string {
   const cells = [
     `\`${r.id}\``,
     r.title,
     `${r.agents} × ${r.tasks}`,
-    sec(r.registeredS),
+    r.registeredS === null ? '**never**' : sec(r.registeredS),
     `**${sec(r.checkedS)}**`,
     String(r.resultsSent),
     r.lost === 0 ? '0' : `**${r.lost}**`,
