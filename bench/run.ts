@@ -19,6 +19,8 @@ const BENCHES: Record<string, string> = {
   storm:
     'kill -9 the gateway holding N agents behind haproxy: time until all re-registered and connect-checked, results lost, double applies [--agents N --tasks N --monitor --haproxy-cfg FILE --write]',
   fuzz: 'wire fuzzer against a live gateway and manifest fuzzer over the compiler: outcome classes, Redis writes by refused frames [--frames N --manifests N --seed N --concurrency N --write]',
+  recovery:
+    'kill -9 a gateway / a reconciler mid-cycle, FLUSHALL, Redis restart, Cluster and Sentinel failover under N agents: time to registered and re-checked, results lost, double applies [--agents N --tasks N --scenarios a,b --write]',
   'results-handler':
     "the reconciler's results handler alone: CPU per agent per round [--agents N --tasks N --rounds N --cpu-prof DIR]",
 };

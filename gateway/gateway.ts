@@ -198,6 +198,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     registry.announce(id, Date.now()).catch((err: unknown) => {
       logger.debug({ err: errorMessage(err) }, 'gateway announce failed');
     });
+  announceOnRebuild(events, announce);
 
   const drain = (): Promise<void> => {
     draining ??= (async () => {
@@ -236,4 +237,18 @@ export function createGateway(opts: GatewayOptions): Gateway {
     close: drain,
     stats: () => ({ sockets: table.size, agents: table.agents }),
   };
+}
+
+/**
+ * A rebuilt entry means Redis lost the registry (FLUSHALL), and the gateways hash with it: say
+ * we are alive now, not at the next sweep, or the connect reconciles of the rebuilt entries find
+ * this gateway gone and their instructions come back undeliverable (bench/recovery.ts).
+ */
+function announceOnRebuild(events: EventEmitter<GatewayEventMap>, announce: () => Promise<void>): void {
+  let reannounced = 0;
+  events.on('registry:rebuilt', () => {
+    if (Date.now() - reannounced < 1000) return;
+    reannounced = Date.now();
+    void announce();
+  });
 }

@@ -160,6 +160,32 @@ t.test('registry entries are rebuilt on the next heartbeat after FLUSHALL', asyn
   t.equal(await redis.hget(gw.keys.knownLabels(), 'flush-01'), '{"zone":"a"}', 'labels remembered again');
 });
 
+t.test(
+  'after FLUSHALL a gateway announces itself again with the first rebuilt entry, not at its next sweep',
+  async (t) => {
+    // A sweep (and its announce) only once a minute: the announce that follows must come from the rebuild.
+    const gwS = await startGateway(r, { gatewayId: 'gw-slow', config: { heartbeat_interval_ms: 60_000 } });
+    const agent = new TestAgent(gwS.url);
+    t.teardown(async () => {
+      await agent.close();
+      await gwS.stop();
+    });
+    await agent.register('flush-announce-01');
+    await redis.flushall();
+    t.equal(await redis.hget(gw.keys.gateways(), 'gw-slow'), null, 'the gateways hash is gone');
+    const rebuilt = once(gwS.gateway.events, 'registry:rebuilt');
+    agent.heartbeat();
+    await rebuilt;
+    // Otherwise the connect reconcile of the rebuilt entry would find the gateway gone (undeliverable).
+    const seen = await eventually(
+      () => redis.hget(gw.keys.gateways(), 'gw-slow'),
+      (v) => v !== null,
+      15_000,
+    );
+    t.ok(Number(seen) > 0, 'announced again');
+  },
+);
+
 t.test('gateways announce themselves', async (t) => {
   const seen = await eventually(
     () => redis.hget(gw.keys.gateways(), 'gw-a'),
