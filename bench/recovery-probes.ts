@@ -2,6 +2,7 @@
  * What bench/recovery.ts reads while the system heals: the simulators' counters, the registry
  * entries in Redis, the queues, and at the end the task statuses beside what the agents executed.
  */
+import { pipelineOf } from '../store/redis/pipeline.js';
 import { ask, type Msg, sleep } from './reconcile-ipc.js';
 import type { SimCounters } from './recovery-agent.js';
 import { newCounters, type SimsStats } from './recovery-sims.js';
@@ -49,7 +50,7 @@ export function counterDelta(after: SimCounters, before: SimCounters): SimCounte
 export async function registryLive(sys: RecoverySystem, deadGateway: string | null): Promise<number> {
   let live = 0;
   for (let i = 0; i < sys.agentNames.length; i += 2000) {
-    const pipe = sys.redis.pipeline();
+    const pipe = pipelineOf(sys.redis);
     for (const name of sys.agentNames.slice(i, i + 2000)) pipe.hget(sys.keys.agent(name), 'gateway_id');
     for (const [err, gw] of (await pipe.exec()) ?? [])
       if (!err && typeof gw === 'string' && gw !== deadGateway) live++;
@@ -109,7 +110,7 @@ export async function accountResults(sys: RecoverySystem): Promise<Accounting> {
   const names = [...executed.keys()];
   for (let i = 0; i < names.length; i += 1000) {
     const chunk = names.slice(i, i + 1000);
-    const pipe = sys.redis.pipeline();
+    const pipe = pipelineOf(sys.redis);
     for (const name of chunk) pipe.hgetall(sys.keys.taskStatus(name));
     const rows = (await pipe.exec()) ?? [];
     chunk.forEach((name, j) => {
