@@ -41,6 +41,8 @@ export interface PlannedRecord {
   trigger: Trigger;
   run_id: string | null;
   revision: string;
+  /** ISO time the instruction was created: the statuses it leads to carry it as `issued_at`. */
+  created_at?: string;
   /** How often this reconcile was already put back because the agent was busy. */
   retry: number;
   tasks: readonly PlannedTask[];
@@ -183,9 +185,13 @@ export function timeoutRule(
   waitedMs: number,
   facts: Facts,
 ): TaskEffects | typeof NEED_LABELS {
-  if (facts.labels === null) return NEED_LABELS;
   const verdict = judgeWith(record, planned, facts, { type: 'timeout', execution_id: planned.execution_id });
   if (verdict === NEED_LABELS) return NEED_LABELS;
+  // Superseded (a result of this execution, or of a later instruction, is in): no event either,
+  // it would say "timed out" next to a newer result. The task still finishes as a timeout.
+  if (verdict.ignored !== null)
+    return taskEffects(record, 'superseded', planned.task, null, verdict, 'timeout');
+  if (facts.labels === null) return NEED_LABELS;
   const event = timeoutEvent({ ...planned, waited_ms: waitedMs }, context(record, planned, facts));
   return taskEffects(record, 'timeout', planned.task, event, verdict, 'timeout');
 }
@@ -285,6 +291,7 @@ function judgeWith(
       policy: planned.policy,
       mode: planned.mode,
       revision: record.revision,
+      issued: record.created_at,
       now: facts.nowIso,
       previous: facts.previous,
       episode: facts.episode,
