@@ -36,6 +36,12 @@ export interface ResultObservation {
 export interface TimeoutObservation {
   type: 'timeout';
   execution_id: string;
+  /**
+   * ISO time: a status from an instruction issued after it supersedes the timeout. Default the
+   * instruction's creation (JudgeInput.issued); earlier when the instruction went to a session
+   * the agent has since replaced (shared/result-rules.ts timeoutSince).
+   */
+  since?: string;
 }
 
 export type Observation = CheckObservation | ResultObservation | TimeoutObservation;
@@ -122,7 +128,7 @@ export function judge(input: JudgeInput, drifted?: string[]): Verdict {
         return ignore('not_decisive');
       return decide(input, { outcome: null, drifted: [obs.step], failed: [] });
     case 'timeout':
-      if (judgedAlready || issuedLater(previous, input.issued)) return ignore('superseded');
+      if (judgedAlready || issuedLater(previous, obs.since ?? input.issued)) return ignore('superseded');
       return decide(input, { outcome: 'timeout', drifted: [], failed: [] });
     case 'task_result':
       // A synthetic timeout status for this execution does not make the real result a duplicate.
@@ -137,14 +143,14 @@ export function judge(input: JudgeInput, drifted?: string[]): Verdict {
 }
 
 /**
- * The status comes from an instruction created after `issued`: the host was heard from since, and
+ * The status comes from an instruction created after `since`: the host was heard from since, and
  * a timeout of the older instruction (its gateway died, say) has nothing newer to say. The
  * judging time would not do: an older execution's result may be judged after a newer instruction
  * was created, and that instruction may really hang.
  */
-function issuedLater(previous: TaskStatus | null, issued: string | undefined): boolean {
-  if (previous?.issued_at === undefined || issued === undefined) return false;
-  return Date.parse(previous.issued_at) > Date.parse(issued);
+function issuedLater(previous: TaskStatus | null, since: string | undefined): boolean {
+  if (previous?.issued_at === undefined || since === undefined) return false;
+  return Date.parse(previous.issued_at) > Date.parse(since);
 }
 
 interface Finding {

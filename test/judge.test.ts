@@ -314,6 +314,21 @@ t.test('a timeout against a status from another instruction', async (t) => {
     'its own result is in: superseded whatever the times',
   );
 
+  const since = (at: string) => ({
+    ...timeout(from('i3.0', '2025-03-13T14:19:30.000Z')),
+    observation: { type: 'timeout' as const, execution_id: 'i2.0', since: at },
+  });
+  t.same(
+    judge(since('2025-03-13T14:19:00.000Z')),
+    { ignored: 'superseded', ...none },
+    "since the session that replaced the instruction's began: an instruction issued after it supersedes",
+  );
+  t.match(
+    judge(since('2025-03-13T14:19:45.000Z')),
+    { ignored: null, status: { outcome: 'timeout', issued_at: ISSUED } },
+    "issued before `since`: still a timeout, recorded with the instruction's own creation",
+  );
+
   const late = judge({
     ...input('remediate_and_alert', 'apply', OBSERVATIONS.satisfied, null),
     issued: ISSUED,

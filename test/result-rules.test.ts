@@ -21,6 +21,7 @@ import {
   NEED_LABELS,
   type PlannedRecord,
   timeoutRule,
+  timeoutSince,
   undeliverableRule,
 } from '../shared/result-rules.js';
 import type { DriftEpisode, TaskStatus } from '../shared/status.js';
@@ -387,6 +388,49 @@ t.test('timeouts and undeliverable instructions', async (t) => {
       },
     },
     'an earlier instruction judged later: this one may really hang, it still times out',
+  );
+  // The stale-routed case: sent to the old session after the connect check on the new one was issued.
+  const lateToOld = { ...RECORD, created_at: '2025-03-13T14:20:10.000Z' };
+  const since = timeoutSince(
+    { ...lateToOld, session_id: 's-old' },
+    { session_id: 's-new', connected_at: Date.parse('2025-03-13T14:20:04.000Z') },
+  );
+  t.equal(since, '2025-03-13T14:20:04.000Z', 'another session now: since it started');
+  t.match(
+    timeoutRule(lateToOld, planned, 60_000, facts({ previous: newer }), since),
+    { outcome: 'superseded', event: null, verdict: { ignored: 'superseded' } },
+    'the current session reported after it started: superseded',
+  );
+  t.equal(
+    timeoutRule(lateToOld, planned, 60_000, facts({ previous: newer })),
+    NEED_LABELS,
+    'without the session, the later instruction times out (and wants the labels for its event)',
+  );
+  t.equal(
+    timeoutSince(
+      { ...lateToOld, session_id: 's-1' },
+      { session_id: 's-1', connected_at: Date.parse('2025-03-13T14:00:00.000Z') },
+    ),
+    lateToOld.created_at,
+    'same session (a hung execution): its creation',
+  );
+  t.equal(
+    timeoutSince({ ...lateToOld, session_id: 's-1' }, null),
+    lateToOld.created_at,
+    'agent gone: its creation',
+  );
+  t.equal(
+    timeoutSince(
+      { ...lateToOld, session_id: 's-1' },
+      { session_id: 's-2', connected_at: Date.parse('2025-03-13T14:30:00.000Z') },
+    ),
+    lateToOld.created_at,
+    'a session started after it: its creation',
+  );
+  t.equal(
+    timeoutSince({ session_id: 's-1' }, { session_id: 's-2', connected_at: 0 }),
+    undefined,
+    'creation unknown',
   );
   t.match(
     decide(
