@@ -71,6 +71,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     statuses: stores.statuses,
     runs: stores.runs,
     labelsOf: async (agent) => (await stores.directory.get(agent))?.labels ?? {},
+    sessionOf: (agent) => stores.directory.get(agent),
     enqueueAlert: alertEnqueuer(queues.alerts, config.drift.alert_webhook, logger),
     retryLater: async (job, delayMs) => enqueueAgents([{ data: job, delayMs }]),
     logger,

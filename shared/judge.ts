@@ -36,6 +36,12 @@ export interface ResultObservation {
 export interface TimeoutObservation {
   type: 'timeout';
   execution_id: string;
+  /**
+   * ISO time: a status from an instruction issued after it supersedes the timeout. Default the
+   * instruction's creation (JudgeInput.issued); earlier when the instruction went to a session
+   * the agent has since replaced (shared/result-rules.ts timeoutSince).
+   */
+  since?: string;
 }
 
 export type Observation = CheckObservation | ResultObservation | TimeoutObservation;
@@ -47,6 +53,11 @@ export interface JudgeInput {
   policy: DriftPolicy;
   mode: RunMode;
   revision: string;
+  /**
+   * ISO time the instruction was created, recorded in the status as `issued_at`; undefined when
+   * unknown (a timeout is then never taken as superseded by another execution).
+   */
+  issued?: string;
   /** ISO time of judging: the status's `at`, the episode's `opened_at`, the alerts' timestamp. */
   now: string;
   previous: TaskStatus | null;
@@ -57,7 +68,10 @@ export interface JudgeInput {
 export type IgnoredBecause =
   /** This execution's final result was already judged (a redelivered job). */
   | 'duplicate'
-  /** A check_result or timeout that arrived after its execution's final result. */
+  /**
+   * A check_result or timeout that arrived after its execution's final result, or a timeout of an
+   * instruction created before the one whose result the status holds.
+   */
   | 'superseded'
   /** A passing check, or a check in check mode: the task_result will say everything. */
   | 'not_decisive'
@@ -114,7 +128,7 @@ export function judge(input: JudgeInput, drifted?: string[]): Verdict {
         return ignore('not_decisive');
       return decide(input, { outcome: null, drifted: [obs.step], failed: [] });
     case 'timeout':
-      if (judgedAlready) return ignore('superseded');
+      if (judgedAlready || issuedLater(previous, obs.since ?? input.issued)) return ignore('superseded');
       return decide(input, { outcome: 'timeout', drifted: [], failed: [] });
     case 'task_result':
       // A synthetic timeout status for this execution does not make the real result a duplicate.
@@ -126,6 +140,17 @@ export function judge(input: JudgeInput, drifted?: string[]): Verdict {
         failed: failedSteps(obs.steps),
       });
   }
+}
+
+/**
+ * The status comes from an instruction created after `since`: the host was heard from since, and
+ * a timeout of the older instruction (its gateway died, say) has nothing newer to say. The
+ * judging time would not do: an older execution's result may be judged after a newer instruction
+ * was created, and that instruction may really hang.
+ */
+function issuedLater(previous: TaskStatus | null, since: string | undefined): boolean {
+  if (previous?.issued_at === undefined || since === undefined) return false;
+  return Date.parse(previous.issued_at) > Date.parse(since);
 }
 
 interface Finding {
@@ -195,6 +220,7 @@ function decide(input: JudgeInput, finding: Finding): Verdict {
           drifted_steps: drifted,
           failed_steps: finding.failed,
           policy: input.policy,
+          ...(input.issued === undefined ? {} : { issued_at: input.issued }),
         };
   return { ignored: null, status, openEpisode, alerts, closeEpisode: clean && episode ? episode.id : null };
 }

@@ -41,6 +41,8 @@ export interface PlannedRecord {
   trigger: Trigger;
   run_id: string | null;
   revision: string;
+  /** ISO time the instruction was created: the statuses it leads to carry it as `issued_at`. */
+  created_at?: string;
   /** How often this reconcile was already put back because the agent was busy. */
   retry: number;
   tasks: readonly PlannedTask[];
@@ -176,18 +178,48 @@ function taskResultRule(message: TaskResultMessage, record: PlannedRecord, facts
   return taskEffects(record, message.outcome, planned.task, event, verdict, message.outcome);
 }
 
-/** The deadline passed with no result for this planned task: it becomes a `timeout`. */
+/**
+ * The deadline passed with no result for this planned task: it becomes a `timeout`, unless a
+ * status from an instruction issued after `since` (timeoutSince) is in.
+ */
 export function timeoutRule(
   record: PlannedRecord,
   planned: PlannedTask,
   waitedMs: number,
   facts: Facts,
+  since?: string,
 ): TaskEffects | typeof NEED_LABELS {
-  if (facts.labels === null) return NEED_LABELS;
-  const verdict = judgeWith(record, planned, facts, { type: 'timeout', execution_id: planned.execution_id });
+  const observation = {
+    type: 'timeout' as const,
+    execution_id: planned.execution_id,
+    ...(since ? { since } : {}),
+  };
+  const verdict = judgeWith(record, planned, facts, observation);
   if (verdict === NEED_LABELS) return NEED_LABELS;
+  // Superseded (a result of this execution, or of a later instruction, is in): no event either,
+  // it would say "timed out" next to a newer result. The task still finishes as a timeout.
+  if (verdict.ignored !== null)
+    return taskEffects(record, 'superseded', planned.task, null, verdict, 'timeout');
+  if (facts.labels === null) return NEED_LABELS;
   const event = timeoutEvent({ ...planned, waited_ms: waitedMs }, context(record, planned, facts));
   return taskEffects(record, 'timeout', planned.task, event, verdict, 'timeout');
+}
+
+/**
+ * Since when a newer status supersedes a timeout: the instruction's creation, or, when the agent
+ * is now connected on another session than the one the instruction was sent to (a gateway died,
+ * a stale registry read routed it to the old one), that session's start if earlier: the agent
+ * never got the instruction there, and what its current session reported is newer. A hung
+ * execution keeps its session (or the agent says it is busy with it), so it still times out.
+ */
+export function timeoutSince(
+  record: { created_at?: string; session_id?: string },
+  current: { session_id: string; connected_at: number } | null,
+): string | undefined {
+  if (!record.created_at || !current || !record.session_id || current.session_id === record.session_id)
+    return record.created_at;
+  const created = Date.parse(record.created_at);
+  return current.connected_at < created ? new Date(current.connected_at).toISOString() : record.created_at;
 }
 
 /** The instruction could not be delivered: each pending task is `undeliverable`. */
@@ -285,6 +317,7 @@ function judgeWith(
       policy: planned.policy,
       mode: planned.mode,
       revision: record.revision,
+      issued: record.created_at,
       now: facts.nowIso,
       previous: facts.previous,
       episode: facts.episode,

@@ -21,6 +21,12 @@ export interface TaskStatus {
   drifted_steps: string[];
   failed_steps: string[];
   policy: DriftPolicy;
+  /**
+   * ISO time (reconciler clock) the instruction this execution came from was created. Orders
+   * executions for the deadline: a timeout of an instruction created earlier does not overwrite
+   * this status. Absent in statuses written before it was recorded.
+   */
+  issued_at?: string;
 }
 
 export const TaskStatusSchema: z.ZodType<TaskStatus> = z.object({
@@ -33,6 +39,7 @@ export const TaskStatusSchema: z.ZodType<TaskStatus> = z.object({
   drifted_steps: z.array(z.string()),
   failed_steps: z.array(z.string()),
   policy: z.enum(DRIFT_POLICIES),
+  issued_at: z.string().optional(),
 });
 
 /** What opening an episode records; immutable for the episode's life. */

@@ -267,6 +267,77 @@ t.test('redelivered and late observations change nothing', async (t) => {
   );
 });
 
+t.test('a timeout against a status from another instruction', async (t) => {
+  const ISSUED = '2025-03-13T14:20:00.000Z';
+  const timeout = (previous: TaskStatus | null, issued: string | null = ISSUED) => ({
+    ...input('remediate_and_alert', 'apply', OBSERVATIONS.no_answer, EPISODES.detected ?? null),
+    ...(issued === null ? {} : { issued }),
+    previous,
+  });
+  const from = (execution_id: string, issued_at?: string): TaskStatus => ({
+    ...prior(execution_id, 'satisfied'),
+    ...(issued_at === undefined ? {} : { issued_at }),
+  });
+  const none = { status: null, openEpisode: null, alerts: [], closeEpisode: null };
+
+  t.same(
+    judge(timeout(from('i3.0', '2025-03-13T14:20:00.001Z'))),
+    { ignored: 'superseded', ...none },
+    'a later instruction was heard from (the connect check on another gateway): no status, no alert',
+  );
+  const hung = judge(timeout(from('i1.0', '2025-03-13T14:19:59.999Z')));
+  t.equal(
+    hung.ignored,
+    null,
+    'an earlier instruction, even judged after this one was created: still a timeout',
+  );
+  t.match(hung.status, { outcome: 'timeout', execution_id: 'i2.0', issued_at: ISSUED });
+  t.same(
+    hung.alerts.map((a) => a.payload.event),
+    ['remediation_failed'],
+    'a hung apply of known drift still alerts',
+  );
+  t.equal(judge(timeout(from('i3.0', ISSUED))).ignored, null, 'created in the same millisecond: not later');
+  t.equal(
+    judge(timeout(from('i3.0'))).ignored,
+    null,
+    'a status without issued_at (written before it existed)',
+  );
+  t.equal(judge(timeout(from('i3.0', 'garbage'))).ignored, null, 'an unreadable issued_at');
+  const unknown = judge(timeout(from('i3.0', '2025-03-13T14:21:00.000Z'), null));
+  t.equal(unknown.ignored, null, "the instruction's creation unknown");
+  t.equal(unknown.status?.issued_at, undefined, 'and none recorded');
+  t.equal(judge(timeout(null)).status?.issued_at, ISSUED, 'nothing before: recorded, with issued_at');
+  t.same(
+    judge(timeout(from('i2.0', '2025-03-13T14:10:00.000Z'))),
+    { ignored: 'superseded', ...none },
+    'its own result is in: superseded whatever the times',
+  );
+
+  const since = (at: string) => ({
+    ...timeout(from('i3.0', '2025-03-13T14:19:30.000Z')),
+    observation: { type: 'timeout' as const, execution_id: 'i2.0', since: at },
+  });
+  t.same(
+    judge(since('2025-03-13T14:19:00.000Z')),
+    { ignored: 'superseded', ...none },
+    "since the session that replaced the instruction's began: an instruction issued after it supersedes",
+  );
+  t.match(
+    judge(since('2025-03-13T14:19:45.000Z')),
+    { ignored: null, status: { outcome: 'timeout', issued_at: ISSUED } },
+    "issued before `since`: still a timeout, recorded with the instruction's own creation",
+  );
+
+  const late = judge({
+    ...input('remediate_and_alert', 'apply', OBSERVATIONS.satisfied, null),
+    issued: ISSUED,
+    previous: from('i3.0', '2025-03-13T14:21:00.000Z'),
+  });
+  t.equal(late.ignored, null, 'only timeouts are ordered this way: a late real result still counts');
+  t.equal(late.status?.issued_at, ISSUED);
+});
+
 t.test('alert payloads are exactly the documented shape (docs/events.md), with stable ids', async (t) => {
   const drift = judge(input('alert_only', 'check', OBSERVATIONS.drifted, null));
   const [alert] = drift.alerts;

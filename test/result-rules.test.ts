@@ -21,6 +21,7 @@ import {
   NEED_LABELS,
   type PlannedRecord,
   timeoutRule,
+  timeoutSince,
   undeliverableRule,
 } from '../shared/result-rules.js';
 import type { DriftEpisode, TaskStatus } from '../shared/status.js';
@@ -352,8 +353,93 @@ t.test('timeouts and undeliverable instructions', async (t) => {
       60_000,
       facts({ labels: LABELS, previous: status({ execution_id: 'i-1.0' }) }),
     ),
-    { verdict: { ignored: 'superseded' }, finish: 'timeout' },
+    { verdict: { ignored: 'superseded' }, event: null, finish: 'timeout' },
     'its result came first: the timeout only finishes the task',
+  );
+
+  // The gateway holding the instruction died; the agent's connect check on another one ran later.
+  const issued = { ...RECORD, created_at: '2025-03-13T14:20:00.000Z' };
+  const newer = status({ execution_id: 'i-2.0', issued_at: '2025-03-13T14:20:05.000Z' });
+  t.match(
+    timeoutRule(issued, planned, 60_000, facts({ previous: newer })),
+    {
+      kind: 'task',
+      outcome: 'superseded',
+      event: null,
+      verdict: { ignored: 'superseded', status: null },
+      finish: 'timeout',
+    },
+    'a later instruction was heard from: no status, no event, no labels needed; the task still finishes',
+  );
+  const older = status({
+    execution_id: 'i-0.0',
+    issued_at: '2025-03-13T14:19:00.000Z',
+    at: NOW.toISOString(),
+  });
+  t.equal(timeoutRule(issued, planned, 60_000, facts({ previous: older })), NEED_LABELS);
+  t.match(
+    timeoutRule(issued, planned, 60_000, facts({ previous: older, labels: LABELS })),
+    {
+      outcome: 'timeout',
+      event: { kind: 'timeout', id: 'timeout:i-1.0' },
+      verdict: {
+        ignored: null,
+        status: { outcome: 'timeout', execution_id: 'i-1.0', issued_at: issued.created_at },
+      },
+    },
+    'an earlier instruction judged later: this one may really hang, it still times out',
+  );
+  // The stale-routed case: sent to the old session after the connect check on the new one was issued.
+  const lateToOld = { ...RECORD, created_at: '2025-03-13T14:20:10.000Z' };
+  const since = timeoutSince(
+    { ...lateToOld, session_id: 's-old' },
+    { session_id: 's-new', connected_at: Date.parse('2025-03-13T14:20:04.000Z') },
+  );
+  t.equal(since, '2025-03-13T14:20:04.000Z', 'another session now: since it started');
+  t.match(
+    timeoutRule(lateToOld, planned, 60_000, facts({ previous: newer }), since),
+    { outcome: 'superseded', event: null, verdict: { ignored: 'superseded' } },
+    'the current session reported after it started: superseded',
+  );
+  t.equal(
+    timeoutRule(lateToOld, planned, 60_000, facts({ previous: newer })),
+    NEED_LABELS,
+    'without the session, the later instruction times out (and wants the labels for its event)',
+  );
+  t.equal(
+    timeoutSince(
+      { ...lateToOld, session_id: 's-1' },
+      { session_id: 's-1', connected_at: Date.parse('2025-03-13T14:00:00.000Z') },
+    ),
+    lateToOld.created_at,
+    'same session (a hung execution): its creation',
+  );
+  t.equal(
+    timeoutSince({ ...lateToOld, session_id: 's-1' }, null),
+    lateToOld.created_at,
+    'agent gone: its creation',
+  );
+  t.equal(
+    timeoutSince(
+      { ...lateToOld, session_id: 's-1' },
+      { session_id: 's-2', connected_at: Date.parse('2025-03-13T14:30:00.000Z') },
+    ),
+    lateToOld.created_at,
+    'a session started after it: its creation',
+  );
+  t.equal(
+    timeoutSince({ session_id: 's-1' }, { session_id: 's-2', connected_at: 0 }),
+    undefined,
+    'creation unknown',
+  );
+  t.match(
+    decide(
+      taskResult('web_config', 'applied'),
+      found({ created_at: issued.created_at }),
+      facts({ labels: LABELS }),
+    ),
+    { verdict: { status: { execution_id: 'i-1.0', issued_at: issued.created_at } } },
+    'results record when their instruction was created',
   );
 
   t.equal(undeliverableRule(found(), 'agent offline', facts()), NEED_LABELS);

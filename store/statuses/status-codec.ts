@@ -54,6 +54,7 @@ export function parseJson(raw: unknown): unknown {
 
 const OUTCOMES: ReadonlySet<string> = new Set(STEP_OUTCOMES);
 const POLICIES: ReadonlySet<string> = new Set(DRIFT_POLICIES);
+/** Without the optional issued_at. */
 const STATUS_FIELDS = 9;
 
 function isStringArray(value: unknown): value is string[] {
@@ -83,13 +84,14 @@ export function toTaskStatus(value: unknown): TaskStatus | null {
     !isStringArray(o.drifted_steps) ||
     !isStringArray(o.failed_steps) ||
     typeof o.policy !== 'string' ||
-    !POLICIES.has(o.policy)
+    !POLICIES.has(o.policy) ||
+    (o.issued_at !== undefined && typeof o.issued_at !== 'string')
   )
     return null;
   let keys = 0;
   for (const key in o) if (Object.hasOwn(o, key)) keys++;
-  if (keys === STATUS_FIELDS && Object.getPrototypeOf(o) === Object.prototype)
-    return o as unknown as TaskStatus;
+  const fields = o.issued_at === undefined ? STATUS_FIELDS : STATUS_FIELDS + 1;
+  if (keys === fields && Object.getPrototypeOf(o) === Object.prototype) return o as unknown as TaskStatus;
   return {
     task: o.task,
     outcome: o.outcome as TaskStatus['outcome'],
@@ -100,6 +102,7 @@ export function toTaskStatus(value: unknown): TaskStatus | null {
     drifted_steps: o.drifted_steps,
     failed_steps: o.failed_steps,
     policy: o.policy as TaskStatus['policy'],
+    ...(o.issued_at === undefined ? {} : { issued_at: o.issued_at }),
   };
 }
 

@@ -23,6 +23,8 @@ export interface MessageDeps {
   statuses: MessageStatuses;
   runs: Pick<RunStore, 'setOutcome' | 'setAgentState'> & Partial<Pick<RunStore, 'setOutcomes'>>;
   labelsOf(agent: string): Promise<Labels>;
+  /** The agent's current session (registry entry), for timeouts; none read when absent. */
+  sessionOf?(agent: string): Promise<{ session_id: string; connected_at: number } | null>;
   enqueueAlert(alert: Alert): Promise<void>;
   /** Put a reconcile back because the agent was busy with one of its tasks. */
   retryLater(job: ReconcileAgentJob, delayMs: number): Promise<void>;

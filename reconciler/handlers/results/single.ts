@@ -16,6 +16,7 @@ import {
   NEED_LABELS,
   type PlannedRecord,
   timeoutRule,
+  timeoutSince,
   undeliverableRule,
 } from '../../../shared/result-rules.js';
 import { applyEffects } from './apply.js';
@@ -90,16 +91,17 @@ async function settle(
 /** The deadline passed: every pending task of the instruction becomes a `timeout`. */
 export async function timeOutTasks(
   deps: MessageDeps,
-  record: PlannedRecord,
+  record: PlannedRecord & { session_id?: string },
   tasks: string[],
   waitedMs: number,
 ): Promise<void> {
   const facts = factsAt(deps);
+  const since = timeoutSince(record, (await deps.sessionOf?.(record.agent)) ?? null);
   for (const planned of record.tasks.filter((t) => tasks.includes(t.task))) {
     [facts.previous, facts.episode] = await Promise.all([
       deps.statuses.getStatus(record.agent, planned.task),
       deps.statuses.getEpisode(record.agent, planned.task),
     ]);
-    await settle(deps, record, facts, () => timeoutRule(record, planned, waitedMs, facts));
+    await settle(deps, record, facts, () => timeoutRule(record, planned, waitedMs, facts, since));
   }
 }
