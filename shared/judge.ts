@@ -30,6 +30,8 @@ export interface ResultObservation {
   execution_id: string;
   outcome: TaskOutcome;
   steps: readonly { step: string; outcome: StepOutcome; apply_exit_code: number | null }[];
+  /** ISO time on the agent's clock the execution finished: orders one agent's executions of a task. */
+  finished_at?: string;
 }
 
 /** The instruction's deadline passed with no task_result for this execution. */
@@ -134,6 +136,9 @@ export function judge(input: JudgeInput, drifted?: string[]): Verdict {
       // A synthetic timeout status for this execution does not make the real result a duplicate.
       if (judgedAlready && previous.outcome !== 'timeout') return ignore('duplicate');
       if (obs.outcome === 'skipped') return ignore('skipped');
+      // An execution that finished before the one the status holds (two checks overlapped after a
+      // reconnect or a FLUSHALL, and its result was judged last): the newer observation stands.
+      if (!judgedAlready && finishedLater(previous, obs.finished_at)) return ignore('superseded');
       return decide(input, {
         outcome: obs.outcome,
         drifted: drifted ?? driftedSteps(obs.steps),
@@ -151,6 +156,16 @@ export function judge(input: JudgeInput, drifted?: string[]): Verdict {
 function issuedLater(previous: TaskStatus | null, since: string | undefined): boolean {
   if (previous?.issued_at === undefined || since === undefined) return false;
   return Date.parse(previous.issued_at) > Date.parse(since);
+}
+
+/**
+ * The status comes from an execution the agent finished after `finished`. Both times are the same
+ * agent's clock, and an agent runs one execution of a task at a time (a second is refused as busy),
+ * so this is the order the host saw them in.
+ */
+function finishedLater(previous: TaskStatus | null, finished: string | undefined): boolean {
+  if (previous?.finished_at === undefined || finished === undefined) return false;
+  return Date.parse(previous.finished_at) > Date.parse(finished);
 }
 
 interface Finding {
@@ -221,6 +236,9 @@ function decide(input: JudgeInput, finding: Finding): Verdict {
           failed_steps: finding.failed,
           policy: input.policy,
           ...(input.issued === undefined ? {} : { issued_at: input.issued }),
+          ...(input.observation.type === 'task_result' && input.observation.finished_at !== undefined
+            ? { finished_at: input.observation.finished_at }
+            : {}),
         };
   return { ignored: null, status, openEpisode, alerts, closeEpisode: clean && episode ? episode.id : null };
 }

@@ -27,6 +27,11 @@ export interface TaskStatus {
    * this status. Absent in statuses written before it was recorded.
    */
   issued_at?: string;
+  /**
+   * ISO time on the agent's clock this execution finished (task results only). Orders one agent's
+   * executions of the task: a result of an execution that finished earlier does not overwrite it.
+   */
+  finished_at?: string;
 }
 
 export const TaskStatusSchema: z.ZodType<TaskStatus> = z.object({
@@ -40,6 +45,7 @@ export const TaskStatusSchema: z.ZodType<TaskStatus> = z.object({
   failed_steps: z.array(z.string()),
   policy: z.enum(DRIFT_POLICIES),
   issued_at: z.string().optional(),
+  finished_at: z.string().optional(),
 });
 
 /** What opening an episode records; immutable for the episode's life. */

@@ -338,6 +338,40 @@ t.test('a timeout against a status from another instruction', async (t) => {
   t.equal(late.status?.issued_at, ISSUED);
 });
 
+t.test('a result of an execution the agent finished before the one the status holds', async (t) => {
+  const at = (ms: number) => new Date(Date.parse('2025-03-13T14:20:00.000Z') + ms).toISOString();
+  const finished = (execution_id: string, finished_at?: string): TaskStatus => ({
+    ...prior(execution_id, 'satisfied'),
+    ...(finished_at === undefined ? {} : { finished_at }),
+  });
+  const late = (previous: TaskStatus | null, finishedAt?: string) => ({
+    ...input('remediate_and_alert', 'apply', OBSERVATIONS.applied, EPISODES.detected ?? null),
+    observation: {
+      ...(OBSERVATIONS.applied as ResultObservation),
+      ...(finishedAt ? { finished_at: finishedAt } : {}),
+    },
+    previous,
+  });
+  const none = { status: null, openEpisode: null, alerts: [], closeEpisode: null };
+  t.same(
+    judge(late(finished('i3.0', at(1)), at(0))),
+    { ignored: 'superseded', ...none },
+    'finished earlier on the same agent, judged later (overlapping checks): the newer status stands, no alert',
+  );
+  const newer = judge(late(finished('i1.0', at(0)), at(1)));
+  t.equal(newer.ignored, null, 'finished later: it is the status');
+  t.equal(newer.status?.finished_at, at(1), 'with its finish time recorded');
+  t.equal(judge(late(finished('i3.0', at(0)), at(0))).ignored, null, 'the same millisecond: not earlier');
+  t.equal(
+    judge(late(finished('i3.0'), at(0))).ignored,
+    null,
+    'a status without finished_at (a timeout, or older)',
+  );
+  t.equal(judge(late(finished('i3.0', at(1)))).ignored, null, 'a result without finished_at');
+  t.equal(judge(late(finished('i3.0', 'garbage'), at(0))).ignored, null, 'an unreadable finished_at');
+  t.equal(judge(late(null, at(0))).status?.finished_at, at(0), 'nothing before: recorded');
+});
+
 t.test('alert payloads are exactly the documented shape (docs/events.md), with stable ids', async (t) => {
   const drift = judge(input('alert_only', 'check', OBSERVATIONS.drifted, null));
   const [alert] = drift.alerts;

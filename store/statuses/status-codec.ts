@@ -54,7 +54,7 @@ export function parseJson(raw: unknown): unknown {
 
 const OUTCOMES: ReadonlySet<string> = new Set(STEP_OUTCOMES);
 const POLICIES: ReadonlySet<string> = new Set(DRIFT_POLICIES);
-/** Without the optional issued_at. */
+/** Without the optional issued_at and finished_at. */
 const STATUS_FIELDS = 9;
 
 function isStringArray(value: unknown): value is string[] {
@@ -85,12 +85,13 @@ export function toTaskStatus(value: unknown): TaskStatus | null {
     !isStringArray(o.failed_steps) ||
     typeof o.policy !== 'string' ||
     !POLICIES.has(o.policy) ||
-    (o.issued_at !== undefined && typeof o.issued_at !== 'string')
+    (o.issued_at !== undefined && typeof o.issued_at !== 'string') ||
+    (o.finished_at !== undefined && typeof o.finished_at !== 'string')
   )
     return null;
   let keys = 0;
   for (const key in o) if (Object.hasOwn(o, key)) keys++;
-  const fields = o.issued_at === undefined ? STATUS_FIELDS : STATUS_FIELDS + 1;
+  const fields = STATUS_FIELDS + (o.issued_at === undefined ? 0 : 1) + (o.finished_at === undefined ? 0 : 1);
   if (keys === fields && Object.getPrototypeOf(o) === Object.prototype) return o as unknown as TaskStatus;
   return {
     task: o.task,
@@ -103,6 +104,7 @@ export function toTaskStatus(value: unknown): TaskStatus | null {
     failed_steps: o.failed_steps,
     policy: o.policy as TaskStatus['policy'],
     ...(o.issued_at === undefined ? {} : { issued_at: o.issued_at }),
+    ...(o.finished_at === undefined ? {} : { finished_at: o.finished_at }),
   };
 }
 
