@@ -16,7 +16,7 @@ import { CloseCode } from '../shared/protocol.js';
 import type { Enrollments } from '../store/identity/enrollments.js';
 import { InboxReader } from '../store/inbox/gateway-inbox.js';
 import { RedisGatewayInbox } from '../store/inbox/redis-inbox.js';
-import { duplicateClient, type RedisClient } from '../store/redis/client.js';
+import { duplicateClient, onClusterNodeLoss, type RedisClient } from '../store/redis/client.js';
 import type { Registry } from '../store/registry/registry.js';
 import { CONNECT_CHECK_WINDOW_MS } from './connect-checks.js';
 import type { GatewayEventMap } from './gateway-events.js';
@@ -199,10 +199,18 @@ export function createGateway(opts: GatewayOptions): Gateway {
       logger.debug({ err: errorMessage(err) }, 'gateway announce failed');
     });
   announceOnRebuild(events, announce);
+  // A lost Cluster node may have taken instructions for this inbox with it: announce (it waits
+  // until the gateways' slot is served again), then reconcile every agent here as after a connect.
+  const stopNodeWatch = onClusterNodeLoss(redis, async () => {
+    await announce();
+    logger.warn('a Redis Cluster node was lost: re-checking every agent on this gateway');
+    await controller.recheckAll();
+  });
 
   const drain = (): Promise<void> => {
     draining ??= (async () => {
       controller.draining = true;
+      stopNodeWatch();
       held.stop();
       endpoint.stopListening();
       if (sweepTimer) clearInterval(sweepTimer);

@@ -164,4 +164,35 @@ t.test('on a Redis Cluster', async (t) => {
       t.same(applies(h.dir), ['a', 'b'], `${h.name}: each command ran exactly once`);
     }
   });
+
+  t.test('a failover of the gateways’ master: a new commit and a drift reach every agent', async (t) => {
+    const prefix = `${cluster.prefix}-inbox`;
+    const keys = new Keys(prefix);
+    const hosts = ['edge-1', 'edge-2', 'edge-3'].map((name) => ({ name, dir: sandbox(t) }));
+    const manifest = (steps: string[]) =>
+      Object.fromEntries(
+        hosts.map((h) => [`${h.name}.fluke.hcl`, countingTask(`edge-${h.name}`, h.name, h.dir, steps)]),
+      );
+    const sys = await startSystem(t, { cluster: { ...cluster, prefix }, files: manifest(['a']) });
+    for (const h of hosts) await sys.startAgent(h.name, { role: h.name });
+    for (const h of hosts)
+      await waitFor(`${h.name}: first apply`, async () => existsSync(join(h.dir, 'a')), Boolean, 60_000);
+
+    // The commit lands while the master of the inbox streams, registry index and gateways hash
+    // is killed: its fan-out and the instructions run while that slot has no master.
+    await sys.repo.commit(manifest(['a', 'b']));
+    unlinkSync(join(hosts[0]!.dir, 'a'));
+    const { killed, promoted } = await cluster.failover(keys.gatewayInbox('any'));
+    t.not(killed.port, promoted.port, `the replica on ${promoted.port} took over from ${killed.port}`);
+
+    for (const h of hosts)
+      await waitFor(`${h.name}: the new step`, async () => existsSync(join(h.dir, 'b')), Boolean, 60_000);
+    await waitFor('the drift remediated', async () => existsSync(join(hosts[0]!.dir, 'a')), Boolean, 60_000);
+    for (const h of hosts)
+      t.same(
+        applies(h.dir).filter((s) => s === 'b'),
+        ['b'],
+        `${h.name}: the new step ran exactly once`,
+      );
+  });
 });

@@ -129,6 +129,30 @@ export function duplicateClient(client: RedisClient, options: DuplicateOptions =
   return client.duplicate(options);
 }
 
+/**
+ * Calls `onLoss` when a Cluster client loses the connection to one of its nodes while it is
+ * running (a master killed and replaced by its replica, a node restarted or removed): whatever
+ * that node held and had not replicated yet (instructions in a gateway's inbox stream, registry
+ * writes) may be gone. Once per burst: the events while `onLoss` runs are one loss (ioredis
+ * reconnects to the dead address for every MOVED that names it, each ending alike). One Redis:
+ * nothing to watch (a restart shows as a rebuilt registry entry). Returns the stop function.
+ */
+export function onClusterNodeLoss(client: RedisClient, onLoss: () => Promise<void>): () => void {
+  if (!(client instanceof Cluster)) return () => {};
+  let running = false;
+  const listener = () => {
+    if (running || client.status !== 'ready') return;
+    running = true;
+    void onLoss()
+      .catch(() => {})
+      .finally(() => {
+        running = false;
+      });
+  };
+  client.on('-node', listener);
+  return () => client.off('-node', listener);
+}
+
 type ErrorSink = { error(err: Error): void; ready(): void };
 
 function rateLimitedLog({ logger, intervalMs = REDIS_ERROR_LOG_INTERVAL_MS }: RedisErrorLog): ErrorSink {
