@@ -2,7 +2,8 @@
  * Fluke on a real Redis Cluster (3 masters, 3 replicas; `server.redis.cluster_nodes`): the whole
  * loop with real agent processes (commit → apply → drift → remediation → results → events), then
  * a master failover while agents apply: the results queue's master is killed, its replica takes
- * over, every result is recorded and no command runs twice (each execution appends a line).
+ * over, every result is recorded and no command runs twice (each execution appends a line); and
+ * a failover of the gateways' master (inbox streams, registry index) during a commit's fan-out.
  */
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -178,11 +179,19 @@ t.test('on a Redis Cluster', async (t) => {
     for (const h of hosts)
       await waitFor(`${h.name}: first apply`, async () => existsSync(join(h.dir, 'a')), Boolean, 60_000);
 
-    // The commit lands while the master of the inbox streams, registry index and gateways hash
-    // is killed: its fan-out and the instructions run while that slot has no master.
+    // The master of the inbox streams, registry index and gateways hash is killed, then the commit
+    // lands: the poll (every 2 s) finds it while that slot has no master yet (node timeout 1.5 s
+    // plus the election), so its fan-out and deliveries run into the failover.
+    const killed = await cluster.masterOf(keys.gateways());
+    await cluster.kill(killed.port);
     await sys.repo.commit(manifest(['a', 'b']));
     unlinkSync(join(hosts[0]!.dir, 'a'));
-    const { killed, promoted } = await cluster.failover(keys.gatewayInbox('any'));
+    const promoted = await waitFor(
+      'a replica takes over',
+      () => cluster.masterOf(keys.gateways()).catch(() => killed),
+      (m) => m.port !== killed.port,
+      60_000,
+    );
     t.not(killed.port, promoted.port, `the replica on ${promoted.port} took over from ${killed.port}`);
 
     for (const h of hosts)

@@ -14,6 +14,7 @@ import {
   clusterRetryOptions,
   createCluster,
   duplicateClient,
+  onClusterNodeLoss,
   type RedisClient,
 } from '../store/redis/client.js';
 import { startRedisCluster } from '../testkit/redis-cluster.js';
@@ -62,6 +63,13 @@ t.test('a master failover on a Redis Cluster', async (t) => {
     if ((await cluster.masterOf(key)).port === victim.port) counters.push(key);
   }
 
+  // The gateway's failover hook: it fires for the lost master (and not before).
+  let losses = 0;
+  const stopWatch = onClusterNodeLoss(base, async () => {
+    losses++;
+  });
+  t.teardown(stopWatch);
+
   const errors: string[] = [];
   const done = { plain: 0, stores: 0 };
   let stop = false;
@@ -81,6 +89,7 @@ t.test('a master failover on a Redis Cluster', async (t) => {
   const running = [hammer('plain', base), hammer('stores', stores)];
   await waitFor('commands served', async () => done.plain > 0 && done.stores > 0, Boolean, 30_000);
 
+  t.equal(losses, 0, 'no node lost yet');
   const { killed, promoted } = await cluster.failover(keys.gateways());
   t.not(killed.port, promoted.port, `replica :${promoted.port} took over from :${killed.port}`);
   const after = { ...done };
@@ -93,6 +102,13 @@ t.test('a master failover on a Redis Cluster', async (t) => {
   stop = true;
   await Promise.all(running);
   t.same(errors.slice(0, 5), [], `no command failed (${errors.length} failures)`);
+  await waitFor(
+    'the node loss reported',
+    async () => losses,
+    (n) => n >= 1,
+    30_000,
+  );
+  t.ok(losses <= 2, `reported as one burst, not one per reconnect (${losses})`);
 
   t.ok(await sendToGateway(base, keys, 'gw', 'after the failover'), 'sent');
   await waitFor(

@@ -129,28 +129,39 @@ export function duplicateClient(client: RedisClient, options: DuplicateOptions =
   return client.duplicate(options);
 }
 
+/** A burst of lost node connections is over once none ended for this long (onClusterNodeLoss). */
+export const NODE_LOSS_QUIET_MS = 1000;
+
 /**
  * Calls `onLoss` when a Cluster client loses the connection to one of its nodes while it is
  * running (a master killed and replaced by its replica, a node restarted or removed): whatever
  * that node held and had not replicated yet (instructions in a gateway's inbox stream, registry
- * writes) may be gone. Once per burst: the events while `onLoss` runs are one loss (ioredis
- * reconnects to the dead address for every MOVED that names it, each ending alike). One Redis:
- * nothing to watch (a restart shows as a rebuilt registry entry). Returns the stop function.
+ * writes) may be gone. Once per burst, `quietMs` after its last event: until the replica takes
+ * over, ioredis reconnects to the dead address for every MOVED that names it, each ending alike.
+ * One Redis: nothing to watch (a restart shows as rebuilt registry entries). Returns the stop.
  */
-export function onClusterNodeLoss(client: RedisClient, onLoss: () => Promise<void>): () => void {
+export function onClusterNodeLoss(
+  client: RedisClient,
+  onLoss: () => Promise<void>,
+  quietMs = NODE_LOSS_QUIET_MS,
+): () => void {
   if (!(client instanceof Cluster)) return () => {};
-  let running = false;
+  let timer: NodeJS.Timeout | null = null;
+  const fire = () => {
+    timer = null;
+    if (client.status === 'ready') void onLoss().catch(() => {});
+  };
   const listener = () => {
-    if (running || client.status !== 'ready') return;
-    running = true;
-    void onLoss()
-      .catch(() => {})
-      .finally(() => {
-        running = false;
-      });
+    if (client.status !== 'ready') return;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(fire, quietMs);
+    timer.unref();
   };
   client.on('-node', listener);
-  return () => client.off('-node', listener);
+  return () => {
+    if (timer) clearTimeout(timer);
+    client.off('-node', listener);
+  };
 }
 
 type ErrorSink = { error(err: Error): void; ready(): void };
