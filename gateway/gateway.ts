@@ -198,19 +198,11 @@ export function createGateway(opts: GatewayOptions): Gateway {
     registry.announce(id, Date.now()).catch((err: unknown) => {
       logger.debug({ err: errorMessage(err) }, 'gateway announce failed');
     });
-  announceOnRebuild(events, announce);
-  // A lost Cluster node may have taken instructions for this inbox with it: announce (it waits
-  // until the gateways' slot is served again), then reconcile every agent here as after a connect.
-  const stopNodeWatch = onClusterNodeLoss(redis, async () => {
-    await announce();
-    logger.warn('a Redis Cluster node was lost: re-checking every agent on this gateway');
-    await controller.recheckAll();
-  });
+  reannounceAfterLosses(events, redis, announce, controller, logger);
 
   const drain = (): Promise<void> => {
     draining ??= (async () => {
       controller.draining = true;
-      stopNodeWatch();
       held.stop();
       endpoint.stopListening();
       if (sweepTimer) clearInterval(sweepTimer);
@@ -251,12 +243,26 @@ export function createGateway(opts: GatewayOptions): Gateway {
  * A rebuilt entry means Redis lost the registry (FLUSHALL), and the gateways hash with it: say
  * we are alive now, not at the next sweep, or the connect reconciles of the rebuilt entries find
  * this gateway gone and their instructions come back undeliverable (bench/recovery.ts).
+ * A lost Cluster node may have taken instructions for this gateway's inbox (or registry writes)
+ * with it: announce, then reconcile every agent here as after a connect (not while draining).
  */
-function announceOnRebuild(events: EventEmitter<GatewayEventMap>, announce: () => Promise<void>): void {
+function reannounceAfterLosses(
+  events: EventEmitter<GatewayEventMap>,
+  redis: RedisClient,
+  announce: () => Promise<void>,
+  controller: SessionController,
+  logger: Logger,
+): void {
   let reannounced = 0;
   events.on('registry:rebuilt', () => {
     if (Date.now() - reannounced < 1000) return;
     reannounced = Date.now();
     void announce();
+  });
+  onClusterNodeLoss(redis, async () => {
+    if (controller.draining) return;
+    await announce();
+    logger.warn('a Redis Cluster node was lost: re-checking every agent on this gateway');
+    await controller.recheckAll();
   });
 }
