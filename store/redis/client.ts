@@ -129,43 +129,29 @@ export function duplicateClient(client: RedisClient, options: DuplicateOptions =
   return client.duplicate(options);
 }
 
-/** A burst of lost node connections is over once none ended for this long (onClusterNodeLoss). */
-export const NODE_LOSS_QUIET_MS = 1000;
-
 /**
  * Calls `onLoss` when a Cluster client loses the connection to one of its nodes while it is
  * running (a master killed and replaced by its replica, a node restarted or removed): whatever
  * that node held and had not replicated yet (instructions in a gateway's inbox stream, registry
- * writes) may be gone. Once per lost node, `quietMs` after the burst's last event: until the
- * replica takes over, ioredis reconnects to the dead address for every MOVED that names it, each
- * ending alike, and a node counts as lost again only once a connection to it was ready. One
- * Redis: nothing to watch (a restart shows as rebuilt registry entries). Returns the stop.
+ * writes) may be gone. At once, and once per lost node: until the replica takes over, ioredis
+ * reconnects to the dead address for every MOVED that names it, each ending alike; a node counts
+ * as lost again only once a connection to it was ready. `onLoss` should first wait for the slots
+ * it cares about (a command on them waits through the failover). One Redis: nothing to watch (a
+ * restart shows as rebuilt registry entries). Returns the stop function.
  */
-export function onClusterNodeLoss(
-  client: RedisClient,
-  onLoss: () => Promise<void>,
-  quietMs = NODE_LOSS_QUIET_MS,
-): () => void {
+export function onClusterNodeLoss(client: RedisClient, onLoss: () => Promise<void>): () => void {
   if (!(client instanceof Cluster)) return () => {};
   const lost = new Set<string>();
   const keyOf = (node: Redis) => `${node.options.host}:${node.options.port}`;
-  let timer: NodeJS.Timeout | null = null;
-  const fire = () => {
-    timer = null;
-    if (client.status === 'ready') void onLoss().catch(() => {});
-  };
   const removed = (node: Redis) => {
     if (client.status !== 'ready' || lost.has(keyOf(node))) return;
     lost.add(keyOf(node));
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(fire, quietMs);
-    timer.unref();
+    void onLoss().catch(() => {});
   };
   const added = (node: Redis) => node.once('ready', () => lost.delete(keyOf(node)));
   client.on('-node', removed);
   client.on('+node', added);
   return () => {
-    if (timer) clearTimeout(timer);
     client.off('-node', removed);
     client.off('+node', added);
   };
