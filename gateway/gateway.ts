@@ -16,7 +16,7 @@ import { CloseCode } from '../shared/protocol.js';
 import type { Enrollments } from '../store/identity/enrollments.js';
 import { InboxReader } from '../store/inbox/gateway-inbox.js';
 import { RedisGatewayInbox } from '../store/inbox/redis-inbox.js';
-import { duplicateClient, type RedisClient } from '../store/redis/client.js';
+import { duplicateClient, onClusterNodeLoss, type RedisClient } from '../store/redis/client.js';
 import type { Registry } from '../store/registry/registry.js';
 import { CONNECT_CHECK_WINDOW_MS } from './connect-checks.js';
 import type { GatewayEventMap } from './gateway-events.js';
@@ -198,7 +198,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     registry.announce(id, Date.now()).catch((err: unknown) => {
       logger.debug({ err: errorMessage(err) }, 'gateway announce failed');
     });
-  announceOnRebuild(events, announce);
+  reannounceAfterLosses(events, redis, announce, controller, logger);
 
   const drain = (): Promise<void> => {
     draining ??= (async () => {
@@ -243,12 +243,26 @@ export function createGateway(opts: GatewayOptions): Gateway {
  * A rebuilt entry means Redis lost the registry (FLUSHALL), and the gateways hash with it: say
  * we are alive now, not at the next sweep, or the connect reconciles of the rebuilt entries find
  * this gateway gone and their instructions come back undeliverable (bench/recovery.ts).
+ * A lost Cluster node may have taken instructions for this gateway's inbox (or registry writes)
+ * with it: announce, then reconcile every agent here as after a connect (not while draining).
  */
-function announceOnRebuild(events: EventEmitter<GatewayEventMap>, announce: () => Promise<void>): void {
+function reannounceAfterLosses(
+  events: EventEmitter<GatewayEventMap>,
+  redis: RedisClient,
+  announce: () => Promise<void>,
+  controller: SessionController,
+  logger: Logger,
+): void {
   let reannounced = 0;
   events.on('registry:rebuilt', () => {
     if (Date.now() - reannounced < 1000) return;
     reannounced = Date.now();
     void announce();
+  });
+  onClusterNodeLoss(redis, async () => {
+    if (controller.draining) return;
+    await announce();
+    logger.warn('a Redis Cluster node was lost: re-checking every agent on this gateway');
+    await controller.recheckAll();
   });
 }

@@ -131,6 +131,12 @@ export class SessionController {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
+  /** Reconcile every registered agent here as after a connect (a lost Redis node: gateway.ts). */
+  async recheckAll(): Promise<void> {
+    const conns = this.d.table.all().filter((c) => c.phase === 'registered');
+    await this.track(Promise.all(conns.map((c) => this.registration.enqueueReconcile(c))));
+  }
+
   opened(conn: AgentConnection): void {
     this.d.table.add(conn);
   }

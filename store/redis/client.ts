@@ -11,7 +11,7 @@ import { sentinelOptions } from './sentinel.js';
 export type RedisClient = Redis | Cluster;
 export type RedisClientOptions = RedisOptions;
 
-/** What a store may ask of a duplicate: its own auto-pipelined connection (per node on a cluster). */
+/** What a store may ask of a duplicate: its own auto-pipelined connection (one Redis only: see duplicateClient). */
 export interface DuplicateOptions {
   enableAutoPipelining?: boolean;
 }
@@ -57,8 +57,41 @@ export function createRedisFor(
 }
 
 /**
+ * How long a command on a Cluster keeps retrying while its slot has no master: a master failover
+ * is `cluster-node-timeout` (Redis default 15 s) plus the replica's election (about 1–2 s). Like
+ * a command on one Redis during an outage (`maxRetriesPerRequest: null`), it waits instead of
+ * failing, so no BullMQ job or inbox read fails for a failover.
+ */
+export const CLUSTER_FAILOVER_WAIT_MS = 60_000;
+/** Pause before a command is sent again after its node closed, CLUSTERDOWN or TRYAGAIN. */
+export const CLUSTER_RETRY_DELAY_MS = 200;
+
+/**
+ * ioredis counts a command's retries (`maxRedirections`, default 16: 1.6 s at its 100 ms delay, so
+ * every command in flight failed with "Too many Cluster redirections" long before a replica took
+ * over). While the slot's old master is down, each retry asks a live node, which answers MOVED to
+ * the dead master at once (no delay), then the connection to it closes (one delay): two
+ * redirections per CLUSTER_RETRY_DELAY_MS, so this many span CLUSTER_FAILOVER_WAIT_MS.
+ */
+export function clusterRetryOptions(
+  waitMs = CLUSTER_FAILOVER_WAIT_MS,
+  delayMs = CLUSTER_RETRY_DELAY_MS,
+): Pick<
+  ClusterOptions,
+  'maxRedirections' | 'retryDelayOnFailover' | 'retryDelayOnClusterDown' | 'retryDelayOnTryAgain'
+> {
+  return {
+    maxRedirections: Math.max(16, 2 * Math.ceil(waitMs / delayMs)),
+    retryDelayOnFailover: delayMs,
+    retryDelayOnClusterDown: delayMs,
+    retryDelayOnTryAgain: delayMs,
+  };
+}
+
+/**
  * A Redis Cluster client from seed URLs (they share scheme and credentials: the config checks it).
  * Reads go to masters (a replica may lag: BullMQ and the stores read what they just wrote).
+ * Commands wait through a master failover (clusterRetryOptions).
  */
 export function createCluster(
   nodes: readonly string[],
@@ -78,15 +111,50 @@ export function createCluster(
   };
   const cluster = new Cluster(
     urls.map((u) => ({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) })),
-    { scaleReads: 'master', enableReadyCheck: true, ...options, redisOptions },
+    { scaleReads: 'master', enableReadyCheck: true, ...clusterRetryOptions(), ...options, redisOptions },
   );
   guardErrors(cluster, rateLimitedLog(errors));
   return cluster;
 }
 
-/** A new connection to the same Redis or Cluster (the two `duplicate` signatures differ). */
+/**
+ * A new connection to the same Redis or Cluster (the two `duplicate` signatures differ).
+ * A Cluster duplicate is never auto-pipelined: ioredis batches a tick's commands per node into
+ * one pipeline over many slots, and when that node's master is gone the live node answers MOVED
+ * with a different slot for each command, which ioredis cannot retry: every command failed with a
+ * raw "MOVED <slot> <dead master>" throughout a failover. Single commands are retried per slot.
+ */
 export function duplicateClient(client: RedisClient, options: DuplicateOptions = {}): RedisClient {
-  return client instanceof Cluster ? client.duplicate([], options) : client.duplicate(options);
+  if (client instanceof Cluster) return client.duplicate([], { ...options, enableAutoPipelining: false });
+  return client.duplicate(options);
+}
+
+/**
+ * Calls `onLoss` when a Cluster client loses the connection to one of its nodes while it is
+ * running (a master killed and replaced by its replica, a node restarted or removed): whatever
+ * that node held and had not replicated yet (instructions in a gateway's inbox stream, registry
+ * writes) may be gone. At once, and once per lost node: until the replica takes over, ioredis
+ * reconnects to the dead address for every MOVED that names it, each ending alike; a node counts
+ * as lost again only once a connection to it was ready. `onLoss` should first wait for the slots
+ * it cares about (a command on them waits through the failover). One Redis: nothing to watch (a
+ * restart shows as rebuilt registry entries). Returns the stop function.
+ */
+export function onClusterNodeLoss(client: RedisClient, onLoss: () => Promise<void>): () => void {
+  if (!(client instanceof Cluster)) return () => {};
+  const lost = new Set<string>();
+  const keyOf = (node: Redis) => `${node.options.host}:${node.options.port}`;
+  const removed = (node: Redis) => {
+    if (client.status !== 'ready' || lost.has(keyOf(node))) return;
+    lost.add(keyOf(node));
+    void onLoss().catch(() => {});
+  };
+  const added = (node: Redis) => node.once('ready', () => lost.delete(keyOf(node)));
+  client.on('-node', removed);
+  client.on('+node', added);
+  return () => {
+    client.off('-node', removed);
+    client.off('+node', added);
+  };
 }
 
 type ErrorSink = { error(err: Error): void; ready(): void };
