@@ -7,7 +7,7 @@
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { type Services, startServices } from '../bin/services.js';
+import { startServices } from '../bin/services.js';
 import { uwsImplementation } from '../gateway/uws.js';
 import { loadServerConfig } from '../shared/config/load.js';
 import { Keys } from '../shared/keys.js';
@@ -24,27 +24,10 @@ export async function runRole(
   /** A number (bench/reconcile.ts: `bench-<role>-<n>`) or the gateway id itself (bench/storm.ts). */
   instance: number | string = 0,
 ): Promise<void> {
-  const gatewayId = typeof instance === 'string' ? instance : `bench-${role}-${instance}`;
-  const services = await serveRole(role, configFile, dataDir, gatewayId, { role, instance });
-  serveProfiler(send);
-  serveRoleStats(send);
-  send({ type: 'ready', port: services.ports.agents ?? 0, implementation: uwsImplementation() });
-}
-
-/**
- * A gateway or a reconciler under `gatewayId` through the wiring `fluke gateway|reconciler` uses,
- * logging warnings with `logBase`; it closes and exits on SIGTERM or when the parent goes.
- */
-export async function serveRole(
-  role: 'gateway' | 'reconciler',
-  configFile: string,
-  dataDir: string,
-  gatewayId: string,
-  logBase: Record<string, unknown>,
-): Promise<Services> {
   const config = await loadServerConfig(configFile);
   // warn: per-agent info lines would measure pino, not Fluke.
-  const logger = pino({ level: 'warn', base: logBase });
+  const logger = pino({ level: 'warn', base: { role, instance } });
+  const gatewayId = typeof instance === 'string' ? instance : `bench-${role}-${instance}`;
   const services = await startServices(config, role, { dataDir, logger, gatewayId });
   const stop = async () => {
     await services.close().catch(() => {});
@@ -52,7 +35,9 @@ export async function serveRole(
   };
   process.once('SIGTERM', () => void stop());
   process.once('disconnect', () => void stop());
-  return services;
+  serveProfiler(send);
+  serveRoleStats(send);
+  send({ type: 'ready', port: services.ports.agents ?? 0, implementation: uwsImplementation() });
 }
 
 /**

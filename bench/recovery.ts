@@ -16,8 +16,10 @@
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { startServices } from '../bin/services.js';
+import { loadServerConfig } from '../shared/config/load.js';
 import { AGENT_TOKEN } from '../testkit/system.js';
-import { serveRole } from './reconcile-roles.js';
 import type { BackendKind } from './recovery-backend.js';
 import {
   existingRows,
@@ -63,7 +65,15 @@ async function runRole(
   dataDir: string,
   id: string,
 ): Promise<void> {
-  const services = await serveRole(role, configFile, dataDir, id, { role: id });
+  const config = await loadServerConfig(configFile);
+  const logger = pino({ level: 'warn', base: { role: id } });
+  const services = await startServices(config, role, { dataDir, logger, gatewayId: id });
+  const stop = async () => {
+    await services.close().catch(() => {});
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop());
+  process.once('disconnect', () => void stop());
   process.send?.({ type: 'ready', port: services.ports.agents ?? 0 });
 }
 
