@@ -2,7 +2,7 @@
  * Whether to accept a run instruction: the rules behind "no double apply" on the agent side.
  * Pure: the runner passes in what it knows.
  */
-import type { RefusalCode, RunMessage } from '../shared/protocol.js';
+import type { InstructionReceiptMessage, RefusalCode, RunMessage } from '../shared/protocol.js';
 
 export interface AdmissionState {
   /** False while the agent shuts down. */
@@ -53,4 +53,15 @@ export function admit(run: Pick<RunMessage, 'instruction_id' | 'tasks'>, state: 
       };
   }
   return { accepted: true };
+}
+
+/** The receipt that tells the gateway an admission decision (a refusal carries its code). */
+export function receiptOf(instructionId: string, decision: Admission): InstructionReceiptMessage {
+  return {
+    type: 'instruction_receipt',
+    instruction_id: instructionId,
+    accepted: decision.accepted,
+    reason: decision.accepted ? null : decision.reason,
+    ...(decision.accepted ? {} : { code: decision.code }),
+  };
 }

@@ -15,7 +15,7 @@ import type {
   OutputMessage,
   RunMessage,
 } from '../shared/protocol.js';
-import { admit } from './admission.js';
+import { admit, receiptOf } from './admission.js';
 import { executeTask, type TaskDeps } from './execute-task.js';
 import type { Executors } from './executors/executor.js';
 import { RecentIds } from './recent-ids.js';
@@ -74,15 +74,7 @@ export class Runner {
       seen: (id) => this.seen.has(id),
       busyWith: (task) => this.busy.get(task),
     });
-    this.safely('sendReceipt', () =>
-      this.opts.sendReceipt({
-        type: 'instruction_receipt',
-        instruction_id: run.instruction_id,
-        accepted: decision.accepted,
-        reason: decision.accepted ? null : decision.reason,
-        ...(decision.accepted ? {} : { code: decision.code }),
-      }),
-    );
+    this.safely('sendReceipt', () => this.opts.sendReceipt(receiptOf(run.instruction_id, decision)));
     if (!decision.accepted) {
       // Routine: the server re-sends busy tasks later and ignores duplicates.
       log.info({ reason: decision.reason }, 'instruction refused');

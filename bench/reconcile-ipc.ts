@@ -1,6 +1,7 @@
 /**
  * bench/reconcile.ts and its child processes (each a fork of bench/reconcile.ts with `--child`):
- * spawning, request/reply over the IPC channel, and stopping.
+ * spawning, request/reply over the IPC channel, and stopping. bench/storm.ts and bench/recovery.ts
+ * fork their own children with `forkBench`.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,14 +13,19 @@ export const children = new Set<ChildProcess>();
 
 const SCRIPT = fileURLToPath(new URL('./reconcile.ts', import.meta.url));
 
-export function spawnChild(childArgs: string[], execArgv: string[] = []): ChildProcess {
-  const child = fork(SCRIPT, childArgs, {
+/** Forks a bench script (through tsx) with an IPC channel, kept in `children` until it exits. */
+export function forkBench(script: string, childArgs: string[], execArgv: string[] = []): ChildProcess {
+  const child = fork(script, childArgs, {
     execArgv: ['--import', 'tsx', ...execArgv],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
+}
+
+export function spawnChild(childArgs: string[], execArgv: string[] = []): ChildProcess {
+  return forkBench(SCRIPT, childArgs, execArgv);
 }
 
 export function waitFor(child: ChildProcess, type: string, timeoutMs: number): Promise<Msg> {

@@ -5,33 +5,19 @@
  */
 import pino from 'pino';
 import WebSocket from 'ws';
+import { receiptOf } from '../agent/admission.js';
 import { RESEND_AFTER_MS } from '../agent/agent.js';
 import { BATCH_DEFAULTS } from '../agent/connection.js';
 import { FrameBatcher } from '../agent/frame-batcher.js';
 import { Outbox, retryDelayMs } from '../agent/outbox.js';
-import {
-  AGENT_FEATURES,
-  type AgentResult,
-  PROTOCOL_VERSION,
-  type RunMessage,
-  type StepResult,
-} from '../shared/protocol.js';
+import { AGENT_FEATURES, type AgentResult, PROTOCOL_VERSION, type RunMessage } from '../shared/protocol.js';
+import { answerTask, isDrifted, taskState } from './sim-answer.js';
 
 type Msg = Record<string, unknown> & { type: string };
 const send = (m: Record<string, unknown>) => process.send?.(m);
 
 function onMessage(handler: (m: Msg) => void): void {
   process.on('message', (m: Msg) => handler(m));
-}
-
-/** 32-bit FNV-1a: decides, stably per phase, which (agent, task) pairs come back drifted. */
-function hash(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }
 
 /**
@@ -155,58 +141,14 @@ export async function runSims(opts: {
       sim.batcher.add(JSON.stringify(result));
       phase.results++;
     };
-    sim.batcher.add(
-      JSON.stringify({
-        type: 'instruction_receipt',
-        instruction_id: run.instruction_id,
-        accepted: true,
-        reason: null,
-      }),
-    );
+    sim.batcher.add(JSON.stringify(receiptOf(run.instruction_id, { accepted: true })));
     phase.receipts++;
     const at = new Date(now).toISOString();
     for (const task of run.tasks) {
-      const drifted = drift > 0 && hash(`${salt}|${agent}|${task.task}`) / 2 ** 32 < drift;
+      const drifted = isDrifted(salt, drift, agent, task.task);
       if (drifted) phase.drifted++;
-      const base = { instruction_id: run.instruction_id, execution_id: task.execution_id, task: task.task };
-      const steps: StepResult[] = task.steps.map((s) => ({
-        step: s.name,
-        type: s.type,
-        outcome: drifted ? 'applied' : 'satisfied',
-        exit_code: 0,
-        apply_exit_code: drifted ? 0 : null,
-        duration_ms: 0,
-        output_tail: '',
-        error: null,
-      }));
-      // As agent/executeTask.ts: a check_result only when drift was found and an apply follows;
-      // a step_result as the next step starts (none for the last: the task_result carries it).
-      steps.forEach((step, i) => {
-        if (drifted && task.mode === 'apply') {
-          keep({
-            type: 'check_result',
-            result_id: nextId(),
-            ...base,
-            step: step.step,
-            satisfied: false,
-            exit_code: 1,
-            duration_ms: 0,
-            output_tail: '',
-          });
-        }
-        if (i < steps.length - 1) keep({ type: 'step_result', result_id: nextId(), ...base, result: step });
-      });
-      keep({
-        type: 'task_result',
-        result_id: nextId(),
-        ...base,
-        mode: task.mode,
-        outcome: drifted ? 'applied' : 'satisfied',
-        started_at: at,
-        finished_at: at,
-        duration_ms: 0,
-        steps,
-      });
+      // The bench's policy is remediate: every run is mode apply, so a drifted task is applied.
+      answerTask(run, task, taskState(drifted, task.mode), { at, nextId, keep });
       phase.taskResults++;
     }
     sim.batcher.flush();

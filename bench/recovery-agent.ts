@@ -10,7 +10,7 @@
  */
 import pino from 'pino';
 import WebSocket from 'ws';
-import { admit } from '../agent/admission.js';
+import { admit, receiptOf } from '../agent/admission.js';
 import { RESEND_AFTER_MS } from '../agent/agent.js';
 import { BATCH_DEFAULTS } from '../agent/connection.js';
 import { keepHeartbeat, reconnectDelay } from '../agent/connection-timing.js';
@@ -221,15 +221,7 @@ export class SimAgent {
     });
     const batcher = this.batcher;
     if (!batcher) return;
-    batcher.add(
-      JSON.stringify({
-        type: 'instruction_receipt',
-        instruction_id: run.instruction_id,
-        accepted: decision.accepted,
-        reason: decision.accepted ? null : decision.reason,
-        ...(decision.accepted ? {} : { code: decision.code }),
-      }),
-    );
+    batcher.add(JSON.stringify(receiptOf(run.instruction_id, decision)));
     if (!decision.accepted) {
       if (decision.code === 'duplicate') this.o.counters.duplicates++;
       else if (decision.code === 'busy') this.o.counters.busy++;

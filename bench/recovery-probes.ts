@@ -5,24 +5,14 @@
 import { pipelineOf } from '../store/redis/pipeline.js';
 import { ask, type Msg, sleep } from './reconcile-ipc.js';
 import type { SimCounters } from './recovery-agent.js';
-import { newCounters, type SimsStats } from './recovery-sims.js';
+import { emptySimsStats, newCounters, type SimsStats } from './recovery-sims.js';
 import type { RecoverySystem } from './recovery-system.js';
 
 export async function simsStats(sys: RecoverySystem, since: number): Promise<SimsStats> {
   const all = (await Promise.all(
     sys.sims.map((s) => ask(s, { type: 'stats', since }, 'stats', 60_000)),
   )) as unknown as SimsStats[];
-  const sum: SimsStats = {
-    agents: 0,
-    registeredNow: 0,
-    disrupted: 0,
-    reRegistered: 0,
-    checked: 0,
-    checkedDisrupted: 0,
-    unacked: 0,
-    missing: [],
-    counters: newCounters(),
-  };
+  const sum = emptySimsStats();
   for (const s of all) {
     for (const k of [
       'agents',

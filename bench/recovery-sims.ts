@@ -44,9 +44,10 @@ export function newCounters(): SimCounters {
   };
 }
 
-export function simStatsOf(agents: readonly SimAgent[], since: number, counters: SimCounters): SimsStats {
-  const s: SimsStats = {
-    agents: agents.length,
+/** Every count 0, no agent missing. */
+export function emptySimsStats(): SimsStats {
+  return {
+    agents: 0,
     registeredNow: 0,
     disrupted: 0,
     reRegistered: 0,
@@ -54,8 +55,12 @@ export function simStatsOf(agents: readonly SimAgent[], since: number, counters:
     checkedDisrupted: 0,
     unacked: 0,
     missing: [],
-    counters: { ...counters },
+    counters: newCounters(),
   };
+}
+
+export function simStatsOf(agents: readonly SimAgent[], since: number, counters: SimCounters): SimsStats {
+  const s: SimsStats = { ...emptySimsStats(), agents: agents.length, counters: { ...counters } };
   for (const a of agents) {
     const disrupted = a.closedAt >= since;
     const checked = a.lastRunAt >= since && a.outbox.size === 0;

@@ -4,7 +4,7 @@
  * with SIGKILL and startable again) and simulator processes whose agents reconnect like the real
  * agent (recovery-sims.ts). `withRecoverySystem` starts it and always tears it down.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,22 +15,14 @@ import { closeQueues, createQueues, type Queues } from '../store/queues/queues.j
 import { makeGitRepo, type TestRepo } from '../testkit/git-repo.js';
 import { freePort } from '../testkit/redis.js';
 import { AGENT_TOKEN, API_TOKEN } from '../testkit/system.js';
-import { ask, type Msg, sleep, stop, waitFor } from './reconcile-ipc.js';
+import { ask, children, forkBench, type Msg, sleep, stop, waitFor } from './reconcile-ipc.js';
 import { manifest } from './reconcile-system.js';
 import { type Backend, type BackendKind, startBackend } from './recovery-backend.js';
 import { waitSettled } from './recovery-probes.js';
 
 const SCRIPT = fileURLToPath(new URL('./recovery.ts', import.meta.url));
-const children = new Set<ChildProcess>();
-
 export function spawnRecoveryChild(args: string[], execArgv: string[] = []): ChildProcess {
-  const child = fork(SCRIPT, args, {
-    execArgv: ['--import', 'tsx', ...execArgv],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
+  return forkBench(SCRIPT, args, execArgv);
 }
 
 /** kill -9, and wait until it is gone. */

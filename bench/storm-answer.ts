@@ -5,7 +5,9 @@
  * task_result. A task drifted by the storm is applied once and is satisfied from then on. Also
  * the counters a simulator process reports (`stats`).
  */
-import type { AgentResult, RunMessage, StepResult } from '../shared/protocol.js';
+import { type Admission, receiptOf } from '../agent/admission.js';
+import type { AgentResult, RunMessage } from '../shared/protocol.js';
+import { answerTask, taskState } from './sim-answer.js';
 
 let seq = 0;
 const nonce = `${process.pid.toString(36)}${Date.now().toString(36)}`;
@@ -23,64 +25,20 @@ export function answerRun(
   drifted: Set<string>,
   out: AnswerSinks,
 ): string[] {
-  out.receipt(
-    JSON.stringify({
-      type: 'instruction_receipt',
-      instruction_id: run.instruction_id,
-      accepted: !repeat,
-      reason: repeat ? 'instruction already ran' : null,
-      ...(repeat ? { code: 'duplicate' } : {}),
-    }),
-  );
+  const decision: Admission = repeat
+    ? { accepted: false, code: 'duplicate', reason: 'instruction already ran' }
+    : { accepted: true };
+  out.receipt(JSON.stringify(receiptOf(run.instruction_id, decision)));
   if (repeat) return [];
   const applied: string[] = [];
   const at = new Date().toISOString();
   for (const task of run.tasks) {
-    const apply = drifted.has(task.task) && task.mode === 'apply';
-    const isDrifted = drifted.has(task.task);
-    if (apply) {
+    const state = taskState(drifted.has(task.task), task.mode);
+    if (state === 'applied') {
       drifted.delete(task.task);
       applied.push(task.task);
     }
-    const outcome = apply ? 'applied' : isDrifted ? 'drifted' : 'satisfied';
-    const base = { instruction_id: run.instruction_id, execution_id: task.execution_id, task: task.task };
-    const steps: StepResult[] = task.steps.map((s) => ({
-      step: s.name,
-      type: s.type,
-      outcome,
-      exit_code: isDrifted && !apply ? 1 : 0,
-      apply_exit_code: apply ? 0 : null,
-      duration_ms: 0,
-      output_tail: '',
-      error: null,
-    }));
-    steps.forEach((step, i) => {
-      if (apply) {
-        out.result({
-          type: 'check_result',
-          result_id: nextId(),
-          ...base,
-          step: step.step,
-          satisfied: false,
-          exit_code: 1,
-          duration_ms: 0,
-          output_tail: '',
-        });
-      }
-      if (i < steps.length - 1)
-        out.result({ type: 'step_result', result_id: nextId(), ...base, result: step });
-    });
-    out.result({
-      type: 'task_result',
-      result_id: nextId(),
-      ...base,
-      mode: task.mode,
-      outcome,
-      started_at: at,
-      finished_at: at,
-      duration_ms: 0,
-      steps,
-    });
+    answerTask(run, task, state, { at, nextId, keep: (r) => out.result(r) });
   }
   return applied;
 }
@@ -133,14 +91,4 @@ export function counters(phase: string): StormCounters {
     refusedUpgrades: {},
     refusals: 0,
   };
-}
-
-/** 32-bit FNV-1a: which (agent, task) pairs the storm drifts, stably. */
-export function hash(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }

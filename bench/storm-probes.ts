@@ -8,29 +8,13 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { ask } from './reconcile-ipc.js';
 import { commandStats } from './reconcile-probes.js';
+import type { StormCounters } from './storm-answer.js';
 
-export interface FleetStats {
-  registrations: number;
-  byGateway: Record<string, number>;
-  firstRegisteredAt: number | null;
-  lastRegisteredAt: number | null;
-  agentsRegistered: number;
-  agentsChecked: number;
-  lastCheckedAt: number | null;
-  runs: number;
-  duplicates: number;
-  doubleApplies: number;
-  applies: number;
-  results: number;
-  acked: number;
-  resent: number;
+/** The simulators' storm counters summed, with what each reports besides. */
+export interface FleetStats extends Omit<StormCounters, 'phase' | 'startedAt'> {
   pending: number;
   dropped: number;
-  closes: number;
-  closeCodes: Record<string, number>;
   connected: number;
-  refusals: number;
-  refusedUpgrades: Record<string, number>;
   unchecked: string[];
 }
 

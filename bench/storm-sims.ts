@@ -16,7 +16,8 @@ import { FrameBatcher } from '../agent/frame-batcher.js';
 import { Outbox } from '../agent/outbox.js';
 import { readUpgradeRefusal } from '../agent/upgrade-refusal.js';
 import { AGENT_FEATURES, type AgentResult, PROTOCOL_VERSION, type RunMessage } from '../shared/protocol.js';
-import { answerRun, counters, hash } from './storm-answer.js';
+import { isDrifted } from './sim-answer.js';
+import { answerRun, counters } from './storm-answer.js';
 
 type Msg = Record<string, unknown> & { type: string };
 const send = (m: Record<string, unknown>) => process.send?.(m);
@@ -253,7 +254,7 @@ export async function runStormSims(opts: {
         sim.drifted.clear();
         for (let t = 0; t < opts.tasks; t++) {
           const task = `bench_${String(t).padStart(2, '0')}`;
-          if (drift > 0 && hash(`${m.salt}|${sim.name}|${task}`) / 2 ** 32 < drift) sim.drifted.add(task);
+          if (isDrifted(String(m.salt), drift, sim.name, task)) sim.drifted.add(task);
         }
       }
       send({ type: 'stormed' });

@@ -5,7 +5,7 @@
  * one or more Debian haproxy processes running infra/haproxy/haproxy.cfg (only addresses
  * substituted) in front of both, and simulator processes holding the agents' sockets.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +24,7 @@ import {
 } from '../testkit/haproxy.js';
 import { freePort, startRedis, type TestRedis } from '../testkit/redis.js';
 import { serverHcl } from '../testkit/system.js';
-import { children, sleep, stop, waitFor } from './reconcile-ipc.js';
+import { children, forkBench, sleep, stop, waitFor } from './reconcile-ipc.js';
 import { manifest } from './reconcile-system.js';
 
 const SCRIPT = fileURLToPath(new URL('./storm.ts', import.meta.url));
@@ -34,13 +34,7 @@ export const AGENTS_PER_HAPROXY = 5000;
 const FD_SAFE_MAXCONN = 9000;
 
 export function spawnStormChild(childArgs: string[], execArgv: string[] = []): ChildProcess {
-  const child = fork(SCRIPT, childArgs, {
-    execArgv: ['--import', 'tsx', ...execArgv],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
+  return forkBench(SCRIPT, childArgs, execArgv);
 }
 
 export interface StormOptions {

@@ -8,9 +8,9 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Cluster, Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { spawnRedisServer, waitForRedis } from '../bin/redis-server.js';
-import { freePort } from './redis.js';
+import { ask, distinctPorts, killNow, running, until as untilFor } from './redis-nodes.js';
 
 const run = promisify(execFile);
 
@@ -57,36 +57,8 @@ function nodeArgs(port: number): string[] {
   ];
 }
 
-function direct(port: number): Redis {
-  const c = new Redis({
-    host: '127.0.0.1',
-    port,
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null,
-  });
-  c.on('error', () => {});
-  return c;
-}
-
-async function ask<T>(port: number, fn: (c: Redis) => Promise<T>): Promise<T> {
-  const c = direct(port);
-  try {
-    await c.connect();
-    return await fn(c);
-  } finally {
-    c.disconnect();
-  }
-}
-
-async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`redis cluster: ${what} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = (what: string, timeoutMs: number, check: () => Promise<boolean>) =>
+  untilFor('redis cluster', what, timeoutMs, check);
 
 /** `CLUSTER SHARDS`-free parsing of `CLUSTER NODES`: port → role and slots. */
 async function topology(
@@ -120,11 +92,7 @@ export async function startRedisCluster(
   const replicas = options.replicas ?? 1;
   const count = masters * (replicas + 1);
   const dir = mkdtempSync(join(tmpdir(), 'fluke-cluster-'));
-  const ports: number[] = [];
-  while (ports.length < count) {
-    const p = await freePort();
-    if (!ports.includes(p)) ports.push(p);
-  }
+  const ports = await distinctPorts(count);
   const procs = new Map<number, ChildProcess>();
   const launch = async (port: number) => {
     const nodeDir = join(dir, String(port));
@@ -141,8 +109,7 @@ export async function startRedisCluster(
     String(replicas),
     '--cluster-yes',
   ]);
-  const alive = () =>
-    ports.filter((p) => procs.get(p)?.exitCode === null && procs.get(p)?.signalCode === null);
+  const alive = () => ports.filter((p) => running(procs.get(p)));
   const healthy = async () => {
     for (const p of alive()) {
       const info = (await ask(p, (c) => c.call('CLUSTER', 'INFO'))) as string;
@@ -175,14 +142,7 @@ export async function startRedisCluster(
     }
     throw new Error(`redis cluster: no master serves slot ${slot}`);
   };
-  const kill = async (port: number) => {
-    const p = procs.get(port);
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    });
-  };
+  const kill = (port: number) => killNow(procs.get(port));
   return {
     nodes: ports.map((p) => toNode(p).url),
     prefix,

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { spawnRedisServer, waitForRedis } from '../bin/redis-server.js';
-import { freePort, type TestRedis } from './redis.js';
+import type { TestRedis } from './redis.js';
+import { ask, distinctPorts, killNow, running, until as untilFor } from './redis-nodes.js';
 
 export const TEST_MASTER_NAME = 'fluke-test-master';
 
@@ -38,45 +39,8 @@ export interface TestRedisSentinel {
 
 const DOWN_AFTER_MS = 1_000;
 
-function direct(port: number): Redis {
-  const c = new Redis({
-    host: '127.0.0.1',
-    port,
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null,
-  });
-  c.on('error', () => {});
-  return c;
-}
-
-async function ask<T>(port: number, fn: (c: Redis) => Promise<T>): Promise<T> {
-  const c = direct(port);
-  try {
-    await c.connect();
-    return await fn(c);
-  } finally {
-    c.disconnect();
-  }
-}
-
-async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`redis sentinel: ${what} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function distinctPorts(n: number): Promise<number[]> {
-  const ports: number[] = [];
-  while (ports.length < n) {
-    const p = await freePort();
-    if (!ports.includes(p)) ports.push(p);
-  }
-  return ports;
-}
+const until = (what: string, timeoutMs: number, check: () => Promise<boolean>) =>
+  untilFor('redis sentinel', what, timeoutMs, check);
 
 export async function startRedisSentinel(options: { replicas?: number } = {}): Promise<TestRedisSentinel> {
   const replicas = options.replicas ?? 1;
@@ -112,7 +76,7 @@ export async function startRedisSentinel(options: { replicas?: number } = {}): P
     procs.set(port, spawn('redis-sentinel', [conf, '--loglevel', 'warning'], { stdio: 'ignore' }));
     await waitForRedis(`redis://127.0.0.1:${port}`);
   }
-  const alive = (p: number) => procs.get(p)?.exitCode === null && procs.get(p)?.signalCode === null;
+  const alive = (p: number) => running(procs.get(p));
   const currentMaster = async (): Promise<number> => {
     for (const s of sentinelPorts) {
       const reply = await ask(s, (c) =>
@@ -141,14 +105,7 @@ export async function startRedisSentinel(options: { replicas?: number } = {}): P
   await until('the Sentinels agree on the master and see every replica', 30_000, ready);
   const clients: Redis[] = [];
   const sentinels = sentinelPorts.map((p) => `127.0.0.1:${p}`);
-  const kill = async (port: number) => {
-    const p = procs.get(port);
-    if (!p || !alive(port)) return;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    });
-  };
+  const kill = (port: number) => killNow(procs.get(port));
   return {
     sentinels,
     masterName: TEST_MASTER_NAME,
