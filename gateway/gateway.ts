@@ -16,7 +16,7 @@ import { CloseCode } from '../shared/protocol.js';
 import type { Enrollments } from '../store/identity/enrollments.js';
 import { InboxReader } from '../store/inbox/gateway-inbox.js';
 import { RedisGatewayInbox } from '../store/inbox/redis-inbox.js';
-import { duplicateClient, onClusterNodeLoss, type RedisClient } from '../store/redis/client.js';
+import { duplicateClient, onClusterNodeLoss, type RedisClient, redisRunId } from '../store/redis/client.js';
 import type { Registry } from '../store/registry/registry.js';
 import { CONNECT_CHECK_WINDOW_MS } from './connect-checks.js';
 import type { GatewayEventMap } from './gateway-events.js';
@@ -189,7 +189,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     keys.gatewayInbox(id),
     (text) => delivery.inboxRecord(text),
     logger,
-    () => void announce(),
+    () => void recovered(),
   );
   let sweepTimer: NodeJS.Timeout | null = null;
   let draining: Promise<void> | null = null;
@@ -198,6 +198,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     registry.announce(id, Date.now()).catch((err: unknown) => {
       logger.debug({ err: errorMessage(err) }, 'gateway announce failed');
     });
+  const recovered = recheckOnAnotherServer(redis, announce, controller, logger);
   reannounceAfterLosses(events, redis, announce, controller, logger);
 
   const drain = (): Promise<void> => {
@@ -265,4 +266,31 @@ function reannounceAfterLosses(
     logger.warn('a Redis Cluster node was lost: re-checking every agent on this gateway');
     await controller.recheckAll();
   });
+}
+
+/**
+ * Reading the inbox works again after Redis was unreachable: announce at once. When Redis is
+ * another server now (a Sentinel failover, a restart), writes the old one acknowledged may be gone
+ * — a drift cycle's fan-out, instructions queued for this gateway — and the registry entries that
+ * did survive trigger no rebuild: re-check every agent here, as after a connect (not while draining).
+ */
+function recheckOnAnotherServer(
+  redis: RedisClient,
+  announce: () => Promise<void>,
+  controller: SessionController,
+  logger: Logger,
+): () => Promise<void> {
+  let known: Promise<string | null> = redisRunId(redis);
+  return async () => {
+    await announce();
+    const before = await known;
+    const now = await redisRunId(redis);
+    known = Promise.resolve(now ?? before);
+    if (before === null || now === null || now === before || controller.draining) return;
+    logger.warn(
+      { before, now },
+      'Redis is another server now (a failover or a restart): re-checking every agent on this gateway',
+    );
+    await controller.recheckAll();
+  };
 }

@@ -130,6 +130,20 @@ export function duplicateClient(client: RedisClient, options: DuplicateOptions =
 }
 
 /**
+ * The server's `run_id` (INFO server): another value after a reconnect means another server — a
+ * Sentinel promoted a replica, or Redis restarted — which may lack writes the last one acknowledged.
+ * Null for a Cluster (each node has its own; onClusterNodeLoss covers it) or when INFO is refused.
+ */
+export async function redisRunId(client: RedisClient): Promise<string | null> {
+  if (client instanceof Cluster) return null;
+  try {
+    return /run_id:(\w+)/.exec(await client.info('server'))?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Calls `onLoss` when a Cluster client loses the connection to one of its nodes while it is
  * running (a master killed and replaced by its replica, a node restarted or removed): whatever
  * that node held and had not replicated yet (instructions in a gateway's inbox stream, registry
