@@ -198,8 +198,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     registry.announce(id, Date.now()).catch((err: unknown) => {
       logger.debug({ err: errorMessage(err) }, 'gateway announce failed');
     });
-  const recovered = recheckOnAnotherServer(redis, announce, controller, logger);
-  reannounceAfterLosses(events, redis, announce, controller, logger);
+  const recovered = reannounceAfterLosses(events, redis, announce, controller, logger);
 
   const drain = (): Promise<void> => {
     draining ??= (async () => {
@@ -246,6 +245,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
  * this gateway gone and their instructions come back undeliverable (bench/recovery.ts).
  * A lost Cluster node may have taken instructions for this gateway's inbox (or registry writes)
  * with it: announce, then reconcile every agent here as after a connect (not while draining).
+ * Returns what to do when the inbox reads again after an outage (recheckOnAnotherServer).
  */
 function reannounceAfterLosses(
   events: EventEmitter<GatewayEventMap>,
@@ -253,7 +253,7 @@ function reannounceAfterLosses(
   announce: () => Promise<void>,
   controller: SessionController,
   logger: Logger,
-): void {
+): () => Promise<void> {
   let reannounced = 0;
   events.on('registry:rebuilt', () => {
     if (Date.now() - reannounced < 1000) return;
@@ -266,6 +266,7 @@ function reannounceAfterLosses(
     logger.warn('a Redis Cluster node was lost: re-checking every agent on this gateway');
     await controller.recheckAll();
   });
+  return recheckOnAnotherServer(redis, announce, controller, logger);
 }
 
 /**
