@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { root } from './system.js';
+import { root, waitFor } from './system.js';
 
 export const SHIPPED_HAPROXY_CFG = join(root, 'infra', 'haproxy', 'haproxy.cfg');
 /** The ports the shipped config gives the gateways (and binds itself). */
@@ -84,12 +84,15 @@ export async function startHaproxy(
   };
   proc.stdout?.on('data', keep);
   proc.stderr?.on('data', keep);
-  const deadline = Date.now() + 15_000;
-  while (!(await listening(front, GATEWAY_AGENT_PORT))) {
-    if (proc.exitCode !== null) throw new Error(`haproxy exited ${proc.exitCode}: ${output}`);
-    if (Date.now() > deadline) throw new Error(`haproxy did not listen: ${output}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(
+    'haproxy listening',
+    async () => proc.exitCode === null && (await listening(front, GATEWAY_AGENT_PORT)),
+    (up) => up || proc.exitCode !== null,
+    15_000,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}: ${output}`);
+  });
+  if (proc.exitCode !== null) throw new Error(`haproxy exited ${proc.exitCode}: ${output}`);
   return {
     agentsUrl: `ws://${front}:${GATEWAY_AGENT_PORT}`,
     httpUrl: `http://${front}:${GATEWAY_HTTP_PORT}`,

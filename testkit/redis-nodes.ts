@@ -6,6 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { freePort } from './redis.js';
+import { waitFor } from './system.js';
 
 /** `n` free loopback ports, no two the same. */
 export async function distinctPorts(n: number): Promise<number[]> {
@@ -40,19 +41,14 @@ export async function ask<T>(port: number, fn: (c: Redis) => Promise<T>): Promis
   }
 }
 
-/** Polls `check` every 100 ms (a throw counts as false); fails with `${who}: ${what} within … ms`. */
+/** Waits (testkit/system.ts waitFor) until `check` holds; a throw counts as false. */
 export async function until(
   who: string,
   what: string,
   timeoutMs: number,
   check: () => Promise<boolean>,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`${who}: ${what} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor(`${who}: ${what}`, check, Boolean, timeoutMs);
 }
 
 /** Whether the process is still running. */
