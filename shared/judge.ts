@@ -168,6 +168,14 @@ function finishedLater(previous: TaskStatus | null, finished: string | undefined
   return Date.parse(previous.finished_at) > Date.parse(finished);
 }
 
+/** Agent clocks drift, but an agent must not pin its status by claiming a far-future finish. */
+const MAX_FINISHED_AHEAD_MS = 5 * 60_000;
+
+function plausible(finished: string | undefined, now: string): finished is string {
+  const at = finished === undefined ? Number.NaN : Date.parse(finished);
+  return Number.isFinite(at) && at <= Date.parse(now) + MAX_FINISHED_AHEAD_MS;
+}
+
 interface Finding {
   /** Null for an early check result: the run is still going and the status stays as it was. */
   outcome: TaskOutcome | null;
@@ -236,7 +244,7 @@ function decide(input: JudgeInput, finding: Finding): Verdict {
           failed_steps: finding.failed,
           policy: input.policy,
           ...(input.issued === undefined ? {} : { issued_at: input.issued }),
-          ...(input.observation.type === 'task_result' && input.observation.finished_at !== undefined
+          ...(input.observation.type === 'task_result' && plausible(input.observation.finished_at, input.now)
             ? { finished_at: input.observation.finished_at }
             : {}),
         };

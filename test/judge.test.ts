@@ -370,6 +370,12 @@ t.test('a result of an execution the agent finished before the one the status ho
   t.equal(judge(late(finished('i3.0', at(1)))).ignored, null, 'a result without finished_at');
   t.equal(judge(late(finished('i3.0', 'garbage'), at(0))).ignored, null, 'an unreadable finished_at');
   t.equal(judge(late(null, at(0))).status?.finished_at, at(0), 'nothing before: recorded');
+  const pinned = judge({ ...late(null, '2099-01-01T00:00:00.000Z'), now: at(0) });
+  t.equal(
+    pinned.status?.finished_at,
+    undefined,
+    'a finish far past the judging time is not recorded (cannot pin the status)',
+  );
 });
 
 t.test('alert payloads are exactly the documented shape (docs/events.md), with stable ids', async (t) => {
